@@ -1,0 +1,132 @@
+/**
+ * Domain types shared by activities and adapters. No runtime dependencies: workflows may import the types.
+ */
+
+/** One source document as parsed from a file, before chunking. */
+export interface SourceDocument {
+  /** Stable id within its tenant (file name without extension, or a JSONL `_id`). */
+  id: string;
+  title: string;
+  text: string;
+  /** Where it came from, for operators (a path, or path#line). */
+  source?: string;
+}
+
+/** A retrievable piece of one document. */
+export interface Chunk {
+  /** `<docId>#<position>` */
+  id: string;
+  docId: string;
+  title: string;
+  text: string;
+  /** 0-based position within its document. */
+  position: number;
+}
+
+/** A document ready for a store: its chunks, and a hash of its content that makes re-ingestion idempotent. */
+export interface DocumentChunks {
+  docId: string;
+  title: string;
+  contentHash: string;
+  chunks: Chunk[];
+}
+
+export type UpsertStatus = 'added' | 'updated' | 'unchanged';
+
+export interface UpsertResult {
+  docId: string;
+  status: UpsertStatus;
+  chunks: number;
+}
+
+export interface SearchRequest {
+  query: string;
+  topK: number;
+}
+
+export interface SearchHit {
+  chunkId: string;
+  docId: string;
+  title: string;
+  text: string;
+  score: number;
+}
+
+export interface SearchResponse {
+  hits: SearchHit[];
+  /** Set when the query could not be searched at all, e.g. `no-terms` when it analyses to nothing. */
+  reason?: 'no-terms' | 'empty-corpus';
+}
+
+export interface CorpusStats {
+  documents: number;
+  chunks: number;
+  corpusVersion: number;
+}
+
+export interface HealthStatus {
+  ok: boolean;
+  latencyMs: number;
+  detail?: string;
+  error?: string;
+}
+
+/**
+ * Where chunks live and are searched: the embedded lexical index by default, Qdrant when configured.
+ * A tenant is a hard boundary: nothing written for one tenant is ever returned for another.
+ * Every change to a tenant's corpus moves its `corpusVersion`, which cache keys carry.
+ */
+export interface ChunkStore {
+  readonly kind: string;
+  upsertDocuments(tenant: string, docs: DocumentChunks[]): Promise<UpsertResult[]>;
+  deleteDocuments(tenant: string, docIds: string[]): Promise<{ deleted: string[]; missing: string[] }>;
+  search(tenant: string, request: SearchRequest): Promise<SearchResponse>;
+  getChunks(tenant: string, chunkIds: string[]): Promise<Chunk[]>;
+  /** Content hash of a document, or undefined when the tenant has no such document. */
+  documentHash(tenant: string, docId: string): Promise<string | undefined>;
+  stats(tenant: string): Promise<CorpusStats>;
+  health(): Promise<HealthStatus>;
+  close(): Promise<void>;
+}
+
+/** One retrieved chunk as handed to a generator: 1-based `n` is the citation marker `[n]`. */
+export interface ContextChunk {
+  n: number;
+  chunkId: string;
+  docId: string;
+  title: string;
+  text: string;
+  score: number;
+}
+
+export interface TokenUsage {
+  promptTokens: number;
+  completionTokens: number;
+  costUsd: number;
+}
+
+export interface GeneratedAnswer {
+  answer: string;
+  /** Citation numbers used by the answer that exist in the context (1-based). */
+  citations: number[];
+  /** `extractive` or the LLM's model name. */
+  model: string;
+  usage?: TokenUsage;
+  /** Set when the answer cites nothing valid. */
+  uncited?: boolean;
+  /** Whether the LLM-response cache served it. */
+  cached?: boolean;
+}
+
+export interface GenerateRequest {
+  query: string;
+  chunks: ContextChunk[];
+  signal?: AbortSignal;
+}
+
+/** Turns a question and its retrieved chunks into a cited answer. */
+export interface AnswerGenerator {
+  readonly model: string;
+  generate(request: GenerateRequest): Promise<GeneratedAnswer>;
+  health(): Promise<HealthStatus>;
+}
