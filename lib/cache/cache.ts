@@ -6,9 +6,23 @@ export interface CacheSetOptions {
   tags?: string[];
 }
 
+export type CacheOutcome = 'hit' | 'miss' | 'error';
+
+export interface CacheLookup<T> {
+  outcome: CacheOutcome;
+  value?: T;
+}
+
+/** A cross-process lock held until released or until its TTL lapses; release never throws. */
+export interface CacheLock {
+  release(): Promise<void>;
+}
+
 /**
  * A key-value cache of JSON-serialisable values: in-process by default, Redis when configured.
  * Keys are built by the cache-key module only; implementations treat them as opaque.
+ * No method throws because the backing store is down: lookups miss and writes are dropped, since a cache outage
+ * must never fail a query.
  */
 export interface Cache {
   readonly kind: 'memory' | 'redis';
@@ -19,4 +33,11 @@ export interface Cache {
   invalidateTags(tags: string[]): Promise<number>;
   health(): Promise<HealthStatus>;
   close(): Promise<void>;
+  /** Like `get`, but tells a miss from a failed lookup so metrics can count errors. */
+  lookup?<T>(key: string): Promise<CacheLookup<T>>;
+  /**
+   * Mutual exclusion across processes sharing this cache, against stampedes: a lock, `busy` when another process
+   * holds it, `unavailable` when the store cannot say. Caches private to one process leave it out.
+   */
+  tryLock?(name: string, ttlMs: number): Promise<CacheLock | 'busy' | 'unavailable'>;
 }
