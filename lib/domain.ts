@@ -120,6 +120,8 @@ export interface GeneratedAnswer {
 
 export interface GenerateRequest {
   query: string;
+  /** Keeps per-tenant caches apart (the LLM-response cache). */
+  tenant?: string;
   chunks: ContextChunk[];
   signal?: AbortSignal;
 }

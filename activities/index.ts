@@ -1,0 +1,265 @@
+import { Context, log } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import type { Cache } from '../lib/cache/cache.js';
+import { docTag, resultKey, type CacheTtls, type ResultScope } from '../lib/cache/keys.js';
+import type { AnswerGenerator, ChunkStore, ContextChunk, TokenUsage } from '../lib/domain.js';
+import { ErrorType } from '../lib/errors.js';
+import { answerQuality } from '../lib/generation/quality.js';
+import { chunkDocument } from '../lib/ingest/chunker.js';
+import { discoverSources, readDocuments, type SourceFile, type SourceProblem } from '../lib/ingest/sources.js';
+import type { Analyzer } from '../lib/retrieval/analyzer.js';
+import { validateDocument } from '../lib/retrieval/embedded-store.js';
+import type { Metrics } from '../lib/telemetry/metrics.js';
+import type { AnswerQueryResult, CacheReport, QueryOptions } from '../workflows/answer-query-types.js';
+import { queryInputProblem } from '../workflows/query-validation.js';
+import { atBoundary } from './failures.js';
+
+/** What ragline's activities need, injected by the composition root (workers/) or by a test. */
+export interface ActivityDeps {
+  store: ChunkStore;
+  cache: Cache;
+  /** The configured generator: an LLM, or the extractive one. */
+  generator: AnswerGenerator;
+  /** Always available; the fallback when the configured generator fails. */
+  extractive: AnswerGenerator;
+  analyzer: Analyzer;
+  metrics: Metrics;
+  settings: ActivitySettings;
+}
+
+export interface ActivitySettings {
+  topK: number;
+  maxQueryChars: number;
+  chunkChars: number;
+  ingestBatch: number;
+  ttls: CacheTtls;
+}
+
+const SNIPPET_CHARS = 240;
+
+/** A cached answer: the parts of a result that do not depend on who asked or when. */
+export type CachedAnswer = Pick<
+  AnswerQueryResult,
+  'answer' | 'sources' | 'qualityScore' | 'model' | 'uncited' | 'corpusVersion'
+>;
+
+export type LookupResult =
+  | { status: 'hit'; answer: CachedAnswer; cache: CacheReport; tookMs: number }
+  | { status: 'miss'; key: string; corpusVersion: number; cache: CacheReport; tookMs: number };
+
+export interface RetrievedHit {
+  chunkId: string;
+  docId: string;
+  title: string;
+  snippet: string;
+  score: number;
+}
+
+export interface RetrieveResult {
+  hits: RetrievedHit[];
+  reason?: string;
+  corpusVersion: number;
+  tookMs: number;
+}
+
+export interface GenerateInput {
+  query: string;
+  tenant: string;
+  /** Retrieved chunk ids, best first: the generator loads their text itself, so histories stay small. */
+  hits: Array<{ chunkId: string; score: number }>;
+  reason?: string;
+}
+
+export interface GenerateResult {
+  answer: string;
+  citations: number[];
+  model: string;
+  qualityScore: number;
+  usage?: TokenUsage;
+  uncited?: boolean;
+  cached?: boolean;
+  tookMs: number;
+}
+
+export interface IngestBatchInput {
+  tenant: string;
+  slices: Array<{ file: SourceFile; offset: number; limit: number }>;
+}
+
+export interface IngestBatchResult {
+  added: number;
+  updated: number;
+  unchanged: number;
+  rejected: SourceProblem[];
+  corpusVersion: number;
+}
+
+const NO_DOCUMENTS_ANSWER = "I couldn't find any document about that.";
+
+export const createActivities = (deps: ActivityDeps) => {
+  const { store, cache, metrics, settings } = deps;
+
+  const checkQuery = (query: string, tenant: string) => {
+    const problem = queryInputProblem({ query, tenant }, { maxQueryChars: settings.maxQueryChars });
+    if (problem) throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: problem, nonRetryable: true });
+  };
+
+  const scopeFor = async (tenant: string, topK: number): Promise<ResultScope> => ({
+    tenant,
+    corpusVersion: (await store.stats(tenant)).corpusVersion,
+    topK,
+    generatorModel: deps.generator.model,
+  });
+
+  const contextFor = async (tenant: string, hits: GenerateInput['hits']): Promise<ContextChunk[]> => {
+    const chunks = new Map((await store.getChunks(tenant, hits.map((h) => h.chunkId))).map((c) => [c.id, c]));
+    return hits.flatMap(({ chunkId, score }, i) => {
+      const chunk = chunks.get(chunkId);
+      return chunk ? [{ n: i + 1, chunkId, docId: chunk.docId, title: chunk.title, text: chunk.text, score }] : [];
+    });
+  };
+
+  const generateWith = async (generator: AnswerGenerator, input: GenerateInput): Promise<GenerateResult> => {
+    const started = performance.now();
+    const chunks = await contextFor(input.tenant, input.hits);
+    if (chunks.length === 0) {
+      return { answer: NO_DOCUMENTS_ANSWER, citations: [], model: generator.model, qualityScore: 0, uncited: true, tookMs: 0 };
+    }
+    const generated = await generator.generate({
+      query: input.query,
+      tenant: input.tenant,
+      chunks,
+      signal: Context.current().cancellationSignal,
+    });
+    const qualityScore = answerQuality(deps.analyzer, {
+      query: input.query,
+      sourceTexts: chunks.map((c) => `${c.title}\n${c.text}`),
+      citations: generated.citations,
+    });
+    return { ...generated, qualityScore, tookMs: Math.round(performance.now() - started) };
+  };
+
+  return {
+    /** The floor every latency figure is measured against: a local activity that does nothing. */
+    async noop(): Promise<void> {},
+
+    async lookupCachedAnswer(input: { query: string; tenant: string; options?: QueryOptions }): Promise<LookupResult> {
+      const started = performance.now();
+      checkQuery(input.query, input.tenant);
+      const scope = await scopeFor(input.tenant, input.options?.topK ?? settings.topK);
+      const key = resultKey(scope, input.query);
+      const tookMs = () => Math.round(performance.now() - started);
+      if (input.options?.bypassCache) {
+        return { status: 'miss', key, corpusVersion: scope.corpusVersion, cache: { result: 'bypass' }, tookMs: tookMs() };
+      }
+      const found = cache.lookup ? await cache.lookup<CachedAnswer>(key) : { outcome: 'miss' as const, value: await cache.get<CachedAnswer>(key) };
+      const outcome = found.value !== undefined ? 'hit' : found.outcome === 'error' ? 'error' : 'miss';
+      metrics.cacheRequests.inc({ level: 'result', outcome });
+      if (found.value !== undefined) {
+        return { status: 'hit', answer: found.value, cache: { result: 'hit' }, tookMs: tookMs() };
+      }
+      return { status: 'miss', key, corpusVersion: scope.corpusVersion, cache: { result: outcome }, tookMs: tookMs() };
+    },
+
+    async storeCachedAnswer(input: {
+      key: string;
+      tenant: string;
+      query: string;
+      corpusVersion: number;
+      answer: AnswerQueryResult;
+    }): Promise<void> {
+      const { answer, sources, qualityScore, model, uncited, corpusVersion } = input.answer;
+      const value: CachedAnswer = { answer, sources, qualityScore, model, uncited, corpusVersion };
+      const tags = [...new Set(sources.map((s) => s.docId))].map((docId) => docTag(input.tenant, docId));
+      await cache.set(input.key, value, { ttlMs: settings.ttls.result, tags });
+    },
+
+    async retrieveChunks(input: { query: string; tenant: string; topK?: number }): Promise<RetrieveResult> {
+      return atBoundary(async () => {
+        const started = performance.now();
+        checkQuery(input.query, input.tenant);
+        const topK = input.topK ?? settings.topK;
+        const [response, stats] = await Promise.all([
+          store.search(input.tenant, { query: input.query, topK }),
+          store.stats(input.tenant),
+        ]);
+        const hits = response.hits.map(({ chunkId, docId, title, text, score }) => ({
+          chunkId,
+          docId,
+          title,
+          snippet: snippet(text),
+          score: Math.round(score * 10_000) / 10_000,
+        }));
+        return { hits, reason: response.reason, corpusVersion: stats.corpusVersion, tookMs: Math.round(performance.now() - started) };
+      });
+    },
+
+    async generateAnswer(input: GenerateInput): Promise<GenerateResult> {
+      return atBoundary(() => generateWith(deps.generator, input));
+    },
+
+    async composeExtractiveAnswer(input: GenerateInput): Promise<GenerateResult> {
+      return atBoundary(() => generateWith(deps.extractive, input));
+    },
+
+    async discoverSources(input: { paths: string[] }): Promise<{ files: SourceFile[]; problems: SourceProblem[] }> {
+      return atBoundary(() => discoverSources(input.paths));
+    },
+
+    /** Parses, chunks and stores a batch of documents; a bad document is reported and the rest go in. */
+    async ingestBatch(input: IngestBatchInput): Promise<IngestBatchResult> {
+      return atBoundary(async () => {
+        const result: IngestBatchResult = { added: 0, updated: 0, unchanged: 0, rejected: [], corpusVersion: 0 };
+        const changedDocIds: string[] = [];
+        for (const slice of input.slices) {
+          Context.current().heartbeat({ file: slice.file.path, offset: slice.offset });
+          const parsed = await readDocuments(slice.file, slice.offset, slice.limit);
+          result.rejected.push(...parsed.problems);
+          const docs = [];
+          for (const doc of parsed.documents) {
+            const chunked = chunkDocument(doc, settings.chunkChars);
+            const problem = doc.text.trim() === '' ? `document ${doc.id} has no text` : validateDocument(chunked);
+            if (problem) result.rejected.push({ source: doc.source ?? doc.id, reason: problem });
+            else docs.push(chunked);
+          }
+          if (docs.length === 0) continue;
+          for (const outcome of await store.upsertDocuments(input.tenant, docs)) {
+            result[outcome.status] += 1;
+            if (outcome.status === 'updated') changedDocIds.push(outcome.docId);
+          }
+        }
+        // Results that cited a changed document are dropped now, not when the TTL runs out.
+        if (changedDocIds.length > 0) await cache.invalidateTags(changedDocIds.map((id) => docTag(input.tenant, id)));
+        for (const outcome of ['added', 'updated', 'unchanged'] as const) {
+          metrics.ingestedDocuments.inc({ outcome }, result[outcome]);
+        }
+        metrics.ingestedDocuments.inc({ outcome: 'rejected' }, result.rejected.length);
+        if (result.rejected.length > 0) log.warn('ingestion rejected documents', { rejected: result.rejected.length });
+        result.corpusVersion = (await store.stats(input.tenant)).corpusVersion;
+        return result;
+      });
+    },
+
+    async deleteDocuments(input: { tenant: string; docIds: string[] }): Promise<{ deleted: string[]; missing: string[]; corpusVersion: number }> {
+      return atBoundary(async () => {
+        const outcome = await store.deleteDocuments(input.tenant, input.docIds);
+        if (outcome.deleted.length > 0) {
+          await cache.invalidateTags(outcome.deleted.map((id) => docTag(input.tenant, id)));
+          metrics.ingestedDocuments.inc({ outcome: 'deleted' }, outcome.deleted.length);
+        }
+        return { ...outcome, corpusVersion: (await store.stats(input.tenant)).corpusVersion };
+      });
+    },
+
+    async describeCorpus(input: { tenant: string }) {
+      return atBoundary(async () => ({ tenant: input.tenant, store: store.kind, ...(await store.stats(input.tenant)) }));
+    },
+  };
+};
+
+export type Activities = ReturnType<typeof createActivities>;
+
+function snippet(text: string): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length <= SNIPPET_CHARS ? flat : `${flat.slice(0, SNIPPET_CHARS - 1)}…`;
+}

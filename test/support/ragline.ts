@@ -1,0 +1,80 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, type Worker } from '@temporalio/worker';
+import { loadConfig, type Config } from '../../lib/config.js';
+import { createLogger } from '../../lib/telemetry/logger.js';
+import { createRuntime, createWorker, workflowsPath, type Runtime, type RuntimeOverrides } from '../../workers/runtime.js';
+import { startTestTemporal } from './temporal.js';
+
+export const SAMPLE_CORPUS = path.resolve(import.meta.dirname, '../../sample-corpus/docs');
+
+let bundle: Promise<{ code: string }> | undefined;
+/** Workflow code bundled once per test file. */
+export function workflowBundle(): Promise<{ code: string }> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: quietBundlerLogger });
+  return bundle;
+}
+
+const quietBundlerLogger = {
+  log() {},
+  trace() {},
+  debug() {},
+  info() {},
+  warn() {},
+  error(message: string, meta?: unknown) {
+    console.error(message, meta);
+  },
+};
+
+export async function tempDir(prefix = 'ragline-test-'): Promise<string> {
+  return fs.mkdtemp(path.join(os.tmpdir(), prefix));
+}
+
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return loadConfig({ LOG_LEVEL: 'silent', ...overrides });
+}
+
+/** A running ragline worker on a real dev server, on its own task queue, with injectable parts. */
+export interface TestRagline {
+  env: TestWorkflowEnvironment;
+  runtime: Runtime;
+  worker: Worker;
+  taskQueue: string;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+export async function startRagline(
+  options: { env?: TestWorkflowEnvironment; config?: Record<string, string>; overrides?: RuntimeOverrides } = {},
+): Promise<TestRagline> {
+  const env = options.env ?? (await startTestTemporal());
+  const dataDir = await tempDir();
+  const config = testConfig({ RAGLINE_DATA_DIR: dataDir, ...options.config });
+  const runtime = await createRuntime(config, { logger: createLogger({ level: 'silent' }), ...options.overrides });
+  const taskQueue = `ragline-test-${randomUUID()}`;
+  const worker = await createWorker({
+    connection: env.nativeConnection,
+    namespace: env.namespace ?? 'default',
+    taskQueue,
+    runtime,
+    workflowBundle: await workflowBundle(),
+  });
+  const running = worker.run();
+  return {
+    env,
+    runtime,
+    worker,
+    taskQueue,
+    dataDir,
+    async stop() {
+      worker.shutdown();
+      await running;
+      await runtime.close();
+      if (!options.env) await env.teardown();
+      await fs.rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,119 @@
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { NativeConnection } from '@temporalio/worker';
+import { Worker, type InjectedSinks, type WorkerOptions } from '@temporalio/worker';
+import { createActivities, type ActivityDeps } from '../activities/index.js';
+import type { Cache } from '../lib/cache/cache.js';
+import { cacheTtls } from '../lib/cache/keys.js';
+import { MemoryCache } from '../lib/cache/memory-cache.js';
+import type { Config } from '../lib/config.js';
+import type { AnswerGenerator, ChunkStore } from '../lib/domain.js';
+import { ExtractiveGenerator } from '../lib/generation/extractive.js';
+import { openAIGeneratorFromConfig } from '../lib/generation/openai-generator.js';
+import { Analyzer } from '../lib/retrieval/analyzer.js';
+import { EmbeddedStore } from '../lib/retrieval/embedded-store.js';
+import { createLogger, type Logger } from '../lib/telemetry/logger.js';
+import { createMetrics, type Metrics } from '../lib/telemetry/metrics.js';
+import type { RaglineSinks } from '../workflows/sinks.js';
+
+/** Everything a worker process owns, built once from the configuration: the composition root. */
+export interface Runtime {
+  config: Config;
+  deps: ActivityDeps;
+  logger: Logger;
+  close(): Promise<void>;
+}
+
+export interface RuntimeOverrides {
+  store?: ChunkStore;
+  cache?: Cache;
+  generator?: AnswerGenerator;
+  metrics?: Metrics;
+  logger?: Logger;
+}
+
+export async function createRuntime(config: Config, overrides: RuntimeOverrides = {}): Promise<Runtime> {
+  const logger = overrides.logger ?? createLogger({ level: config.LOG_LEVEL });
+  const metrics = overrides.metrics ?? createMetrics();
+  const analyzer = new Analyzer();
+  const store = overrides.store ?? (await EmbeddedStore.open(config.RAGLINE_DATA_DIR));
+  const cache = overrides.cache ?? new MemoryCache({ maxEntries: config.RAGLINE_CACHE_MAX_ENTRIES });
+  const extractive = new ExtractiveGenerator(analyzer);
+  const generator =
+    overrides.generator ?? openAIGeneratorFromConfig(config, { cache, logger }) ?? extractive;
+  const deps: ActivityDeps = {
+    store,
+    cache,
+    generator,
+    extractive,
+    analyzer,
+    metrics,
+    settings: {
+      topK: config.RAGLINE_TOP_K,
+      maxQueryChars: config.RAGLINE_MAX_QUERY_CHARS,
+      chunkChars: config.RAGLINE_CHUNK_CHARS,
+      ingestBatch: config.RAGLINE_INGEST_BATCH,
+      ttls: cacheTtls(config),
+    },
+  };
+  return {
+    config,
+    deps,
+    logger,
+    async close() {
+      await Promise.allSettled([store.close(), cache.close()]);
+    },
+  };
+}
+
+/** The workflow entry point, as source under tsx and vitest, or compiled under dist/. */
+export function workflowsPath(): string {
+  const source = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+  return fs.existsSync(source) ? source : fileURLToPath(new URL('../workflows/index.js', import.meta.url));
+}
+
+/** Query metrics from the workflow's sink; called once per query, never on replay. */
+export function querySinks(metrics: Metrics): InjectedSinks<RaglineSinks> {
+  let answered = 0;
+  let hits = 0;
+  return {
+    queryMetrics: {
+      answered: {
+        fn(info, outcome) {
+          metrics.queries.inc({ cache_hit: String(outcome.cacheHit), quality_tier: outcome.qualityTier });
+          // Wall-clock time since the workflow started, which the workflow's own clock cannot see.
+          metrics.queryDuration.observe({ path: outcome.path }, (Date.now() - info.startTime.getTime()) / 1000);
+          metrics.retrievalQuality.observe(outcome.qualityScore);
+          if (outcome.fallbackReason) metrics.fallbacks.inc({ reason: outcome.fallbackReason });
+          answered += 1;
+          if (outcome.cacheHit) hits += 1;
+          metrics.cacheHitRate.set(hits / answered);
+        },
+        callDuringReplay: false,
+      },
+    },
+  };
+}
+
+export interface WorkerParams {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  runtime: Runtime;
+  /** Pre-bundled workflow code (tests bundle once per file); otherwise bundled from {@link workflowsPath}. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+  extra?: Partial<WorkerOptions>;
+}
+
+export async function createWorker(params: WorkerParams): Promise<Worker> {
+  const { runtime } = params;
+  return Worker.create({
+    connection: params.connection,
+    namespace: params.namespace,
+    taskQueue: params.taskQueue,
+    ...(params.workflowBundle ? { workflowBundle: params.workflowBundle } : { workflowsPath: workflowsPath() }),
+    activities: createActivities(runtime.deps),
+    sinks: querySinks(runtime.deps.metrics),
+    ...params.extra,
+  });
+}

@@ -1,0 +1,200 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  proxyActivities,
+  proxyLocalActivities,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { createActivities } from '../activities/index.js';
+import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../lib/errors.js';
+import {
+  DEFAULT_DEADLINE_MS,
+  DEFAULT_TENANT,
+  qualityTierOf,
+  type AnswerQueryInput,
+  type AnswerQueryResult,
+  type CacheReport,
+  type FallbackReason,
+  type Source,
+} from './answer-query-types.js';
+import { queryInputProblem } from './query-validation.js';
+import { cacheHitSearchAttribute, qualityTierSearchAttribute } from './search-attributes.js';
+import { queryMetrics } from './sinks.js';
+
+type Activities = ReturnType<typeof createActivities>;
+
+/** Bounds what a workflow accepts whatever the configuration; the configured limit (default 4,000) is lower. */
+const HARD_MAX_QUERY_CHARS = 100_000;
+
+// The cache sits in front of everything, so it runs as a local activity: no task-queue round trip on the hit
+// path, which is then as cheap as the one-local-activity floor workflow. A broken cache must not hold a query up.
+const cache = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '2s',
+  retry: { maximumAttempts: 2, initialInterval: '50ms', nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
+});
+
+// Retrieval is a lookup in an index or in Qdrant: quick to fail, quick to retry; after that the query answers
+// with a clear fallback.
+const retrieval = proxyActivities<Activities>({
+  startToCloseTimeout: '10s',
+  retry: {
+    maximumAttempts: 3,
+    initialInterval: '200ms',
+    backoffCoefficient: 2,
+    maximumInterval: '2s',
+    nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
+  },
+});
+
+/**
+ * Answers one question: cache → retrieval → generation → cache write. Never fails silently: a bad question is a
+ * non-retryable `InvalidInput` failure; a failing dependency gives a degraded answer that says why.
+ */
+export async function answerQueryWorkflow(input: AnswerQueryInput): Promise<AnswerQueryResult> {
+  // The configured length limit is checked again by the activities, which know the configuration.
+  const problem = queryInputProblem(input, { maxQueryChars: HARD_MAX_QUERY_CHARS });
+  if (problem) throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: problem, nonRetryable: true });
+
+  const startedAt = Date.now();
+  const tenant = input.tenant ?? DEFAULT_TENANT;
+  const queryId = workflowInfo().workflowId;
+  const deadlineMs = input.options?.deadlineMs ?? DEFAULT_DEADLINE_MS;
+  const elapsed = () => Date.now() - startedAt;
+  const finish = (result: Omit<AnswerQueryResult, 'queryId' | 'tenant' | 'qualityTier' | 'timingsMs'>, timings: Partial<AnswerQueryResult['timingsMs']>): AnswerQueryResult => {
+    const qualityTier = qualityTierOf(result.qualityScore);
+    const cacheHit = result.cache.result === 'hit' || result.cache.semantic === 'hit';
+    const total = elapsed();
+    upsertSearchAttributes([
+      { key: cacheHitSearchAttribute, value: cacheHit },
+      { key: qualityTierSearchAttribute, value: qualityTier },
+    ]);
+    queryMetrics.answered({
+      tenant,
+      cacheHit,
+      qualityTier,
+      qualityScore: result.qualityScore,
+      path: result.degraded ? 'degraded' : cacheHit ? 'hit' : 'miss',
+      durationMs: total,
+      fallbackReason: result.fallbackReason,
+    });
+    return { queryId, tenant, ...result, qualityTier, timingsMs: { ...timings, total } };
+  };
+
+  const lookup = await cache
+    .lookupCachedAnswer({ query: input.query, tenant, options: input.options })
+    .catch((failure: unknown) => {
+      rethrowInvalidInput(failure);
+      return { status: 'error' as const, detail: failureMessage(failure) };
+    });
+  if (lookup.status === 'hit') {
+    return finish({ ...lookup.answer, cache: lookup.cache, degraded: false }, { cache: lookup.tookMs });
+  }
+  const cacheReport: CacheReport =
+    lookup.status === 'error' ? { result: 'error' } : lookup.cache;
+
+  let retrieved;
+  try {
+    retrieved = await retrieval.retrieveChunks({ query: input.query, tenant, topK: input.options?.topK });
+  } catch (failure) {
+    rethrowInvalidInput(failure);
+    return finish(
+      {
+        answer:
+          'Sorry, the document search is unavailable right now, so this question cannot be answered. Please try again shortly.',
+        sources: [],
+        qualityScore: 0,
+        cache: cacheReport,
+        degraded: true,
+        fallbackReason: 'retrieval-unavailable',
+        fallbackDetail: failureMessage(failure),
+        model: 'none',
+      },
+      { cache: lookup.status === 'error' ? undefined : lookup.tookMs },
+    );
+  }
+
+  const remainingMs = Math.max(deadlineMs - elapsed(), 1000);
+  const generation = proxyActivities<Activities>({
+    // Two attempts' worth of the remaining deadline at most, so the extractive fallback still fits in it.
+    startToCloseTimeout: Math.max(Math.floor(remainingMs / 2), 1000),
+    scheduleToCloseTimeout: Math.max(remainingMs - 500, 1000),
+    retry: {
+      maximumAttempts: 3,
+      initialInterval: '500ms',
+      backoffCoefficient: 2,
+      maximumInterval: '10s',
+      nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
+    },
+  });
+  const generateInput = {
+    query: input.query,
+    tenant,
+    hits: retrieved.hits.map(({ chunkId, score }) => ({ chunkId, score })),
+    reason: retrieved.reason,
+  };
+
+  let generated;
+  let fallbackReason: FallbackReason | undefined;
+  let fallbackDetail: string | undefined;
+  try {
+    generated = await generation.generateAnswer(generateInput);
+  } catch (failure) {
+    fallbackReason = isNonRetryable(failure) ? 'generation-rejected' : 'generation-failed';
+    fallbackDetail = failureMessage(failure);
+    generated = await cache.composeExtractiveAnswer(generateInput);
+  }
+
+  const degraded = fallbackReason !== undefined;
+  const sources: Source[] = retrieved.hits.map(({ chunkId, docId, title, snippet, score }, i) => ({
+    docId,
+    chunkId,
+    title,
+    snippet,
+    score,
+    n: i + 1,
+  }));
+  const result = finish(
+    {
+      answer: generated.answer,
+      sources,
+      qualityScore: degraded ? Math.min(generated.qualityScore, 0.5) : generated.qualityScore,
+      cache: { ...cacheReport, llm: generated.cached === undefined ? undefined : generated.cached ? 'hit' : 'miss' },
+      degraded,
+      fallbackReason,
+      fallbackDetail,
+      model: generated.model,
+      usage: generated.usage,
+      uncited: generated.uncited,
+      corpusVersion: retrieved.corpusVersion,
+    },
+    { cache: lookup.status === 'error' ? undefined : lookup.tookMs, retrieval: retrieved.tookMs, generation: generated.tookMs },
+  );
+
+  // Degraded answers are not cached: the next asker should get the real one once the dependency is back.
+  if (!degraded && lookup.status === 'miss') {
+    await cache
+      .storeCachedAnswer({ key: lookup.key, tenant, query: input.query, corpusVersion: lookup.corpusVersion, answer: result })
+      .catch(() => undefined);
+  }
+  return result;
+}
+
+function failureMessage(failure: unknown): string {
+  const cause = failure instanceof ActivityFailure ? failure.cause : failure;
+  if (cause instanceof ApplicationFailure) return `${cause.type ?? 'Error'}: ${cause.message}`;
+  return cause instanceof Error ? cause.message : String(cause);
+}
+
+/** A question the activities found invalid fails the workflow with the activity's typed failure. */
+function rethrowInvalidInput(failure: unknown): void {
+  const cause = failure instanceof ActivityFailure ? failure.cause : failure;
+  if (cause instanceof ApplicationFailure && cause.type === ErrorType.InvalidInput) {
+    throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: cause.message, nonRetryable: true });
+  }
+}
+
+function isNonRetryable(failure: unknown): boolean {
+  const cause = failure instanceof ActivityFailure ? failure.cause : failure;
+  return cause instanceof ApplicationFailure && NON_RETRYABLE_ERROR_TYPES.includes(cause.type ?? '');
+}

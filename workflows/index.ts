@@ -1,0 +1,3 @@
+export { answerQueryWorkflow } from './answer-query.js';
+export { deleteDocumentsWorkflow, describeCorpusWorkflow, ingestDocumentsWorkflow } from './ingest-documents.js';
+export { floorWorkflow } from './floor.js';

@@ -1,0 +1,107 @@
+import { ApplicationFailure, proxyActivities, setHandler } from '@temporalio/workflow';
+import type { createActivities } from '../activities/index.js';
+import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../lib/errors.js';
+import { DEFAULT_TENANT, TENANT_PATTERN } from './answer-query-types.js';
+import {
+  getIngestProgressQuery,
+  type DeleteDocumentsInput,
+  type DeleteDocumentsResult,
+  type IngestDocumentsInput,
+  type IngestDocumentsResult,
+  type IngestProgress,
+} from './ingest-types.js';
+
+type Activities = ReturnType<typeof createActivities>;
+
+// A batch parses and indexes up to a few hundred documents; it heartbeats per file slice, so a stuck worker is
+// noticed in a minute rather than at the 10-minute limit.
+const ingestion = proxyActivities<Activities>({
+  startToCloseTimeout: '10m',
+  heartbeatTimeout: '1m',
+  retry: { maximumAttempts: 5, initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
+});
+
+const MAX_PROBLEMS = 100;
+
+/**
+ * Ingests files and directories (Markdown, text, BEIR-style JSONL, gzipped or not) into a tenant's corpus, in
+ * batches. Idempotent: unchanged documents are skipped by content hash. The history carries paths, offsets and
+ * counts, never document text.
+ */
+export async function ingestDocumentsWorkflow(input: IngestDocumentsInput): Promise<IngestDocumentsResult> {
+  const tenant = input.tenant ?? DEFAULT_TENANT;
+  if (!TENANT_PATTERN.test(tenant)) {
+    throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: `invalid tenant "${tenant}"`, nonRetryable: true });
+  }
+  if (!Array.isArray(input.paths) || input.paths.length === 0) {
+    throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: 'no paths to ingest', nonRetryable: true });
+  }
+  const progress: IngestProgress = {
+    phase: 'discovering',
+    files: 0,
+    documentsTotal: 0,
+    documentsDone: 0,
+    added: 0,
+    updated: 0,
+    unchanged: 0,
+    rejected: 0,
+    problems: [],
+  };
+  setHandler(getIngestProgressQuery, () => progress);
+  const report = (problems: IngestProgress['problems']) => {
+    progress.rejected += problems.length;
+    progress.problems.push(...problems.slice(0, Math.max(0, MAX_PROBLEMS - progress.problems.length)));
+  };
+
+  const { files, problems } = await ingestion.discoverSources({ paths: input.paths });
+  report(problems);
+  progress.files = files.length;
+  progress.documentsTotal = files.reduce((sum, f) => sum + f.documents, 0);
+  progress.phase = 'ingesting';
+
+  const batchSize = input.batchSize ?? 200;
+  let batch: Parameters<Activities['ingestBatch']>[0]['slices'] = [];
+  let batchDocs = 0;
+  const runBatch = async () => {
+    if (batch.length === 0) return;
+    const result = await ingestion.ingestBatch({ tenant, slices: batch });
+    progress.added += result.added;
+    progress.updated += result.updated;
+    progress.unchanged += result.unchanged;
+    report(result.rejected);
+    progress.documentsDone += batchDocs;
+    progress.corpusVersion = result.corpusVersion;
+    batch = [];
+    batchDocs = 0;
+  };
+  for (const file of files) {
+    for (let offset = 0; offset < file.documents; ) {
+      const limit = Math.min(batchSize - batchDocs, file.documents - offset);
+      batch.push({ file, offset, limit });
+      batchDocs += limit;
+      offset += limit;
+      if (batchDocs >= batchSize) await runBatch();
+    }
+  }
+  await runBatch();
+
+  const corpusVersion = progress.corpusVersion ?? (await ingestion.describeCorpus({ tenant })).corpusVersion;
+  progress.phase = 'done';
+  progress.corpusVersion = corpusVersion;
+  return { ...progress, tenant, corpusVersion };
+}
+
+/** Deletes documents from a tenant's corpus and drops the cached answers that cited them. */
+export async function deleteDocumentsWorkflow(input: DeleteDocumentsInput): Promise<DeleteDocumentsResult> {
+  const tenant = input.tenant ?? DEFAULT_TENANT;
+  if (!Array.isArray(input.docIds) || input.docIds.length === 0 || input.docIds.some((id) => typeof id !== 'string' || !id)) {
+    throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: 'docIds must be non-empty strings', nonRetryable: true });
+  }
+  const result = await ingestion.deleteDocuments({ tenant, docIds: input.docIds });
+  return { tenant, ...result };
+}
+
+/** Corpus figures for `ragline status`: the index lives with the worker, so the question goes through it. */
+export async function describeCorpusWorkflow(input: { tenant?: string }) {
+  return ingestion.describeCorpus({ tenant: input.tenant ?? DEFAULT_TENANT });
+}
