@@ -1,6 +1,7 @@
-import { createHash } from 'node:crypto';
 import OpenAI from 'openai';
 import type { ChatCompletion } from 'openai/resources/chat/completions';
+import type { Cache } from '../cache/cache.js';
+import { cacheTtls, llmKey } from '../cache/keys.js';
 import type { Config } from '../config.js';
 import type { AnswerGenerator, GeneratedAnswer, GenerateRequest, HealthStatus, TokenUsage } from '../domain.js';
 import { ErrorType, RaglineError } from '../errors.js';
@@ -28,36 +29,35 @@ export interface OpenAIGeneratorOptions {
   prices?: PriceTable;
 }
 
-/** What identifies one LLM response: the same input on the same endpoint may be answered from the cache. */
-export interface LlmCacheKeyInput {
-  baseURL: string;
-  model: string;
-  temperature: number;
-  maxTokens: number;
-  messages: PromptMessage[];
-}
-
-/** The LLM-response cache as the generator needs it; the composition root adapts the shared Cache and its TTL. */
-export interface LlmResponseCache {
-  get(key: string): Promise<GeneratedAnswer | undefined>;
-  set(key: string, value: GeneratedAnswer): Promise<void>;
-}
-
 export interface OpenAIGeneratorDeps {
   metrics?: LlmMetrics;
-  responseCache?: LlmResponseCache;
-  /** @default {@link defaultLlmCacheKey} */
-  cacheKey?: (input: LlmCacheKeyInput) => string;
+  /** LLM-response cache: an identical prompt with identical parameters is answered without calling the model. */
+  cache?: Cache;
+  /** TTL of LLM-response entries. @default 86400000 */
+  cacheTtlMs?: number;
   /** Told about cache failures, which never fail a generation. */
   logger?: { warn(details: object, message: string): void };
 }
 
-/** Hashes everything that shapes the answer, so a changed system prompt or parameter never serves a stale one. */
-export function defaultLlmCacheKey(input: LlmCacheKeyInput): string {
-  const digest = createHash('sha256')
-    .update(JSON.stringify([input.baseURL, input.model, input.temperature, input.maxTokens, input.messages]))
-    .digest('hex');
-  return `llm:${digest}`;
+/**
+ * A generation request may name its tenant (the workflow knows it); the cache key then keeps tenants apart even
+ * for identical prompts. Requests without one share a key space, which is safe because the key hashes the whole
+ * prompt, chunks included.
+ */
+export type OpenAIGenerateRequest = GenerateRequest & { tenant?: string };
+
+const SHARED_TENANT = '*';
+const DEFAULT_CACHE_TTL_MS = 86_400_000;
+
+function isGeneratedAnswer(value: unknown): value is GeneratedAnswer {
+  const candidate = value as Partial<GeneratedAnswer> | null;
+  return (
+    typeof candidate === 'object' &&
+    candidate !== null &&
+    typeof candidate.answer === 'string' &&
+    Array.isArray(candidate.citations) &&
+    typeof candidate.model === 'string'
+  );
 }
 
 const NO_CONTEXT_ANSWER = "I don't know: no documents were found for this question.";
@@ -67,7 +67,6 @@ export class OpenAIGenerator implements AnswerGenerator {
   readonly baseURL: string;
   private readonly client: OpenAI;
   private readonly prices: PriceTable;
-  private readonly cacheKey: (input: LlmCacheKeyInput) => string;
 
   constructor(
     private readonly options: OpenAIGeneratorOptions,
@@ -76,7 +75,6 @@ export class OpenAIGenerator implements AnswerGenerator {
     this.model = options.model;
     this.baseURL = (options.baseURL ?? OPENAI_BASE_URL).replace(/\/+$/, '');
     this.prices = options.prices ?? {};
-    this.cacheKey = deps.cacheKey ?? defaultLlmCacheKey;
     this.client = new OpenAI({
       // The SDK insists on a key; with none configured we send a placeholder and strip the header below.
       apiKey: options.apiKey ?? 'unset',
@@ -92,7 +90,7 @@ export class OpenAIGenerator implements AnswerGenerator {
     });
   }
 
-  async generate(request: GenerateRequest): Promise<GeneratedAnswer> {
+  async generate(request: OpenAIGenerateRequest): Promise<GeneratedAnswer> {
     if (request.chunks.length === 0) {
       // Nothing to ground an answer in: asking the model could only invite it to guess.
       return {
@@ -104,13 +102,7 @@ export class OpenAIGenerator implements AnswerGenerator {
       };
     }
     const prompt = buildPrompt(request.query, request.chunks, { contextTokens: this.options.contextTokens });
-    const key = this.cacheKey({
-      baseURL: this.baseURL,
-      model: this.model,
-      temperature: this.options.temperature,
-      maxTokens: this.options.maxTokens,
-      messages: prompt.messages,
-    });
+    const key = this.cacheKey(request.tenant ?? SHARED_TENANT, prompt.messages);
 
     const hit = await this.cacheGet(key);
     if (hit) {
@@ -249,10 +241,23 @@ export class OpenAIGenerator implements AnswerGenerator {
     };
   }
 
+  private cacheKey(tenant: string, messages: PromptMessage[]): string {
+    return llmKey({
+      tenant,
+      model: this.model,
+      prompt: JSON.stringify(messages),
+      temperature: this.options.temperature,
+      maxTokens: this.options.maxTokens,
+      // The same model name on another endpoint may be another model (a local llama is not a gateway's llama).
+      options: { baseURL: this.baseURL },
+    });
+  }
+
   private async cacheGet(key: string): Promise<GeneratedAnswer | undefined> {
-    if (!this.deps.responseCache) return undefined;
+    if (!this.deps.cache) return undefined;
     try {
-      return await this.deps.responseCache.get(key);
+      const value = await this.deps.cache.get<unknown>(key);
+      return isGeneratedAnswer(value) ? value : undefined;
     } catch (error) {
       this.deps.logger?.warn({ err: error, key }, 'LLM-response cache read failed; calling the model');
       return undefined;
@@ -260,9 +265,9 @@ export class OpenAIGenerator implements AnswerGenerator {
   }
 
   private async cacheSet(key: string, answer: GeneratedAnswer): Promise<void> {
-    if (!this.deps.responseCache) return;
+    if (!this.deps.cache) return;
     try {
-      await this.deps.responseCache.set(key, answer);
+      await this.deps.cache.set(key, answer, { ttlMs: this.deps.cacheTtlMs ?? DEFAULT_CACHE_TTL_MS });
     } catch (error) {
       this.deps.logger?.warn({ err: error, key }, 'LLM-response cache write failed');
     }
@@ -274,20 +279,7 @@ export class OpenAIGenerator implements AnswerGenerator {
  * (answers are then extractive). Call `verify()` on it at startup to fail fast on a missing or rejected key or an
  * unknown model.
  */
-export function openAIGeneratorFromConfig(
-  config: Pick<
-    Config,
-    | 'OPENAI_API_KEY'
-    | 'OPENAI_BASE_URL'
-    | 'OPENAI_MODEL'
-    | 'OPENAI_TEMPERATURE'
-    | 'OPENAI_MAX_TOKENS'
-    | 'OPENAI_TIMEOUT_MS'
-    | 'RAGLINE_CONTEXT_TOKENS'
-    | 'RAGLINE_LLM_PRICES'
-  >,
-  deps: OpenAIGeneratorDeps = {},
-): OpenAIGenerator | undefined {
+export function openAIGeneratorFromConfig(config: Config, deps: OpenAIGeneratorDeps = {}): OpenAIGenerator | undefined {
   if (config.OPENAI_API_KEY === undefined && config.OPENAI_BASE_URL === undefined) return undefined;
   return new OpenAIGenerator(
     {
@@ -300,6 +292,6 @@ export function openAIGeneratorFromConfig(
       contextTokens: config.RAGLINE_CONTEXT_TOKENS,
       prices: config.RAGLINE_LLM_PRICES,
     },
-    deps,
+    { cacheTtlMs: cacheTtls(config).llm, ...deps },
   );
 }

@@ -1,0 +1,267 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/**
+ * A local OpenAI-compatible endpoint over real HTTP, so tests exercise the real `openai` client end to end: its
+ * status handling, header parsing, timeouts and JSON decoding. Each chat completion is answered by the next
+ * scripted reply, or by `mode` when the script is empty.
+ */
+
+export type FakeReply =
+  /** A normal completion; `content` defaults to an answer citing [1]. `usage: null` leaves usage out. */
+  | {
+      kind: 'answer';
+      content?: string;
+      usage?: { prompt_tokens: number; completion_tokens: number } | null;
+      model?: string;
+      finishReason?: string;
+    }
+  /** 429 with Retry-After (seconds or an HTTP date) and/or retry-after-ms. */
+  | { kind: 'rate-limit'; retryAfter?: string; retryAfterMs?: string; code?: string }
+  | { kind: 'server-error'; status?: number }
+  /** 200 with `Content-Type: application/json` and a body that is not JSON. */
+  | { kind: 'malformed' }
+  /** 200 with well-formed JSON but no choices. */
+  | { kind: 'empty-choices' }
+  /** Never answers: no status line, no headers. */
+  | { kind: 'hang' }
+  /** Sends 200 headers, then never sends the body. */
+  | { kind: 'stall-body' }
+  | { kind: 'context-length' }
+  | { kind: 'bad-request'; message?: string };
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  authorization: string | undefined;
+  /** Parsed JSON body of a chat completion; undefined for GETs. */
+  body: ChatCompletionBody | undefined;
+}
+
+export interface ChatCompletionBody {
+  model: string;
+  messages: Array<{ role: string; content: string }>;
+  temperature?: number;
+  max_tokens?: number;
+  [key: string]: unknown;
+}
+
+export interface FakeOpenAIOptions {
+  /** Models the server knows; others get 404. @default ['fake-model'] */
+  models?: string[];
+  /** When set, requests must carry `Authorization: Bearer <requireKey>` or get 401. */
+  requireKey?: string;
+}
+
+export interface FakeOpenAI {
+  /** Base URL to give the client, ending in /v1. */
+  readonly baseURL: string;
+  /** Reply used when the script is empty. */
+  mode: FakeReply;
+  models: string[];
+  requireKey: string | undefined;
+  /** Chat-completion requests received, in order. */
+  readonly requests: RecordedRequest[];
+  /** Every request received, model lookups included. */
+  readonly allRequests: RecordedRequest[];
+  /** Number of chat-completion requests received. */
+  readonly calls: number;
+  /** Queues replies for the next chat completions, ahead of `mode`. */
+  script(...replies: FakeReply[]): void;
+  /** Back to a normal answer, empty script and records, options as started. */
+  reset(): void;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_FAKE_ANSWER = 'The answer is in the first document [1].';
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify(body));
+}
+
+function apiError(res: ServerResponse, status: number, message: string, type: string, code: string | null): void {
+  sendJson(res, status, { error: { message, type, param: null, code } });
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const parts: Buffer[] = [];
+  for await (const part of req) parts.push(part as Buffer);
+  return Buffer.concat(parts).toString('utf8');
+}
+
+export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<FakeOpenAI> {
+  const initialModels = options.models ?? ['fake-model'];
+  const queue: FakeReply[] = [];
+  const requests: RecordedRequest[] = [];
+  const allRequests: RecordedRequest[] = [];
+  let completionId = 0;
+
+  const fake = {
+    baseURL: '',
+    mode: { kind: 'answer' } as FakeReply,
+    models: [...initialModels],
+    requireKey: options.requireKey,
+    requests,
+    allRequests,
+    get calls() {
+      return requests.length;
+    },
+    script(...replies: FakeReply[]) {
+      queue.push(...replies);
+    },
+    reset() {
+      queue.length = 0;
+      requests.length = 0;
+      allRequests.length = 0;
+      fake.mode = { kind: 'answer' };
+      fake.models = [...initialModels];
+      fake.requireKey = options.requireKey;
+    },
+    close: async () => {
+      // Hanging replies hold their sockets open; drop them or close() would wait for ever.
+      server.closeAllConnections();
+      await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+    },
+  };
+
+  const answer = (res: ServerResponse, body: ChatCompletionBody, reply: FakeReply): void => {
+    switch (reply.kind) {
+      case 'answer': {
+        completionId += 1;
+        const usage = reply.usage === undefined ? { prompt_tokens: 100, completion_tokens: 20 } : reply.usage;
+        sendJson(res, 200, {
+          id: `chatcmpl-fake-${completionId}`,
+          object: 'chat.completion',
+          created: Math.floor(Date.now() / 1000),
+          model: reply.model ?? body.model,
+          choices: [
+            {
+              index: 0,
+              message: { role: 'assistant', content: reply.content ?? DEFAULT_FAKE_ANSWER, refusal: null },
+              finish_reason: reply.finishReason ?? 'stop',
+              logprobs: null,
+            },
+          ],
+          ...(usage === null
+            ? {}
+            : { usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens } }),
+        });
+        return;
+      }
+      case 'rate-limit': {
+        const headers: Record<string, string> = {};
+        if (reply.retryAfter !== undefined) headers['retry-after'] = reply.retryAfter;
+        if (reply.retryAfterMs !== undefined) headers['retry-after-ms'] = reply.retryAfterMs;
+        sendJson(
+          res,
+          429,
+          {
+            error: {
+              message: 'Rate limit reached',
+              type: 'requests',
+              param: null,
+              code: reply.code ?? 'rate_limit_exceeded',
+            },
+          },
+          headers,
+        );
+        return;
+      }
+      case 'server-error':
+        apiError(
+          res,
+          reply.status ?? 500,
+          'The server had an error while processing your request.',
+          'server_error',
+          null,
+        );
+        return;
+      case 'malformed':
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"id": "chatcmpl-broken", "choices": [ {"message": ');
+        return;
+      case 'empty-choices':
+        sendJson(res, 200, { id: 'chatcmpl-empty', object: 'chat.completion', model: body.model, choices: [] });
+        return;
+      case 'hang':
+        return;
+      case 'stall-body':
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.flushHeaders();
+        return;
+      case 'context-length':
+        apiError(
+          res,
+          400,
+          "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.",
+          'invalid_request_error',
+          'context_length_exceeded',
+        );
+        return;
+      case 'bad-request':
+        apiError(res, 400, reply.message ?? "Invalid value for 'temperature'.", 'invalid_request_error', null);
+        return;
+    }
+  };
+
+  const server = createServer((req, res) => {
+    void (async () => {
+      const path = (req.url ?? '/').split('?')[0] ?? '/';
+      const raw = req.method === 'POST' ? await readBody(req) : '';
+      let body: ChatCompletionBody | undefined;
+      try {
+        body = raw ? (JSON.parse(raw) as ChatCompletionBody) : undefined;
+      } catch {
+        apiError(res, 400, 'We could not parse the JSON body of your request.', 'invalid_request_error', null);
+        return;
+      }
+      const record: RecordedRequest = {
+        method: req.method ?? 'GET',
+        path,
+        authorization: req.headers.authorization,
+        body,
+      };
+      allRequests.push(record);
+
+      if (fake.requireKey !== undefined && req.headers.authorization !== `Bearer ${fake.requireKey}`) {
+        if (path === '/v1/chat/completions') requests.push(record);
+        const message = req.headers.authorization
+          ? 'Incorrect API key provided.'
+          : "You didn't provide an API key. You need to provide your API key in an Authorization header.";
+        apiError(res, 401, message, 'invalid_request_error', req.headers.authorization ? 'invalid_api_key' : null);
+        return;
+      }
+
+      if (req.method === 'GET' && path === '/v1/models') {
+        sendJson(res, 200, {
+          object: 'list',
+          data: fake.models.map((id) => ({ id, object: 'model', created: 0, owned_by: 'fake' })),
+        });
+        return;
+      }
+      const modelMatch = /^\/v1\/models\/(.+)$/.exec(path);
+      if (req.method === 'GET' && modelMatch?.[1] !== undefined) {
+        const id = decodeURIComponent(modelMatch[1]);
+        if (fake.models.includes(id)) sendJson(res, 200, { id, object: 'model', created: 0, owned_by: 'fake' });
+        else apiError(res, 404, `The model '${id}' does not exist`, 'invalid_request_error', 'model_not_found');
+        return;
+      }
+      if (req.method === 'POST' && path === '/v1/chat/completions' && body) {
+        requests.push(record);
+        if (!fake.models.includes(body.model)) {
+          apiError(res, 404, `The model '${body.model}' does not exist`, 'invalid_request_error', 'model_not_found');
+          return;
+        }
+        answer(res, body, queue.shift() ?? fake.mode);
+        return;
+      }
+      apiError(res, 404, `Unknown path ${req.method} ${path}`, 'invalid_request_error', null);
+    })();
+  });
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  fake.baseURL = `http://127.0.0.1:${port}/v1`;
+  return fake;
+}
