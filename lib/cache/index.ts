@@ -1,0 +1,48 @@
+import type { Config } from '../config.js';
+import type { Logger } from '../telemetry/logger.js';
+import type { Cache } from './cache.js';
+import type { CacheMetrics } from './cache-metrics.js';
+import { docTag } from './keys.js';
+import { MemoryCache } from './memory-cache.js';
+import { RedisCache } from './redis-cache.js';
+
+export type { Cache, CacheLock, CacheLookup, CacheOutcome, CacheSetOptions } from './cache.js';
+export { createCacheMetrics, type CacheMetrics } from './cache-metrics.js';
+export { FORMAT_VERSION } from './codec.js';
+export { InstrumentedCache, lookupIn, type InstrumentedCacheDeps, type LevelStats } from './instrumented-cache.js';
+export * from './keys.js';
+export { MemoryCache } from './memory-cache.js';
+export { RedisCache, createRedisClient } from './redis-cache.js';
+export {
+  SingleFlight,
+  cachedCompute,
+  type CachedValue,
+  type ComputeSource,
+  type StampedeOptions,
+} from './single-flight.js';
+
+/** Redis (single node or cluster) when configured, else the in-process LRU. Never waits for Redis to be reachable. */
+export function createCache(config: Config, logger?: Logger, metrics?: CacheMetrics): Cache {
+  const clusterNodes = config.REDIS_CLUSTER_NODES?.split(',')
+    .map((node) => node.trim())
+    .filter(Boolean);
+  if (config.REDIS_URL || (clusterNodes && clusterNodes.length > 0)) {
+    return new RedisCache({
+      url: config.REDIS_URL,
+      clusterNodes,
+      keyPrefix: config.REDIS_KEY_PREFIX,
+      logger,
+      onError: (operation) => metrics?.backendErrors.inc({ operation }),
+    });
+  }
+  return new MemoryCache({ maxEntries: config.RAGLINE_CACHE_MAX_ENTRIES });
+}
+
+/**
+ * Drops every cached result that cited one of these documents. Ingestion calls it after deleting or changing
+ * documents; the corpus version in result keys already retires older results, so this is the second line.
+ */
+export async function invalidateDocuments(cache: Cache, tenant: string, docIds: string[]): Promise<number> {
+  if (docIds.length === 0) return 0;
+  return cache.invalidateTags(docIds.map((docId) => docTag(tenant, docId)));
+}
