@@ -1,0 +1,382 @@
+/**
+ * Lexical retrieval quality and speed on a BEIR dataset (SciFact by default), ragline's EmbeddedStore against
+ * MiniSearch and Orama in the same process; or, with --synthetic N, search latency and memory over N generated
+ * chunks. Tuning history and figures: lib/retrieval/README.md.
+ *
+ *   npm run bench -- retrieval [--dataset DIR] [--k1 N] [--b N] [--title-weight N] [--title-b N]
+ *                              [--rm3-docs N] [--rm3-terms N] [--rm3-weight N] [--only ragline]
+ *   npm run bench -- retrieval --synthetic 1000000 [--queries 200]
+ *
+ * One chunk per BEIR document (title + text), which is how BEIR numbers are reported; ragline's chunker would
+ * split long abstracts and change what is being compared. Each peer runs its documented default BM25 setup.
+ * rssMb is the growth of the process's resident set while that engine's index was built (after a GC), so it
+ * includes the texts an engine keeps: ragline and Orama keep them, MiniSearch keeps only ids.
+ */
+import { createReadStream, existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { createGunzip } from 'node:zlib';
+import { create, insertMultiple, search as oramaSearch } from '@orama/orama';
+import MiniSearch from 'minisearch';
+import type { DocumentChunks } from '../lib/domain.js';
+import { EmbeddedStore, type EmbeddedStoreOptions } from '../lib/retrieval/embedded-store.js';
+import { evaluate, type Qrels, type Run } from '../lib/retrieval/ir-metrics.js';
+
+const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+interface BeirDoc {
+  _id: string;
+  title?: string;
+  text: string;
+}
+
+interface Dataset {
+  corpus: BeirDoc[];
+  queries: Map<string, string>;
+  qrels: Qrels;
+}
+
+interface Engine {
+  name: string;
+  build(corpus: BeirDoc[]): Promise<void>;
+  /** document id → score, best `k` */
+  search(query: string, k: number): Promise<Map<string, number>>;
+  dispose(): Promise<void>;
+}
+
+interface EngineFigures {
+  ndcg10: number;
+  recall100: number;
+  mrr10: number;
+  msPerQuery: number;
+  indexSeconds: number;
+  rssMb: number;
+}
+
+const gc: () => void = (() => {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+})();
+
+function settledRssMb(): number {
+  gc();
+  gc();
+  return process.memoryUsage().rss / 2 ** 20;
+}
+
+async function* lines(file: string): AsyncGenerator<string> {
+  const input = file.endsWith('.gz') ? createReadStream(file).pipe(createGunzip()) : createReadStream(file);
+  for await (const line of createInterface({ input, crlfDelay: Infinity })) if (line.trim() !== '') yield line;
+}
+
+async function loadDataset(dir: string): Promise<Dataset> {
+  const corpusFile = ['corpus.jsonl', 'corpus.jsonl.gz'].map((name) => path.join(dir, name)).find(existsSync);
+  if (!corpusFile) throw new Error(`${dir} has no corpus.jsonl or corpus.jsonl.gz`);
+  const corpus: BeirDoc[] = [];
+  for await (const line of lines(corpusFile)) corpus.push(JSON.parse(line) as BeirDoc);
+  const queries = new Map<string, string>();
+  for (const name of (await readdir(dir)).filter((file) => /^queries.*\.jsonl(\.gz)?$/.test(file))) {
+    for await (const line of lines(path.join(dir, name))) {
+      const query = JSON.parse(line) as { _id: string; text: string };
+      queries.set(query._id, query.text);
+    }
+  }
+  const qrels: Qrels = new Map();
+  const rows = (await readFile(path.join(dir, 'qrels', 'test.tsv'), 'utf8')).split('\n').slice(1);
+  for (const row of rows) {
+    const [queryId, docId, score] = row.trim().split('\t');
+    if (!queryId || !docId || score === undefined) continue;
+    if (!qrels.has(queryId)) qrels.set(queryId, new Map());
+    qrels.get(queryId)!.set(docId, Number(score));
+  }
+  return { corpus, queries, qrels };
+}
+
+function toDocument(doc: BeirDoc): DocumentChunks {
+  const title = doc.title ?? '';
+  return {
+    docId: doc._id,
+    title,
+    contentHash: `${title.length}:${doc.text.length}`,
+    chunks: [{ id: `${doc._id}#0`, docId: doc._id, title, text: doc.text, position: 0 }],
+  };
+}
+
+function raglineEngine(options: EmbeddedStoreOptions): Engine {
+  let store: EmbeddedStore | undefined;
+  let dir = '';
+  return {
+    name: 'ragline',
+    async build(corpus) {
+      dir = await mkdtemp(path.join(tmpdir(), 'ragline-bench-'));
+      store = await EmbeddedStore.open(dir, options);
+      // Batches of 200 as the ingestion activity sends them (RAGLINE_INGEST_BATCH), each persisted.
+      for (let i = 0; i < corpus.length; i += 200) {
+        await store.upsertDocuments('bench', corpus.slice(i, i + 200).map(toDocument));
+      }
+      // The first search builds the frozen postings; that is indexing work, so it is timed here.
+      await store.search('bench', { query: 'warm up', topK: 1 });
+    },
+    async search(query, k) {
+      const scores = new Map<string, number>();
+      for (const hit of (await store!.search('bench', { query, topK: k })).hits) {
+        // A document scores as its best chunk (one chunk per document here anyway).
+        scores.set(hit.docId, Math.max(hit.score, scores.get(hit.docId) ?? 0));
+      }
+      return scores;
+    },
+    async dispose() {
+      await store?.close();
+      store = undefined;
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function miniSearchEngine(): Engine {
+  let index: MiniSearch<BeirDoc> | undefined;
+  return {
+    name: 'minisearch',
+    async build(corpus) {
+      // MiniSearch's defaults: BM25+ (k 1.2, b 0.7, d 0.5), OR of terms, no stemming, no prefix/fuzzy.
+      index = new MiniSearch<BeirDoc>({ idField: '_id', fields: ['title', 'text'] });
+      index.addAll(corpus);
+    },
+    async search(query, k) {
+      const results = index!.search(query).slice(0, k);
+      return new Map(results.map((result) => [String(result.id), result.score]));
+    },
+    async dispose() {
+      index = undefined;
+    },
+  };
+}
+
+function oramaEngine(): Engine {
+  const schema = { id: 'string', title: 'string', text: 'string' } as const;
+  let db: ReturnType<typeof create<typeof schema>> | undefined;
+  return {
+    name: 'orama',
+    async build(corpus) {
+      // Orama's defaults: BM25 (k 1.2, b 0.75, d 0.5), English tokenizer without stemming, threshold 1 (OR), and
+      // prefix matching of every query term, which costs it most of its precision here (`exact: true` matched nothing).
+      db = create({ schema });
+      await insertMultiple(
+        db,
+        corpus.map((doc) => ({ id: doc._id, title: doc.title ?? '', text: doc.text })),
+        1000,
+      );
+    },
+    async search(query, k) {
+      const results = await oramaSearch(db!, { term: query, properties: ['title', 'text'], limit: k });
+      return new Map(results.hits.map((hit) => [hit.id, hit.score]));
+    },
+    async dispose() {
+      db = undefined;
+    },
+  };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+async function measure(engine: Engine, dataset: Dataset, queryIds: string[]): Promise<EngineFigures> {
+  const rssBefore = settledRssMb();
+  const started = performance.now();
+  await engine.build(dataset.corpus);
+  const indexSeconds = (performance.now() - started) / 1000;
+  const rssMb = settledRssMb() - rssBefore;
+  for (const queryId of queryIds.slice(0, 20)) await engine.search(dataset.queries.get(queryId)!, 100);
+  const run: Run = new Map();
+  const timings: number[] = [];
+  for (const queryId of queryIds) {
+    const queryStarted = performance.now();
+    run.set(queryId, await engine.search(dataset.queries.get(queryId)!, 100));
+    timings.push(performance.now() - queryStarted);
+  }
+  await engine.dispose();
+  const at10 = evaluate(dataset.qrels, run, 10).mean;
+  const at100 = evaluate(dataset.qrels, run, 100).mean;
+  return {
+    ndcg10: round(at10.ndcg),
+    recall100: round(at100.recall),
+    mrr10: round(at10.mrr),
+    msPerQuery: round(median(timings), 3),
+    indexSeconds: round(indexSeconds, 2),
+    rssMb: Math.round(rssMb),
+  };
+}
+
+function round(value: number, digits = 4): number {
+  return Number(value.toFixed(digits));
+}
+
+function printTable(rows: Record<string, EngineFigures>): void {
+  const columns: (keyof EngineFigures)[] = ['ndcg10', 'recall100', 'mrr10', 'msPerQuery', 'indexSeconds', 'rssMb'];
+  console.log(['engine'.padEnd(12), ...columns.map((column) => column.padStart(13))].join(''));
+  for (const [name, figures] of Object.entries(rows)) {
+    console.log([name.padEnd(12), ...columns.map((column) => String(figures[column]).padStart(13))].join(''));
+  }
+}
+
+// Small deterministic PRNG so synthetic corpora are the same on every run.
+function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+/** A Zipf(s = 1.07) sampler over `size` invented words, like word frequencies in English text. */
+function zipfWords(size: number, random: () => number): () => string {
+  const syllables = [
+    'ka',
+    'lo',
+    'mi',
+    'ne',
+    'ru',
+    'sa',
+    'ti',
+    'vo',
+    'ze',
+    'pa',
+    'qui',
+    'dor',
+    'ban',
+    'fel',
+    'gri',
+    'hom',
+  ];
+  const words = Array.from({ length: size }, (_, rank) => {
+    let word = '';
+    for (let n = rank + 1; n > 0; n = Math.floor(n / syllables.length)) word += syllables[n % syllables.length];
+    return `${word}x`;
+  });
+  const cdf = new Float64Array(size);
+  let total = 0;
+  for (let rank = 0; rank < size; rank++) cdf[rank] = total += 1 / Math.pow(rank + 1, 1.07);
+  return () => {
+    const target = random() * total;
+    let low = 0;
+    let high = size - 1;
+    while (low < high) {
+      const mid = (low + high) >> 1;
+      if (cdf[mid]! < target) low = mid + 1;
+      else high = mid;
+    }
+    return words[low]!;
+  };
+}
+
+async function runSynthetic(chunks: number, queryCount: number): Promise<void> {
+  const random = mulberry32(42);
+  const word = zipfWords(100_000, random);
+  const sentence = (length: number) => Array.from({ length }, word).join(' ');
+  const dir = await mkdtemp(path.join(tmpdir(), 'ragline-synthetic-'));
+  try {
+    const rssBefore = settledRssMb();
+    const started = performance.now();
+    const store = await EmbeddedStore.open(dir);
+    const batch = 5000;
+    for (let i = 0; i < chunks; i += batch) {
+      const docs: DocumentChunks[] = [];
+      for (let n = i; n < Math.min(i + batch, chunks); n++) {
+        const title = sentence(3 + Math.floor(random() * 6));
+        const text = sentence(20 + Math.floor(random() * 40));
+        docs.push({
+          docId: `s${n}`,
+          title,
+          contentHash: String(n),
+          chunks: [{ id: `s${n}#0`, docId: `s${n}`, title, text, position: 0 }],
+        });
+      }
+      await store.upsertDocuments('synthetic', docs);
+    }
+    await store.search('synthetic', { query: word(), topK: 10 });
+    const indexSeconds = (performance.now() - started) / 1000;
+    const rssMb = settledRssMb() - rssBefore;
+    const timings: number[] = [];
+    for (let q = 0; q < queryCount; q++) {
+      const query = sentence(2 + Math.floor(random() * 4));
+      const queryStarted = performance.now();
+      await store.search('synthetic', { query, topK: 10 });
+      timings.push(performance.now() - queryStarted);
+    }
+    await store.close();
+    timings.sort((a, b) => a - b);
+    const figures = {
+      chunks,
+      queries: queryCount,
+      p50Ms: round(median(timings), 3),
+      p95Ms: round(timings[Math.floor(timings.length * 0.95)] ?? 0, 3),
+      indexSeconds: round(indexSeconds, 1),
+      rssMb: Math.round(rssMb),
+      totalRssMb: Math.round(process.memoryUsage().rss / 2 ** 20),
+    };
+    console.log(`synthetic: ${chunks} chunks, Zipf words, queries of 2-5 words sampled from the same distribution`);
+    console.log(JSON.stringify({ ragline: figures }));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export async function run(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      dataset: { type: 'string', default: path.join(projectRoot, '..', 'shared', 'datasets', 'scifact') },
+      synthetic: { type: 'string' },
+      queries: { type: 'string', default: '200' },
+      only: { type: 'string' },
+      k1: { type: 'string' },
+      b: { type: 'string' },
+      'title-weight': { type: 'string' },
+      'title-b': { type: 'string' },
+      'rm3-docs': { type: 'string' },
+      'rm3-terms': { type: 'string' },
+      'rm3-weight': { type: 'string' },
+    },
+  });
+  if (values.synthetic) return runSynthetic(Number(values.synthetic), Number(values.queries));
+
+  const num = (value: string | undefined) => (value === undefined ? undefined : Number(value));
+  const defined = <T extends object>(object: T) =>
+    Object.fromEntries(Object.entries(object).filter(([, value]) => value !== undefined)) as Partial<T>;
+  const options: EmbeddedStoreOptions = {
+    bm25: defined({
+      k1: num(values.k1),
+      b: num(values.b),
+      titleWeight: num(values['title-weight']),
+      titleB: num(values['title-b']),
+    }),
+    feedback: defined({
+      docs: num(values['rm3-docs']),
+      terms: num(values['rm3-terms']),
+      originalWeight: num(values['rm3-weight']),
+    }),
+  };
+  const datasetDir = path.resolve(projectRoot, values.dataset);
+  const dataset = await loadDataset(datasetDir);
+  const queryIds = [...dataset.qrels.keys()].filter((id) => dataset.queries.has(id));
+  console.log(`${path.basename(datasetDir)}: ${dataset.corpus.length} documents, ${queryIds.length} judged queries`);
+  const engines = [raglineEngine(options), miniSearchEngine(), oramaEngine()].filter(
+    (engine) => !values.only || values.only.split(',').includes(engine.name),
+  );
+  const results: Record<string, EngineFigures> = {};
+  for (const engine of engines) results[engine.name] = await measure(engine, dataset, queryIds);
+  printTable(results);
+  console.log(JSON.stringify(results));
+}
