@@ -39,13 +39,7 @@ export interface OpenAIGeneratorDeps {
   logger?: { warn(details: object, message: string): void };
 }
 
-/**
- * A generation request may name its tenant (the workflow knows it); the cache key then keeps tenants apart even
- * for identical prompts. Requests without one share a key space, which is safe because the key hashes the whole
- * prompt, chunks included.
- */
-export type OpenAIGenerateRequest = GenerateRequest & { tenant?: string };
-
+// Requests without a tenant share one key space, which is safe: the key hashes the whole prompt, chunks included.
 const SHARED_TENANT = '*';
 const DEFAULT_CACHE_TTL_MS = 86_400_000;
 
@@ -90,7 +84,7 @@ export class OpenAIGenerator implements AnswerGenerator {
     });
   }
 
-  async generate(request: OpenAIGenerateRequest): Promise<GeneratedAnswer> {
+  async generate(request: GenerateRequest): Promise<GeneratedAnswer> {
     if (request.chunks.length === 0) {
       // Nothing to ground an answer in: asking the model could only invite it to guess.
       return {

@@ -34,6 +34,8 @@ export interface RecordedRequest {
   method: string;
   path: string;
   authorization: string | undefined;
+  /** When it arrived, from Date.now(). */
+  at: number;
   /** Parsed JSON body of a chat completion; undefined for GETs. */
   body: ChatCompletionBody | undefined;
 }
@@ -220,6 +222,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
         method: req.method ?? 'GET',
         path,
         authorization: req.headers.authorization,
+        at: Date.now(),
         body,
       };
       allRequests.push(record);
