@@ -211,18 +211,20 @@ export const createActivities = (deps: ActivityDeps) => {
       return atBoundary(async () => {
         const result: IngestBatchResult = { added: 0, updated: 0, unchanged: 0, rejected: [], corpusVersion: 0 };
         const changedDocIds: string[] = [];
+        const docs = [];
         for (const slice of input.slices) {
           Context.current().heartbeat({ file: slice.file.path, offset: slice.offset });
           const parsed = await readDocuments(slice.file, slice.offset, slice.limit);
           result.rejected.push(...parsed.problems);
-          const docs = [];
           for (const doc of parsed.documents) {
             const chunked = chunkDocument(doc, settings.chunkChars);
             const problem = doc.text.trim() === '' ? `document ${doc.id} has no text` : validateDocument(chunked);
             if (problem) result.rejected.push({ source: doc.source ?? doc.id, reason: problem });
             else docs.push(chunked);
           }
-          if (docs.length === 0) continue;
+        }
+        // One upsert per batch: one corpus-version step and one index write for the whole batch.
+        if (docs.length > 0) {
           for (const outcome of await store.upsertDocuments(input.tenant, docs)) {
             result[outcome.status] += 1;
             if (outcome.status === 'updated') changedDocIds.push(outcome.docId);

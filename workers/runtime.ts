@@ -102,6 +102,8 @@ export interface WorkerParams {
   runtime: Runtime;
   /** Pre-bundled workflow code (tests bundle once per file); otherwise bundled from {@link workflowsPath}. */
   workflowBundle?: WorkerOptions['workflowBundle'];
+  /** Tracing interceptors and the workflow-span sink, from `temporalWorkerTracing`. */
+  tracing?: { interceptors: WorkerOptions['interceptors']; sinks: object };
   extra?: Partial<WorkerOptions>;
 }
 
@@ -113,7 +115,8 @@ export async function createWorker(params: WorkerParams): Promise<Worker> {
     taskQueue: params.taskQueue,
     ...(params.workflowBundle ? { workflowBundle: params.workflowBundle } : { workflowsPath: workflowsPath() }),
     activities: createActivities(runtime.deps),
-    sinks: querySinks(runtime.deps.metrics),
+    interceptors: params.tracing?.interceptors,
+    sinks: { ...params.tracing?.sinks, ...querySinks(runtime.deps.metrics) },
     ...params.extra,
   });
 }

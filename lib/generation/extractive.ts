@@ -7,6 +7,12 @@ const SENTENCE_BOUNDARY = /(?<=[.!?])\s+(?=[A-Z0-9"“(])|\n{2,}|\n(?=[-*#]|\d+\
 
 export const NO_ANSWER = "I couldn't find an answer to that in the documents.";
 
+// Words that make a question a question but say nothing about its topic; the index keeps them (they help ranking
+// phrases), but a sentence that shares only these with the question does not answer it.
+const QUESTION_WORDS = new Set(
+  'how what when where which who whom whose why can could do does did i me my we our you your should would is are am was were have has had get'.split(' '),
+);
+
 interface Candidate {
   text: string;
   n: number;
@@ -25,7 +31,9 @@ export class ExtractiveGenerator implements AnswerGenerator {
   constructor(private readonly analyzer = new Analyzer()) {}
 
   async generate({ query, chunks }: GenerateRequest): Promise<GeneratedAnswer> {
-    const queryTerms = new Set(this.analyzer.analyze(query));
+    const queryTerms = new Set(
+      this.analyzer.analyze(query.split(/\s+/).filter((w) => !QUESTION_WORDS.has(w.toLowerCase())).join(' ')),
+    );
     const candidates = chunks.slice(0, 3).flatMap((chunk, rank) => this.sentences(chunk, rank, queryTerms));
     const chosen = candidates
       .filter((c) => c.score > 0)
@@ -63,6 +71,7 @@ export function splitSentences(text: string): string[] {
       s
         .replace(/^#+\s.*$/gm, '')
         .replace(/^\s*(?:[-*]|\d+\.)\s+/gm, '')
+        .replace(/\*\*|__|`/g, '')
         .replace(/\s+/g, ' ')
         .trim(),
     )

@@ -1,0 +1,279 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { SingleBar, Presets } from 'cli-progress';
+import { Command, InvalidArgumentError } from 'commander';
+import { ConfigError, loadConfig, type Config } from '../lib/config.js';
+import { ErrorType, RaglineError } from '../lib/errors.js';
+import { runHealthChecks } from '../lib/telemetry/telemetry-server.js';
+import type { AnswerQueryResult } from '../workflows/answer-query-types.js';
+import type { IngestDocumentsResult, IngestProgress } from '../workflows/ingest-types.js';
+import { RaglineClient, temporalTarget } from './ragline-client.js';
+
+/** Exit codes: 1 a failure, 2 bad input or configuration, 3 done but some documents were rejected. */
+const EXIT = { failure: 1, badInput: 2, partial: 3 } as const;
+
+const program = new Command('ragline')
+  .description('Retrieval-augmented generation on Temporal')
+  .showHelpAfterError()
+  .configureOutput({ outputError: (text, write) => write(text) });
+
+const positiveInt = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+};
+
+program
+  .command('up')
+  .description('start the Temporal dev server (unless one is configured), the worker, and ingest the sample corpus')
+  .option('--no-sample', 'do not ingest the sample corpus into an empty index')
+  .action(async (options: { sample: boolean }) => {
+    const config = loadConfig();
+    const { startWorkerProcess } = await import('../workers/main.js');
+    const target = temporalTarget(config);
+    console.error(target.embedded ? 'starting the embedded Temporal dev server…' : `using Temporal at ${target.address}`);
+    const proc = await startWorkerProcess(config);
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      console.error(`\n${signal}: stopping the worker${proc.server ? ' and the dev server' : ''}…`);
+      await proc.stop();
+      process.exit(0);
+    };
+    process.on('SIGINT', () => void stop('SIGINT'));
+    process.on('SIGTERM', () => void stop('SIGTERM'));
+
+    const client = await RaglineClient.connect(config);
+    const stats = await client.describeCorpus(config.RAGLINE_DEFAULT_TENANT, 30_000);
+    if (options.sample && stats.documents === 0) {
+      const sample = path.resolve(config.RAGLINE_SAMPLE_CORPUS);
+      console.error(`the index is empty: ingesting the sample corpus from ${sample}`);
+      printIngest(await withProgressBar((onProgress) => client.ingest([sample], { onProgress })));
+    } else {
+      console.error(`corpus: ${stats.documents} documents, ${stats.chunks} chunks, version ${stats.corpusVersion}`);
+    }
+    console.log(
+      [
+        '',
+        `ragline is up — Temporal at ${proc.address} (namespace ${proc.namespace}), task queue ${config.RAGLINE_TASK_QUEUE}`,
+        proc.uiUrl ? `  Temporal Web UI:   ${proc.uiUrl}` : undefined,
+        `  metrics and health: http://127.0.0.1:${proc.telemetry.port}/metrics  /healthz  /readyz`,
+        `  ask a question:    npx ragline ask "How do I reset my password?"`,
+        'Press Ctrl-C to stop.',
+      ]
+        .filter(Boolean)
+        .join('\n'),
+    );
+    await proc.running;
+  });
+
+program
+  .command('setup')
+  .description('find the temporal CLI (TEMPORAL_CLI_PATH, PATH, .tools/bin) or build it with go install')
+  .action(async () => {
+    const { ensureTemporalCli } = await import('../lib/temporal/dev-server.js');
+    console.error(`temporal CLI: ${ensureTemporalCli(loadConfig().TEMPORAL_CLI_PATH)}`);
+  });
+
+program
+  .command('worker')
+  .description('run only the worker, against the configured Temporal (TEMPORAL_ADDRESS or an envconfig profile)')
+  .action(async () => {
+    const config = loadConfig();
+    const { startWorkerProcess } = await import('../workers/main.js');
+    const proc = await startWorkerProcess(config, { embeddedServer: false });
+    const stop = () => void proc.stop().then(() => process.exit(0));
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    console.error(`worker polling ${config.RAGLINE_TASK_QUEUE} at ${proc.address}`);
+    await proc.running;
+  });
+
+program
+  .command('ask')
+  .description('answer a question through the query workflow')
+  .argument('<question>')
+  .option('--tenant <tenant>', 'tenant whose corpus answers')
+  .option('--top-k <n>', 'chunks to retrieve', positiveInt)
+  .option('--no-cache', 'skip the result cache')
+  .option('--json', 'print the whole result as JSON')
+  .action(async (question: string, options: { tenant?: string; topK?: number; cache: boolean; json?: boolean }) => {
+    const config = loadConfig();
+    const client = await connectWithWorker(config);
+    const result = await client.ask({
+      query: question,
+      tenant: options.tenant ?? config.RAGLINE_DEFAULT_TENANT,
+      options: { topK: options.topK, bypassCache: options.cache ? undefined : true },
+    });
+    await client.close();
+    if (options.json) console.log(JSON.stringify(result, null, 2));
+    else printAnswer(result);
+  });
+
+program
+  .command('ingest')
+  .description('ingest files or directories (Markdown, text, BEIR JSONL, gzipped or not)')
+  .argument('<paths...>')
+  .option('--tenant <tenant>', 'tenant whose corpus receives the documents')
+  .option('--json', 'print the summary as JSON')
+  .action(async (paths: string[], options: { tenant?: string; json?: boolean }) => {
+    const missing = paths.filter((p) => !fs.existsSync(p));
+    if (missing.length > 0) throw new RaglineError(ErrorType.InvalidInput, `no such file or directory: ${missing.join(', ')}`);
+    const config = loadConfig();
+    const client = await connectWithWorker(config);
+    const absolute = paths.map((p) => path.resolve(p));
+    const tenant = options.tenant ?? config.RAGLINE_DEFAULT_TENANT;
+    const result = options.json
+      ? await client.ingest(absolute, { tenant })
+      : await withProgressBar((onProgress) => client.ingest(absolute, { tenant, onProgress }));
+    await client.close();
+    if (options.json) console.log(JSON.stringify(result, null, 2));
+    else printIngest(result);
+    if (result.rejected > 0) process.exitCode = EXIT.partial;
+  });
+
+program
+  .command('docs')
+  .description('manage documents')
+  .command('delete')
+  .description('delete documents by id; answers that cited them are dropped from the cache')
+  .argument('<ids...>')
+  .option('--tenant <tenant>')
+  .option('--json')
+  .action(async (ids: string[], options: { tenant?: string; json?: boolean }) => {
+    const config = loadConfig();
+    const client = await connectWithWorker(config);
+    const result = await client.deleteDocuments(ids, options.tenant ?? config.RAGLINE_DEFAULT_TENANT);
+    await client.close();
+    if (options.json) console.log(JSON.stringify(result, null, 2));
+    else {
+      if (result.deleted.length) console.log(`deleted: ${result.deleted.join(', ')} (corpus version ${result.corpusVersion})`);
+      if (result.missing.length) console.error(`not found: ${result.missing.join(', ')}`);
+    }
+    if (result.missing.length > 0) process.exitCode = EXIT.partial;
+  });
+
+program
+  .command('status')
+  .description('Temporal, worker, corpus and dependency health')
+  .option('--tenant <tenant>')
+  .option('--json')
+  .action(async (options: { tenant?: string; json?: boolean }) => {
+    const config = loadConfig();
+    const target = temporalTarget(config);
+    const report: Record<string, unknown> = { temporal: { address: target.address, namespace: target.namespace, embedded: target.embedded } };
+    let ok = true;
+    try {
+      const client = await RaglineClient.connect(config, { connectTimeoutMs: 3000 });
+      const workers = await client.workerCount();
+      report.workers = workers;
+      if (workers > 0) report.corpus = await client.describeCorpus(options.tenant ?? config.RAGLINE_DEFAULT_TENANT);
+      else ok = false;
+      await client.close();
+    } catch (error) {
+      ok = false;
+      report.error = error instanceof Error ? error.message : String(error);
+    }
+    const readiness = await runHealthChecks({
+      worker: async () => {
+        const started = performance.now();
+        const response = await fetch(`http://127.0.0.1:${config.RAGLINE_METRICS_PORT}/readyz`, { signal: AbortSignal.timeout(3000) });
+        const body = (await response.json()) as { ok: boolean; checks: unknown };
+        report.checks = body.checks;
+        return { ok: body.ok, latencyMs: Math.round(performance.now() - started) };
+      },
+    });
+    ok &&= readiness.ok;
+    report.ok = ok;
+    if (options.json) console.log(JSON.stringify(report, null, 2));
+    else printStatus(report);
+    if (!ok) process.exitCode = EXIT.failure;
+  });
+
+async function connectWithWorker(config: Config): Promise<RaglineClient> {
+  const client = await RaglineClient.connect(config);
+  if ((await client.workerCount()) === 0) {
+    await client.close();
+    throw new RaglineError(
+      ErrorType.Unavailable,
+      `no worker is polling task queue "${config.RAGLINE_TASK_QUEUE}" — start one with \`make start\` (or \`ragline up\`)`,
+    );
+  }
+  return client;
+}
+
+async function withProgressBar(
+  run: (onProgress: (progress: IngestProgress) => void) => Promise<IngestDocumentsResult>,
+): Promise<IngestDocumentsResult> {
+  if (!process.stderr.isTTY) return run(() => undefined);
+  const bar = new SingleBar(
+    { format: 'ingesting [{bar}] {percentage}% | {value}/{total} documents | {added} added {updated} updated', stream: process.stderr },
+    Presets.shades_classic,
+  );
+  bar.start(1, 0, { added: 0, updated: 0 });
+  try {
+    const result = await run((p) => {
+      bar.setTotal(Math.max(p.documentsTotal, 1));
+      bar.update(p.documentsDone, { added: p.added, updated: p.updated });
+    });
+    bar.update(Math.max(result.documentsTotal, 1), { added: result.added, updated: result.updated });
+    return result;
+  } finally {
+    bar.stop();
+  }
+}
+
+function printAnswer(result: AnswerQueryResult): void {
+  console.log(result.answer);
+  if (result.sources.length > 0) {
+    console.log('\nSources:');
+    for (const s of result.sources) console.log(`  [${s.n}] ${s.title} (${s.docId}, score ${s.score.toFixed(2)})`);
+  }
+  const flags = [
+    `quality ${result.qualityTier} (${result.qualityScore.toFixed(2)})`,
+    `cache ${result.cache.result}`,
+    `model ${result.model}`,
+    `${result.timingsMs.total} ms`,
+    result.degraded ? `DEGRADED: ${result.fallbackReason}` : undefined,
+  ].filter(Boolean);
+  console.log(`\n${flags.join(' · ')}\nworkflow ${result.queryId}`);
+}
+
+function printIngest(result: IngestDocumentsResult): void {
+  console.log(
+    `ingested ${result.documentsDone} documents from ${result.files} files into tenant ${result.tenant}: ` +
+      `${result.added} added, ${result.updated} updated, ${result.unchanged} unchanged, ${result.rejected} rejected ` +
+      `(corpus version ${result.corpusVersion})`,
+  );
+  for (const p of result.problems) console.error(`  rejected ${p.source}: ${p.reason}`);
+}
+
+function printStatus(report: Record<string, unknown>): void {
+  const temporal = report.temporal as { address: string; namespace: string; embedded: boolean };
+  console.log(`Temporal   ${temporal.address} (${temporal.embedded ? 'embedded dev server' : 'configured'}), namespace ${temporal.namespace}`);
+  if (report.error) console.log(`           unreachable: ${String(report.error)}`);
+  if (report.workers !== undefined) console.log(`Workers    ${String(report.workers)} polling`);
+  const corpus = report.corpus as { documents: number; chunks: number; corpusVersion: number; store: string } | undefined;
+  if (corpus) console.log(`Corpus     ${corpus.documents} documents, ${corpus.chunks} chunks, version ${corpus.corpusVersion} (${corpus.store})`);
+  const checks = report.checks as Record<string, { ok: boolean; latencyMs: number; error?: string }> | undefined;
+  for (const [name, check] of Object.entries(checks ?? {})) {
+    console.log(`${name.padEnd(10)} ${check.ok ? 'ok' : 'FAILING'} (${check.latencyMs} ms)${check.error ? ` ${check.error}` : ''}`);
+  }
+  console.log(report.ok ? 'ready' : 'NOT READY');
+}
+
+function exitCodeOf(error: unknown): number {
+  if (error instanceof ConfigError) return EXIT.badInput;
+  if (error instanceof RaglineError && (error.type === ErrorType.InvalidInput || error.type === ErrorType.Configuration))
+    return EXIT.badInput;
+  return EXIT.failure;
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  const message = error instanceof Error ? error.message : String(error);
+  console.error(`ragline: ${message.split('\n')[0]}`);
+  process.exit(exitCodeOf(error));
+}

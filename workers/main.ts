@@ -1,0 +1,119 @@
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { NativeConnection, Runtime as TemporalRuntime, type Worker } from '@temporalio/worker';
+import type { Config } from '../lib/config.js';
+import { ensureTemporalCli, startDevServer, type DevServerHandle } from '../lib/temporal/dev-server.js';
+import { startTelemetryServer, fetchMetricsText, type TelemetryServer } from '../lib/telemetry/telemetry-server.js';
+import { startTracing, temporalWorkerTracing, type Tracing } from '../lib/telemetry/tracing.js';
+import { temporalTarget } from '../client/ragline-client.js';
+import { createRuntime, createWorker, type Runtime } from './runtime.js';
+
+export interface WorkerProcess {
+  runtime: Runtime;
+  worker: Worker;
+  server?: DevServerHandle;
+  telemetry: TelemetryServer;
+  address: string;
+  namespace: string;
+  uiUrl?: string;
+  /** Resolves when the worker stops. */
+  running: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a worker process: tracing first (so every later client and worker is instrumented), then the embedded
+ * Temporal dev server unless one is configured, the worker, and the telemetry server.
+ */
+export async function startWorkerProcess(
+  config: Config,
+  options: { embeddedServer?: boolean; log?: (line: string) => void } = {},
+): Promise<WorkerProcess> {
+  const log = options.log ?? ((line: string) => console.error(line));
+  const tracing: Tracing = startTracing({ serviceName: config.OTEL_SERVICE_NAME, otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
+  // Temporal's own SDK metrics are served on loopback and merged into our /metrics, so one scrape gets both.
+  const sdkMetricsAddress = `127.0.0.1:${config.RAGLINE_METRICS_PORT === 0 ? 0 : config.RAGLINE_METRICS_PORT + 1}`;
+  if (config.RAGLINE_METRICS_PORT !== 0) {
+    TemporalRuntime.install({ telemetryOptions: { metrics: { prometheus: { bindAddress: sdkMetricsAddress } } } });
+  }
+
+  const target = temporalTarget(config);
+  let server: DevServerHandle | undefined;
+  if (target.embedded && options.embeddedServer !== false) {
+    const cliPath = ensureTemporalCli(config.TEMPORAL_CLI_PATH, log);
+    server = await startDevServer({
+      cliPath,
+      dbFile: path.join(config.RAGLINE_DATA_DIR, 'temporal.sqlite'),
+      port: config.TEMPORAL_PORT,
+      uiPort: config.TEMPORAL_UI_PORT,
+      namespace: config.TEMPORAL_NAMESPACE,
+    });
+  }
+
+  const cleanups: Array<() => Promise<unknown>> = [];
+  try {
+    if (server) cleanups.unshift(() => server.stop());
+    const { tls, apiKey, metadata } = target.connectionOptions ?? {};
+    const connection = await NativeConnection.connect({
+      address: target.address,
+      tls,
+      apiKey: typeof apiKey === 'string' ? apiKey : undefined,
+      metadata,
+    });
+    cleanups.unshift(() => connection.close());
+    const runtime = await createRuntime(config);
+    cleanups.unshift(() => runtime.close());
+    const worker = await createWorker({
+      connection,
+      namespace: target.namespace,
+      taskQueue: config.RAGLINE_TASK_QUEUE,
+      runtime,
+      tracing: temporalWorkerTracing(tracing),
+    });
+    const healthClient = await Connection.connect({ ...target.connectionOptions, connectTimeout: 2000 });
+    cleanups.unshift(() => healthClient.close());
+    const { deps } = runtime;
+    const telemetry = await startTelemetryServer({
+      port: config.RAGLINE_METRICS_PORT,
+      registry: deps.metrics.registry,
+      extraMetrics: config.RAGLINE_METRICS_PORT !== 0 ? fetchMetricsText(`http://${sdkMetricsAddress}/metrics`) : undefined,
+      logger: runtime.logger,
+      checks: {
+        temporal: async () => {
+          const started = performance.now();
+          await healthClient.workflowService.getSystemInfo({});
+          return { ok: true, latencyMs: Math.round(performance.now() - started), detail: target.address };
+        },
+        cache: () => deps.cache.health(),
+        store: () => deps.store.health(),
+        ...(deps.generator !== deps.extractive ? { llm: () => deps.generator.health() } : {}),
+      },
+    });
+    cleanups.unshift(() => telemetry.close());
+    const running = worker.run();
+    let stopping: Promise<void> | undefined;
+    return {
+      runtime,
+      worker,
+      server,
+      telemetry,
+      address: target.address,
+      namespace: target.namespace,
+      uiUrl: server?.uiUrl,
+      running,
+      stop() {
+        stopping ??= (async () => {
+          if (worker.getState() === 'RUNNING') worker.shutdown();
+          await running.catch(() => undefined);
+          for (const cleanup of cleanups) await cleanup().catch(() => undefined);
+          await tracing.shutdown();
+        })();
+        return stopping;
+      },
+    };
+  } catch (error) {
+    for (const cleanup of cleanups) await cleanup().catch(() => undefined);
+    await tracing.shutdown();
+    throw error;
+  }
+}
