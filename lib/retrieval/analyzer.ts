@@ -2,25 +2,40 @@ import { stemmer } from 'stemmer';
 
 /**
  * Text analysis shared by indexing and querying, so both sides agree on what a term is:
- * Unicode-aware tokens, lowercase, Latin diacritics folded, possessive 's dropped, English stop words removed,
- * Porter-stemmed. Only pure a–z tokens are stemmed: Porter is an English stemmer and would mangle
- * identifiers such as `il6` or words in other scripts.
+ * Unicode-aware tokens, lowercase, Latin diacritics folded, possessive 's dropped, hyphenated compounds also
+ * joined, English stop words removed, Porter-stemmed. Only pure a–z tokens are stemmed: Porter is an English
+ * stemmer and would mangle identifiers such as `il6` or words in other scripts.
  */
 
-/** Lucene's classic English stop set: small on purpose, see README.md for the measured alternatives. */
+/**
+ * The common English function-word list (the one NLTK ships). It measured slightly better on SciFact than
+ * Lucene's 33-word set and than no stop list (README.md), and it makes postings of the commonest words vanish.
+ */
 export const ENGLISH_STOP_WORDS: ReadonlySet<string> = new Set([
-  'a', 'an', 'and', 'are', 'as', 'at', 'be', 'but', 'by', 'for', 'if', 'in', 'into', 'is', 'it', 'no', 'not',
-  'of', 'on', 'or', 'such', 'that', 'the', 'their', 'then', 'there', 'these', 'they', 'this', 'to', 'was',
-  'will', 'with',
+  'a', 'about', 'above', 'after', 'again', 'against', 'all', 'am', 'an', 'and', 'any', 'are', 'as', 'at', 'be',
+  'because', 'been', 'before', 'being', 'below', 'between', 'both', 'but', 'by', 'can', 'could', 'did', 'do', 'does',
+  'doing', 'down', 'during', 'each', 'few', 'for', 'from', 'further', 'had', 'has', 'have', 'having', 'he', 'her',
+  'here', 'hers', 'herself', 'him', 'himself', 'his', 'how', 'i', 'if', 'in', 'into', 'is', 'it', 'its', 'itself',
+  'just', 'me', 'more', 'most', 'my', 'myself', 'no', 'nor', 'not', 'now', 'of', 'off', 'on', 'once', 'only', 'or',
+  'other', 'our', 'ours', 'ourselves', 'out', 'over', 'own', 'same', 'she', 'should', 'so', 'some', 'such', 'than',
+  'that', 'the', 'their', 'theirs', 'them', 'themselves', 'then', 'there', 'these', 'they', 'this', 'those',
+  'through', 'to', 'too', 'under', 'until', 'up', 'very', 'was', 'we', 'were', 'what', 'when', 'where', 'which',
+  'while', 'who', 'whom', 'why', 'will', 'with', 'would', 'you', 'your', 'yours', 'yourself', 'yourselves',
 ]); // prettier-ignore
 
 export interface AnalyzerOptions {
   stopWords?: ReadonlySet<string>;
   stem?: boolean;
+  /**
+   * Also emit hyphenated compounds joined ("il-6" → il, 6, il6), so queries match whichever spelling a text
+   * uses ("il6", "IL-6"). Measured +0.005 nDCG@10 on SciFact. @default true
+   */
+  compounds?: boolean;
 }
 
 // Letters or digits, optionally joined by inner apostrophes ("o'neill", "cell's").
 const TOKEN = /[\p{L}\p{N}]+(?:'[\p{L}\p{N}]+)*/gu;
+const COMPOUND = /[\p{L}\p{N}]+(?:-[\p{L}\p{N}]+)+/gu;
 const NON_ASCII = /[^\x00-\x7f]/;
 const LATIN_WITH_MARKS = /(\p{Script=Latin})\p{Mn}+/gu;
 const ASCII_WORD = /^[a-z]+$/;
@@ -31,16 +46,25 @@ export class Analyzer {
   private readonly stopWords: ReadonlySet<string>;
   private readonly stem: boolean;
   private readonly stems = new Map<string, string>();
+  private readonly compounds: boolean;
 
   constructor(options: AnalyzerOptions = {}) {
     this.stopWords = options.stopWords ?? ENGLISH_STOP_WORDS;
     this.stem = options.stem ?? true;
+    this.compounds = options.compounds ?? true;
   }
 
   /** The terms of `text`, in order, repeats kept (term frequencies matter). */
   analyze(text: string): string[] {
     const terms: string[] = [];
-    for (const match of normalize(text).matchAll(TOKEN)) {
+    const normalized = normalize(text);
+    if (this.compounds) {
+      for (const match of normalized.matchAll(COMPOUND)) {
+        const joined = match[0].replaceAll('-', '');
+        if (!this.stopWords.has(joined)) terms.push(this.stemToken(joined));
+      }
+    }
+    for (const match of normalized.matchAll(TOKEN)) {
       let token = match[0];
       if (token.includes("'")) {
         if (token.endsWith("'s")) token = token.slice(0, -2);
