@@ -134,7 +134,8 @@ export class OpenAIGenerator implements AnswerGenerator {
     }
     this.record(answer.usage);
     await this.cacheSet(key, answer);
-    return answer;
+    // `false` rather than absent tells callers the cache was asked and missed, which they report as such.
+    return this.deps.cache ? { ...answer, cached: false } : answer;
   }
 
   async health(): Promise<HealthStatus> {

@@ -70,7 +70,8 @@ describe('query workflow generating with an OpenAI-compatible endpoint that fail
   });
 
   it('serves a repeated prompt from the LLM-response cache', async () => {
-    await ask('How do I set up webhooks?');
+    const first = await ask('How do I set up webhooks?');
+    expect(first.cache.llm).toBe('miss');
     const again = await ask('How do I set up webhooks?');
     expect(fake.calls).toBe(1);
     expect(again).toMatchObject({ degraded: false, model: 'fake-model', cache: { llm: 'hit' } });

@@ -190,7 +190,7 @@ describe('OpenAIGenerator against an OpenAI-compatible server', () => {
     const second = await llm.generate({ query: 'How long is the warranty?', chunks });
 
     expect(fake.calls).toBe(1);
-    expect(first.cached).toBeUndefined();
+    expect(first.cached).toBe(false);
     expect(second).toMatchObject({
       answer: first.answer,
       citations: first.citations,
