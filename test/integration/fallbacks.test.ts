@@ -1,0 +1,96 @@
+import { randomUUID } from 'node:crypto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AnswerGenerator, ChunkStore } from '../../lib/domain.js';
+import { EmbeddedStore } from '../../lib/retrieval/embedded-store.js';
+import { answerQueryWorkflow, ingestDocumentsWorkflow } from '../../workflows/index.js';
+import { startTestTemporal } from '../support/temporal.js';
+import { SAMPLE_CORPUS, startRagline, tempDir, type TestRagline } from '../support/ragline.js';
+
+/** A store whose search fails the way a vector store that is down does; everything else works. */
+function failingSearch(store: ChunkStore, calls: { search: number }): ChunkStore {
+  return new Proxy(store, {
+    get(target, property, receiver) {
+      if (property === 'search') {
+        return async () => {
+          calls.search += 1;
+          throw new Error('connect ECONNREFUSED 127.0.0.1:6333');
+        };
+      }
+      const value: unknown = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+const failingGenerator = (calls: { generate: number }): AnswerGenerator => ({
+  model: 'broken-llm',
+  async generate() {
+    calls.generate += 1;
+    throw new Error('upstream returned 503');
+  },
+  async health() {
+    return { ok: false, latencyMs: 0, error: 'down' };
+  },
+});
+
+describe('fallback branches', () => {
+  let env: TestWorkflowEnvironment;
+  const running: TestRagline[] = [];
+
+  beforeAll(async () => {
+    env = await startTestTemporal();
+  });
+  afterAll(async () => {
+    for (const r of running) await r.stop();
+    await env?.teardown();
+  });
+
+  async function raglineWith(overrides: Parameters<typeof startRagline>[0]['overrides']) {
+    const ragline = await startRagline({ env, overrides });
+    running.push(ragline);
+    await env.client.workflow.execute(ingestDocumentsWorkflow, {
+      taskQueue: ragline.taskQueue,
+      workflowId: `ingest-${randomUUID()}`,
+      args: [{ paths: [SAMPLE_CORPUS] }],
+    });
+    return ragline;
+  }
+
+  const ask = (ragline: TestRagline, query: string) =>
+    env.client.workflow.execute(answerQueryWorkflow, {
+      taskQueue: ragline.taskQueue,
+      workflowId: `query-${randomUUID()}`,
+      args: [{ query }],
+    });
+
+  it('answers with a clear fallback, flagged degraded, when retrieval keeps failing', async () => {
+    const calls = { search: 0 };
+    const store = failingSearch(await EmbeddedStore.open(await tempDir()), calls);
+    const ragline = await raglineWith({ store });
+    const result = await ask(ragline, 'How do I reset my password?');
+    expect(result.degraded).toBe(true);
+    expect(result.fallbackReason).toBe('retrieval-unavailable');
+    expect(result.fallbackDetail).toContain('ECONNREFUSED');
+    expect(result.answer).toMatch(/unavailable/i);
+    expect(result.sources).toEqual([]);
+    expect(result.qualityTier).toBe('poor');
+    expect(calls.search).toBe(3);
+  });
+
+  it('answers extractively from the retrieved chunks, flagged degraded, when generation keeps failing', async () => {
+    const calls = { generate: 0 };
+    const ragline = await raglineWith({ generator: failingGenerator(calls) });
+    const result = await ask(ragline, 'How do I reset my password?');
+    expect(result.degraded).toBe(true);
+    expect(result.fallbackReason).toBe('generation-failed');
+    expect(result.model).toBe('extractive');
+    expect(result.sources.map((s) => s.docId)).toContain('password-reset');
+    expect(result.answer).toMatch(/\[\d\]/);
+    expect(calls.generate).toBe(3);
+
+    // A degraded answer is not cached: the next asker gets a fresh attempt.
+    const again = await ask(ragline, 'How do I reset my password?');
+    expect(again.cache.result).toBe('miss');
+  });
+});

@@ -1,0 +1,132 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { WorkflowFailedError } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  answerQueryWorkflow,
+  deleteDocumentsWorkflow,
+  ingestDocumentsWorkflow,
+} from '../../workflows/index.js';
+import { getIngestProgressQuery } from '../../workflows/ingest-types.js';
+import { startRagline, tempDir, type TestRagline } from '../support/ragline.js';
+
+describe('ingestion workflow', () => {
+  let ragline: TestRagline;
+  let docsDir: string;
+
+  beforeAll(async () => {
+    ragline = await startRagline();
+    docsDir = await tempDir('ragline-docs-');
+    await fs.writeFile(path.join(docsDir, 'widgets.md'), '# Widgets\n\nA widget spins at 300 rpm when the flux capacitor is engaged.\n');
+    await fs.writeFile(path.join(docsDir, 'gadgets.txt'), 'Gadgets are charged through the blue port for six hours.\n');
+    await fs.writeFile(
+      path.join(docsDir, 'extra.jsonl'),
+      [
+        JSON.stringify({ _id: 'j1', title: 'Sprockets', text: 'Sprockets need oiling every fortnight.' }),
+        '{ this is not json',
+        JSON.stringify({ _id: 'j2', title: 'Empty', text: '   ' }),
+        JSON.stringify({ _id: 'j3', title: 'Levers', text: 'Levers multiply force around a fulcrum.' }),
+      ].join('\n'),
+    );
+    await fs.writeFile(path.join(docsDir, 'diagram.bmp'), 'not a document');
+  });
+  afterAll(async () => {
+    await ragline?.stop();
+    if (docsDir) await fs.rm(docsDir, { recursive: true, force: true });
+  });
+
+  const ingest = (paths: string[], tenant?: string) =>
+    ragline.env.client.workflow.execute(ingestDocumentsWorkflow, {
+      taskQueue: ragline.taskQueue,
+      workflowId: `ingest-${randomUUID()}`,
+      args: [{ paths, tenant }],
+    });
+  const ask = (query: string, tenant?: string) =>
+    ragline.env.client.workflow.execute(answerQueryWorkflow, {
+      taskQueue: ragline.taskQueue,
+      workflowId: `query-${randomUUID()}`,
+      args: [{ query, tenant }],
+    });
+
+  it('ingests the good documents of a batch and reports each bad one', async () => {
+    const result = await ingest([docsDir, path.join(docsDir, 'missing.md')]);
+    expect(result.added).toBe(4);
+    expect(result.rejected).toBe(4);
+    const reasons = result.problems.map((p) => `${path.basename(p.source)} ${p.reason}`);
+    expect(reasons).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^extra\.jsonl:2 malformed JSON/),
+        expect.stringMatching(/^extra\.jsonl:3 .*no text/),
+        expect.stringMatching(/^diagram\.bmp unknown file type/),
+        expect.stringMatching(/^missing\.md no such file/),
+      ]),
+    );
+  });
+
+  it('is idempotent: ingesting the same folder again changes nothing', async () => {
+    const before = await ingest([docsDir]);
+    const again = await ingest([docsDir]);
+    expect(again.added).toBe(0);
+    expect(again.updated).toBe(0);
+    expect(again.unchanged).toBe(4);
+    expect(again.corpusVersion).toBe(before.corpusVersion);
+  });
+
+  it('replaces the chunks of a changed document and drops the cached answers that cited it', async () => {
+    const first = await ask('How fast does a widget spin?');
+    expect(first.answer).toContain('300 rpm');
+    expect((await ask('How fast does a widget spin?')).cache.result).toBe('hit');
+
+    await fs.writeFile(path.join(docsDir, 'widgets.md'), '# Widgets\n\nA widget spins at 450 rpm since the 2026 redesign.\n');
+    const result = await ingest([docsDir]);
+    expect(result.updated).toBe(1);
+    expect(result.unchanged).toBe(3);
+
+    const after = await ask('How fast does a widget spin?');
+    expect(after.cache.result).toBe('miss');
+    expect(after.answer).toContain('450 rpm');
+    expect(after.answer).not.toContain('300 rpm');
+  });
+
+  it('keeps tenants apart', async () => {
+    const other = await ingest([path.join(docsDir, 'gadgets.txt')], 'acme');
+    expect(other.added).toBe(1);
+    const acme = await ask('How long do gadgets charge?', 'acme');
+    expect(acme.sources.map((s) => s.docId)).toEqual(['gadgets']);
+    const none = await ask('How fast does a widget spin?', 'acme');
+    expect(none.sources.map((s) => s.docId)).not.toContain('widgets');
+  });
+
+  it('deletes documents, and a deleted document is no longer a source', async () => {
+    const deleted = await ragline.env.client.workflow.execute(deleteDocumentsWorkflow, {
+      taskQueue: ragline.taskQueue,
+      workflowId: `delete-${randomUUID()}`,
+      args: [{ docIds: ['j3', 'nope'] }],
+    });
+    expect(deleted.deleted).toEqual(['j3']);
+    expect(deleted.missing).toEqual(['nope']);
+    const answer = await ask('What do levers multiply?');
+    expect(answer.sources.map((s) => s.docId)).not.toContain('j3');
+  });
+
+  it('exposes progress through a workflow query', async () => {
+    const handle = await ragline.env.client.workflow.start(ingestDocumentsWorkflow, {
+      taskQueue: ragline.taskQueue,
+      workflowId: `ingest-${randomUUID()}`,
+      args: [{ paths: [docsDir] }],
+    });
+    await handle.result();
+    const progress = await handle.query(getIngestProgressQuery);
+    expect(progress.phase).toBe('done');
+    expect(progress.documentsDone).toBe(progress.documentsTotal);
+    // widgets.md, gadgets.txt and the four lines of extra.jsonl, bad ones included.
+    expect(progress.documentsTotal).toBe(6);
+  });
+
+  it('fails with a typed error when given no paths', async () => {
+    const error = await ingest([]).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    expect((error as WorkflowFailedError).cause).toMatchObject({ type: 'InvalidInput', nonRetryable: true });
+  });
+});
