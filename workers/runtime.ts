@@ -9,6 +9,7 @@ import { MemoryCache } from '../lib/cache/memory-cache.js';
 import type { Config } from '../lib/config.js';
 import type { AnswerGenerator, ChunkStore } from '../lib/domain.js';
 import { ExtractiveGenerator } from '../lib/generation/extractive.js';
+import { createLlmMetrics } from '../lib/generation/llm-metrics.js';
 import { openAIGeneratorFromConfig } from '../lib/generation/openai-generator.js';
 import { Analyzer } from '../lib/retrieval/analyzer.js';
 import { EmbeddedStore } from '../lib/retrieval/embedded-store.js';
@@ -39,8 +40,16 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
   const store = overrides.store ?? (await EmbeddedStore.open(config.RAGLINE_DATA_DIR));
   const cache = overrides.cache ?? new MemoryCache({ maxEntries: config.RAGLINE_CACHE_MAX_ENTRIES });
   const extractive = new ExtractiveGenerator(analyzer);
-  const generator =
-    overrides.generator ?? openAIGeneratorFromConfig(config, { cache, logger }) ?? extractive;
+  const llm = overrides.generator
+    ? undefined
+    : openAIGeneratorFromConfig(config, { cache, logger, metrics: createLlmMetrics(metrics.registry) });
+  if (llm) {
+    // A missing or rejected key or an unknown model stops start-up with a message naming it; an endpoint that is
+    // merely down does not, since answers degrade to extractive until it recovers.
+    const status = await llm.verify();
+    if (!status.ok) logger.warn({ llm: status }, 'LLM endpoint unhealthy at start-up; answers fall back to extractive');
+  }
+  const generator = overrides.generator ?? llm ?? extractive;
   const deps: ActivityDeps = {
     store,
     cache,
