@@ -12,7 +12,16 @@ export { FORMAT_VERSION } from './codec.js';
 export { InstrumentedCache, lookupIn, type InstrumentedCacheDeps, type LevelStats } from './instrumented-cache.js';
 export * from './keys.js';
 export { MemoryCache } from './memory-cache.js';
-export { RedisCache, createRedisClient } from './redis-cache.js';
+export { RedisCache, createRedisClient, type RedisCacheOptions, type RedisConnectionOptions } from './redis-cache.js';
+export { ResultCache, type ResultCacheOptions, type ResultLookup } from './result-cache.js';
+export {
+  SemanticCache,
+  createSemanticCache,
+  type EmbedFn,
+  type SemanticCacheOptions,
+  type SemanticMatch,
+} from './semantic-cache.js';
+export { REFUSAL_REASONS, compareQuestions, type QuestionComparison, type RefusalReason } from './semantic-text.js';
 export {
   SingleFlight,
   cachedCompute,

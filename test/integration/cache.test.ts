@@ -4,6 +4,8 @@ import { invalidateDocuments } from '../../lib/cache/index.js';
 import { docTag, resultKey, type ResultScope } from '../../lib/cache/keys.js';
 import { MemoryCache } from '../../lib/cache/memory-cache.js';
 import { RedisCache } from '../../lib/cache/redis-cache.js';
+import { ResultCache } from '../../lib/cache/result-cache.js';
+import { SemanticCache } from '../../lib/cache/semantic-cache.js';
 import { cachedCompute } from '../../lib/cache/single-flight.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createConnection } from 'node:net';
@@ -215,6 +217,27 @@ describe.each(backends)('$name cache', (backend) => {
     expect(settled.every((s) => s.status === 'rejected')).toBe(true);
     expect(runs).toBe(1);
     expect(await cache.get(key)).toBeUndefined();
+  });
+
+  it('serves a guarded near-duplicate from a bucket kept in the cache', async () => {
+    const results = new ResultCache({
+      cache,
+      ttlMs: 60_000,
+      semantic: new SemanticCache({ cache, ttlMs: 60_000 }),
+    });
+    const key = await results.store(scope, 'How do I renew my SSL certificate?', 'auto-renewed [1]', ['ssl']);
+    expect(await results.lookup(scope, 'How to renew the SSL certificate')).toMatchObject({
+      status: 'hit',
+      level: 'semantic',
+      key,
+      value: 'auto-renewed [1]',
+    });
+    expect(await results.lookup(scope, 'How do I renew my SSL certificate on the Enterprise plan?')).toMatchObject({
+      status: 'miss',
+    });
+    expect(await results.lookup({ ...scope, tenant: 'globex' }, 'How to renew the SSL certificate')).toMatchObject({
+      status: 'miss',
+    });
   });
 
   it('reports health', async () => {
