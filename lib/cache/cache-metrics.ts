@@ -1,4 +1,5 @@
-import { Counter, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { Counter } from 'prom-client';
 
 /**
  * The cache's own metrics, beside the shared `rag_cache_requests_total` owned by lib/telemetry/metrics.ts.

@@ -5,7 +5,7 @@ import { createCache, createCacheMetrics, invalidateDocuments } from '../../lib/
 import { InstrumentedCache } from '../../lib/cache/instrumented-cache.js';
 import { docTag, resultKey, type ResultScope } from '../../lib/cache/keys.js';
 import { MemoryCache } from '../../lib/cache/memory-cache.js';
-import { RedisCache } from '../../lib/cache/redis-cache.js';
+import type { RedisCache } from '../../lib/cache/redis-cache.js';
 import { ResultCache } from '../../lib/cache/result-cache.js';
 import { SemanticCache } from '../../lib/cache/semantic-cache.js';
 import { cachedCompute } from '../../lib/cache/single-flight.js';
