@@ -60,7 +60,8 @@ const sortedEntries = (options: Record<string, unknown> | undefined): [string, u
 
 /**
  * Folds the spellings of one question together: Unicode compatibility forms, case, runs of whitespace and the
- * punctuation people add or omit at the end ("Reset password?" and "reset  password" share a key).
+ * sentence punctuation people add or omit at the end ("Reset password?" and "reset  password" share a key).
+ * Only sentence punctuation: a trailing "#" or ")" can be meaning ("what is C#" is not "what is C").
  */
 export function normalizeQuery(query: string): string {
   return query
@@ -68,7 +69,7 @@ export function normalizeQuery(query: string): string {
     .toLowerCase()
     .replace(/\s+/gu, ' ')
     .trim()
-    .replace(/[\s\p{P}]+$/u, '');
+    .replace(/[\s?!.,;:…。？！、]+$/u, '');
 }
 
 function scopeParts(scope: ResultScope): unknown[] {

@@ -23,7 +23,10 @@ export interface SemanticCacheOptions {
   threshold?: number;
   /** Lifetime of a bucket, renewed on every write; the result TTL. */
   ttlMs: number;
-  /** Most recent questions kept per bucket. @default 500 */
+  /**
+   * Most recent questions kept per bucket; every lookup reads the whole bucket. Lexical entries are ~100 bytes; with
+   * an embedder each carries its vector (~8 KB at 1536 dimensions), so keep dense buckets near 100. @default 500
+   */
   maxEntries?: number;
   /** Dense similarity instead of the lexical one when set; the guard applies either way. */
   embed?: EmbedFn;

@@ -164,6 +164,16 @@ export function cosineSimilarity(a: ArrayLike<number>, b: ArrayLike<number>): nu
 const termsOf = (analysis: QuestionAnalysis, kinds: TokenKind[]): string[] =>
   analysis.tokens.filter((t) => kinds.includes(t.kind)).map((t) => t.term);
 
+/** Numbers, including those glued to a unit ("10gb", "30d"), so "10gb" and "100gb" differ. */
+const numbersOf = (analysis: QuestionAnalysis): string[] =>
+  analysis.tokens.flatMap((t) =>
+    t.kind === 'number'
+      ? [t.term]
+      : t.kind === 'content'
+        ? [...t.lower.matchAll(/\d+(?:\.\d+)?/g)].map((m) => String(Number(m[0])))
+        : [],
+  );
+
 const sameMultiset = (a: string[], b: string[]): boolean => a.length === b.length && [...a].sort().join('\u0000') === [...b].sort().join('\u0000'); // prettier-ignore
 
 /**
@@ -185,7 +195,7 @@ export function guardRefusal(a: QuestionAnalysis, b: QuestionAnalysis): RefusalR
     }
   }
   if (!sameMultiset(termsOf(a, ['version']), termsOf(b, ['version']))) return 'version';
-  if (!sameMultiset(termsOf(a, ['number']), termsOf(b, ['number']))) return 'number';
+  if (!sameMultiset(numbersOf(a), numbersOf(b))) return 'number';
   const lowerA = new Set(a.tokens.flatMap((t) => [t.lower, t.term]));
   const lowerB = new Set(b.tokens.flatMap((t) => [t.lower, t.term]));
   const unmatchedEntity = (x: QuestionAnalysis, other: Set<string>) =>

@@ -19,6 +19,7 @@ describe('cache keys', () => {
   it('folds spellings of one question into one result key', () => {
     expect(normalizeQuery('  How do I\tRESET my   password?!  ')).toBe('how do i reset my password');
     expect(normalizeQuery('ｆｕｌｌｗｉｄｔｈ')).toBe('fullwidth');
+    expect(normalizeQuery('What is C#?')).toBe('what is c#');
     expect(resultKey(scope, 'How do I reset my password?')).toBe(resultKey(scope, 'how do i  reset my password'));
   });
 
