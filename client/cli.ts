@@ -4,7 +4,9 @@ import { SingleBar, Presets } from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../lib/config.js';
 import { ErrorType, RaglineError } from '../lib/errors.js';
-import { runHealthChecks } from '../lib/telemetry/telemetry-server.js';
+import { runHealthChecks, startTelemetryServer } from '../lib/telemetry/telemetry-server.js';
+import { createMetrics } from '../lib/telemetry/metrics.js';
+import { startTracing, temporalClientInterceptors, type Tracing } from '../lib/telemetry/tracing.js';
 import type { AnswerQueryResult } from '../workflows/answer-query-types.js';
 import type { IngestDocumentsResult, IngestProgress } from '../workflows/ingest-types.js';
 import { RaglineClient, temporalTarget } from './ragline-client.js';
@@ -91,6 +93,37 @@ program
   });
 
 program
+  .command('serve')
+  .description('serve the HTTP API (POST /v1/query, POST /v1/ingest, DELETE /v1/documents/:id) on RAGLINE_HTTP_PORT')
+  .option('--host <host>', 'address to listen on', '0.0.0.0')
+  .action(async (options: { host: string }) => {
+    const config = loadConfig();
+    const client = await connect(config);
+    const { createHttpApi } = await import('./http-api.js');
+    const api = createHttpApi(client);
+    const metrics = createMetrics();
+    const telemetry = await startTelemetryServer({
+      port: config.RAGLINE_METRICS_PORT,
+      registry: metrics.registry,
+      checks: {
+        temporal: async () => {
+          const started = performance.now();
+          const workers = await client.workerCount();
+          return { ok: workers > 0, latencyMs: Math.round(performance.now() - started), detail: `${workers} workers polling` };
+        },
+      },
+    });
+    await api.listen({ port: config.RAGLINE_HTTP_PORT, host: options.host });
+    console.error(`ragline API on http://${options.host}:${config.RAGLINE_HTTP_PORT} (metrics on ${telemetry.port})`);
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    await Promise.allSettled([api.close(), telemetry.close()]);
+    await client.close();
+  });
+
+program
   .command('ask')
   .description('answer a question through the query workflow')
   .argument('<question>')
@@ -165,7 +198,7 @@ program
     const report: Record<string, unknown> = { temporal: { address: target.address, namespace: target.namespace, embedded: target.embedded } };
     let ok = true;
     try {
-      const client = await RaglineClient.connect(config, { connectTimeoutMs: 3000 });
+      const client = await connect(config, 3000);
       const workers = await client.workerCount();
       report.workers = workers;
       if (workers > 0) report.corpus = await client.describeCorpus(options.tenant ?? config.RAGLINE_DEFAULT_TENANT);
@@ -191,8 +224,19 @@ program
     if (!ok) process.exitCode = EXIT.failure;
   });
 
+let tracing: Tracing | undefined;
+
+/** Connects with tracing on, so a trace starts at the client's StartWorkflow call. */
+async function connect(config: Config, connectTimeoutMs?: number): Promise<RaglineClient> {
+  tracing ??= startTracing({ serviceName: config.OTEL_SERVICE_NAME, otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
+  return RaglineClient.connect(config, {
+    interceptors: tracing.enabled ? temporalClientInterceptors() : undefined,
+    connectTimeoutMs,
+  });
+}
+
 async function connectWithWorker(config: Config): Promise<RaglineClient> {
-  const client = await RaglineClient.connect(config);
+  const client = await connect(config);
   if ((await client.workerCount()) === 0) {
     await client.close();
     throw new RaglineError(
@@ -272,6 +316,7 @@ function exitCodeOf(error: unknown): number {
 
 try {
   await program.parseAsync(process.argv);
+  await tracing?.shutdown();
 } catch (error) {
   const message = error instanceof Error ? error.message : String(error);
   console.error(`ragline: ${message.split('\n')[0]}`);
