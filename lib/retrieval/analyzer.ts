@@ -33,9 +33,10 @@ export interface AnalyzerOptions {
   compounds?: boolean;
 }
 
-// Letters or digits, optionally joined by inner apostrophes ("o'neill", "cell's").
-const TOKEN = /[\p{L}\p{N}]+(?:'[\p{L}\p{N}]+)*/gu;
-const COMPOUND = /[\p{L}\p{N}]+(?:-[\p{L}\p{N}]+)+/gu;
+// Letters or digits (with their combining marks, which Indic scripts need), optionally joined by inner
+// apostrophes ("o'neill", "cell's").
+const TOKEN = /[\p{L}\p{N}][\p{L}\p{M}\p{N}]*(?:'[\p{L}\p{M}\p{N}]+)*/gu;
+const COMPOUND = /[\p{L}\p{N}][\p{L}\p{M}\p{N}]*(?:-[\p{L}\p{M}\p{N}]+)+/gu;
 const NON_ASCII = /[^\x00-\x7f]/;
 const LATIN_WITH_MARKS = /(\p{Script=Latin})\p{Mn}+/gu;
 const ASCII_WORD = /^[a-z]+$/;

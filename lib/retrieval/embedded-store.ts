@@ -36,11 +36,12 @@ export interface EmbeddedStoreOptions {
   bm25?: Partial<Bm25Params>;
   feedback?: Partial<FeedbackParams>;
   analyzer?: Analyzer;
+  /** Journal size past which it is folded into a new snapshot (when also larger than the snapshot). @default 8 MiB */
+  compactionBytes?: number;
 }
 
 const FORMAT = 'ragline-embedded-index';
 const FORMAT_VERSION = 1;
-/** The journal is folded into a new snapshot once it is larger than this and than the snapshot. */
 const MIN_COMPACTION_BYTES = 8 * 1024 * 1024;
 const WRITE_BUFFER_BYTES = 1024 * 1024;
 
@@ -84,6 +85,7 @@ export class EmbeddedStore implements ChunkStore {
   private readonly bm25: Bm25Params;
   private readonly feedback: FeedbackParams;
   private readonly analyzer: Analyzer;
+  private readonly compactionBytes: number;
   private closed = false;
 
   private constructor(
@@ -93,6 +95,7 @@ export class EmbeddedStore implements ChunkStore {
     this.bm25 = { ...DEFAULT_BM25, ...options.bm25 };
     this.feedback = { ...DEFAULT_FEEDBACK, ...options.feedback };
     this.analyzer = options.analyzer ?? new Analyzer();
+    this.compactionBytes = options.compactionBytes ?? MIN_COMPACTION_BYTES;
   }
 
   /** Opens (creating if needed) the index under `<dataDir>/index/` and loads every tenant in it. */
@@ -248,7 +251,7 @@ export class EmbeddedStore implements ChunkStore {
   }
 
   private async compactIfDue(tenant: Tenant): Promise<void> {
-    if (tenant.journalBytes > Math.max(MIN_COMPACTION_BYTES, tenant.snapshotBytes)) await this.writeSnapshot(tenant);
+    if (tenant.journalBytes > Math.max(this.compactionBytes, tenant.snapshotBytes)) await this.writeSnapshot(tenant);
   }
 
   /** Writes the whole tenant as a new snapshot (temp file + rename), then starts an empty journal. */

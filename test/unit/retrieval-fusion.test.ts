@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_RRF_K, reciprocalRankFusion } from '../../lib/retrieval/fusion.js';
+
+const list = (...ids: string[]) => ids.map((id) => ({ id }));
+
+describe('reciprocalRankFusion', () => {
+  it('sums 1 / (k + rank) over the rankings', () => {
+    const fused = reciprocalRankFusion([list('a', 'b', 'c'), list('c', 'a')], 60);
+    expect(fused.map((result) => result.id)).toEqual(['a', 'c', 'b']);
+    expect(fused[0]!.score).toBeCloseTo(1 / 61 + 1 / 62, 12);
+    expect(fused[1]!.score).toBeCloseTo(1 / 63 + 1 / 61, 12);
+    expect(fused[2]!.score).toBeCloseTo(1 / 62, 12);
+  });
+
+  it('uses k = 60 by default and honours an explicit k', () => {
+    expect(DEFAULT_RRF_K).toBe(60);
+    expect(reciprocalRankFusion([list('a')])[0]!.score).toBeCloseTo(1 / 61, 12);
+    // With k = 0 the top of one list (1/1) beats second place in both (1/2 + 1/2) only by a tie: order stays stable.
+    const fused = reciprocalRankFusion([list('x', 'y'), list('z', 'y')], 0);
+    expect(fused.map((result) => result.score)).toEqual([1, 1, 1]);
+    expect(fused.map((result) => result.id)).toEqual(['x', 'y', 'z']);
+  });
+
+  it('counts an id repeated within one list once, at its best rank, and applies the limit', () => {
+    const fused = reciprocalRankFusion([list('a', 'a', 'b')], 60, 1);
+    expect(fused).toEqual([{ id: 'a', score: 1 / 61 }]);
+  });
+
+  it('rejects a negative k', () => {
+    expect(() => reciprocalRankFusion([], -1)).toThrow(RangeError);
+  });
+});
