@@ -54,7 +54,7 @@ export class RaglineClient {
   constructor(
     readonly client: Client,
     readonly taskQueue: string,
-    private readonly limits: { maxQueryChars: number },
+    private readonly limits: { maxQueryChars: number; ingestBatch?: number },
   ) {}
 
   static async connect(
@@ -73,7 +73,10 @@ export class RaglineClient {
       );
     }
     const client = new Client({ connection, namespace: target.namespace, interceptors: options.interceptors });
-    return new RaglineClient(client, config.RAGLINE_TASK_QUEUE, { maxQueryChars: config.RAGLINE_MAX_QUERY_CHARS });
+    return new RaglineClient(client, config.RAGLINE_TASK_QUEUE, {
+      maxQueryChars: config.RAGLINE_MAX_QUERY_CHARS,
+      ingestBatch: config.RAGLINE_INGEST_BATCH,
+    });
   }
 
   /** Answers a question through the query workflow. Bad input is rejected here, before any workflow starts. */
@@ -100,7 +103,7 @@ export class RaglineClient {
     const handle = await this.client.workflow.start('ingestDocumentsWorkflow', {
       taskQueue: this.taskQueue,
       workflowId: `ingest-${tenant}-${new Date().toISOString().replace(/[-:.]/g, '')}-${randomBytes(2).toString('hex')}`,
-      args: [{ paths, tenant }],
+      args: [{ paths, tenant, batchSize: this.limits.ingestBatch }],
       typedSearchAttributes: new TypedSearchAttributes([{ key: tenantSearchAttribute, value: tenant }]),
     });
     const result = unwrap(() => handle.result() as Promise<IngestDocumentsResult>);

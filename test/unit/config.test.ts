@@ -28,3 +28,13 @@ describe('configuration', () => {
     expect(loadConfig({ REDIS_URL: '' }).REDIS_URL).toBeUndefined();
   });
 });
+
+describe('.env.example', () => {
+  it('lists every variable of the schema', async () => {
+    const { configSchema } = await import('../../lib/config.js');
+    const fs = await import('node:fs');
+    const text = fs.readFileSync(new URL('../../.env.example', import.meta.url), 'utf8');
+    const listed = new Set([...text.matchAll(/^([A-Z0-9_]+)=/gm)].map((m) => m[1]));
+    expect(Object.keys(configSchema.shape).filter((name) => !listed.has(name))).toEqual([]);
+  });
+});
