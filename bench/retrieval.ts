@@ -288,8 +288,11 @@ async function runSynthetic(chunks: number, queryCount: number): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), 'ragline-synthetic-'));
   try {
     const rssBefore = settledRssMb();
-    const started = performance.now();
+    // Only the store's work is timed: generating the synthetic text is not indexing.
+    let indexMs = 0;
+    let started = performance.now();
     const store = await EmbeddedStore.open(dir);
+    indexMs += performance.now() - started;
     const batch = 5000;
     for (let i = 0; i < chunks; i += batch) {
       const docs: DocumentChunks[] = [];
@@ -303,10 +306,13 @@ async function runSynthetic(chunks: number, queryCount: number): Promise<void> {
           chunks: [{ id: `s${n}#0`, docId: `s${n}`, title, text, position: 0 }],
         });
       }
+      started = performance.now();
       await store.upsertDocuments('synthetic', docs);
+      indexMs += performance.now() - started;
     }
+    started = performance.now();
     await store.search('synthetic', { query: word(), topK: 10 });
-    const indexSeconds = (performance.now() - started) / 1000;
+    const indexSeconds = (indexMs + performance.now() - started) / 1000;
     const rssMb = settledRssMb() - rssBefore;
     const timings: number[] = [];
     for (let q = 0; q < queryCount; q++) {

@@ -59,7 +59,7 @@ export class Analyzer {
   analyze(text: string): string[] {
     const terms: string[] = [];
     const normalized = normalize(text);
-    if (this.compounds) {
+    if (this.compounds && normalized.includes('-')) {
       for (const match of normalized.matchAll(COMPOUND)) {
         const joined = match[0].replaceAll('-', '');
         if (!this.stopWords.has(joined)) terms.push(this.stemToken(joined));
@@ -78,10 +78,10 @@ export class Analyzer {
   }
 
   private stemToken(token: string): string {
-    if (!this.stem || !ASCII_WORD.test(token)) return token;
+    if (!this.stem) return token;
     let stemmed = this.stems.get(token);
     if (stemmed === undefined) {
-      stemmed = stemmer(token);
+      stemmed = ASCII_WORD.test(token) ? stemmer(token) : token;
       if (this.stems.size >= STEM_CACHE_LIMIT) this.stems.clear();
       this.stems.set(token, stemmed);
     }
