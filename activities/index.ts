@@ -1,7 +1,10 @@
 import { Context, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Cache } from '../lib/cache/cache.js';
-import { docTag, resultKey, type CacheTtls, type ResultScope } from '../lib/cache/keys.js';
+import { invalidateDocuments } from '../lib/cache/index.js';
+import { resultKey, type CacheTtls, type ResultScope } from '../lib/cache/keys.js';
+import type { ResultCache } from '../lib/cache/result-cache.js';
+import { cachedCompute } from '../lib/cache/single-flight.js';
 import type { AnswerGenerator, ChunkStore, ContextChunk, TokenUsage } from '../lib/domain.js';
 import { ErrorType } from '../lib/errors.js';
 import { answerQuality } from '../lib/generation/quality.js';
@@ -18,6 +21,8 @@ import { atBoundary } from './failures.js';
 export interface ActivityDeps {
   store: ChunkStore;
   cache: Cache;
+  /** Exact and near-duplicate answers over `cache`. */
+  resultCache: ResultCache;
   /** The configured generator: an LLM, or the extractive one. */
   generator: AnswerGenerator;
   /** Always available; the fallback when the configured generator fails. */
@@ -33,9 +38,12 @@ export interface ActivitySettings {
   chunkChars: number;
   ingestBatch: number;
   ttls: CacheTtls;
+  /** How long a query waits for an identical one already computing elsewhere before computing itself. */
+  stampedeWaitMs?: number;
 }
 
 const SNIPPET_CHARS = 240;
+const FLIGHT_TTL_MS = 30_000;
 
 /** A cached answer: the parts of a result that do not depend on who asked or when. */
 export type CachedAnswer = Pick<
@@ -45,7 +53,7 @@ export type CachedAnswer = Pick<
 
 export type LookupResult =
   | { status: 'hit'; answer: CachedAnswer; cache: CacheReport; tookMs: number }
-  | { status: 'miss'; key: string; corpusVersion: number; cache: CacheReport; tookMs: number };
+  | { status: 'miss'; key: string; scope: ResultScope; corpusVersion: number; cache: CacheReport; tookMs: number };
 
 export interface RetrievedHit {
   chunkId: string;
@@ -65,6 +73,8 @@ export interface RetrieveResult {
 export interface GenerateInput {
   query: string;
   tenant: string;
+  /** The result key of a cache miss: identical queries in flight at once share one generation under it. */
+  flightKey?: string;
   /** Retrieved chunk ids, best first: the generator loads their text itself, so histories stay small. */
   hits: Array<{ chunkId: string; score: number }>;
   reason?: string;
@@ -119,6 +129,19 @@ export const createActivities = (deps: ActivityDeps) => {
     });
   };
 
+  /**
+   * Identical queries that miss the cache at the same moment share one retrieval and one generation: in this
+   * process through single-flight, across workers through a short lock in the shared cache (bounded wait).
+   * The shared value lives only as long as a burst does.
+   */
+  const shared = async <T>(key: string, compute: () => Promise<T>): Promise<T> =>
+    (
+      await cachedCompute(cache, key, { ttlMs: FLIGHT_TTL_MS }, compute, {
+        lockMs: 30_000,
+        waitMs: settings.stampedeWaitMs ?? 5000,
+      })
+    ).value;
+
   const generateWith = async (generator: AnswerGenerator, input: GenerateInput): Promise<GenerateResult> => {
     const started = performance.now();
     const chunks = await contextFor(input.tenant, input.hits);
@@ -147,55 +170,67 @@ export const createActivities = (deps: ActivityDeps) => {
       const started = performance.now();
       checkQuery(input.query, input.tenant);
       const scope = await scopeFor(input.tenant, input.options?.topK ?? settings.topK);
-      const key = resultKey(scope, input.query);
       const tookMs = () => Math.round(performance.now() - started);
       if (input.options?.bypassCache) {
-        return { status: 'miss', key, corpusVersion: scope.corpusVersion, cache: { result: 'bypass' }, tookMs: tookMs() };
+        const key = resultKey(scope, input.query);
+        return { status: 'miss', key, scope, corpusVersion: scope.corpusVersion, cache: { result: 'bypass' }, tookMs: tookMs() };
       }
-      const found = cache.lookup ? await cache.lookup<CachedAnswer>(key) : { outcome: 'miss' as const, value: await cache.get<CachedAnswer>(key) };
-      const outcome = found.value !== undefined ? 'hit' : found.outcome === 'error' ? 'error' : 'miss';
-      metrics.cacheRequests.inc({ level: 'result', outcome });
-      if (found.value !== undefined) {
-        return { status: 'hit', answer: found.value, cache: { result: 'hit' }, tookMs: tookMs() };
+      const found = await deps.resultCache.lookup<CachedAnswer>(scope, input.query);
+      if (found.status === 'hit') {
+        const cache: CacheReport = found.level === 'result' ? { result: 'hit' } : { result: 'miss', semantic: 'hit' };
+        return { status: 'hit', answer: found.value, cache, tookMs: tookMs() };
       }
-      return { status: 'miss', key, corpusVersion: scope.corpusVersion, cache: { result: outcome }, tookMs: tookMs() };
+      return {
+        status: 'miss',
+        key: found.key,
+        scope,
+        corpusVersion: scope.corpusVersion,
+        cache: { result: found.outcome },
+        tookMs: tookMs(),
+      };
     },
 
-    async storeCachedAnswer(input: {
-      key: string;
-      tenant: string;
-      query: string;
-      corpusVersion: number;
-      answer: AnswerQueryResult;
-    }): Promise<void> {
+    async storeCachedAnswer(input: { scope: ResultScope; query: string; answer: AnswerQueryResult }): Promise<void> {
       const { answer, sources, qualityScore, model, uncited, corpusVersion } = input.answer;
       const value: CachedAnswer = { answer, sources, qualityScore, model, uncited, corpusVersion };
-      const tags = [...new Set(sources.map((s) => s.docId))].map((docId) => docTag(input.tenant, docId));
-      await cache.set(input.key, value, { ttlMs: settings.ttls.result, tags });
+      await deps.resultCache.store(input.scope, input.query, value, sources.map((s) => s.docId));
     },
 
-    async retrieveChunks(input: { query: string; tenant: string; topK?: number }): Promise<RetrieveResult> {
+    async retrieveChunks(input: {
+      query: string;
+      tenant: string;
+      topK?: number;
+      flightKey?: string;
+    }): Promise<RetrieveResult> {
       return atBoundary(async () => {
         const started = performance.now();
         checkQuery(input.query, input.tenant);
         const topK = input.topK ?? settings.topK;
-        const [response, stats] = await Promise.all([
-          store.search(input.tenant, { query: input.query, topK }),
-          store.stats(input.tenant),
-        ]);
-        const hits = response.hits.map(({ chunkId, docId, title, text, score }) => ({
-          chunkId,
-          docId,
-          title,
-          snippet: snippet(text),
-          score: Math.round(score * 10_000) / 10_000,
-        }));
-        return { hits, reason: response.reason, corpusVersion: stats.corpusVersion, tookMs: Math.round(performance.now() - started) };
+        const search = async () => {
+          const [response, stats] = await Promise.all([
+            store.search(input.tenant, { query: input.query, topK }),
+            store.stats(input.tenant),
+          ]);
+          const hits = response.hits.map(({ chunkId, docId, title, text, score }) => ({
+            chunkId,
+            docId,
+            title,
+            snippet: snippet(text),
+            score: Math.round(score * 10_000) / 10_000,
+          }));
+          return { hits, reason: response.reason, corpusVersion: stats.corpusVersion };
+        };
+        const result = input.flightKey ? await shared(`${input.flightKey}:retrieval`, search) : await search();
+        return { ...result, tookMs: Math.round(performance.now() - started) };
       });
     },
 
     async generateAnswer(input: GenerateInput): Promise<GenerateResult> {
-      return atBoundary(() => generateWith(deps.generator, input));
+      return atBoundary(() =>
+        input.flightKey
+          ? shared(`${input.flightKey}:generation`, () => generateWith(deps.generator, input))
+          : generateWith(deps.generator, input),
+      );
     },
 
     async composeExtractiveAnswer(input: GenerateInput): Promise<GenerateResult> {
@@ -231,7 +266,7 @@ export const createActivities = (deps: ActivityDeps) => {
           }
         }
         // Results that cited a changed document are dropped now, not when the TTL runs out.
-        if (changedDocIds.length > 0) await cache.invalidateTags(changedDocIds.map((id) => docTag(input.tenant, id)));
+        if (changedDocIds.length > 0) await invalidateDocuments(cache, input.tenant, changedDocIds);
         for (const outcome of ['added', 'updated', 'unchanged'] as const) {
           metrics.ingestedDocuments.inc({ outcome }, result[outcome]);
         }
@@ -246,7 +281,7 @@ export const createActivities = (deps: ActivityDeps) => {
       return atBoundary(async () => {
         const outcome = await store.deleteDocuments(input.tenant, input.docIds);
         if (outcome.deleted.length > 0) {
-          await cache.invalidateTags(outcome.deleted.map((id) => docTag(input.tenant, id)));
+          await invalidateDocuments(cache, input.tenant, outcome.deleted);
           metrics.ingestedDocuments.inc({ outcome: 'deleted' }, outcome.deleted.length);
         }
         return { ...outcome, corpusVersion: (await store.stats(input.tenant)).corpusVersion };

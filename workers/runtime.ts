@@ -5,7 +5,7 @@ import { Worker, type InjectedSinks, type WorkerOptions } from '@temporalio/work
 import { createActivities, type ActivityDeps } from '../activities/index.js';
 import type { Cache } from '../lib/cache/cache.js';
 import { cacheTtls } from '../lib/cache/keys.js';
-import { MemoryCache } from '../lib/cache/memory-cache.js';
+import { createCache, createCacheMetrics, createSemanticCache, ResultCache } from '../lib/cache/index.js';
 import type { Config } from '../lib/config.js';
 import type { AnswerGenerator, ChunkStore } from '../lib/domain.js';
 import { ExtractiveGenerator } from '../lib/generation/extractive.js';
@@ -38,7 +38,14 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
   const metrics = overrides.metrics ?? createMetrics();
   const analyzer = new Analyzer();
   const store = overrides.store ?? (await EmbeddedStore.open(config.RAGLINE_DATA_DIR));
-  const cache = overrides.cache ?? new MemoryCache({ maxEntries: config.RAGLINE_CACHE_MAX_ENTRIES });
+  const cacheMetrics = createCacheMetrics(metrics.registry);
+  const cache = overrides.cache ?? createCache(config, logger, cacheMetrics);
+  const resultCache = new ResultCache({
+    cache,
+    ttlMs: cacheTtls(config).result,
+    semantic: createSemanticCache(config, cache, { metrics: cacheMetrics, requests: metrics.cacheRequests, logger }),
+    requests: metrics.cacheRequests,
+  });
   const extractive = new ExtractiveGenerator(analyzer);
   const llm = overrides.generator
     ? undefined
@@ -53,6 +60,7 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
   const deps: ActivityDeps = {
     store,
     cache,
+    resultCache,
     generator,
     extractive,
     analyzer,

@@ -90,12 +90,13 @@ export async function answerQueryWorkflow(input: AnswerQueryInput): Promise<Answ
   if (lookup.status === 'hit') {
     return finish({ ...lookup.answer, cache: lookup.cache, degraded: false }, { cache: lookup.tookMs });
   }
-  const cacheReport: CacheReport =
-    lookup.status === 'error' ? { result: 'error' } : lookup.cache;
+  const cacheReport: CacheReport = lookup.status === 'error' ? { result: 'error' } : lookup.cache;
+  // Identical misses in flight at once share one retrieval and one generation, keyed by the result key.
+  const flightKey = lookup.status === 'miss' && !input.options?.bypassCache ? lookup.key : undefined;
 
   let retrieved;
   try {
-    retrieved = await retrieval.retrieveChunks({ query: input.query, tenant, topK: input.options?.topK });
+    retrieved = await retrieval.retrieveChunks({ query: input.query, tenant, topK: input.options?.topK, flightKey });
   } catch (failure) {
     rethrowInvalidInput(failure);
     return finish(
@@ -130,6 +131,7 @@ export async function answerQueryWorkflow(input: AnswerQueryInput): Promise<Answ
   const generateInput = {
     query: input.query,
     tenant,
+    flightKey,
     hits: retrieved.hits.map(({ chunkId, score }) => ({ chunkId, score })),
     reason: retrieved.reason,
   };
@@ -174,7 +176,7 @@ export async function answerQueryWorkflow(input: AnswerQueryInput): Promise<Answ
   // Degraded answers are not cached: the next asker should get the real one once the dependency is back.
   if (!degraded && lookup.status === 'miss') {
     await cache
-      .storeCachedAnswer({ key: lookup.key, tenant, query: input.query, corpusVersion: lookup.corpusVersion, answer: result })
+      .storeCachedAnswer({ scope: lookup.scope, query: input.query, answer: result })
       .catch(() => undefined);
   }
   return result;
