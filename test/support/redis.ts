@@ -39,6 +39,7 @@ export class TestRedis {
     for (;;) {
       // A fresh client per attempt: a failed lazy connect leaves ioredis reconnecting on its own.
       const probe = new Redis(this.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      probe.on('error', () => undefined);
       try {
         await probe.connect();
         if ((await probe.ping()) === 'PONG') return;
