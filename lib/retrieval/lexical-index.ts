@@ -45,7 +45,10 @@ interface DocEntry {
 
 const INITIAL_SLOTS = 1024;
 const INITIAL_POSTINGS = 16 * 1024;
-const MAX_TF = 0xffff;
+// Per-field term frequencies are stored in one byte: BM25 saturates long before 255 occurrences in one chunk.
+const MAX_TF = 0xff;
+// Growth factor of the typed arrays: 1.5 rather than 2 bounds the slack at a third of what is used.
+const GROWTH = 1.5;
 
 export class TenantIndex {
   corpusVersion = 0;
@@ -62,8 +65,8 @@ export class TenantIndex {
   private bodyLength = new Int32Array(INITIAL_SLOTS);
   private fwdUsed = 0;
   private fwdTerm = new Int32Array(INITIAL_POSTINGS);
-  private fwdTitleTf = new Uint16Array(INITIAL_POSTINGS);
-  private fwdBodyTf = new Uint16Array(INITIAL_POSTINGS);
+  private fwdTitleTf = new Uint8Array(INITIAL_POSTINGS);
+  private fwdBodyTf = new Uint8Array(INITIAL_POSTINGS);
 
   // Frozen inverted index; undefined when a write happened since it was built.
   private frozen: FrozenIndex | undefined;
@@ -187,7 +190,7 @@ export class TenantIndex {
 
   private ensureSlotCapacity(needed: number): void {
     if (needed <= this.fwdStart.length) return;
-    const size = Math.max(needed, this.fwdStart.length * 2);
+    const size = Math.max(needed, Math.ceil(this.fwdStart.length * GROWTH));
     this.fwdStart = grow(this.fwdStart, size);
     this.fwdCount = grow(this.fwdCount, size);
     this.titleLength = grow(this.titleLength, size);
@@ -196,7 +199,7 @@ export class TenantIndex {
 
   private ensurePostingCapacity(needed: number): void {
     if (needed <= this.fwdTerm.length) return;
-    const size = Math.max(needed, this.fwdTerm.length * 2);
+    const size = Math.max(needed, Math.ceil(this.fwdTerm.length * GROWTH));
     this.fwdTerm = grow(this.fwdTerm, size);
     this.fwdTitleTf = grow(this.fwdTitleTf, size);
     this.fwdBodyTf = grow(this.fwdBodyTf, size);
@@ -214,8 +217,8 @@ export class TenantIndex {
     let used = 0;
     for (let slot = 0; slot < this.slotCount; slot++) if (this.chunkOf[slot]) used += this.fwdCount[slot]!;
     const fwdTerm = new Int32Array(Math.max(INITIAL_POSTINGS, used));
-    const fwdTitleTf = new Uint16Array(fwdTerm.length);
-    const fwdBodyTf = new Uint16Array(fwdTerm.length);
+    const fwdTitleTf = new Uint8Array(fwdTerm.length);
+    const fwdBodyTf = new Uint8Array(fwdTerm.length);
     const renumber = new Int32Array(this.slotCount).fill(-1);
     let next = 0;
     let offset = 0;
@@ -353,7 +356,7 @@ interface FrozenIndex {
   docFrequency: Int32Array;
 }
 
-function grow<T extends Int32Array | Uint16Array>(array: T, size: number): T {
+function grow<T extends Int32Array | Uint8Array>(array: T, size: number): T {
   const next = new (array.constructor as new (size: number) => T)(size);
   next.set(array);
   return next;
