@@ -14,7 +14,11 @@ export function toApplicationFailure(error: unknown): ApplicationFailure {
     });
   }
   const message = error instanceof Error ? error.message : String(error);
-  return ApplicationFailure.create({ type: ErrorType.Unavailable, message, cause: error instanceof Error ? error : undefined });
+  return ApplicationFailure.create({
+    type: ErrorType.Unavailable,
+    message,
+    cause: error instanceof Error ? error : undefined,
+  });
 }
 
 /** Runs an activity body, mapping whatever it throws at the boundary. */

@@ -111,7 +111,8 @@ export const createActivities = (deps: ActivityDeps) => {
 
   const checkQuery = (query: string, tenant: string) => {
     const problem = queryInputProblem({ query, tenant }, { maxQueryChars: settings.maxQueryChars });
-    if (problem) throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: problem, nonRetryable: true });
+    if (problem)
+      throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: problem, nonRetryable: true });
   };
 
   const scopeFor = async (tenant: string, topK: number): Promise<ResultScope> => ({
@@ -122,7 +123,14 @@ export const createActivities = (deps: ActivityDeps) => {
   });
 
   const contextFor = async (tenant: string, hits: GenerateInput['hits']): Promise<ContextChunk[]> => {
-    const chunks = new Map((await store.getChunks(tenant, hits.map((h) => h.chunkId))).map((c) => [c.id, c]));
+    const chunks = new Map(
+      (
+        await store.getChunks(
+          tenant,
+          hits.map((h) => h.chunkId),
+        )
+      ).map((c) => [c.id, c]),
+    );
     return hits.flatMap(({ chunkId, score }, i) => {
       const chunk = chunks.get(chunkId);
       return chunk ? [{ n: i + 1, chunkId, docId: chunk.docId, title: chunk.title, text: chunk.text, score }] : [];
@@ -146,7 +154,14 @@ export const createActivities = (deps: ActivityDeps) => {
     const started = performance.now();
     const chunks = await contextFor(input.tenant, input.hits);
     if (chunks.length === 0) {
-      return { answer: NO_DOCUMENTS_ANSWER, citations: [], model: generator.model, qualityScore: 0, uncited: true, tookMs: 0 };
+      return {
+        answer: NO_DOCUMENTS_ANSWER,
+        citations: [],
+        model: generator.model,
+        qualityScore: 0,
+        uncited: true,
+        tookMs: 0,
+      };
     }
     const generated = await generator.generate({
       query: input.query,
@@ -173,7 +188,14 @@ export const createActivities = (deps: ActivityDeps) => {
       const tookMs = () => Math.round(performance.now() - started);
       if (input.options?.bypassCache) {
         const key = resultKey(scope, input.query);
-        return { status: 'miss', key, scope, corpusVersion: scope.corpusVersion, cache: { result: 'bypass' }, tookMs: tookMs() };
+        return {
+          status: 'miss',
+          key,
+          scope,
+          corpusVersion: scope.corpusVersion,
+          cache: { result: 'bypass' },
+          tookMs: tookMs(),
+        };
       }
       const found = await deps.resultCache.lookup<CachedAnswer>(scope, input.query);
       if (found.status === 'hit') {
@@ -193,7 +215,12 @@ export const createActivities = (deps: ActivityDeps) => {
     async storeCachedAnswer(input: { scope: ResultScope; query: string; answer: AnswerQueryResult }): Promise<void> {
       const { answer, sources, qualityScore, model, uncited, corpusVersion } = input.answer;
       const value: CachedAnswer = { answer, sources, qualityScore, model, uncited, corpusVersion };
-      await deps.resultCache.store(input.scope, input.query, value, sources.map((s) => s.docId));
+      await deps.resultCache.store(
+        input.scope,
+        input.query,
+        value,
+        sources.map((s) => s.docId),
+      );
     },
 
     async retrieveChunks(input: {
@@ -277,7 +304,10 @@ export const createActivities = (deps: ActivityDeps) => {
       });
     },
 
-    async deleteDocuments(input: { tenant: string; docIds: string[] }): Promise<{ deleted: string[]; missing: string[]; corpusVersion: number }> {
+    async deleteDocuments(input: {
+      tenant: string;
+      docIds: string[];
+    }): Promise<{ deleted: string[]; missing: string[]; corpusVersion: number }> {
       return atBoundary(async () => {
         const outcome = await store.deleteDocuments(input.tenant, input.docIds);
         if (outcome.deleted.length > 0) {
@@ -289,7 +319,11 @@ export const createActivities = (deps: ActivityDeps) => {
     },
 
     async describeCorpus(input: { tenant: string }) {
-      return atBoundary(async () => ({ tenant: input.tenant, store: store.kind, ...(await store.stats(input.tenant)) }));
+      return atBoundary(async () => ({
+        tenant: input.tenant,
+        store: store.kind,
+        ...(await store.stats(input.tenant)),
+      }));
     },
   };
 };

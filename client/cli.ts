@@ -33,7 +33,9 @@ program
     const config = loadConfig();
     const { startWorkerProcess } = await import('../workers/main.js');
     const target = temporalTarget(config);
-    console.error(target.embedded ? 'starting the embedded Temporal dev server…' : `using Temporal at ${target.address}`);
+    console.error(
+      target.embedded ? 'starting the embedded Temporal dev server…' : `using Temporal at ${target.address}`,
+    );
     const proc = await startWorkerProcess(config);
     let stopping = false;
     const stop = async (signal: string) => {
@@ -109,7 +111,11 @@ program
         temporal: async () => {
           const started = performance.now();
           const workers = await client.workerCount();
-          return { ok: workers > 0, latencyMs: Math.round(performance.now() - started), detail: `${workers} workers polling` };
+          return {
+            ok: workers > 0,
+            latencyMs: Math.round(performance.now() - started),
+            detail: `${workers} workers polling`,
+          };
         },
       },
     });
@@ -152,7 +158,8 @@ program
   .option('--json', 'print the summary as JSON')
   .action(async (paths: string[], options: { tenant?: string; json?: boolean }) => {
     const missing = paths.filter((p) => !fs.existsSync(p));
-    if (missing.length > 0) throw new RaglineError(ErrorType.InvalidInput, `no such file or directory: ${missing.join(', ')}`);
+    if (missing.length > 0)
+      throw new RaglineError(ErrorType.InvalidInput, `no such file or directory: ${missing.join(', ')}`);
     const config = loadConfig();
     const client = await connectWithWorker(config);
     const absolute = paths.map((p) => path.resolve(p));
@@ -181,7 +188,8 @@ program
     await client.close();
     if (options.json) console.log(JSON.stringify(result, null, 2));
     else {
-      if (result.deleted.length) console.log(`deleted: ${result.deleted.join(', ')} (corpus version ${result.corpusVersion})`);
+      if (result.deleted.length)
+        console.log(`deleted: ${result.deleted.join(', ')} (corpus version ${result.corpusVersion})`);
       if (result.missing.length) console.error(`not found: ${result.missing.join(', ')}`);
     }
     if (result.missing.length > 0) process.exitCode = EXIT.partial;
@@ -195,7 +203,9 @@ program
   .action(async (options: { tenant?: string; json?: boolean }) => {
     const config = loadConfig();
     const target = temporalTarget(config);
-    const report: Record<string, unknown> = { temporal: { address: target.address, namespace: target.namespace, embedded: target.embedded } };
+    const report: Record<string, unknown> = {
+      temporal: { address: target.address, namespace: target.namespace, embedded: target.embedded },
+    };
     let ok = true;
     try {
       const client = await connect(config, 3000);
@@ -211,7 +221,9 @@ program
     const readiness = await runHealthChecks({
       worker: async () => {
         const started = performance.now();
-        const response = await fetch(`http://127.0.0.1:${config.RAGLINE_METRICS_PORT}/readyz`, { signal: AbortSignal.timeout(3000) });
+        const response = await fetch(`http://127.0.0.1:${config.RAGLINE_METRICS_PORT}/readyz`, {
+          signal: AbortSignal.timeout(3000),
+        });
         const body = (await response.json()) as { ok: boolean; checks: unknown };
         report.checks = body.checks;
         return { ok: body.ok, latencyMs: Math.round(performance.now() - started) };
@@ -252,7 +264,10 @@ async function withProgressBar(
 ): Promise<IngestDocumentsResult> {
   if (!process.stderr.isTTY) return run(() => undefined);
   const bar = new SingleBar(
-    { format: 'ingesting [{bar}] {percentage}% | {value}/{total} documents | {added} added {updated} updated', stream: process.stderr },
+    {
+      format: 'ingesting [{bar}] {percentage}% | {value}/{total} documents | {added} added {updated} updated',
+      stream: process.stderr,
+    },
     Presets.shades_classic,
   );
   bar.start(1, 0, { added: 0, updated: 0 });
@@ -295,21 +310,32 @@ function printIngest(result: IngestDocumentsResult): void {
 
 function printStatus(report: Record<string, unknown>): void {
   const temporal = report.temporal as { address: string; namespace: string; embedded: boolean };
-  console.log(`Temporal   ${temporal.address} (${temporal.embedded ? 'embedded dev server' : 'configured'}), namespace ${temporal.namespace}`);
+  console.log(
+    `Temporal   ${temporal.address} (${temporal.embedded ? 'embedded dev server' : 'configured'}), namespace ${temporal.namespace}`,
+  );
   if (report.error) console.log(`           unreachable: ${String(report.error)}`);
   if (report.workers !== undefined) console.log(`Workers    ${String(report.workers)} polling`);
-  const corpus = report.corpus as { documents: number; chunks: number; corpusVersion: number; store: string } | undefined;
-  if (corpus) console.log(`Corpus     ${corpus.documents} documents, ${corpus.chunks} chunks, version ${corpus.corpusVersion} (${corpus.store})`);
+  const corpus = report.corpus as
+    { documents: number; chunks: number; corpusVersion: number; store: string } | undefined;
+  if (corpus)
+    console.log(
+      `Corpus     ${corpus.documents} documents, ${corpus.chunks} chunks, version ${corpus.corpusVersion} (${corpus.store})`,
+    );
   const checks = report.checks as Record<string, { ok: boolean; latencyMs: number; error?: string }> | undefined;
   for (const [name, check] of Object.entries(checks ?? {})) {
-    console.log(`${name.padEnd(10)} ${check.ok ? 'ok' : 'FAILING'} (${check.latencyMs} ms)${check.error ? ` ${check.error}` : ''}`);
+    console.log(
+      `${name.padEnd(10)} ${check.ok ? 'ok' : 'FAILING'} (${check.latencyMs} ms)${check.error ? ` ${check.error}` : ''}`,
+    );
   }
   console.log(report.ok ? 'ready' : 'NOT READY');
 }
 
 function exitCodeOf(error: unknown): number {
   if (error instanceof ConfigError) return EXIT.badInput;
-  if (error instanceof RaglineError && (error.type === ErrorType.InvalidInput || error.type === ErrorType.Configuration))
+  if (
+    error instanceof RaglineError &&
+    (error.type === ErrorType.InvalidInput || error.type === ErrorType.Configuration)
+  )
     return EXIT.badInput;
   return EXIT.failure;
 }

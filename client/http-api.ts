@@ -20,7 +20,9 @@ export function createHttpApi(client: RaglineClient): FastifyInstance {
   app.setErrorHandler((thrown, _request, reply) => {
     const error = thrown as Error & { statusCode?: number };
     if (error instanceof RaglineError) {
-      return reply.code(STATUS_BY_TYPE[error.type] ?? 502).send({ error: { type: error.type, message: error.message } });
+      return reply
+        .code(STATUS_BY_TYPE[error.type] ?? 502)
+        .send({ error: { type: error.type, message: error.message } });
     }
     const status = error.statusCode;
     if (status && status >= 400 && status < 500) {
@@ -42,7 +44,11 @@ export function createHttpApi(client: RaglineClient): FastifyInstance {
             userId: { type: 'string' },
             options: {
               type: 'object',
-              properties: { topK: { type: 'integer' }, bypassCache: { type: 'boolean' }, deadlineMs: { type: 'integer' } },
+              properties: {
+                topK: { type: 'integer' },
+                bypassCache: { type: 'boolean' },
+                deadlineMs: { type: 'integer' },
+              },
               additionalProperties: false,
             },
           },

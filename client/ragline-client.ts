@@ -5,11 +5,7 @@ import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { normalizeQuery } from '../lib/cache/keys.js';
 import type { Config } from '../lib/config.js';
 import { InvalidInputError, RaglineError, ErrorType } from '../lib/errors.js';
-import {
-  DEFAULT_TENANT,
-  type AnswerQueryInput,
-  type AnswerQueryResult,
-} from '../workflows/answer-query-types.js';
+import { DEFAULT_TENANT, type AnswerQueryInput, type AnswerQueryResult } from '../workflows/answer-query-types.js';
 import {
   getIngestProgressQuery,
   type DeleteDocumentsResult,
@@ -39,7 +35,12 @@ export function temporalTarget(config: Config): TemporalTarget {
     };
   }
   const embedded = `127.0.0.1:${config.TEMPORAL_PORT}`;
-  return { address: embedded, namespace: config.TEMPORAL_NAMESPACE, embedded: true, connectionOptions: { address: embedded } };
+  return {
+    address: embedded,
+    namespace: config.TEMPORAL_NAMESPACE,
+    embedded: true,
+    connectionOptions: { address: embedded },
+  };
 }
 
 /** `query-<tenant>-<hash of the question>-<UTC time>-<random>`: readable in the Temporal UI, unique under load. */
@@ -64,7 +65,10 @@ export class RaglineClient {
     const target = temporalTarget(config);
     let connection: Connection;
     try {
-      connection = await Connection.connect({ ...target.connectionOptions, connectTimeout: options.connectTimeoutMs ?? 5000 });
+      connection = await Connection.connect({
+        ...target.connectionOptions,
+        connectTimeout: options.connectTimeoutMs ?? 5000,
+      });
     } catch (error) {
       const hint = target.embedded ? ' — start it with `make start` (or `ragline up`)' : '';
       throw new RaglineError(
@@ -84,13 +88,14 @@ export class RaglineClient {
     const problem = queryInputProblem(input, this.limits);
     if (problem) throw new InvalidInputError(problem);
     const tenant = input.tenant ?? DEFAULT_TENANT;
-    return unwrap(() =>
-      this.client.workflow.execute('answerQueryWorkflow', {
-        taskQueue: this.taskQueue,
-        workflowId: queryWorkflowId(tenant, input.query),
-        args: [input],
-        typedSearchAttributes: new TypedSearchAttributes([{ key: tenantSearchAttribute, value: tenant }]),
-      }) as Promise<AnswerQueryResult>,
+    return unwrap(
+      () =>
+        this.client.workflow.execute('answerQueryWorkflow', {
+          taskQueue: this.taskQueue,
+          workflowId: queryWorkflowId(tenant, input.query),
+          args: [input],
+          typedSearchAttributes: new TypedSearchAttributes([{ key: tenantSearchAttribute, value: tenant }]),
+        }) as Promise<AnswerQueryResult>,
     );
   }
 
@@ -127,23 +132,25 @@ export class RaglineClient {
   }
 
   async deleteDocuments(docIds: string[], tenant = DEFAULT_TENANT): Promise<DeleteDocumentsResult> {
-    return unwrap(() =>
-      this.client.workflow.execute('deleteDocumentsWorkflow', {
-        taskQueue: this.taskQueue,
-        workflowId: `delete-${tenant}-${new Date().toISOString().replace(/[-:.]/g, '')}-${randomBytes(2).toString('hex')}`,
-        args: [{ tenant, docIds }],
-      }) as Promise<DeleteDocumentsResult>,
+    return unwrap(
+      () =>
+        this.client.workflow.execute('deleteDocumentsWorkflow', {
+          taskQueue: this.taskQueue,
+          workflowId: `delete-${tenant}-${new Date().toISOString().replace(/[-:.]/g, '')}-${randomBytes(2).toString('hex')}`,
+          args: [{ tenant, docIds }],
+        }) as Promise<DeleteDocumentsResult>,
     );
   }
 
   async describeCorpus(tenant = DEFAULT_TENANT, timeoutMs = 5000) {
-    return unwrap(() =>
-      this.client.workflow.execute('describeCorpusWorkflow', {
-        taskQueue: this.taskQueue,
-        workflowId: `describe-${tenant}-${randomBytes(4).toString('hex')}`,
-        args: [{ tenant }],
-        workflowExecutionTimeout: timeoutMs,
-      }) as Promise<{ tenant: string; store: string; documents: number; chunks: number; corpusVersion: number }>,
+    return unwrap(
+      () =>
+        this.client.workflow.execute('describeCorpusWorkflow', {
+          taskQueue: this.taskQueue,
+          workflowId: `describe-${tenant}-${randomBytes(4).toString('hex')}`,
+          args: [{ tenant }],
+          workflowExecutionTimeout: timeoutMs,
+        }) as Promise<{ tenant: string; store: string; documents: number; chunks: number; corpusVersion: number }>,
     );
   }
 

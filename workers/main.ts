@@ -5,6 +5,7 @@ import type { Config } from '../lib/config.js';
 import { ensureTemporalCli, startDevServer, type DevServerHandle } from '../lib/temporal/dev-server.js';
 import { startTelemetryServer, fetchMetricsText, type TelemetryServer } from '../lib/telemetry/telemetry-server.js';
 import { startTracing, temporalWorkerTracing, type Tracing } from '../lib/telemetry/tracing.js';
+import { createLogger, temporalLogger } from '../lib/telemetry/logger.js';
 import { temporalTarget } from '../client/ragline-client.js';
 import { createRuntime, createWorker, type Runtime } from './runtime.js';
 
@@ -30,12 +31,18 @@ export async function startWorkerProcess(
   options: { embeddedServer?: boolean; log?: (line: string) => void } = {},
 ): Promise<WorkerProcess> {
   const log = options.log ?? ((line: string) => console.error(line));
-  const tracing: Tracing = startTracing({ serviceName: config.OTEL_SERVICE_NAME, otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
+  const tracing: Tracing = startTracing({
+    serviceName: config.OTEL_SERVICE_NAME,
+    otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
+  });
   // Temporal's own SDK metrics are served on loopback and merged into our /metrics, so one scrape gets both.
   const sdkMetricsAddress = `127.0.0.1:${config.RAGLINE_METRICS_PORT === 0 ? 0 : config.RAGLINE_METRICS_PORT + 1}`;
-  if (config.RAGLINE_METRICS_PORT !== 0) {
-    TemporalRuntime.install({ telemetryOptions: { metrics: { prometheus: { bindAddress: sdkMetricsAddress } } } });
-  }
+  const logger = createLogger({ level: config.LOG_LEVEL });
+  TemporalRuntime.install({
+    logger: temporalLogger(logger),
+    telemetryOptions:
+      config.RAGLINE_METRICS_PORT !== 0 ? { metrics: { prometheus: { bindAddress: sdkMetricsAddress } } } : undefined,
+  });
 
   const target = temporalTarget(config);
   let server: DevServerHandle | undefined;
@@ -61,7 +68,7 @@ export async function startWorkerProcess(
       metadata,
     });
     cleanups.unshift(() => connection.close());
-    const runtime = await createRuntime(config);
+    const runtime = await createRuntime(config, { logger });
     cleanups.unshift(() => runtime.close());
     const worker = await createWorker({
       connection,
@@ -76,7 +83,8 @@ export async function startWorkerProcess(
     const telemetry = await startTelemetryServer({
       port: config.RAGLINE_METRICS_PORT,
       registry: deps.metrics.registry,
-      extraMetrics: config.RAGLINE_METRICS_PORT !== 0 ? fetchMetricsText(`http://${sdkMetricsAddress}/metrics`) : undefined,
+      extraMetrics:
+        config.RAGLINE_METRICS_PORT !== 0 ? fetchMetricsText(`http://${sdkMetricsAddress}/metrics`) : undefined,
       logger: runtime.logger,
       checks: {
         temporal: async () => {

@@ -12,7 +12,9 @@ import { ExtractiveGenerator } from '../lib/generation/extractive.js';
 import { createLlmMetrics } from '../lib/generation/llm-metrics.js';
 import { openAIGeneratorFromConfig } from '../lib/generation/openai-generator.js';
 import { Analyzer } from '../lib/retrieval/analyzer.js';
-import { EmbeddedStore } from '../lib/retrieval/embedded-store.js';
+import { withChunkCache } from '../lib/cache/cached-chunk-store.js';
+import { embeddingKey } from '../lib/cache/keys.js';
+import { createChunkStore, openAIEmbedderFromConfig } from '../lib/retrieval/index.js';
 import { createLogger, type Logger } from '../lib/telemetry/logger.js';
 import { createMetrics, type Metrics } from '../lib/telemetry/metrics.js';
 import type { RaglineSinks } from '../workflows/sinks.js';
@@ -37,13 +39,36 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
   const logger = overrides.logger ?? createLogger({ level: config.LOG_LEVEL });
   const metrics = overrides.metrics ?? createMetrics();
   const analyzer = new Analyzer();
-  const store = overrides.store ?? (await EmbeddedStore.open(config.RAGLINE_DATA_DIR));
   const cacheMetrics = createCacheMetrics(metrics.registry);
   const cache = overrides.cache ?? createCache(config, logger, cacheMetrics);
+  const ttls = cacheTtls(config);
+  const count = (level: string) => (outcome: 'hit' | 'miss') => metrics.cacheRequests.inc({ level, outcome });
+  const embedder = openAIEmbedderFromConfig(config, {
+    cache: {
+      get: async (key) => {
+        const vector = await cache.get<number[]>(embeddingKey(key));
+        count('embedding')(vector ? 'hit' : 'miss');
+        return vector;
+      },
+      set: (key, vector) => cache.set(embeddingKey(key), vector, { ttlMs: ttls.embedding }),
+    },
+  });
+  const configured = overrides.store ?? (await createChunkStore(config, { embedder, analyzer }));
+  // The embedded index holds chunk texts in memory already; a remote store's reads go through the chunk cache.
+  const store =
+    configured.kind === 'embedded'
+      ? configured
+      : withChunkCache(configured, cache, { ttlMs: ttls.chunk, onLookup: count('chunk') });
   const resultCache = new ResultCache({
     cache,
-    ttlMs: cacheTtls(config).result,
-    semantic: createSemanticCache(config, cache, { metrics: cacheMetrics, requests: metrics.cacheRequests, logger }),
+    ttlMs: ttls.result,
+    // Near-duplicates are compared on dense embeddings when an embedding model is configured, lexically otherwise.
+    semantic: createSemanticCache(config, cache, {
+      metrics: cacheMetrics,
+      requests: metrics.cacheRequests,
+      logger,
+      embed: embedder ? async (text) => (await embedder.embed([text]))[0] ?? [] : undefined,
+    }),
     requests: metrics.cacheRequests,
   });
   const extractive = new ExtractiveGenerator(analyzer);
@@ -70,7 +95,7 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
       maxQueryChars: config.RAGLINE_MAX_QUERY_CHARS,
       chunkChars: config.RAGLINE_CHUNK_CHARS,
       ingestBatch: config.RAGLINE_INGEST_BATCH,
-      ttls: cacheTtls(config),
+      ttls,
     },
   };
   return {

@@ -61,7 +61,10 @@ export async function answerQueryWorkflow(input: AnswerQueryInput): Promise<Answ
   const queryId = workflowInfo().workflowId;
   const deadlineMs = input.options?.deadlineMs ?? DEFAULT_DEADLINE_MS;
   const elapsed = () => Date.now() - startedAt;
-  const finish = (result: Omit<AnswerQueryResult, 'queryId' | 'tenant' | 'qualityTier' | 'timingsMs'>, timings: Partial<AnswerQueryResult['timingsMs']>): AnswerQueryResult => {
+  const finish = (
+    result: Omit<AnswerQueryResult, 'queryId' | 'tenant' | 'qualityTier' | 'timingsMs'>,
+    timings: Partial<AnswerQueryResult['timingsMs']>,
+  ): AnswerQueryResult => {
     const qualityTier = qualityTierOf(result.qualityScore);
     const cacheHit = result.cache.result === 'hit' || result.cache.semantic === 'hit';
     const total = elapsed();
@@ -170,14 +173,16 @@ export async function answerQueryWorkflow(input: AnswerQueryInput): Promise<Answ
       uncited: generated.uncited,
       corpusVersion: retrieved.corpusVersion,
     },
-    { cache: lookup.status === 'error' ? undefined : lookup.tookMs, retrieval: retrieved.tookMs, generation: generated.tookMs },
+    {
+      cache: lookup.status === 'error' ? undefined : lookup.tookMs,
+      retrieval: retrieved.tookMs,
+      generation: generated.tookMs,
+    },
   );
 
   // Degraded answers are not cached: the next asker should get the real one once the dependency is back.
   if (!degraded && lookup.status === 'miss') {
-    await cache
-      .storeCachedAnswer({ scope: lookup.scope, query: input.query, answer: result })
-      .catch(() => undefined);
+    await cache.storeCachedAnswer({ scope: lookup.scope, query: input.query, answer: result }).catch(() => undefined);
   }
   return result;
 }

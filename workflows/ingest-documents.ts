@@ -18,7 +18,12 @@ type Activities = ReturnType<typeof createActivities>;
 const ingestion = proxyActivities<Activities>({
   startToCloseTimeout: '10m',
   heartbeatTimeout: '1m',
-  retry: { maximumAttempts: 5, initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
+  retry: {
+    maximumAttempts: 5,
+    initialInterval: '1s',
+    maximumInterval: '30s',
+    nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
+  },
 });
 
 const MAX_PROBLEMS = 100;
@@ -31,10 +36,18 @@ const MAX_PROBLEMS = 100;
 export async function ingestDocumentsWorkflow(input: IngestDocumentsInput): Promise<IngestDocumentsResult> {
   const tenant = input.tenant ?? DEFAULT_TENANT;
   if (!TENANT_PATTERN.test(tenant)) {
-    throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: `invalid tenant "${tenant}"`, nonRetryable: true });
+    throw ApplicationFailure.create({
+      type: ErrorType.InvalidInput,
+      message: `invalid tenant "${tenant}"`,
+      nonRetryable: true,
+    });
   }
   if (!Array.isArray(input.paths) || input.paths.length === 0) {
-    throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: 'no paths to ingest', nonRetryable: true });
+    throw ApplicationFailure.create({
+      type: ErrorType.InvalidInput,
+      message: 'no paths to ingest',
+      nonRetryable: true,
+    });
   }
   const progress: IngestProgress = {
     phase: 'discovering',
@@ -75,7 +88,7 @@ export async function ingestDocumentsWorkflow(input: IngestDocumentsInput): Prom
     batchDocs = 0;
   };
   for (const file of files) {
-    for (let offset = 0; offset < file.documents; ) {
+    for (let offset = 0; offset < file.documents;) {
       const limit = Math.min(batchSize - batchDocs, file.documents - offset);
       batch.push({ file, offset, limit });
       batchDocs += limit;
@@ -94,8 +107,16 @@ export async function ingestDocumentsWorkflow(input: IngestDocumentsInput): Prom
 /** Deletes documents from a tenant's corpus and drops the cached answers that cited them. */
 export async function deleteDocumentsWorkflow(input: DeleteDocumentsInput): Promise<DeleteDocumentsResult> {
   const tenant = input.tenant ?? DEFAULT_TENANT;
-  if (!Array.isArray(input.docIds) || input.docIds.length === 0 || input.docIds.some((id) => typeof id !== 'string' || !id)) {
-    throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: 'docIds must be non-empty strings', nonRetryable: true });
+  if (
+    !Array.isArray(input.docIds) ||
+    input.docIds.length === 0 ||
+    input.docIds.some((id) => typeof id !== 'string' || !id)
+  ) {
+    throw ApplicationFailure.create({
+      type: ErrorType.InvalidInput,
+      message: 'docIds must be non-empty strings',
+      nonRetryable: true,
+    });
   }
   const result = await ingestion.deleteDocuments({ tenant, docIds: input.docIds });
   return { tenant, ...result };

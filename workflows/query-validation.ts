@@ -17,7 +17,10 @@ const CONTROL_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** Returns the reason the input is invalid, or undefined. */
-export function queryInputProblem(input: AnswerQueryInput, limits: QueryLimits = DEFAULT_QUERY_LIMITS): string | undefined {
+export function queryInputProblem(
+  input: AnswerQueryInput,
+  limits: QueryLimits = DEFAULT_QUERY_LIMITS,
+): string | undefined {
   if (typeof input?.query !== 'string') return 'query must be a string';
   const query = input.query;
   if (query.trim() === '') return 'query is empty';

@@ -10,7 +10,9 @@ export const NO_ANSWER = "I couldn't find an answer to that in the documents.";
 // Words that make a question a question but say nothing about its topic; the index keeps them (they help ranking
 // phrases), but a sentence that shares only these with the question does not answer it.
 const QUESTION_WORDS = new Set(
-  'how what when where which who whom whose why can could do does did i me my we our you your should would is are am was were have has had get'.split(' '),
+  'how what when where which who whom whose why can could do does did i me my we our you your should would is are am was were have has had get'.split(
+    ' ',
+  ),
 );
 
 interface Candidate {
@@ -32,7 +34,12 @@ export class ExtractiveGenerator implements AnswerGenerator {
 
   async generate({ query, chunks }: GenerateRequest): Promise<GeneratedAnswer> {
     const queryTerms = new Set(
-      this.analyzer.analyze(query.split(/\s+/).filter((w) => !QUESTION_WORDS.has(w.toLowerCase())).join(' ')),
+      this.analyzer.analyze(
+        query
+          .split(/\s+/)
+          .filter((w) => !QUESTION_WORDS.has(w.toLowerCase()))
+          .join(' '),
+      ),
     );
     const candidates = chunks.slice(0, 3).flatMap((chunk, rank) => this.sentences(chunk, rank, queryTerms));
     const chosen = candidates

@@ -55,7 +55,10 @@ export async function discoverSources(paths: string[]): Promise<{ files: SourceF
       // Inside a directory, other files (images, READMEs in other formats) are skipped quietly only if they are
       // obviously not documents; a file named explicitly is always reported.
       if (explicit || !/\.(png|jpe?g|gif|svg|ico|pdf|zip)$/i.test(target)) {
-        problems.push({ source: target, reason: 'unknown file type (expected .md, .markdown, .txt, .jsonl or .jsonl.gz)' });
+        problems.push({
+          source: target,
+          reason: 'unknown file type (expected .md, .markdown, .txt, .jsonl or .jsonl.gz)',
+        });
       }
       return;
     }

@@ -56,3 +56,30 @@ export function redactQuery(text: string, enabled: boolean): string {
   if (!enabled) return text;
   return `sha256:${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
 }
+
+type TemporalLogLevel = 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+
+/**
+ * The Temporal SDK's logger interface over pino, for `Runtime.install({ logger })`: workflow and activity logs
+ * (`log` from @temporalio/workflow and @temporalio/activity) then come out as the same JSON lines as ours, with the
+ * SDK's context — workflowId, runId, activityType, taskQueue — as fields.
+ */
+export function temporalLogger(logger: Logger) {
+  const levels: Record<TemporalLogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {
+    TRACE: 'trace',
+    DEBUG: 'debug',
+    INFO: 'info',
+    WARN: 'warn',
+    ERROR: 'error',
+  };
+  const write = (level: TemporalLogLevel, message: string, meta?: Record<string, unknown>) =>
+    logger[levels[level]]({ ...meta }, message);
+  return {
+    log: write,
+    trace: (message: string, meta?: Record<string, unknown>) => write('TRACE', message, meta),
+    debug: (message: string, meta?: Record<string, unknown>) => write('DEBUG', message, meta),
+    info: (message: string, meta?: Record<string, unknown>) => write('INFO', message, meta),
+    warn: (message: string, meta?: Record<string, unknown>) => write('WARN', message, meta),
+    error: (message: string, meta?: Record<string, unknown>) => write('ERROR', message, meta),
+  };
+}

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AnswerGenerator, ChunkStore } from '../../lib/domain.js';
 import { EmbeddedStore } from '../../lib/retrieval/embedded-store.js';
 import { answerQueryWorkflow, ingestDocumentsWorkflow } from '../../workflows/index.js';
+import type { RuntimeOverrides } from '../../workers/runtime.js';
 import { startTestTemporal } from '../support/temporal.js';
 import { SAMPLE_CORPUS, startRagline, tempDir, type TestRagline } from '../support/ragline.js';
 
@@ -46,7 +47,7 @@ describe('fallback branches', () => {
     await env?.teardown();
   });
 
-  async function raglineWith(overrides: Parameters<typeof startRagline>[0]['overrides']) {
+  async function raglineWith(overrides: RuntimeOverrides) {
     const ragline = await startRagline({ env, overrides });
     running.push(ragline);
     await env.client.workflow.execute(ingestDocumentsWorkflow, {
