@@ -37,7 +37,7 @@ export interface AnalyzerOptions {
 // apostrophes ("o'neill", "cell's").
 const TOKEN = /[\p{L}\p{N}][\p{L}\p{M}\p{N}]*(?:'[\p{L}\p{M}\p{N}]+)*/gu;
 const COMPOUND = /[\p{L}\p{N}][\p{L}\p{M}\p{N}]*(?:-[\p{L}\p{M}\p{N}]+)+/gu;
-const NON_ASCII = /[^\x00-\x7f]/;
+const NON_ASCII = /[^\p{ASCII}]/u;
 const LATIN_WITH_MARKS = /(\p{Script=Latin})\p{Mn}+/gu;
 const ASCII_WORD = /^[a-z]+$/;
 // Stemming dominates analysis time; vocabularies repeat heavily, so stems are memoised (bounded).

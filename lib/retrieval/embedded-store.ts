@@ -156,7 +156,8 @@ export class EmbeddedStore implements ChunkStore {
     const tenant = this.tenants.get(tenantName);
     if (!tenant || tenant.index.chunkCount === 0) return { hits: [], reason: 'empty-corpus' };
     const feedback = this.feedback.docs > 0 ? this.feedback : undefined;
-    const hits = tenant.index.search(request.query, request.topK, feedback).map(({ slot, score }) => {
+    const topK = Math.max(0, Math.floor(request.topK));
+    const hits = tenant.index.search(request.query, topK, feedback).map(({ slot, score }) => {
       const chunk = tenant.index.chunk(slot)!;
       return { chunkId: chunk.id, docId: chunk.docId, title: chunk.title, text: chunk.text, score };
     });
