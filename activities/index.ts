@@ -13,6 +13,7 @@ import { discoverSources, readDocuments, type SourceFile, type SourceProblem } f
 import type { Analyzer } from '../lib/retrieval/analyzer.js';
 import { validateDocument } from '../lib/retrieval/embedded-store.js';
 import type { Metrics } from '../lib/telemetry/metrics.js';
+import { withSpan } from '../lib/telemetry/tracing.js';
 import type { AnswerQueryResult, CacheReport, QueryOptions } from '../workflows/answer-query-types.js';
 import { queryInputProblem } from '../workflows/query-validation.js';
 import { atBoundary } from './failures.js';
@@ -163,12 +164,25 @@ export const createActivities = (deps: ActivityDeps) => {
         tookMs: 0,
       };
     }
-    const generated = await generator.generate({
-      query: input.query,
-      tenant: input.tenant,
-      chunks,
-      signal: Context.current().cancellationSignal,
-    });
+    const generated = await withSpan(
+      'generation',
+      { 'llm.model': generator.model, 'generation.chunks': chunks.length },
+      async (span) => {
+        const answer = await generator.generate({
+          query: input.query,
+          tenant: input.tenant,
+          chunks,
+          signal: Context.current().cancellationSignal,
+        });
+        span.setAttributes({
+          'llm.prompt_tokens': answer.usage?.promptTokens ?? 0,
+          'llm.completion_tokens': answer.usage?.completionTokens ?? 0,
+          'llm.cached': answer.cached ?? false,
+          'generation.citations': answer.citations.length,
+        });
+        return answer;
+      },
+    );
     const qualityScore = answerQuality(deps.analyzer, {
       query: input.query,
       sourceTexts: chunks.map((c) => `${c.title}\n${c.text}`),
@@ -197,7 +211,18 @@ export const createActivities = (deps: ActivityDeps) => {
           tookMs: tookMs(),
         };
       }
-      const found = await deps.resultCache.lookup<CachedAnswer>(scope, input.query);
+      const found = await withSpan(
+        'cache.lookup',
+        { 'cache.level': 'result', 'ragline.tenant': input.tenant },
+        async (span) => {
+          const lookup = await deps.resultCache.lookup<CachedAnswer>(scope, input.query);
+          span.setAttributes({
+            'cache.hit': lookup.status === 'hit',
+            'cache.hit_level': lookup.status === 'hit' ? lookup.level : 'none',
+          });
+          return lookup;
+        },
+      );
       if (found.status === 'hit') {
         const cache: CacheReport = found.level === 'result' ? { result: 'hit' } : { result: 'miss', semantic: 'hit' };
         return { status: 'hit', answer: found.value, cache, tookMs: tookMs() };
@@ -233,20 +258,25 @@ export const createActivities = (deps: ActivityDeps) => {
         const started = performance.now();
         checkQuery(input.query, input.tenant);
         const topK = input.topK ?? settings.topK;
-        const search = async () => {
-          const [response, stats] = await Promise.all([
-            store.search(input.tenant, { query: input.query, topK }),
-            store.stats(input.tenant),
-          ]);
-          const hits = response.hits.map(({ chunkId, docId, title, text, score }) => ({
-            chunkId,
-            docId,
-            title,
-            snippet: snippet(text),
-            score: Math.round(score * 10_000) / 10_000,
-          }));
-          return { hits, reason: response.reason, corpusVersion: stats.corpusVersion };
-        };
+        const search = () =>
+          withSpan('retrieval.search', { 'retrieval.k': topK, 'retrieval.store': store.kind }, async (span) => {
+            const [response, stats] = await Promise.all([
+              store.search(input.tenant, { query: input.query, topK }),
+              store.stats(input.tenant),
+            ]);
+            span.setAttributes({
+              'retrieval.hits': response.hits.length,
+              'retrieval.top_score': response.hits[0]?.score ?? 0,
+            });
+            const hits = response.hits.map(({ chunkId, docId, title, text, score }) => ({
+              chunkId,
+              docId,
+              title,
+              snippet: snippet(text),
+              score: Math.round(score * 10_000) / 10_000,
+            }));
+            return { hits, reason: response.reason, corpusVersion: stats.corpusVersion };
+          });
         const result = input.flightKey ? await shared(`${input.flightKey}:retrieval`, search) : await search();
         return { ...result, tookMs: Math.round(performance.now() - started) };
       });

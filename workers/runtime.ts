@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { NativeConnection } from '@temporalio/worker';
-import { Worker, type InjectedSinks, type WorkerOptions } from '@temporalio/worker';
+import { ApplicationFailure } from '@temporalio/common';
+import { Worker, type ActivityInterceptorsFactory, type InjectedSinks, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities/index.js';
 import type { Cache } from '../lib/cache/cache.js';
 import { cacheTtls } from '../lib/cache/keys.js';
@@ -137,6 +138,28 @@ export function querySinks(metrics: Metrics): InjectedSinks<RaglineSinks> {
   };
 }
 
+/** Counts every failed activity attempt by activity and failure type (`rag_activity_failures_total`). */
+function countFailures(metrics: Metrics): ActivityInterceptorsFactory {
+  return (ctx) => ({
+    inbound: {
+      async execute(input, next) {
+        try {
+          return await next(input);
+        } catch (error) {
+          const type =
+            error instanceof ApplicationFailure
+              ? (error.type ?? 'Error')
+              : error instanceof Error
+                ? error.name
+                : 'Error';
+          metrics.activityFailures.inc({ activity: ctx.info.activityType, type });
+          throw error;
+        }
+      },
+    },
+  });
+}
+
 export interface WorkerParams {
   connection: NativeConnection;
   namespace: string;
@@ -157,7 +180,12 @@ export async function createWorker(params: WorkerParams): Promise<Worker> {
     taskQueue: params.taskQueue,
     ...(params.workflowBundle ? { workflowBundle: params.workflowBundle } : { workflowsPath: workflowsPath() }),
     activities: createActivities(runtime.deps),
-    interceptors: params.tracing?.interceptors,
+    interceptors: {
+      ...params.tracing?.interceptors,
+      // A pre-built bundle carries its workflow interceptors already (bundled with WORKFLOW_INTERCEPTORS_MODULE).
+      workflowModules: params.workflowBundle ? undefined : params.tracing?.interceptors?.workflowModules,
+      activity: [...(params.tracing?.interceptors?.activity ?? []), countFailures(runtime.deps.metrics)],
+    },
     sinks: { ...params.tracing?.sinks, ...querySinks(runtime.deps.metrics) },
     ...params.extra,
   });

@@ -136,6 +136,19 @@ describe('one trace from the client through the query workflow to its activities
       expect(scheduled.parentSpanId, scheduled.name).toBe(run.spanContext().spanId);
       expect(named(`RunActivity:${activity}`).parentSpanId, activity).toBe(scheduled.spanContext().spanId);
     }
+    // Inside the activities: the cache lookup, the search and the generation, with what they did.
+    const inner = [
+      ['cache.lookup', 'lookupCachedAnswer'],
+      ['retrieval.search', 'retrieveChunks'],
+      ['generation', 'generateAnswer'],
+    ] as const;
+    for (const [spanName, activity] of inner) {
+      expect(named(spanName).parentSpanId, spanName).toBe(named(`RunActivity:${activity}`).spanContext().spanId);
+    }
+    expect(named('cache.lookup').attributes['cache.hit']).toBe(false);
+    expect(named('retrieval.search').attributes['retrieval.k']).toBe(5);
+    expect(named('retrieval.search').attributes['retrieval.top_score']).toBeGreaterThan(0);
+    expect(named('generation').attributes['llm.model']).toBe('extractive');
     // Every span of this query belongs to the one trace, and carries the service name.
     expect(new Set(spans.map((s) => s.spanContext().traceId))).toEqual(new Set([traceId]));
     expect(run.resource.attributes['service.name']).toBe('ragline-test');
