@@ -10,6 +10,8 @@ start: deps temporal-cli
 ## test: install what is missing (npm packages, temporal CLI, redis-server, promtool), then run the whole suite
 test: deps temporal-cli test-services
 	npx tsc --noEmit
+	npx eslint .
+	npx prettier --check . --log-level warn
 	npx vitest run
 
 deps: node_modules/.package-lock.json
@@ -41,6 +43,7 @@ typecheck: deps
 
 lint: deps
 	npx eslint .
+	npx prettier --check .
 
 bench-floor: deps temporal-cli
 	npm run bench -- floor

@@ -2,7 +2,17 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import importPlugin from 'eslint-plugin-import';
 
-const adapterPackages = ['ioredis', 'openai', '@qdrant/*', 'prom-client', '@opentelemetry/*', 'pino', 'lru-cache', 'fastify', 'zod'];
+const adapterPackages = [
+  'ioredis',
+  'openai',
+  '@qdrant/*',
+  'prom-client',
+  '@opentelemetry/*',
+  'pino',
+  'lru-cache',
+  'fastify',
+  'zod',
+];
 
 export default tseslint.config(
   { ignores: ['node_modules/', 'dist/', '.tools/', '.data/', 'coverage/', 'test/replay/histories/'] },
@@ -36,10 +46,12 @@ export default tseslint.config(
               message: 'Workflows import only types and pure modules.',
             },
           ],
-          paths: ['fs', 'path', 'crypto', 'os', 'http', 'https', 'net', 'child_process', 'worker_threads'].map((name) => ({
-            name,
-            message: 'Workflows may not use Node built-ins (determinism).',
-          })),
+          paths: ['fs', 'path', 'crypto', 'os', 'http', 'https', 'net', 'child_process', 'worker_threads'].map(
+            (name) => ({
+              name,
+              message: 'Workflows may not use Node built-ins (determinism).',
+            }),
+          ),
         },
       ],
       'no-restricted-globals': ['error', { name: 'process', message: 'Workflows may not read the environment.' }],

@@ -20,7 +20,10 @@ export async function run(args: string[]): Promise<void> {
       const serialLatencies: number[] = [];
       const once = async (i: number) => {
         const started = performance.now();
-        await stack.client.workflow.execute(floorWorkflow, { taskQueue: stack.taskQueue, workflowId: `floor-${randomUUID()}` });
+        await stack.client.workflow.execute(floorWorkflow, {
+          taskQueue: stack.taskQueue,
+          workflowId: `floor-${randomUUID()}`,
+        });
         if (i >= 0 && i < serial) serialLatencies.push(performance.now() - started);
       };
       const figures = await measure(once, { serial, total, concurrency });

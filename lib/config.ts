@@ -16,7 +16,10 @@ export const configSchema = z.object({
   /** Folder for the SQLite file of the embedded Temporal server, the lexical index and other state. @default .data */
   RAGLINE_DATA_DIR: z.string().default('.data'),
   /** Tenant used when a query or ingestion names none. @default default */
-  RAGLINE_DEFAULT_TENANT: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/i).default('default'),
+  RAGLINE_DEFAULT_TENANT: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/i)
+    .default('default'),
   /** Folder ingested by `ragline up` when the index is empty. @default sample-corpus/docs */
   RAGLINE_SAMPLE_CORPUS: z.string().default('sample-corpus/docs'),
   /** Longest query accepted, in characters. @default 4000 */

@@ -32,8 +32,10 @@ export function devServerArgs(options: { tuned?: boolean; sqlite?: boolean } = {
   const { tuned = true, sqlite = false } = options;
   const args: string[] = [];
   if (tuned) {
-    for (const [key, value] of Object.entries(TUNED_DYNAMIC_CONFIG)) args.push('--dynamic-config-value', `${key}=${value}`);
-    if (sqlite) for (const [key, value] of Object.entries(SQLITE_PRAGMAS)) args.push('--sqlite-pragma', `${key}=${value}`);
+    for (const [key, value] of Object.entries(TUNED_DYNAMIC_CONFIG))
+      args.push('--dynamic-config-value', `${key}=${value}`);
+    if (sqlite)
+      for (const [key, value] of Object.entries(SQLITE_PRAGMAS)) args.push('--sqlite-pragma', `${key}=${value}`);
   }
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTE_TYPES)) args.push('--search-attribute', `${name}=${type}`);
   return args;
@@ -50,7 +52,8 @@ function onPath(name: string): string | undefined {
 /** TEMPORAL_CLI_PATH, then PATH, then the git-ignored tools folder. */
 export function findTemporalCli(explicitPath?: string): string | undefined {
   if (explicitPath) {
-    if (!fs.existsSync(explicitPath)) throw new Error(`TEMPORAL_CLI_PATH points at ${explicitPath}, which does not exist`);
+    if (!fs.existsSync(explicitPath))
+      throw new Error(`TEMPORAL_CLI_PATH points at ${explicitPath}, which does not exist`);
     return explicitPath;
   }
   const local = path.join(TOOLS_BIN_DIR, 'temporal');
@@ -64,7 +67,9 @@ export function findTemporalCli(explicitPath?: string): string | undefined {
 export function ensureTemporalCli(explicitPath?: string, log: (line: string) => void = console.error): string {
   const found = findTemporalCli(explicitPath);
   if (found) return found;
-  log(`temporal CLI not found: building ${TEMPORAL_CLI_VERSION} with go install into ${TOOLS_BIN_DIR} (a few minutes, once)`);
+  log(
+    `temporal CLI not found: building ${TEMPORAL_CLI_VERSION} with go install into ${TOOLS_BIN_DIR} (a few minutes, once)`,
+  );
   fs.mkdirSync(TOOLS_BIN_DIR, { recursive: true });
   const result = spawnSync('go', ['install', `github.com/temporalio/cli/cmd/temporal@${TEMPORAL_CLI_VERSION}`], {
     env: { ...process.env, CGO_ENABLED: '0', GOBIN: TOOLS_BIN_DIR },
@@ -151,7 +156,8 @@ async function waitForPort(port: number, timeoutMs: number, exited: () => string
       socket.once('error', () => resolve(false));
     });
     if (open) return;
-    if (Date.now() > deadline) throw new Error(`temporal dev server did not listen on port ${port} within ${timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new Error(`temporal dev server did not listen on port ${port} within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }

@@ -27,7 +27,11 @@ describe('HTTP API', () => {
   });
 
   const post = (path: string, body: unknown) =>
-    fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    fetch(`${base}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
 
   it('answers a question through the query workflow', async () => {
     const response = await post('/v1/query', { query: 'What are the API rate limits?' });
@@ -40,7 +44,9 @@ describe('HTTP API', () => {
   it('rejects bad input with 400 and a typed error, starting no workflow', async () => {
     const tooLong = await post('/v1/query', { query: 'x'.repeat(4001) });
     expect(tooLong.status).toBe(400);
-    expect(await tooLong.json()).toEqual({ error: { type: 'InvalidInput', message: expect.stringMatching(/maximum is 4000/) } });
+    expect(await tooLong.json()).toEqual({
+      error: { type: 'InvalidInput', message: expect.stringMatching(/maximum is 4000/) },
+    });
     const missing = await post('/v1/query', { question: 'wrong field' });
     expect(missing.status).toBe(400);
     const control = await post('/v1/query', { query: 'hi\u0000there' });

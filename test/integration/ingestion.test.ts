@@ -3,11 +3,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  answerQueryWorkflow,
-  deleteDocumentsWorkflow,
-  ingestDocumentsWorkflow,
-} from '../../workflows/index.js';
+import { answerQueryWorkflow, deleteDocumentsWorkflow, ingestDocumentsWorkflow } from '../../workflows/index.js';
 import { getIngestProgressQuery } from '../../workflows/ingest-types.js';
 import { startRagline, tempDir, type TestRagline } from '../support/ragline.js';
 
@@ -18,7 +14,10 @@ describe('ingestion workflow', () => {
   beforeAll(async () => {
     ragline = await startRagline();
     docsDir = await tempDir('ragline-docs-');
-    await fs.writeFile(path.join(docsDir, 'widgets.md'), '# Widgets\n\nA widget spins at 300 rpm when the flux capacitor is engaged.\n');
+    await fs.writeFile(
+      path.join(docsDir, 'widgets.md'),
+      '# Widgets\n\nA widget spins at 300 rpm when the flux capacitor is engaged.\n',
+    );
     await fs.writeFile(path.join(docsDir, 'gadgets.txt'), 'Gadgets are charged through the blue port for six hours.\n');
     await fs.writeFile(
       path.join(docsDir, 'extra.jsonl'),
@@ -78,7 +77,10 @@ describe('ingestion workflow', () => {
     expect(first.answer).toContain('300 rpm');
     expect((await ask('How fast does a widget spin?')).cache.result).toBe('hit');
 
-    await fs.writeFile(path.join(docsDir, 'widgets.md'), '# Widgets\n\nA widget spins at 450 rpm since the 2026 redesign.\n');
+    await fs.writeFile(
+      path.join(docsDir, 'widgets.md'),
+      '# Widgets\n\nA widget spins at 450 rpm since the 2026 redesign.\n',
+    );
     const result = await ingest([docsDir]);
     expect(result.updated).toBe(1);
     expect(result.unchanged).toBe(3);

@@ -115,7 +115,10 @@ describe.each(['memory', 'redis'] as const)('query workflow with the %s cache', 
 
     await redis!.restart();
     // The server restarted empty (no persistence): the next query misses and refills, the one after hits.
-    await vi.waitFor(async () => expect((await ask(question)).cache.result).not.toBe('error'), { timeout: 15_000, interval: 250 });
+    await vi.waitFor(async () => expect((await ask(question)).cache.result).not.toBe('error'), {
+      timeout: 15_000,
+      interval: 250,
+    });
     expect((await ask(question)).cache.result).toBe('hit');
   });
 });

@@ -11,7 +11,9 @@ const load = (file: string) => JSON.parse(fs.readFileSync(path.join(dir, file), 
 
 describe('replay of histories captured from real runs', () => {
   it('has histories to replay', () => {
-    expect(histories).toEqual(expect.arrayContaining(['answer-query-miss.json', 'answer-query-hit.json', 'ingest-sample-corpus.json']));
+    expect(histories).toEqual(
+      expect.arrayContaining(['answer-query-miss.json', 'answer-query-hit.json', 'ingest-sample-corpus.json']),
+    );
   });
 
   it.each(histories)('replays %s without a determinism violation', async (file) => {

@@ -6,7 +6,13 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type Worker } from '@temporalio/worker';
 import { loadConfig, type Config } from '../../lib/config.js';
 import { createLogger } from '../../lib/telemetry/logger.js';
-import { createRuntime, createWorker, workflowsPath, type Runtime, type RuntimeOverrides } from '../../workers/runtime.js';
+import {
+  createRuntime,
+  createWorker,
+  workflowsPath,
+  type Runtime,
+  type RuntimeOverrides,
+} from '../../workers/runtime.js';
 import { startTestTemporal } from './temporal.js';
 
 export const SAMPLE_CORPUS = path.resolve(import.meta.dirname, '../../sample-corpus/docs');

@@ -38,7 +38,11 @@ export class TestRedis {
     const deadline = Date.now() + 10_000;
     for (;;) {
       // A fresh client per attempt: a failed lazy connect leaves ioredis reconnecting on its own.
-      const probe = new Redis(this.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      const probe = new Redis(this.port, '127.0.0.1', {
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+      });
       probe.on('error', () => undefined);
       try {
         await probe.connect();

@@ -3,7 +3,14 @@ import { ExtractiveGenerator, NO_ANSWER, splitSentences } from '../../lib/genera
 import { answerQuality } from '../../lib/generation/quality.js';
 import { Analyzer } from '../../lib/retrieval/analyzer.js';
 
-const chunk = (n: number, text: string) => ({ n, chunkId: `d${n}#0`, docId: `d${n}`, title: `Doc ${n}`, text, score: 10 - n });
+const chunk = (n: number, text: string) => ({
+  n,
+  chunkId: `d${n}#0`,
+  docId: `d${n}`,
+  title: `Doc ${n}`,
+  text,
+  score: 10 - n,
+});
 
 describe('extractive generator', () => {
   const generator = new ExtractiveGenerator();
@@ -12,7 +19,10 @@ describe('extractive generator', () => {
     const result = await generator.generate({
       query: 'How do I reset my password?',
       chunks: [
-        chunk(1, '# Password\n\nOpen the sign-in page. Click **Forgot password** to get a reset link by email. The link expires after 30 minutes.'),
+        chunk(
+          1,
+          '# Password\n\nOpen the sign-in page. Click **Forgot password** to get a reset link by email. The link expires after 30 minutes.',
+        ),
         chunk(2, 'Billing runs monthly. Invoices are emailed to owners.'),
       ],
     });
@@ -33,7 +43,10 @@ describe('extractive generator', () => {
   });
 
   it('says it found nothing instead of quoting unrelated text', async () => {
-    const result = await generator.generate({ query: 'quantum entanglement', chunks: [chunk(1, 'Billing runs monthly.')] });
+    const result = await generator.generate({
+      query: 'quantum entanglement',
+      chunks: [chunk(1, 'Billing runs monthly.')],
+    });
     expect(result.answer).toBe(NO_ANSWER);
     expect(result.uncited).toBe(true);
   });
@@ -59,7 +72,11 @@ describe('answer quality', () => {
       sourceTexts: ['Click forgot password to get a reset link.'],
       citations: [],
     });
-    const unrelated = answerQuality(analyzer, { query: 'reset password link', sourceTexts: ['Billing runs monthly.'], citations: [] });
+    const unrelated = answerQuality(analyzer, {
+      query: 'reset password link',
+      sourceTexts: ['Billing runs monthly.'],
+      citations: [],
+    });
     expect(good).toBe(1);
     expect(uncited).toBeCloseTo(0.8);
     expect(unrelated).toBe(0);
