@@ -183,6 +183,8 @@ export const createActivities = (deps: ActivityDeps) => {
         return answer;
       },
     );
+    if (generated.cached !== undefined)
+      metrics.cacheRequests.inc({ level: 'llm', outcome: generated.cached ? 'hit' : 'miss' });
     const qualityScore = answerQuality(deps.analyzer, {
       query: input.query,
       sourceTexts: chunks.map((c) => `${c.title}\n${c.text}`),

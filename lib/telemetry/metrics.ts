@@ -7,6 +7,12 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export function createMetrics(registry: Registry = new Registry()) {
   collectDefaultMetrics({ register: registry, prefix: 'ragline_process_' });
   const registers = [registry];
+  const cacheRequests = new Counter({
+    name: 'rag_cache_requests_total',
+    help: 'Cache lookups by level (result, semantic, embedding, chunk, llm) and outcome (hit, miss, error)',
+    labelNames: ['level', 'outcome'] as const,
+    registers,
+  });
   return {
     registry,
     queries: new Counter({
@@ -33,11 +39,23 @@ export function createMetrics(registry: Registry = new Registry()) {
       help: 'Result-cache hit ratio since start',
       registers,
     }),
-    cacheRequests: new Counter({
-      name: 'rag_cache_requests_total',
-      help: 'Cache lookups by level (result, semantic, embedding, chunk, llm) and outcome (hit, miss, error)',
-      labelNames: ['level', 'outcome'] as const,
+    cacheRequests,
+    cacheHitRatio: new Gauge({
+      name: 'rag_cache_hit_ratio',
+      help: 'Hits over lookups since start, per cache level (from rag_cache_requests_total)',
+      labelNames: ['level'] as const,
       registers,
+      async collect() {
+        const totals = new Map<string, { hits: number; all: number }>();
+        for (const { labels, value } of (await cacheRequests.get()).values) {
+          const level = String(labels.level);
+          const entry = totals.get(level) ?? { hits: 0, all: 0 };
+          entry.all += value;
+          if (labels.outcome === 'hit') entry.hits += value;
+          totals.set(level, entry);
+        }
+        for (const [level, { hits, all }] of totals) if (all > 0) this.set({ level }, hits / all);
+      },
     }),
     fallbacks: new Counter({
       name: 'rag_fallbacks_total',

@@ -46,3 +46,16 @@ describe('document-chunk cache level', () => {
     await store.close();
   });
 });
+
+describe('per-level hit ratios', () => {
+  it('are derived from the lookup counters at scrape time', async () => {
+    const { createMetrics } = await import('../../lib/telemetry/metrics.js');
+    const metrics = createMetrics();
+    metrics.cacheRequests.inc({ level: 'result', outcome: 'hit' }, 3);
+    metrics.cacheRequests.inc({ level: 'result', outcome: 'miss' }, 1);
+    metrics.cacheRequests.inc({ level: 'chunk', outcome: 'miss' }, 2);
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('rag_cache_hit_ratio{level="result"} 0.75');
+    expect(text).toContain('rag_cache_hit_ratio{level="chunk"} 0');
+  });
+});
