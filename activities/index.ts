@@ -12,6 +12,7 @@ import { chunkDocument } from '../lib/ingest/chunker.js';
 import { discoverSources, readDocuments, type SourceFile, type SourceProblem } from '../lib/ingest/sources.js';
 import type { Analyzer } from '../lib/retrieval/analyzer.js';
 import { validateDocument } from '../lib/retrieval/embedded-store.js';
+import { queryLogger, redactQuery, type Logger } from '../lib/telemetry/logger.js';
 import type { Metrics } from '../lib/telemetry/metrics.js';
 import { withSpan } from '../lib/telemetry/tracing.js';
 import type { AnswerQueryResult, CacheReport, QueryOptions } from '../workflows/answer-query-types.js';
@@ -30,6 +31,7 @@ export interface ActivityDeps {
   extractive: AnswerGenerator;
   analyzer: Analyzer;
   metrics: Metrics;
+  logger: Logger;
   settings: ActivitySettings;
 }
 
@@ -39,6 +41,8 @@ export interface ActivitySettings {
   chunkChars: number;
   ingestBatch: number;
   ttls: CacheTtls;
+  /** Log a hash of the question instead of its text. */
+  redactQueries: boolean;
   /** How long a query waits for an identical one already computing elsewhere before computing itself. */
   stampedeWaitMs?: number;
 }
@@ -109,6 +113,15 @@ const NO_DOCUMENTS_ANSWER = "I couldn't find any document about that.";
 
 export const createActivities = (deps: ActivityDeps) => {
   const { store, cache, metrics, settings } = deps;
+
+  /** One JSON line per query step, tied to the query by its workflow id; the question itself only if allowed. */
+  const logQuery = (tenant: string, query: string, message: string, fields: Record<string, unknown>) => {
+    const workflowId = Context.current().info.workflowExecution?.workflowId;
+    queryLogger(deps.logger, { queryId: workflowId, workflowId, tenant }).info(
+      { query: redactQuery(query, settings.redactQueries), ...fields },
+      message,
+    );
+  };
 
   const checkQuery = (query: string, tenant: string) => {
     const problem = queryInputProblem({ query, tenant }, { maxQueryChars: settings.maxQueryChars });
@@ -183,6 +196,14 @@ export const createActivities = (deps: ActivityDeps) => {
         return answer;
       },
     );
+    logQuery(input.tenant, input.query, 'answer generated', {
+      model: generated.model,
+      citations: generated.citations,
+      uncited: generated.uncited ?? false,
+      promptTokens: generated.usage?.promptTokens,
+      completionTokens: generated.usage?.completionTokens,
+      llmCached: generated.cached,
+    });
     if (generated.cached !== undefined)
       metrics.cacheRequests.inc({ level: 'llm', outcome: generated.cached ? 'hit' : 'miss' });
     const qualityScore = answerQuality(deps.analyzer, {
@@ -225,6 +246,9 @@ export const createActivities = (deps: ActivityDeps) => {
           return lookup;
         },
       );
+      logQuery(input.tenant, input.query, 'query cache lookup', {
+        cache: found.status === 'hit' ? found.level : found.outcome,
+      });
       if (found.status === 'hit') {
         const cache: CacheReport = found.level === 'result' ? { result: 'hit' } : { result: 'miss', semantic: 'hit' };
         return { status: 'hit', answer: found.value, cache, tookMs: tookMs() };

@@ -91,7 +91,9 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
     extractive,
     analyzer,
     metrics,
+    logger,
     settings: {
+      redactQueries: config.RAGLINE_LOG_REDACT_QUERIES,
       topK: config.RAGLINE_TOP_K,
       maxQueryChars: config.RAGLINE_MAX_QUERY_CHARS,
       chunkChars: config.RAGLINE_CHUNK_CHARS,
