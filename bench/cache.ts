@@ -20,7 +20,7 @@ import { DEFAULT_TENANT, type AnswerQueryInput, type AnswerQueryResult } from '.
 import { answerQueryWorkflow, floorWorkflow, ingestDocumentsWorkflow } from '../workflows/index.js';
 import { tenantSearchAttribute } from '../workflows/search-attributes.js';
 import { TestRedis } from '../test/support/redis.js';
-import { flag, measure, startBenchStack, type BenchStack, type LatencyFigures } from './support.js';
+import { flag, measureInterleaved, startBenchStack, type BenchStack, type LatencyFigures } from './support.js';
 import type { naiveHitWorkflow } from './naive-hit-workflow.js';
 
 type Variant = 'floor' | 'hit' | 'naiveHit' | 'miss';
@@ -111,26 +111,11 @@ async function measureBackend(
     );
   }
 
-  const figures = {} as BackendFigures;
-  const report = (variant: Variant) =>
-    console.log(`${backend.padEnd(8)} ${variant.padEnd(8)} ${JSON.stringify(figures[variant])}`);
+  const question = (i: number) =>
+    questions[((i % questions.length) + questions.length) % questions.length] ?? HIT_QUESTION;
 
-  figures.floor = await measure(
-    () => client.workflow.execute(floorWorkflow, { taskQueue, workflowId: `floor-${randomUUID()}` }),
-    options,
-  );
-  report('floor');
-
-  figures.hit = await measure(async () => {
-    const result = await ask({ query: HIT_QUESTION });
-    if (result.cache.result !== 'hit') {
-      throw new Error(`${backend}: a hit query missed the result cache (${JSON.stringify(result.cache)})`);
-    }
-  }, options);
-  report('hit');
-
-  // A second worker on its own task queue over the same runtime (same cache and store) runs the bench bundle;
-  // it polls only while naiveHit is measured, so it takes no CPU from the other variants.
+  // A second worker on its own task queue over the same runtime (same cache and store) runs the bench bundle with
+  // naiveHitWorkflow; the ragline worker keeps its own bundle.
   const connection = await NativeConnection.connect({ address: stack.server.address });
   try {
     const naiveWorker = await createWorker({
@@ -140,34 +125,41 @@ async function measureBackend(
       runtime: stack.runtime,
       workflowBundle: benchBundle,
     });
-    figures.naiveHit = await naiveWorker.runUntil(
-      measure(
-        () =>
-          client.workflow.execute<typeof naiveHitWorkflow>('naiveHitWorkflow', {
-            taskQueue: NAIVE_TASK_QUEUE,
-            args: [{ query: HIT_QUESTION }],
-            ...startOptions('query-bench-naive'),
-          }),
+    const figures = await naiveWorker.runUntil(
+      measureInterleaved<Variant>(
+        {
+          floor: () => client.workflow.execute(floorWorkflow, { taskQueue, workflowId: `floor-${randomUUID()}` }),
+          hit: async () => {
+            const result = await ask({ query: HIT_QUESTION });
+            if (result.cache.result !== 'hit') {
+              throw new Error(`${backend}: a hit query missed the result cache (${JSON.stringify(result.cache)})`);
+            }
+          },
+          naiveHit: () =>
+            client.workflow.execute<typeof naiveHitWorkflow>('naiveHitWorkflow', {
+              taskQueue: NAIVE_TASK_QUEUE,
+              args: [{ query: HIT_QUESTION }],
+              ...startOptions('query-bench-naive'),
+            }),
+          miss: async (i) => {
+            const result = await ask({ query: question(i), options: { bypassCache: true } });
+            if (result.cache.result !== 'bypass' || result.degraded) {
+              throw new Error(
+                `${backend}: a miss query was not a full, undegraded pass (${JSON.stringify(result.cache)}, degraded=${result.degraded})`,
+              );
+            }
+          },
+        },
         options,
       ),
     );
+    for (const variant of ['floor', 'hit', 'naiveHit', 'miss'] as const) {
+      console.log(`${backend.padEnd(8)} ${variant.padEnd(8)} ${JSON.stringify(figures[variant])}`);
+    }
+    return figures;
   } finally {
     await connection.close();
   }
-  report('naiveHit');
-
-  const question = (i: number) =>
-    questions[((i % questions.length) + questions.length) % questions.length] ?? HIT_QUESTION;
-  figures.miss = await measure(async (i) => {
-    const result = await ask({ query: question(i), options: { bypassCache: true } });
-    if (result.cache.result !== 'bypass' || result.degraded) {
-      throw new Error(
-        `${backend}: a miss query was not a full, undegraded pass (${JSON.stringify(result.cache)}, degraded=${result.degraded})`,
-      );
-    }
-  }, options);
-  report('miss');
-  return figures;
 }
 
 function ratios(backend: string, f: BackendFigures): string {

@@ -65,6 +65,34 @@ export async function measure(
   };
 }
 
+/**
+ * Like {@link measure} for several variants at once, with their serial phases interleaved round by round: on a
+ * shared machine the floor drifts by tens of percent over minutes, and ratios between variants measured minutes
+ * apart carry that drift. The concurrent phases then run one variant after another.
+ */
+export async function measureInterleaved<K extends string>(
+  variants: Record<K, (i: number) => Promise<unknown>>,
+  options: { serial: number; total: number; concurrency: number; warmup?: number },
+): Promise<Record<K, LatencyFigures>> {
+  const names = Object.keys(variants) as K[];
+  const serial = Object.fromEntries(names.map((name) => [name, [] as number[]])) as Record<K, number[]>;
+  for (const name of names) for (let i = 0; i < (options.warmup ?? 20); i++) await variants[name](-1 - i);
+  for (let i = 0; i < options.serial; i++) {
+    for (const name of names) {
+      const started = performance.now();
+      await variants[name](i);
+      serial[name].push(performance.now() - started);
+    }
+  }
+  const figures = {} as Record<K, LatencyFigures>;
+  for (const name of names) {
+    const concurrent = await measure((i) => variants[name](options.serial + i), { ...options, serial: 0, warmup: 0 });
+    const sorted = serial[name].sort((a, b) => a - b);
+    figures[name] = { ...concurrent, p50MsSerial: round(percentile(sorted, 50)) };
+  }
+  return figures;
+}
+
 /** A dev server as `ragline up` starts it (SQLite file; tuned unless told otherwise), a client and a ragline worker. */
 export interface BenchStack {
   server: DevServerHandle;
