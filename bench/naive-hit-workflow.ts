@@ -46,7 +46,6 @@ export async function naiveHitWorkflow(input: AnswerQueryInput): Promise<AnswerQ
     qualityTier,
     qualityScore: lookup.answer.qualityScore,
     path: 'hit',
-    durationMs: total,
   });
   return {
     queryId: workflowInfo().workflowId,

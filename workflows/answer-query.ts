@@ -78,7 +78,6 @@ export async function answerQueryWorkflow(input: AnswerQueryInput): Promise<Answ
       qualityTier,
       qualityScore: result.qualityScore,
       path: result.degraded ? 'degraded' : cacheHit ? 'hit' : 'miss',
-      durationMs: total,
       fallbackReason: result.fallbackReason,
     });
     return { queryId, tenant, ...result, qualityTier, timingsMs: { ...timings, total } };

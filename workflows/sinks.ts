@@ -7,7 +7,6 @@ export interface QueryOutcome {
   qualityTier: QualityTier;
   qualityScore: number;
   path: 'hit' | 'miss' | 'degraded';
-  durationMs: number;
   fallbackReason?: string;
 }
 
