@@ -9,6 +9,7 @@ import { createMetrics } from '../lib/telemetry/metrics.js';
 import { startTracing, temporalClientInterceptors, type Tracing } from '../lib/telemetry/tracing.js';
 import type { AnswerQueryResult } from '../workflows/answer-query-types.js';
 import type { IngestDocumentsResult, IngestProgress } from '../workflows/ingest-types.js';
+import { queryInputProblem } from '../workflows/query-validation.js';
 import { RaglineClient, temporalTarget } from './ragline-client.js';
 
 /** Exit codes: 1 a failure, 2 bad input or configuration, 3 done but some documents were rejected. */
@@ -139,12 +140,16 @@ program
   .option('--json', 'print the whole result as JSON')
   .action(async (question: string, options: { tenant?: string; topK?: number; cache: boolean; json?: boolean }) => {
     const config = loadConfig();
-    const client = await connectWithWorker(config);
-    const result = await client.ask({
+    const input = {
       query: question,
       tenant: options.tenant ?? config.RAGLINE_DEFAULT_TENANT,
       options: { topK: options.topK, bypassCache: options.cache ? undefined : true },
-    });
+    };
+    // Bad input is reported as such even when no server is running.
+    const problem = queryInputProblem(input, { maxQueryChars: config.RAGLINE_MAX_QUERY_CHARS });
+    if (problem) throw new RaglineError(ErrorType.InvalidInput, problem);
+    const client = await connectWithWorker(config);
+    const result = await client.ask(input);
     await client.close();
     if (options.json) console.log(JSON.stringify(result, null, 2));
     else printAnswer(result);

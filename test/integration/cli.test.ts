@@ -1,0 +1,104 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../support/redis.js';
+import { startRagline, tempDir, type TestRagline } from '../support/ragline.js';
+
+const BIN = path.resolve(import.meta.dirname, '../../bin/ragline.mjs');
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real CLI as a user would, with only the given variables added to a clean environment. */
+function ragline(args: string[], env: Record<string, string>): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      {
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'silent', ...env },
+        timeout: 60_000,
+      },
+      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe('ragline CLI', () => {
+  let ragline_: TestRagline;
+  let env: Record<string, string>;
+  let docs: string;
+
+  beforeAll(async () => {
+    ragline_ = await startRagline();
+    env = { TEMPORAL_ADDRESS: ragline_.env.address, RAGLINE_TASK_QUEUE: ragline_.taskQueue };
+    docs = await tempDir('ragline-cli-docs-');
+    await fs.writeFile(
+      path.join(docs, 'faq.jsonl'),
+      [
+        JSON.stringify({ _id: 'faq-1', title: 'Refunds', text: 'Refunds are issued within 14 days of a request.' }),
+        '{oops',
+      ].join('\n'),
+    );
+  });
+  afterAll(async () => {
+    await ragline_?.stop();
+    if (docs) await fs.rm(docs, { recursive: true, force: true });
+  });
+
+  it('rejects bad input with one line and exit code 2, before contacting any server', async () => {
+    const nowhere = { TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}` };
+    const empty = await ragline(['ask', '   '], nowhere);
+    expect(empty).toMatchObject({ code: 2, stdout: '', stderr: 'ragline: query is empty\n' });
+    const long = await ragline(['ask', 'x'.repeat(4001)], nowhere);
+    expect(long.code).toBe(2);
+    expect(long.stderr).toMatch(/^ragline: query is 4001 characters long; the maximum is 4000\n$/);
+    const missing = await ragline(['ingest', '/no/such/folder'], nowhere);
+    expect(missing).toMatchObject({ code: 2, stderr: 'ragline: no such file or directory: /no/such/folder\n' });
+    const badConfig = await ragline(['ask', 'hello'], { ...nowhere, RAGLINE_TOP_K: 'lots' });
+    expect(badConfig.code).toBe(2);
+    expect(badConfig.stderr).toMatch(/^ragline: invalid configuration: RAGLINE_TOP_K: /);
+  });
+
+  it('says clearly when no Temporal server is reachable', async () => {
+    const port = await freePort();
+    const run = await ragline(['ask', 'hello'], { TEMPORAL_ADDRESS: `127.0.0.1:${port}` });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`ragline: no Temporal server at 127.0.0.1:${port}`);
+    expect(run.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('ingests, reports the rejected line with exit code 3, and answers with the document as a source', async () => {
+    const ingest = await ragline(['ingest', docs, '--json'], env);
+    expect(ingest.code).toBe(3);
+    const summary = JSON.parse(ingest.stdout) as {
+      added: number;
+      rejected: number;
+      problems: Array<{ source: string }>;
+    };
+    expect(summary).toMatchObject({ added: 1, rejected: 1 });
+    expect(summary.problems[0]?.source).toMatch(/faq\.jsonl:2$/);
+
+    const ask = await ragline(['ask', 'How long do refunds take?', '--json'], env);
+    expect(ask.code).toBe(0);
+    const result = JSON.parse(ask.stdout) as { sources: Array<{ docId: string }>; answer: string; queryId: string };
+    expect(result.sources.map((s) => s.docId)).toEqual(['faq-1']);
+    expect(result.answer).toContain('14 days');
+
+    const readable = await ragline(['ask', 'How long do refunds take?'], env);
+    expect(readable.stdout).toMatch(/14 days[^\n]*\[1\]/);
+    expect(readable.stdout).toContain('[1] Refunds (faq-1');
+    expect(readable.stdout).toContain('cache hit');
+  });
+
+  it('deletes a document by id', async () => {
+    const run = await ragline(['docs', 'delete', 'faq-1', `missing-${randomUUID()}`, '--json'], env);
+    expect(run.code).toBe(3);
+    expect(JSON.parse(run.stdout)).toMatchObject({ deleted: ['faq-1'] });
+  });
+});
