@@ -42,3 +42,30 @@ await run('floor', async () => {
   return o;
 });
 await ragline.stop();
+
+// The fallback branch: a generator that always fails, so the history records three attempts and the extractive
+// answer that followed.
+const failing = await startRagline({
+  overrides: {
+    generator: {
+      model: 'broken-llm',
+      generate: () => Promise.reject(new Error('upstream returned 503')),
+      health: async () => ({ ok: false, latencyMs: 0 }),
+    },
+  },
+});
+await failing.env.client.workflow.execute(ingestDocumentsWorkflow, {
+  taskQueue: failing.taskQueue,
+  workflowId: `ingest-${randomUUID()}`,
+  args: [{ paths: [SAMPLE_CORPUS] }],
+});
+const fallbackId = `query-${randomUUID()}`;
+await failing.env.client.workflow.execute(answerQueryWorkflow, {
+  taskQueue: failing.taskQueue,
+  workflowId: fallbackId,
+  args: [{ query: 'What are the API rate limits?' }],
+});
+const fallbackHistory = await failing.env.client.workflow.getHandle(fallbackId).fetchHistory();
+await fs.writeFile(path.join(out, 'answer-query-generation-fallback.json'), historyToJSON(fallbackHistory));
+console.log(`saved answer-query-generation-fallback.json (${fallbackHistory.events?.length} events)`);
+await failing.stop();
