@@ -53,7 +53,7 @@ const FLIGHT_TTL_MS = 30_000;
 /** A cached answer: the parts of a result that do not depend on who asked or when. */
 export type CachedAnswer = Pick<
   AnswerQueryResult,
-  'answer' | 'sources' | 'qualityScore' | 'model' | 'uncited' | 'corpusVersion'
+  'answer' | 'sources' | 'qualityScore' | 'model' | 'citations' | 'uncited' | 'corpusVersion'
 >;
 
 export type LookupResult =
@@ -264,8 +264,8 @@ export const createActivities = (deps: ActivityDeps) => {
     },
 
     async storeCachedAnswer(input: { scope: ResultScope; query: string; answer: AnswerQueryResult }): Promise<void> {
-      const { answer, sources, qualityScore, model, uncited, corpusVersion } = input.answer;
-      const value: CachedAnswer = { answer, sources, qualityScore, model, uncited, corpusVersion };
+      const { answer, sources, qualityScore, model, citations, uncited, corpusVersion } = input.answer;
+      const value: CachedAnswer = { answer, sources, qualityScore, model, citations, uncited, corpusVersion };
       await deps.resultCache.store(
         input.scope,
         input.query,

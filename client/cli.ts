@@ -290,10 +290,20 @@ async function withProgressBar(
 
 function printAnswer(result: AnswerQueryResult): void {
   console.log(result.answer);
-  if (result.sources.length > 0) {
-    console.log('\nSources:');
-    for (const s of result.sources) console.log(`  [${s.n}] ${s.title} (${s.docId}, score ${s.score.toFixed(2)})`);
-  }
+  const cited = new Set(result.citations ?? []);
+  const show = (title: string, sources: AnswerQueryResult['sources']) => {
+    if (sources.length === 0) return;
+    console.log(`\n${title}:`);
+    for (const s of sources) console.log(`  [${s.n}] ${s.title} (${s.docId}, score ${s.score.toFixed(2)})`);
+  };
+  show(
+    'Sources',
+    result.sources.filter((s) => cited.has(s.n)),
+  );
+  show(
+    cited.size > 0 ? 'Also retrieved' : 'Retrieved (not cited)',
+    result.sources.filter((s) => !cited.has(s.n)),
+  );
   const flags = [
     `quality ${result.qualityTier} (${result.qualityScore.toFixed(2)})`,
     `cache ${result.cache.result}`,

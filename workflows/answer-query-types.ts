@@ -57,6 +57,8 @@ export interface AnswerQueryResult {
   /** `extractive` or the LLM model that wrote the answer. */
   model: string;
   usage?: TokenUsage;
+  /** The `n` of every source the answer cites, ascending. */
+  citations?: number[];
   /** Set when the answer cites no valid source. */
   uncited?: boolean;
   corpusVersion?: number;

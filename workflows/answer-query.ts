@@ -169,6 +169,7 @@ export async function answerQueryWorkflow(input: AnswerQueryInput): Promise<Answ
       fallbackDetail,
       model: generated.model,
       usage: generated.usage,
+      citations: generated.citations,
       uncited: generated.uncited,
       corpusVersion: retrieved.corpusVersion,
     },

@@ -31,11 +31,16 @@ describe('query workflow on a real Temporal dev server', () => {
     expect(first.cache.result).toBe('miss');
     expect(first.degraded).toBe(false);
     expect(first.answer).toMatch(/\[\d+\]/);
+    // Every [n] in the answer is listed in citations, and every citation names a source.
+    const markers = [...first.answer.matchAll(/\[(\d+)\]/g)].map((m) => Number(m[1]));
+    expect(first.citations).toEqual([...new Set(markers)].sort((a, b) => a - b));
+    for (const n of first.citations ?? []) expect(first.sources.some((s) => s.n === n)).toBe(true);
 
     const second = await ask('how do I reset my password');
     expect(second.cache.result).toBe('hit');
     expect(second.answer).toBe(first.answer);
     expect(second.sources).toEqual(first.sources);
+    expect(second.citations).toEqual(first.citations);
   });
 
   it('rejects an empty question with a typed, non-retryable failure', async () => {
