@@ -45,41 +45,13 @@ export async function startWorkerProcess(
   });
 
   const target = temporalTarget(config);
-  let server: DevServerHandle | undefined;
-  if (target.embedded && options.embeddedServer !== false) {
-    const cliPath = ensureTemporalCli(config.TEMPORAL_CLI_PATH, log);
-    server = await startDevServer({
-      cliPath,
-      dbFile: path.join(config.RAGLINE_DATA_DIR, 'temporal.sqlite'),
-      port: config.TEMPORAL_PORT,
-      uiPort: config.TEMPORAL_UI_PORT,
-      namespace: config.TEMPORAL_NAMESPACE,
-    });
-  }
-
   const cleanups: Array<() => Promise<unknown>> = [];
   try {
-    if (server) cleanups.unshift(() => server.stop());
-    const { tls, apiKey, metadata } = target.connectionOptions ?? {};
-    const connection = await NativeConnection.connect({
-      address: target.address,
-      tls,
-      apiKey: typeof apiKey === 'string' ? apiKey : undefined,
-      metadata,
-    });
-    cleanups.unshift(() => connection.close());
     const runtime = await createRuntime(config, { logger });
     cleanups.unshift(() => runtime.close());
-    const worker = await createWorker({
-      connection,
-      namespace: target.namespace,
-      taskQueue: config.RAGLINE_TASK_QUEUE,
-      runtime,
-      tracing: temporalWorkerTracing(tracing),
-    });
-    const healthClient = await Connection.connect({ ...target.connectionOptions, connectTimeout: 2000 });
-    cleanups.unshift(() => healthClient.close());
     const { deps } = runtime;
+    // The telemetry port is claimed before anything slow starts, so a clash fails in a second, naming the port.
+    const temporalHealth: { client?: Connection } = {};
     const telemetry = await startTelemetryServer({
       port: config.RAGLINE_METRICS_PORT,
       registry: deps.metrics.registry,
@@ -89,7 +61,8 @@ export async function startWorkerProcess(
       checks: {
         temporal: async () => {
           const started = performance.now();
-          await healthClient.workflowService.getSystemInfo({});
+          if (!temporalHealth.client) return { ok: false, latencyMs: 0, error: `connecting to ${target.address}` };
+          await temporalHealth.client.workflowService.getSystemInfo({});
           return { ok: true, latencyMs: Math.round(performance.now() - started), detail: target.address };
         },
         cache: () => deps.cache.health(),
@@ -98,6 +71,37 @@ export async function startWorkerProcess(
       },
     });
     cleanups.unshift(() => telemetry.close());
+
+    let server: DevServerHandle | undefined;
+    if (target.embedded && options.embeddedServer !== false) {
+      server = await startDevServer({
+        cliPath: ensureTemporalCli(config.TEMPORAL_CLI_PATH, log),
+        dbFile: path.join(config.RAGLINE_DATA_DIR, 'temporal.sqlite'),
+        port: config.TEMPORAL_PORT,
+        uiPort: config.TEMPORAL_UI_PORT,
+        namespace: config.TEMPORAL_NAMESPACE,
+      });
+      const started = server;
+      cleanups.push(() => started.stop());
+    }
+    const { tls, apiKey, metadata } = target.connectionOptions ?? {};
+    const connection = await NativeConnection.connect({
+      address: target.address,
+      tls,
+      apiKey: typeof apiKey === 'string' ? apiKey : undefined,
+      metadata,
+    });
+    cleanups.unshift(() => connection.close());
+    const client = await Connection.connect({ ...target.connectionOptions, connectTimeout: 2000 });
+    temporalHealth.client = client;
+    cleanups.unshift(() => client.close());
+    const worker = await createWorker({
+      connection,
+      namespace: target.namespace,
+      taskQueue: config.RAGLINE_TASK_QUEUE,
+      runtime,
+      tracing: temporalWorkerTracing(tracing),
+    });
     const running = worker.run();
     let stopping: Promise<void> | undefined;
     return {

@@ -1,0 +1,135 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import { createConnection, createServer } from 'node:net';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureTemporalCli } from '../../lib/temporal/dev-server.js';
+import { freePort } from '../support/redis.js';
+import { tempDir } from '../support/ragline.js';
+
+const BIN = path.resolve(import.meta.dirname, '../../bin/ragline.mjs');
+
+/** `ragline <args>` as a user starts it, with output collected and a way to wait for a line. */
+function start(args: string[], env: Record<string, string>) {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'silent', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const waitFor = async (text: string, timeoutMs: number) => {
+    const deadline = Date.now() + timeoutMs;
+    while (!output.includes(text)) {
+      if (child.exitCode !== null) throw new Error(`ragline exited (${child.exitCode}) before "${text}":\n${output}`);
+      if (Date.now() > deadline) throw new Error(`no "${text}" within ${timeoutMs} ms:\n${output}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  };
+  return { child, exited, waitFor, output: () => output };
+}
+
+function run(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string }> {
+  const p = start(args, env);
+  return p.exited.then((code) => ({ code, stdout: p.output() }));
+}
+
+const listening = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port }, () => {
+      socket.end();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+
+describe('ragline up, the main job', () => {
+  let env: Record<string, string>;
+  let dataDir: string;
+  let firstQueryId = '';
+  const children: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    dataDir = await tempDir('ragline-up-');
+    env = {
+      RAGLINE_DATA_DIR: dataDir,
+      TEMPORAL_PORT: String(await freePort()),
+      TEMPORAL_UI_PORT: String(await freePort()),
+      RAGLINE_METRICS_PORT: String(await freePort()),
+    };
+  });
+  afterAll(async () => {
+    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+    await fs.rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('starts the dev server and the worker, ingests the sample corpus, answers, and stops everything on Ctrl-C', async () => {
+    const up = start(['up'], env);
+    children.push(up.child);
+    await up.waitFor('ragline is up', 120_000);
+    expect(up.output()).toContain('50 added');
+    expect(up.output()).toContain(`Temporal Web UI:   http://127.0.0.1:${env.TEMPORAL_UI_PORT}`);
+
+    const ask = await run(['ask', 'How do I reset my password?', '--json'], env);
+    expect(ask.code).toBe(0);
+    const result = JSON.parse(ask.stdout) as { sources: Array<{ docId: string }>; queryId: string };
+    expect(result.sources.map((s) => s.docId)).toContain('password-reset');
+    expect(result.queryId).toMatch(/^query-default-[0-9a-f]{8}-\d{8}T\d{9}Z-[0-9a-f]{4}$/);
+    firstQueryId = result.queryId;
+
+    const ready = await fetch(`http://127.0.0.1:${env.RAGLINE_METRICS_PORT}/readyz`);
+    expect(ready.status).toBe(200);
+    const ui = await fetch(`http://127.0.0.1:${env.TEMPORAL_UI_PORT}/`);
+    expect(ui.status).toBe(200);
+
+    up.child.kill('SIGINT');
+    expect(await up.exited).toBe(0);
+    expect(await listening(Number(env.TEMPORAL_PORT))).toBe(false);
+    expect(await listening(Number(env.RAGLINE_METRICS_PORT))).toBe(false);
+  });
+
+  it('keeps its corpus and workflow histories across a restart', async () => {
+    const up = start(['up'], env);
+    children.push(up.child);
+    await up.waitFor('ragline is up', 120_000);
+    expect(up.output()).toContain('corpus: 50 documents');
+    expect(up.output()).not.toContain('ingesting the sample corpus');
+    const status = await run(['status', '--json'], env);
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ ok: true, workers: 1, corpus: { documents: 50 } });
+    // The query asked before the restart is still there, with its search attributes, for the real temporal CLI.
+    const listed = await new Promise<string>((resolve, reject) =>
+      execFile(
+        ensureTemporalCli(process.env.TEMPORAL_CLI_PATH),
+        [
+          'workflow',
+          'list',
+          '--address',
+          `127.0.0.1:${env.TEMPORAL_PORT}`,
+          '--query',
+          `RaglineTenant="default" AND RaglineCacheHit=false`,
+        ],
+        (error, stdout) => (error ? reject(error) : resolve(stdout)),
+      ),
+    );
+    expect(listed).toContain(firstQueryId);
+    up.child.kill('SIGINT');
+    expect(await up.exited).toBe(0);
+  });
+
+  it('fails fast naming the metrics port when it is taken, and leaves no server behind', async () => {
+    const blocker = createServer();
+    const port = await freePort();
+    await new Promise<void>((resolve) => blocker.listen(port, '0.0.0.0', resolve));
+    try {
+      const up = start(['up'], { ...env, RAGLINE_METRICS_PORT: String(port) });
+      children.push(up.child);
+      expect(await up.exited).toBe(1);
+      expect(up.output()).toContain(`metrics port ${port} is already in use (RAGLINE_METRICS_PORT)`);
+      expect(await listening(Number(env.TEMPORAL_PORT))).toBe(false);
+    } finally {
+      blocker.close();
+    }
+  });
+});
