@@ -97,7 +97,7 @@ program
 
 program
   .command('serve')
-  .description('serve the HTTP API (POST /v1/query, POST /v1/ingest, DELETE /v1/documents/:id) on RAGLINE_HTTP_PORT')
+  .description('serve the HTTP API (POST /v1/query, DELETE /v1/documents/:id) on RAGLINE_HTTP_PORT')
   .option('--host <host>', 'address to listen on', '0.0.0.0')
   .action(async (options: { host: string }) => {
     const config = loadConfig();

@@ -12,7 +12,8 @@ const STATUS_BY_TYPE: Record<string, number> = {
 
 /**
  * ragline's HTTP API: each request starts a workflow through the client and answers with its result. Errors are
- * `{ error: { type, message } }` with a status that says whose fault it was.
+ * `{ error: { type, message } }` with a status that says whose fault it was. Ingestion is not offered here on
+ * purpose: it reads paths on the worker's host, which is an operator's action (`ragline ingest`), not a caller's.
  */
 export function createHttpApi(client: RaglineClient): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
@@ -57,21 +58,6 @@ export function createHttpApi(client: RaglineClient): FastifyInstance {
       },
     },
     async (request) => client.ask(request.body),
-  );
-
-  app.post<{ Body: { paths: string[]; tenant?: string } }>(
-    '/v1/ingest',
-    {
-      schema: {
-        body: {
-          type: 'object',
-          required: ['paths'],
-          properties: { paths: { type: 'array', items: { type: 'string' }, minItems: 1 }, tenant: { type: 'string' } },
-          additionalProperties: false,
-        },
-      },
-    },
-    async (request) => client.ingest(request.body.paths, { tenant: request.body.tenant }),
   );
 
   app.delete<{ Params: { id: string }; Querystring: { tenant?: string } }>('/v1/documents/:id', async (request) =>

@@ -49,8 +49,20 @@ describe('HTTP API', () => {
     });
     const missing = await post('/v1/query', { question: 'wrong field' });
     expect(missing.status).toBe(400);
+    const ingest = await post('/v1/ingest', { paths: ['/etc'] });
+    expect(ingest.status).toBe(404);
     const control = await post('/v1/query', { query: 'hi\u0000there' });
     expect(control.status).toBe(400);
     expect(((await control.json()) as { error: { message: string } }).error.message).toMatch(/control characters/);
+  });
+
+  it('deletes a document of a tenant', async () => {
+    const response = await fetch(`${base}/v1/documents/webhooks?tenant=default`, { method: 'DELETE' });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ deleted: ['webhooks'], missing: [] });
+    const after = (await (await post('/v1/query', { query: 'How do I set up webhooks?' })).json()) as {
+      sources: Array<{ docId: string }>;
+    };
+    expect(after.sources.map((s) => s.docId)).not.toContain('webhooks');
   });
 });
