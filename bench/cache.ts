@@ -19,6 +19,7 @@ import { createWorker } from '../workers/runtime.js';
 import { DEFAULT_TENANT, type AnswerQueryInput, type AnswerQueryResult } from '../workflows/answer-query-types.js';
 import { answerQueryWorkflow, floorWorkflow, ingestDocumentsWorkflow } from '../workflows/index.js';
 import { tenantSearchAttribute } from '../workflows/search-attributes.js';
+import { quietBundlerLogger } from '../test/support/ragline.js';
 import { TestRedis } from '../test/support/redis.js';
 import { flag, measureInterleaved, startBenchStack, type BenchStack, type LatencyFigures } from './support.js';
 import type { naiveHitWorkflow } from './naive-hit-workflow.js';
@@ -31,17 +32,6 @@ const GROUND_TRUTH = fileURLToPath(new URL('../sample-corpus/ground-truth.jsonl'
 const BENCH_WORKFLOWS = fileURLToPath(new URL('./bench-workflows.ts', import.meta.url));
 const HIT_QUESTION = 'How do I reset my password?';
 const NAIVE_TASK_QUEUE = 'ragline-bench-naive';
-
-const silentBundlerLogger = {
-  log() {},
-  trace() {},
-  debug() {},
-  info() {},
-  warn() {},
-  error(message: string, meta?: unknown) {
-    console.error(message, meta);
-  },
-};
 
 export async function run(args: string[]): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -56,7 +46,7 @@ export async function run(args: string[]): Promise<void> {
     .map((line) => (JSON.parse(line) as { query: string }).query);
   if (questions.length === 0) throw new Error(`no questions in ${GROUND_TRUTH}`);
   // Bundled once for both backends; only the naiveHit worker runs it, the ragline worker keeps its own bundle.
-  const benchBundle = await bundleWorkflowCode({ workflowsPath: BENCH_WORKFLOWS, logger: silentBundlerLogger });
+  const benchBundle = await bundleWorkflowCode({ workflowsPath: BENCH_WORKFLOWS, logger: quietBundlerLogger });
 
   const results = {} as Record<'embedded' | 'redis', BackendFigures>;
   const ratioLines: string[] = [];

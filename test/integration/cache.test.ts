@@ -7,67 +7,13 @@ import { RedisCache } from '../../lib/cache/redis-cache.js';
 import { ResultCache } from '../../lib/cache/result-cache.js';
 import { SemanticCache } from '../../lib/cache/semantic-cache.js';
 import { cachedCompute } from '../../lib/cache/single-flight.js';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createConnection } from 'node:net';
-import { freePort } from '../support/redis.js';
+import { TestRedis } from '../support/redis.js';
 
-/**
- * Stand-in for TestRedis: its readiness probe calls connect() again on a client that is already reconnecting, so
- * start() fails whenever redis-server is not listening at the very first attempt (and leaks the server).
- */
-class LocalRedis {
-  private child?: ChildProcess;
-  private constructor(readonly port: number) {}
-
-  static async start(): Promise<LocalRedis> {
-    const server = new LocalRedis(await freePort());
-    await server.restart();
-    return server;
-  }
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  async restart(): Promise<void> {
-    const child = spawn(
-      'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-      { stdio: 'ignore' },
-    );
-    this.child = child;
-    await vi.waitFor(
-      () =>
-        new Promise<void>((resolve, reject) => {
-          if (child.exitCode !== null) return reject(new Error(`redis-server exited with ${child.exitCode}`));
-          const socket = createConnection(this.port, '127.0.0.1');
-          socket.once('data', (data) => {
-            socket.destroy();
-            if (data.toString().startsWith('+PONG')) resolve();
-            else reject(new Error(`not ready: ${data.toString().trim()}`));
-          });
-          socket.once('error', reject);
-          socket.once('connect', () => socket.write('PING\r\n'));
-        }),
-      { timeout: 10_000, interval: 50 },
-    );
-  }
-
-  async stop(): Promise<void> {
-    const child = this.child;
-    if (!child || child.exitCode !== null) return;
-    await new Promise<void>((resolve) => {
-      child.once('exit', () => resolve());
-      child.kill('SIGKILL');
-    });
-  }
-}
-
-let redis: LocalRedis;
+let redis: TestRedis;
 const opened: Cache[] = [];
 
 beforeAll(async () => {
-  redis = await LocalRedis.start();
+  redis = await TestRedis.start();
 });
 
 afterAll(async () => {

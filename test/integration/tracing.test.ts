@@ -14,24 +14,13 @@ import {
   WORKFLOW_INTERCEPTORS_MODULE,
 } from '../../lib/telemetry/tracing.js';
 import { createRuntime, createWorker, workflowsPath, type Runtime } from '../../workers/runtime.js';
-import { SAMPLE_CORPUS, tempDir, testConfig } from '../support/ragline.js';
+import { quietBundlerLogger, SAMPLE_CORPUS, tempDir, testConfig } from '../support/ragline.js';
 import { startTestTemporal } from '../support/temporal.js';
 
 // Tracing starts before any client or worker exists, as in workers/main.ts, so their interceptors find the
 // global tracer provider.
 const exporter = new InMemorySpanExporter();
 const tracing = startTracing({ serviceName: 'ragline-test', spanProcessor: new SimpleSpanProcessor(exporter) });
-
-const quietBundlerLogger = {
-  log() {},
-  trace() {},
-  debug() {},
-  info() {},
-  warn() {},
-  error(message: string, meta?: unknown) {
-    console.error(message, meta);
-  },
-};
 
 async function finishedSpans(): Promise<ReadableSpan[]> {
   await tracing.spanProcessor!.forceFlush();

@@ -24,7 +24,8 @@ export function workflowBundle(): Promise<{ code: string }> {
   return bundle;
 }
 
-const quietBundlerLogger = {
+/** Keeps the workflow bundler's progress lines out of test and benchmark output; errors still show. */
+export const quietBundlerLogger = {
   log() {},
   trace() {},
   debug() {},
