@@ -7,7 +7,7 @@ import { loadConfig } from '../lib/config.js';
 import { ensureTemporalCli, startDevServer, type DevServerHandle } from '../lib/temporal/dev-server.js';
 import { createLogger } from '../lib/telemetry/logger.js';
 import { createRuntime, createWorker, type Runtime, type RuntimeOverrides } from '../workers/runtime.js';
-import { freePort } from '../test/support/redis.js';
+import { freePorts } from '../test/support/redis.js';
 
 export interface LatencyFigures {
   p50Ms: number;
@@ -107,11 +107,12 @@ export async function startBenchStack(
   options: { tuned: boolean; config?: Record<string, string>; overrides?: RuntimeOverrides } = { tuned: true },
 ): Promise<BenchStack> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ragline-bench-'));
+  const [port = 0, uiPort = 0] = await freePorts(2);
   const server = await startDevServer({
     cliPath: ensureTemporalCli(process.env.TEMPORAL_CLI_PATH),
     dbFile: path.join(dir, 'temporal.sqlite'),
-    port: await freePort(),
-    uiPort: await freePort(),
+    port,
+    uiPort,
     namespace: 'default',
     tuned: options.tuned,
   });

@@ -4,7 +4,7 @@ import { createConnection, createServer } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTemporalCli } from '../../lib/temporal/dev-server.js';
-import { freePort } from '../support/redis.js';
+import { freePort, freePorts } from '../support/redis.js';
 import { tempDir } from '../support/ragline.js';
 
 const BIN = path.resolve(import.meta.dirname, '../../bin/ragline.mjs');
@@ -52,11 +52,12 @@ describe('ragline up, the main job', () => {
 
   beforeAll(async () => {
     dataDir = await tempDir('ragline-up-');
+    const [temporal, ui, metrics] = await freePorts(3);
     env = {
       RAGLINE_DATA_DIR: dataDir,
-      TEMPORAL_PORT: String(await freePort()),
-      TEMPORAL_UI_PORT: String(await freePort()),
-      RAGLINE_METRICS_PORT: String(await freePort()),
+      TEMPORAL_PORT: String(temporal),
+      TEMPORAL_UI_PORT: String(ui),
+      RAGLINE_METRICS_PORT: String(metrics),
     };
   });
   afterAll(async () => {
