@@ -137,14 +137,8 @@ export const createActivities = (deps: ActivityDeps) => {
   });
 
   const contextFor = async (tenant: string, hits: GenerateInput['hits']): Promise<ContextChunk[]> => {
-    const chunks = new Map(
-      (
-        await store.getChunks(
-          tenant,
-          hits.map((h) => h.chunkId),
-        )
-      ).map((c) => [c.id, c]),
-    );
+    const ids = hits.map((h) => h.chunkId);
+    const chunks = new Map((await store.getChunks(tenant, ids)).map((c) => [c.id, c]));
     return hits.flatMap(({ chunkId, score }, i) => {
       const chunk = chunks.get(chunkId);
       return chunk ? [{ n: i + 1, chunkId, docId: chunk.docId, title: chunk.title, text: chunk.text, score }] : [];

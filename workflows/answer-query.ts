@@ -29,7 +29,8 @@ const HARD_MAX_QUERY_CHARS = 100_000;
 
 // The cache sits in front of everything, so it runs as a local activity: no task-queue round trip on the hit
 // path, which is then as cheap as the one-local-activity floor workflow. A broken cache must not hold a query up.
-const cache = proxyLocalActivities<Activities>({
+// The extractive fallback runs the same way: it needs no network, and must not wait behind a busy task queue.
+const local = proxyLocalActivities<Activities>({
   startToCloseTimeout: '2s',
   retry: { maximumAttempts: 2, initialInterval: '50ms', nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
 });
@@ -83,7 +84,7 @@ export async function answerQueryWorkflow(input: AnswerQueryInput): Promise<Answ
     return { queryId, tenant, ...result, qualityTier, timingsMs: { ...timings, total } };
   };
 
-  const lookup = await cache
+  const lookup = await local
     .lookupCachedAnswer({ query: input.query, tenant, options: input.options })
     .catch((failure: unknown) => {
       rethrowInvalidInput(failure);
@@ -146,7 +147,7 @@ export async function answerQueryWorkflow(input: AnswerQueryInput): Promise<Answ
   } catch (failure) {
     fallbackReason = isNonRetryable(failure) ? 'generation-rejected' : 'generation-failed';
     fallbackDetail = failureMessage(failure);
-    generated = await cache.composeExtractiveAnswer(generateInput);
+    generated = await local.composeExtractiveAnswer(generateInput);
   }
 
   const degraded = fallbackReason !== undefined;
@@ -182,7 +183,7 @@ export async function answerQueryWorkflow(input: AnswerQueryInput): Promise<Answ
 
   // Degraded answers are not cached: the next asker should get the real one once the dependency is back.
   if (!degraded && lookup.status === 'miss') {
-    await cache.storeCachedAnswer({ scope: lookup.scope, query: input.query, answer: result }).catch(() => undefined);
+    await local.storeCachedAnswer({ scope: lookup.scope, query: input.query, answer: result }).catch(() => undefined);
   }
   return result;
 }
