@@ -6,7 +6,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { createActivities } from '../activities/index.js';
+import type { createActivities, GenerateResult, RetrievedHit } from '../activities/index.js';
 import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../lib/errors.js';
 import {
   DEFAULT_DEADLINE_MS,
@@ -147,7 +147,8 @@ export async function answerQueryWorkflow(input: AnswerQueryInput): Promise<Answ
   } catch (failure) {
     fallbackReason = isNonRetryable(failure) ? 'generation-rejected' : 'generation-failed';
     fallbackDetail = failureMessage(failure);
-    generated = await local.composeExtractiveAnswer(generateInput);
+    // Last resort, when even the chunks cannot be read: the retrieved snippets themselves, cited.
+    generated = await local.composeExtractiveAnswer(generateInput).catch(() => snippetAnswer(retrieved.hits));
   }
 
   const degraded = fallbackReason !== undefined;
@@ -186,6 +187,18 @@ export async function answerQueryWorkflow(input: AnswerQueryInput): Promise<Answ
     await local.storeCachedAnswer({ scope: lookup.scope, query: input.query, answer: result }).catch(() => undefined);
   }
   return result;
+}
+
+function snippetAnswer(hits: RetrievedHit[]): GenerateResult {
+  const quoted = hits.slice(0, 2).map((hit, i) => `${hit.snippet} [${i + 1}]`);
+  return {
+    answer: quoted.length > 0 ? quoted.join(' ') : "I couldn't find any document about that.",
+    citations: quoted.map((_, i) => i + 1),
+    model: 'snippets',
+    qualityScore: quoted.length > 0 ? 0.2 : 0,
+    uncited: quoted.length === 0 ? true : undefined,
+    tookMs: 0,
+  };
 }
 
 function failureMessage(failure: unknown): string {

@@ -94,4 +94,23 @@ describe('fallback branches', () => {
     const again = await ask(ragline, 'How do I reset my password?');
     expect(again.cache.result).toBe('miss');
   });
+
+  it('answers from the retrieved snippets when not even the chunk texts can be read', async () => {
+    const base = await EmbeddedStore.open(await tempDir());
+    const store = new Proxy(base, {
+      get(target, property, receiver) {
+        if (property === 'getChunks') return async () => Promise.reject(new Error('chunk read timed out'));
+        const value: unknown = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const ragline = await raglineWith({ store });
+    const result = await ask(ragline, 'What are the API rate limits?');
+    expect(result.degraded).toBe(true);
+    expect(result.fallbackReason).toBe('generation-failed');
+    expect(result.model).toBe('snippets');
+    expect(result.sources.map((s) => s.docId)).toContain('api-rate-limits');
+    expect(result.answer).toContain(`${result.sources[0]?.snippet} [1]`);
+    expect(result.citations).toEqual([1, 2]);
+  });
 });
