@@ -6,6 +6,7 @@ import type { Config } from '../config.js';
 import type { AnswerGenerator, GeneratedAnswer, GenerateRequest, HealthStatus, TokenUsage } from '../domain.js';
 import { ErrorType, RaglineError } from '../errors.js';
 import { extractCitations } from './citations.js';
+import { createOpenAIClient } from './openai-client.js';
 import { LlmBadRequestError, LlmBadResponseError, toLlmError, type LlmErrorContext } from './llm-errors.js';
 import type { LlmMetrics } from './llm-metrics.js';
 import { buildPrompt, countPromptTokens, type PromptMessage } from './prompt.js';
@@ -69,19 +70,7 @@ export class OpenAIGenerator implements AnswerGenerator {
     this.model = options.model;
     this.baseURL = (options.baseURL ?? OPENAI_BASE_URL).replace(/\/+$/, '');
     this.prices = options.prices ?? {};
-    this.client = new OpenAI({
-      // The SDK insists on a key; with none configured we send a placeholder and strip the header below.
-      apiKey: options.apiKey ?? 'unset',
-      baseURL: this.baseURL,
-      // Temporal's retry policy is the only retry loop: SDK retries would hide attempts from it and blow the deadline.
-      maxRetries: 0,
-      timeout: options.timeoutMs,
-      // Everything comes from the parsed config, never from the SDK reading the environment behind our back.
-      organization: null,
-      project: null,
-      adminAPIKey: null,
-      ...(options.apiKey === undefined ? { defaultHeaders: { Authorization: null } } : {}),
-    });
+    this.client = createOpenAIClient({ apiKey: options.apiKey, baseURL: this.baseURL, timeoutMs: options.timeoutMs });
   }
 
   async generate(request: GenerateRequest): Promise<GeneratedAnswer> {

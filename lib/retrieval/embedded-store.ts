@@ -15,6 +15,7 @@ import type {
 import { ErrorType, InvalidInputError, RaglineError } from '../errors.js';
 import { Analyzer } from './analyzer.js';
 import { TenantIndex, type Bm25Params, type FeedbackParams } from './lexical-index.js';
+import { TenantLock } from './tenant-lock.js';
 
 /**
  * The default ChunkStore: an in-process BM25F index per tenant, persisted under `<dataDir>/index/`.
@@ -81,7 +82,7 @@ export function validateDocument(doc: DocumentChunks): string | undefined {
 export class EmbeddedStore implements ChunkStore {
   readonly kind = 'embedded';
   private readonly tenants = new Map<string, Tenant>();
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly locks = new TenantLock();
   private readonly bm25: Bm25Params;
   private readonly feedback: FeedbackParams;
   private readonly analyzer: Analyzer;
@@ -206,7 +207,7 @@ export class EmbeddedStore implements ChunkStore {
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.allSettled([...this.locks.values()]);
+    await this.locks.drain();
   }
 
   private tenant(name: string): Tenant {
@@ -221,14 +222,7 @@ export class EmbeddedStore implements ChunkStore {
   /** Serialises writes per tenant; searches need no lock because index mutations are synchronous. */
   private exclusive<T>(tenant: string, work: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new RaglineError(ErrorType.Unavailable, 'embedded store is closed'));
-    const previous = this.locks.get(tenant) ?? Promise.resolve();
-    const next = previous.then(work, work);
-    const settled = next.catch(() => undefined);
-    this.locks.set(tenant, settled);
-    void settled.then(() => {
-      if (this.locks.get(tenant) === settled) this.locks.delete(tenant);
-    });
-    return next;
+    return this.locks.run(tenant, work);
   }
 
   private fileBase(tenant: string): string {

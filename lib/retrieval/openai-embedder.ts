@@ -1,7 +1,8 @@
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import type { Config } from '../config.js';
 import { ErrorType, RaglineError } from '../errors.js';
 import { toLlmError } from '../generation/llm-errors.js';
+import { createOpenAIClient } from '../generation/openai-client.js';
 import { embedThroughCache, type Embedder, type EmbeddingCache } from './embedder.js';
 
 const OPENAI_BASE_URL = 'https://api.openai.com/v1';
@@ -46,16 +47,7 @@ export class OpenAIEmbedder implements Embedder {
     this.baseURL = (options.baseURL ?? OPENAI_BASE_URL).replace(/\/+$/, '');
     this.client =
       deps.client ??
-      new OpenAI({
-        apiKey: options.apiKey ?? 'unset',
-        baseURL: this.baseURL,
-        maxRetries: 0,
-        timeout: options.timeoutMs,
-        organization: null,
-        project: null,
-        adminAPIKey: null,
-        ...(options.apiKey === undefined ? { defaultHeaders: { Authorization: null } } : {}),
-      });
+      createOpenAIClient({ apiKey: options.apiKey, baseURL: this.baseURL, timeoutMs: options.timeoutMs });
   }
 
   async embed(texts: string[]): Promise<number[][]> {

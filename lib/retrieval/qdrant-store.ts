@@ -16,6 +16,7 @@ import { Analyzer } from './analyzer.js';
 import { validateDocument } from './embedded-store.js';
 import type { Embedder } from './embedder.js';
 import { DEFAULT_RRF_K } from './fusion.js';
+import { TenantLock } from './tenant-lock.js';
 
 /**
  * ChunkStore on Qdrant: one collection shared by all tenants, the tenant a keyword payload indexed with
@@ -100,7 +101,7 @@ export class QdrantStore implements ChunkStore {
   private readonly client: QdrantClient;
   private readonly analyzer: Analyzer;
   private readonly collection: string;
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly locks = new TenantLock();
   private ready: Promise<void> | undefined;
 
   constructor(
@@ -289,7 +290,7 @@ export class QdrantStore implements ChunkStore {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([...this.locks.values()]);
+    await this.locks.drain();
   }
 
   /** Creates the collection and its payload indexes on first use; idempotent across workers. */
@@ -399,14 +400,7 @@ export class QdrantStore implements ChunkStore {
   }
 
   private exclusive<T>(tenant: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.locks.get(tenant) ?? Promise.resolve();
-    const next = previous.then(work, work);
-    const settled = next.catch(() => undefined);
-    this.locks.set(tenant, settled);
-    void settled.then(() => {
-      if (this.locks.get(tenant) === settled) this.locks.delete(tenant);
-    });
-    return next;
+    return this.locks.run(tenant, work);
   }
 
   private async call<T>(operation: string, request: () => Promise<T>): Promise<T> {
