@@ -3,7 +3,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AnswerGenerator, ChunkStore } from '../../lib/domain.js';
 import { EmbeddedStore } from '../../lib/retrieval/embedded-store.js';
-import { answerQueryWorkflow, ingestDocumentsWorkflow } from '../../workflows/index.js';
+import { answerQueryWorkflow } from '../../workflows/index.js';
 import type { RuntimeOverrides } from '../../workers/runtime.js';
 import { startTestTemporal } from '../support/temporal.js';
 import { SAMPLE_CORPUS, startRagline, tempDir, type TestRagline } from '../support/ragline.js';
@@ -50,11 +50,7 @@ describe('fallback branches', () => {
   async function raglineWith(overrides: RuntimeOverrides) {
     const ragline = await startRagline({ env, overrides });
     running.push(ragline);
-    await env.client.workflow.execute(ingestDocumentsWorkflow, {
-      taskQueue: ragline.taskQueue,
-      workflowId: `ingest-${randomUUID()}`,
-      args: [{ paths: [SAMPLE_CORPUS] }],
-    });
+    await ragline.ingest([SAMPLE_CORPUS]);
     return ragline;
   }
 

@@ -1,9 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHttpApi } from '../../client/http-api.js';
 import { RaglineClient } from '../../client/ragline-client.js';
-import { ingestDocumentsWorkflow } from '../../workflows/index.js';
 import { SAMPLE_CORPUS, startRagline, type TestRagline } from '../support/ragline.js';
 
 describe('HTTP API', () => {
@@ -13,11 +11,7 @@ describe('HTTP API', () => {
 
   beforeAll(async () => {
     ragline = await startRagline();
-    await ragline.env.client.workflow.execute(ingestDocumentsWorkflow, {
-      taskQueue: ragline.taskQueue,
-      workflowId: `ingest-${randomUUID()}`,
-      args: [{ paths: [SAMPLE_CORPUS] }],
-    });
+    await ragline.ingest([SAMPLE_CORPUS]);
     api = createHttpApi(new RaglineClient(ragline.env.client, ragline.taskQueue, { maxQueryChars: 4000 }));
     base = await api.listen({ port: 0, host: '127.0.0.1' });
   });

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorType } from '../../lib/errors.js';
 import type { AnswerQueryInput } from '../../workflows/answer-query-types.js';
-import { answerQueryWorkflow, ingestDocumentsWorkflow } from '../../workflows/index.js';
+import { answerQueryWorkflow } from '../../workflows/index.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
 import { SAMPLE_CORPUS, startRagline, type TestRagline } from '../support/ragline.js';
 
@@ -29,11 +29,7 @@ describe('query workflow generating with an OpenAI-compatible endpoint that fail
         RAGLINE_LLM_PRICES: '{"fake-model":{"input":1,"output":2}}',
       },
     });
-    await ragline.env.client.workflow.execute(ingestDocumentsWorkflow, {
-      taskQueue: ragline.taskQueue,
-      workflowId: `ingest-${randomUUID()}`,
-      args: [{ paths: [SAMPLE_CORPUS] }],
-    });
+    await ragline.ingest([SAMPLE_CORPUS]);
   });
   afterAll(async () => {
     await ragline?.stop();

@@ -3,7 +3,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { AnswerGenerator } from '../../lib/domain.js';
 import { startTelemetryServer, type HealthReport, type TelemetryServer } from '../../lib/telemetry/telemetry-server.js';
-import { answerQueryWorkflow, ingestDocumentsWorkflow } from '../../workflows/index.js';
+import { answerQueryWorkflow } from '../../workflows/index.js';
 import { SAMPLE_CORPUS, startRagline, type TestRagline } from '../support/ragline.js';
 import { TestRedis } from '../support/redis.js';
 import { startTestTemporal } from '../support/temporal.js';
@@ -93,11 +93,7 @@ describe('observability over real HTTP', () => {
     cleanups.push(() => ragline.stop());
     const telemetry = await telemetryFor(ragline);
     cleanups.push(() => telemetry.close());
-    await env.client.workflow.execute(ingestDocumentsWorkflow, {
-      taskQueue: ragline.taskQueue,
-      workflowId: `ingest-${randomUUID()}`,
-      args: [{ paths: [SAMPLE_CORPUS] }],
-    });
+    await ragline.ingest([SAMPLE_CORPUS]);
     return { ragline, telemetry };
   }
 

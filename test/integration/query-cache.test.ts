@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { AnswerGenerator, ChunkStore } from '../../lib/domain.js';
 import { ExtractiveGenerator } from '../../lib/generation/extractive.js';
 import { EmbeddedStore } from '../../lib/retrieval/embedded-store.js';
-import { answerQueryWorkflow, ingestDocumentsWorkflow } from '../../workflows/index.js';
+import { answerQueryWorkflow } from '../../workflows/index.js';
 import { TestRedis } from '../support/redis.js';
 import { SAMPLE_CORPUS, startRagline, tempDir, type TestRagline } from '../support/ragline.js';
 import { startTestTemporal } from '../support/temporal.js';
@@ -53,11 +53,7 @@ describe.each(['memory', 'redis'] as const)('query workflow with the %s cache', 
       config: redis ? { REDIS_URL: redis.url, REDIS_KEY_PREFIX: `t${randomUUID().slice(0, 8)}:` } : {},
       overrides: { store: parts.store, generator: parts.generator },
     });
-    await env.client.workflow.execute(ingestDocumentsWorkflow, {
-      taskQueue: ragline.taskQueue,
-      workflowId: `ingest-${randomUUID()}`,
-      args: [{ paths: [SAMPLE_CORPUS] }],
-    });
+    await ragline.ingest([SAMPLE_CORPUS]);
   });
   afterAll(async () => {
     await ragline?.stop();

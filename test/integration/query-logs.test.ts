@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../lib/telemetry/logger.js';
-import { answerQueryWorkflow, ingestDocumentsWorkflow } from '../../workflows/index.js';
+import { answerQueryWorkflow } from '../../workflows/index.js';
 import { SAMPLE_CORPUS, startRagline, type TestRagline } from '../support/ragline.js';
 import { startTestTemporal } from '../support/temporal.js';
 
@@ -32,11 +32,7 @@ describe('query logs', () => {
       overrides: { logger: log.logger },
     });
     running.push(ragline);
-    await env.client.workflow.execute(ingestDocumentsWorkflow, {
-      taskQueue: ragline.taskQueue,
-      workflowId: `ingest-${randomUUID()}`,
-      args: [{ paths: [SAMPLE_CORPUS], tenant: 'acme' }],
-    });
+    await ragline.ingest([SAMPLE_CORPUS], 'acme');
     const workflowId = `query-${randomUUID()}`;
     await env.client.workflow.execute(answerQueryWorkflow, {
       taskQueue: ragline.taskQueue,

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { answerQueryWorkflow, ingestDocumentsWorkflow } from '../../workflows/index.js';
+import { answerQueryWorkflow } from '../../workflows/index.js';
 import { SAMPLE_CORPUS, startRagline, type TestRagline } from '../support/ragline.js';
 
 describe('query workflow on a real Temporal dev server', () => {
@@ -10,11 +10,7 @@ describe('query workflow on a real Temporal dev server', () => {
 
   beforeAll(async () => {
     ragline = await startRagline();
-    await ragline.env.client.workflow.execute(ingestDocumentsWorkflow, {
-      taskQueue: ragline.taskQueue,
-      workflowId: `ingest-${randomUUID()}`,
-      args: [{ paths: [SAMPLE_CORPUS] }],
-    });
+    await ragline.ingest([SAMPLE_CORPUS]);
   });
   afterAll(async () => ragline?.stop());
 

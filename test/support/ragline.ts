@@ -13,6 +13,8 @@ import {
   type Runtime,
   type RuntimeOverrides,
 } from '../../workers/runtime.js';
+import { ingestDocumentsWorkflow } from '../../workflows/index.js';
+import type { IngestDocumentsResult } from '../../workflows/ingest-types.js';
 import { startTestTemporal } from './temporal.js';
 
 export const SAMPLE_CORPUS = path.resolve(import.meta.dirname, '../../sample-corpus/docs');
@@ -51,6 +53,8 @@ export interface TestRagline {
   worker: Worker;
   taskQueue: string;
   dataDir: string;
+  /** Runs the ingestion workflow on this worker's task queue. */
+  ingest(paths: string[], tenant?: string): Promise<IngestDocumentsResult>;
   stop(): Promise<void>;
 }
 
@@ -76,6 +80,12 @@ export async function startRagline(
     worker,
     taskQueue,
     dataDir,
+    ingest: (paths, tenant) =>
+      env.client.workflow.execute(ingestDocumentsWorkflow, {
+        taskQueue,
+        workflowId: `ingest-${randomUUID()}`,
+        args: [{ paths, tenant }],
+      }),
     async stop() {
       worker.shutdown();
       await running;
