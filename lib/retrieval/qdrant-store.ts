@@ -315,6 +315,26 @@ export class QdrantStore implements ChunkStore {
     }
   }
 
+  /**
+   * Start-up check: throws {@link QdrantLayoutError} when the collection exists with vectors this store cannot use,
+   * so a worker stops naming the mismatch instead of failing every query. Qdrant being unreachable is not an
+   * error here: the worker starts, /readyz says so, and queries answer from the fallback until it is back.
+   */
+  async verifyLayout(timeoutMs = 5000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const lookup = (async () => {
+      if (!(await this.client.collectionExists(this.collection)).exists) return undefined;
+      return this.client.getCollection(this.collection);
+    })();
+    // A server that never answers must not hold start-up either; the lookup is left to fail on its own.
+    const gaveUp = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), timeoutMs)));
+    const info = await Promise.race([lookup, gaveUp])
+      .catch(() => undefined)
+      .finally(() => clearTimeout(timer));
+    const problem = info && this.layoutProblem(info);
+    if (problem) throw new QdrantLayoutError(problem);
+  }
+
   async close(): Promise<void> {
     await this.locks.drain();
   }

@@ -3,7 +3,9 @@ import { QdrantClient } from '@qdrant/js-client-rest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorType } from '../../lib/errors.js';
 import type { Embedder } from '../../lib/retrieval/embedder.js';
+import { createChunkStore } from '../../lib/retrieval/index.js';
 import { pointId, QdrantLayoutError, QdrantStore } from '../../lib/retrieval/qdrant-store.js';
+import { testConfig } from '../support/ragline.js';
 import { TestQdrant } from '../support/qdrant.js';
 import { freePort } from '../support/redis.js';
 import { describeStoreContract, makeDoc } from '../support/store-contract.js';
@@ -95,6 +97,10 @@ describe('QdrantStore bad input', () => {
     const health = await store.health();
     expect(health.ok).toBe(false);
     expect(health.error).toContain('different vector layout');
+    // A worker configured with it stops at start-up naming the mismatch, rather than failing every query.
+    await expect(
+      createChunkStore(testConfig({ QDRANT_URL: qdrant.url, QDRANT_COLLECTION: collection })),
+    ).rejects.toThrow(`collection ${collection} (QDRANT_COLLECTION) has a different vector layout`);
 
     const info = await client.getCollection(collection);
     expect(info.points_count).toBe(1);
@@ -130,7 +136,9 @@ describe('QdrantStore bad input', () => {
 
   it('says which setting points at a Qdrant that does not answer', async () => {
     const url = `http://127.0.0.1:${await freePort()}`;
-    const store = new QdrantStore({ url, collection: newCollection() });
+    // Unreachable is not a reason to refuse start-up: the store is built and its health says why it is not ready.
+    const store = await createChunkStore(testConfig({ QDRANT_URL: url, QDRANT_COLLECTION: newCollection() }));
+    expect(store.kind).toBe('qdrant');
     const health = await store.health();
     expect(health.ok).toBe(false);
     expect(health.error).toContain(`Qdrant at ${url} (QDRANT_URL) unreachable`);
