@@ -260,37 +260,57 @@ describe('two workers sharing Qdrant and Redis', () => {
   });
 
   it('loses no query when one worker is killed mid-load', async () => {
+    const [doomed] = workers;
     const questions = ['moss lanterns glow', 'copper kettles hammered', 'zebra census spring', 'fungus oak bark'];
-    const settled: Array<PromiseSettledResult<AnswerQueryResult>> = [];
-    let started = 0;
-    let killed = false;
-    const total = 16;
-    // Four queries in flight at all times; the first worker is killed after the fourth answer, mid-stream.
-    const lane = async () => {
-      while (started < total) {
-        const n = started++;
-        const outcome = await ask(`${questions[n % questions.length]} (${n})`, { bypassCache: true }).then(
-          ({ result }) => ({ status: 'fulfilled' as const, value: result }),
-          (reason: unknown) => ({ status: 'rejected' as const, reason }),
-        );
-        settled.push(outcome);
-        if (settled.length === 4 && !killed) {
-          killed = true;
-          workers[0]!.child.kill('SIGKILL');
-        }
-      }
+    const load: Array<{ workflowId: string; result: Promise<AnswerQueryResult> }> = [];
+    const start = async () => {
+      const n = load.length;
+      const workflowId = `scale-load-${n}-${randomUUID()}`;
+      const handle = await temporal.client.workflow.start('answerQueryWorkflow', {
+        taskQueue,
+        workflowId,
+        args: [{ query: `${questions[n % questions.length]} (${n})`, tenant: TENANT, options: { bypassCache: true } }],
+      });
+      const result = handle.result() as Promise<AnswerQueryResult>;
+      // Collected at the end; a failure must not surface as an unhandled rejection before then.
+      result.catch(() => undefined);
+      load.push({ workflowId, result });
+      return workflowId;
     };
-    await Promise.all([lane(), lane(), lane(), lane()]);
-    expect(killed).toBe(true);
-    await workers[0]!.exited;
-    expect(workers[0]!.child.signalCode).toBe('SIGKILL');
-    expect(settled).toHaveLength(total);
-    const failures = settled.filter((outcome) => outcome.status === 'rejected');
-    expect(failures).toEqual([]);
+    /** Waits until the workflow's first task is taken, and says whether the doomed worker took it. */
+    const takenByDoomed = async (workflowId: string) => {
+      for (let attempt = 0; attempt < 200; attempt++) {
+        const events = (await temporal.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+        const taken = events.find((event) => event.workflowTaskStartedEventAttributes);
+        if (taken) return workerOf(taken.workflowTaskStartedEventAttributes?.identity) === 0;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      throw new Error(`${workflowId}: no worker took its first task`);
+    };
+
+    // Frozen, the first worker still holds its long polls, so the server keeps handing it tasks it cannot finish:
+    // load continues on both until it certainly holds a query, and only then is it killed.
+    doomed!.child.kill('SIGSTOP');
+    let held: string | undefined;
+    while (held === undefined) {
+      expect(load.length).toBeLessThan(40);
+      const workflowId = await start();
+      if (await takenByDoomed(workflowId)) held = workflowId;
+    }
+    doomed!.child.kill('SIGKILL');
+    await doomed!.exited;
+    for (let n = 0; n < 4; n++) await start();
+
+    const settled = await Promise.allSettled(load.map(({ result }) => result));
+    expect(settled.filter((outcome) => outcome.status === 'rejected')).toEqual([]);
     for (const outcome of settled) {
       const result = (outcome as PromiseFulfilledResult<AnswerQueryResult>).value;
       expect(result.degraded).toBe(false);
       expect(result.sources.length).toBeGreaterThan(0);
     }
+    // The query the killed worker held timed out there and was finished by the survivor.
+    const events = (await temporal.client.workflow.getHandle(held).fetchHistory()).events ?? [];
+    expect(events.some((event) => event.workflowTaskTimedOutEventAttributes)).toBe(true);
+    expect(await answeredBy(held)).toBe(1);
   });
 });
