@@ -3,7 +3,8 @@
  * MiniSearch and Orama in the same process; or, with --synthetic N, search latency and memory over N generated
  * chunks. Tuning history and figures: lib/retrieval/README.md.
  *
- * With QDRANT_URL set, QdrantStore (sparse BM25 through Qdrant) is measured too, beside the embedded store.
+ * With QDRANT_URL set, QdrantStore (sparse BM25 through Qdrant) is measured too, beside the embedded store; its
+ * rssMb is this client's only, the server's memory is its own.
  *
  *   npm run bench -- retrieval [--dataset DIR] [--k1 N] [--b N] [--title-weight N] [--title-b N]
  *                              [--rm3-docs N] [--rm3-terms N] [--rm3-weight N] [--only ragline]
