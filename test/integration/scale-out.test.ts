@@ -209,7 +209,7 @@ describe('two workers sharing Qdrant and Redis', () => {
     // One batch each, one version step each, whichever workers ran them and however they overlapped.
     expect(Math.max(one.result.corpusVersion, two.result.corpusVersion)).toBe(2);
 
-    const batches = (await activitiesRanOn(one.workflowId)).filter((run) => run.activity === 'ingestBatch');
+    const batches = (await activitiesRanOn(one.workflowId)).filter((run) => run.activity === 'ingestManifestBatch');
     expect(batches).toHaveLength(1);
     const ingester = batches[0]!.worker;
     expect(ingester).toBeGreaterThanOrEqual(0);
