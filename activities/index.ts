@@ -17,6 +17,9 @@ import type { Metrics } from '../lib/telemetry/metrics.js';
 import { withSpan } from '../lib/telemetry/tracing.js';
 import type { AnswerQueryResult, CacheReport, QueryOptions } from '../workflows/answer-query-types.js';
 import { queryInputProblem } from '../workflows/query-validation.js';
+import { Registry } from 'prom-client';
+import { createEvalMetrics } from '../lib/eval/eval-metrics.js';
+import { createEvaluationActivities, type EvaluationDeps } from './evaluation.js';
 import { atBoundary } from './failures.js';
 
 /** What ragline's activities need, injected by the composition root (workers/) or by a test. */
@@ -33,6 +36,8 @@ export interface ActivityDeps {
   metrics: Metrics;
   logger: Logger;
   settings: ActivitySettings;
+  /** Evaluation metrics and webhook; a test that leaves it out gets metrics on a private registry and no webhook. */
+  evaluation?: EvaluationDeps;
 }
 
 export interface ActivitySettings {
@@ -208,7 +213,13 @@ export const createActivities = (deps: ActivityDeps) => {
     return { ...generated, qualityScore, tookMs: Math.round(performance.now() - started) };
   };
 
+  const evaluation = createEvaluationActivities(
+    deps.evaluation ?? { metrics: createEvalMetrics(new Registry()), logger: deps.logger, webhookTimeoutMs: 5000 },
+  );
+
   return {
+    ...evaluation,
+
     /** The floor every latency figure is measured against: a local activity that does nothing. */
     async noop(): Promise<void> {},
 

@@ -7,6 +7,8 @@ import { evaluateQuery } from '../retrieval/ir-metrics.js';
 /** What one question of a batch produced, reduced to what scoring needs. */
 export interface EvalObservation {
   itemId: string;
+  /** Id of the query workflow that answered it, to inspect in the Temporal UI. */
+  queryId?: string;
   /** Document ids of the answer's sources in rank order (a document's first chunk counts; later ones are dropped). */
   rankedDocIds: string[];
   relevant: Record<string, number>;
