@@ -67,7 +67,7 @@ const webhook = proxyActivities<Activities>({
   retry: { maximumAttempts: 8, initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '2m' },
 });
 
-const DEFAULT_MAX_BATCHES_PER_RUN = 200;
+const DEFAULT_MAX_BATCHES_PER_RUN = 50;
 const MAX_PROPOSED_ITEMS = 100;
 
 /**
