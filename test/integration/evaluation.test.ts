@@ -2,7 +2,8 @@ import fs from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { InvalidInputError } from '../../lib/errors.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EvaluationClient } from '../../client/evaluation-client.js';
 import { EvalSetError, loadEvalSet } from '../../lib/eval/dataset.js';
@@ -144,9 +145,12 @@ describe('evaluation workflows', () => {
     expect(first.last?.samples).toBe(5);
 
     const refused = await evals.configure(TENANT, 'control', { intervalMs: 0 }).catch((error: unknown) => error);
-    expect(refused).toBeInstanceOf(WorkflowUpdateFailedError);
-    expect(String((refused as WorkflowUpdateFailedError).cause?.message)).toMatch(/intervalMs must be an integer/);
+    expect(refused).toBeInstanceOf(InvalidInputError);
+    expect((refused as Error).message).toMatch(/^intervalMs must be an integer from 1000 to \d+, got 0$/);
     expect((await evals.status(TENANT, 'control')).settings.intervalMs).toBe(3_600_000);
+    // A refused Update never reaches the history.
+    const history = await ragline.env.client.workflow.getHandle('eval-default-control').fetchHistory();
+    expect(history.events?.some((e) => e.workflowExecutionUpdateAcceptedEventAttributes)).toBe(false);
 
     await evals.runNow(TENANT, 'control');
     // Batch 2 is the run's last: the workflow continues as new, carrying its state.
@@ -235,7 +239,7 @@ describe('evaluation workflows', () => {
     const item = { id: 'traffic-1', question: 'Can I export my invoices as CSV?', relevant: { 'billing-invoices': 1 } };
 
     const badProposal = evals.propose(TENANT, 'proposals', { items: [], source: 'improvement-loop' });
-    await expect(badProposal).rejects.toBeInstanceOf(WorkflowUpdateFailedError);
+    await expect(badProposal).rejects.toThrow(/at least one question/);
     const proposal = await evals.propose(TENANT, 'proposals', { items: [item], source: 'improvement-loop' });
     expect(proposal).toMatchObject({ id: 'proposal-1', status: 'pending' });
     expect((await evals.status(TENANT, 'proposals')).pendingProposals.map((p) => p.id)).toEqual(['proposal-1']);
@@ -246,7 +250,7 @@ describe('evaluation workflows', () => {
       decision: 'accept',
       decidedBy: ' ',
     });
-    await expect(anonymous).rejects.toThrow(WorkflowUpdateFailedError);
+    await expect(anonymous).rejects.toThrow(/decidedBy must name the person/);
 
     const accepted = await evals.decide(TENANT, 'proposals', {
       proposalId: 'proposal-1',
