@@ -11,7 +11,8 @@ import { evaluateQuery } from '../../lib/retrieval/ir-metrics.js';
 import type { AnswerQueryResult } from '../../workflows/answer-query-types.js';
 import type { EvaluationStatus } from '../../workflows/evaluation-types.js';
 import { deleteDocumentsWorkflow } from '../../workflows/index.js';
-import { SAMPLE_CORPUS, startRagline, tempDir, type TestRagline } from '../support/ragline.js';
+import { createWorker } from '../../workers/runtime.js';
+import { SAMPLE_CORPUS, startRagline, tempDir, workflowBundle, type TestRagline } from '../support/ragline.js';
 
 const GROUND_TRUTH = path.resolve(import.meta.dirname, '../../sample-corpus/ground-truth.jsonl');
 const TENANT = 'default';
@@ -268,5 +269,31 @@ describe('evaluation workflows', () => {
     expect(next.setVersion).toBe(after.version);
     expect(next.setSize).toBe(before.items.length + 1);
     await ragline.env.client.workflow.getHandle('eval-default-proposals').terminate('test done');
+  });
+
+  // Last in the file: it stops the shared worker and carries on with another one.
+  it('survives a worker restart: another worker carries on with the state', async () => {
+    const dataset = await copySet('restart');
+    await evals.start({ dataset, settings: { intervalMs: 3_600_000, batchSize: 3 } });
+    const before = await waitForStatus('restart', (s) => s.batches === 1 && s.phase === 'waiting');
+    ragline.worker.shutdown();
+    while (ragline.worker.getState() !== 'STOPPED') await new Promise((resolve) => setTimeout(resolve, 50));
+    const replacement = await createWorker({
+      connection: ragline.env.nativeConnection,
+      namespace: ragline.env.namespace ?? 'default',
+      taskQueue: ragline.taskQueue,
+      runtime: ragline.runtime,
+      workflowBundle: await workflowBundle(),
+    });
+    const running = replacement.run();
+
+    await evals.runNow(TENANT, 'restart');
+    const after = await waitForStatus('restart', (s) => s.batches === 2 && s.phase === 'waiting');
+    expect(after.history[0]).toEqual(before.history[0]);
+    expect(after.questions).toBe(6);
+    expect(after.baseline.batches).toBeGreaterThanOrEqual(before.baseline.batches);
+    await ragline.env.client.workflow.getHandle('eval-default-restart').terminate('test done');
+    replacement.shutdown();
+    await running;
   });
 });
