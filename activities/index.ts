@@ -379,6 +379,17 @@ export const createActivities = (deps: ActivityDeps) => {
       });
     },
 
+    /** Which of these document ids the tenant's corpus does not hold (evaluation sets name documents by id). */
+    async findUnknownDocIds(input: { tenant: string; docIds: string[] }): Promise<{ unknown: string[] }> {
+      return atBoundary(async () => {
+        const unknown: string[] = [];
+        for (const docId of input.docIds) {
+          if ((await store.documentHash(input.tenant, docId)) === undefined) unknown.push(docId);
+        }
+        return { unknown };
+      });
+    },
+
     async describeCorpus(input: { tenant: string }) {
       return atBoundary(async () => ({
         tenant: input.tenant,

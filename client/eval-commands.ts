@@ -91,6 +91,16 @@ export function registerEvalCommands(program: Command, context: EvalCommandConte
           }
         });
         const wallMs = performance.now() - started;
+        if (result.unknownDocIds.length > 0) {
+          // Reported with line numbers, not dropped: a relevant document missing from the corpus is worth knowing.
+          const unknown = new Set(result.unknownDocIds);
+          const relevantIds = set.items.flatMap((item) => Object.keys(item.relevant));
+          const known = new Set(relevantIds.filter((docId) => !unknown.has(docId)));
+          const checked = await loadEvalSet(dataset, { knownDocIds: known }).catch(() => undefined);
+          for (const p of checked?.problems.filter((p) => p.message.startsWith('unknown document')) ?? []) {
+            console.error(`  ${p.file}:${p.line} ${p.message} (not in the corpus of tenant ${result.tenant})`);
+          }
+        }
         if (options.json) console.log(JSON.stringify({ ...result, wallMs: Math.round(wallMs) }, null, 2));
         else printRun(result, wallMs);
       },

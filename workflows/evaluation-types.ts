@@ -195,6 +195,8 @@ export interface EvaluateOnceResult {
   setName: string;
   setVersion: string;
   problems: number;
+  /** Relevant document ids of the evaluated questions that the tenant's corpus does not hold. */
+  unknownDocIds: string[];
   scores: EvalScores;
   observations: EvalObservation[];
 }

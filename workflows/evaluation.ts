@@ -339,6 +339,10 @@ export async function evaluateOnceWorkflow(input: EvaluateOnceInput): Promise<Ev
   const size = Math.min(input.limit ?? first.total, first.total);
   const sample = await activities.sampleEvalItems({ dataset: input.dataset, offset: 0, size, ordered: true });
   progress.total = sample.items.length;
+  const { unknown } = await activities.findUnknownDocIds({
+    tenant: input.tenant,
+    docIds: [...new Set(sample.items.flatMap((item) => Object.keys(item.relevant)))],
+  });
   const { workflowId } = workflowInfo();
   const observations = await answerAll(sample.items, {
     tenant: input.tenant,
@@ -353,6 +357,7 @@ export async function evaluateOnceWorkflow(input: EvaluateOnceInput): Promise<Ev
     setName: sample.name,
     setVersion: sample.version,
     problems: sample.problems,
+    unknownDocIds: unknown,
     scores: aggregateScores(observations, input.k ?? DEFAULT_EVAL_K),
     observations,
   };

@@ -121,6 +121,21 @@ describe('evaluation workflows', () => {
     expect(progress.every((done, i) => i === 0 || done >= progress[i - 1]!)).toBe(true);
   });
 
+  it('reports relevant documents the corpus does not hold, and still evaluates', async () => {
+    const file = path.join(dir, 'ghosts.jsonl');
+    await fs.writeFile(
+      file,
+      [
+        JSON.stringify({ id: 'g1', query: 'How do I reset my password?', relevant: ['password-reset', 'ghost-doc'] }),
+        JSON.stringify({ id: 'g2', query: 'How do I set up webhooks?', relevant: ['webhooks'] }),
+      ].join('\n'),
+    );
+    const result = await evals.runOnce({ dataset: file });
+    expect(result.unknownDocIds).toEqual(['ghost-doc']);
+    expect(result.scores.samples).toBe(2);
+    expect(result.scores.recall).toBeLessThan(1);
+  });
+
   it('refuses an empty evaluation set before any workflow starts', async () => {
     const file = path.join(dir, 'empty-set.jsonl');
     await fs.writeFile(file, '{"id": "x", "query": "no judgements"}\nnot json\n');
