@@ -98,6 +98,7 @@ export async function evaluationWorkflow(input: EvaluationInput): Promise<void> 
   let runNow = false;
   let settingsChanged = 0;
   let nextBatchAt: number | undefined;
+  const deciding = new Set<string>();
 
   setHandler(pauseEvaluationSignal, () => {
     state.paused = true;
@@ -148,9 +149,16 @@ export async function evaluationWorkflow(input: EvaluationInput): Promise<void> 
     decideEvalProposalUpdate,
     async (decision) => {
       const proposal = state.proposals.find((p) => p.id === decision.proposalId)!;
-      if (decision.decision === 'accept') {
-        const applied = await activities.appendEvalItems({ dataset: input.dataset, items: proposal.items });
-        proposal.appliedVersion = applied.version;
+      // Two decisions on one proposal at once both pass the validator; the second is refused here.
+      if (deciding.has(proposal.id)) refuse(`proposal ${proposal.id} is being decided`);
+      deciding.add(proposal.id);
+      try {
+        if (decision.decision === 'accept') {
+          const applied = await activities.appendEvalItems({ dataset: input.dataset, items: proposal.items });
+          proposal.appliedVersion = applied.version;
+        }
+      } finally {
+        deciding.delete(proposal.id);
       }
       proposal.status = decision.decision === 'accept' ? 'accepted' : 'rejected';
       proposal.decidedBy = decision.decidedBy;
