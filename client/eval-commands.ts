@@ -277,5 +277,6 @@ function printStatus(status: EvaluationStatus): void {
       `pending proposals: ${status.pendingProposals.map((p) => `${p.id} (${p.items.length} from ${p.source})`).join(', ')}`,
     );
   }
+  if (status.lastError) console.log(`PROBLEM: ${status.lastError}`);
   if (status.nextBatchAt) console.log(`next batch at ${status.nextBatchAt}`);
 }

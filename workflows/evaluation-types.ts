@@ -85,6 +85,8 @@ export interface EvaluationState {
   /** Next proposal number (ids stay unique across runs). */
   nextProposal: number;
   startedAt: string;
+  /** Why the last batch could not run (an unusable set), until one runs again. */
+  lastError?: string;
 }
 
 export interface EvaluationInput {
@@ -124,6 +126,7 @@ export interface EvaluationStatus {
   history: BatchSummary[];
   pendingProposals: EvalProposal[];
   nextBatchAt?: string;
+  lastError?: string;
 }
 
 export interface ConfigureEvaluationInput {

@@ -19,7 +19,7 @@ import {
   type AlertName,
 } from '../lib/eval/alerts.js';
 import type { EvalItem } from '../lib/eval/dataset.js';
-import { aggregateScores, type EvalObservation } from '../lib/eval/scores.js';
+import { aggregateScores, itemQuality, type EvalObservation } from '../lib/eval/scores.js';
 import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../lib/errors.js';
 import { answerQueryWorkflow } from './answer-query.js';
 import type { AnswerQueryResult } from './answer-query-types.js';
@@ -204,6 +204,7 @@ export async function evaluationWorkflow(input: EvaluationInput): Promise<void> 
       history: state.history,
       pendingProposals: state.proposals.filter((p) => p.status === 'pending'),
       nextBatchAt: nextBatchAt === undefined ? undefined : new Date(nextBatchAt).toISOString(),
+      lastError: state.lastError,
     };
   };
 
@@ -215,11 +216,17 @@ export async function evaluationWorkflow(input: EvaluationInput): Promise<void> 
         `p95 ${Math.round(last.latencyP95Ms)} ms, ${s.firing.length > 0 ? `FIRING: ${s.firing.join(', ')}` : 'no alert'}, ` +
         `batch ${s.batches}${s.paused ? ', paused' : ''}`
       : `no batch yet${s.paused ? ', paused' : ''}`;
-    upsertMemo({ summary, tenant: input.tenant, evalSet: input.setName, setVersion: s.setVersion ?? '' });
+    const problem = s.lastError ? ` — ${s.lastError}` : '';
+    upsertMemo({
+      summary: summary + problem,
+      tenant: input.tenant,
+      evalSet: input.setName,
+      setVersion: s.setVersion ?? '',
+    });
     setCurrentDetails(
       [
         `**Evaluation of \`${input.setName}\` for tenant \`${input.tenant}\`** — every ${state.settings.intervalMs / 1000} s, ${state.settings.batchSize} questions`,
-        summary,
+        summary + problem,
         `${s.questions} questions over ${s.batches} batches, ${s.continuedAsNew} continue-as-new, ${s.pendingProposals.length} pending proposal(s)`,
       ].join('\n\n'),
     );
@@ -263,14 +270,23 @@ export async function evaluationWorkflow(input: EvaluationInput): Promise<void> 
   }
 
   async function runBatch(): Promise<void> {
-    const sample = await activities.sampleEvalItems({
-      dataset: input.dataset,
-      offset: state.cursor,
-      size: state.settings.batchSize,
-    });
+    let sample;
+    try {
+      sample = await activities.sampleEvalItems({
+        dataset: input.dataset,
+        offset: state.cursor,
+        size: state.settings.batchSize,
+      });
+    } catch (failure) {
+      // A set edited into an unusable state must not end months of history: skip, say why, retry next interval.
+      state.lastError = `evaluation set unusable: ${failureMessage(failure)}`;
+      describe();
+      return;
+    }
+    state.lastError = undefined;
     if (state.setVersion !== undefined && sample.version !== state.setVersion) {
       // Different questions have a different normal: the old baseline would flag (or hide) a change that is not one.
-      state.alerts = { ...state.alerts, baseline: { quality: [], latencyP95Ms: [] } };
+      state.alerts = { ...state.alerts, baseline: { quality: [], latencyP95Ms: [] }, reference: {} };
     }
     state.setVersion = sample.version;
     state.setSize = sample.total;
@@ -308,7 +324,14 @@ export async function evaluationWorkflow(input: EvaluationInput): Promise<void> 
     // Failed questions count as samples for the quality alert: a pipeline that errors out is a degradation too.
     const update = updateAlerts(
       state.alerts,
-      { batch, at, samples: scores.samples, quality: scores.quality, latencyP95Ms: scores.latencyP95Ms },
+      {
+        batch,
+        at,
+        samples: scores.samples,
+        quality: scores.quality,
+        latencyP95Ms: scores.latencyP95Ms,
+        itemQuality: Object.fromEntries(observations.map((o) => [o.itemId, itemQuality(o, k)])),
+      },
       policy,
     );
     state.alerts = update.state;
@@ -433,6 +456,11 @@ async function answerOne(item: EvalItem, tenant: string, childId: string): Promi
           : String(failure),
     };
   }
+}
+
+function failureMessage(failure: unknown): string {
+  const cause = failure instanceof Error && failure.cause instanceof Error ? failure.cause : failure;
+  return cause instanceof Error ? cause.message : String(cause);
 }
 
 function safeId(id: string): string {

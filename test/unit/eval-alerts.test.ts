@@ -59,24 +59,47 @@ describe('evaluation alerts', () => {
     ).toHaveLength(1);
   });
 
-  it('fires at once on a significant drop below the baseline, and keeps degraded batches out of the baseline', () => {
-    const { events, state } = feed([
-      [0.9, 100],
-      [0.92, 100],
-      [0.88, 100],
-      [0.7, 100],
-      [0.7, 100],
+  it('fires at once when the same questions score significantly worse than when healthy', () => {
+    const items = (offset: number, quality: number) =>
+      Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`q${offset + i}`, quality]));
+    const run = (batches: Array<[number, Record<string, number>]>) => {
+      let state = initialAlertState();
+      const events: AlertEvent[] = [];
+      batches.forEach(([quality, itemQuality], i) => {
+        const update = updateAlerts(
+          state,
+          { batch: i + 1, at: `t${i + 1}`, samples: 10, quality, latencyP95Ms: 100, itemQuality },
+          DEFAULT_ALERT_POLICY,
+        );
+        state = update.state;
+        events.push(...update.events);
+      });
+      return { state, events };
+    };
+    // Two batches of different questions with different (healthy) quality, cycling: no alert, however far apart.
+    const cycling = run([
+      [0.95, items(0, 0.95)],
+      [0.65, items(10, 0.65)],
+      [0.95, items(0, 0.95)],
+      [0.65, items(10, 0.65)],
     ]);
-    expect(events.map((e) => [e.name, e.state, e.batch])).toEqual([['quality', 'firing', 4]]);
-    expect(events[0]!.reason).toMatch(/dropped below the baseline 0\.900/);
-    expect(summarizeBaseline(state.baseline).batches).toBe(3);
+    expect(cycling.events).toEqual([]);
+    // The same questions 0.2 lower: fires at once, above the threshold, and is kept out of the reference.
+    const { events, state } = run([
+      [0.95, items(0, 0.95)],
+      [0.65, items(10, 0.65)],
+      [0.75, items(0, 0.75)],
+      [0.75, items(0, 0.75)],
+    ]);
+    expect(events.map((e) => [e.name, e.state, e.batch])).toEqual([['quality', 'firing', 3]]);
+    expect(events[0]!.reason).toMatch(/^the same 10 questions scored 0\.200 lower than when healthy/);
+    expect(state.reference?.q0).toBe(0.95);
+    expect(summarizeBaseline(state.baseline).batches).toBe(2);
     // A small wobble is not significant.
     expect(
-      feed([
-        [0.9, 100],
-        [0.92, 100],
-        [0.88, 100],
-        [0.84, 100],
+      run([
+        [0.95, items(0, 0.95)],
+        [0.9, items(0, 0.9)],
       ]).events,
     ).toEqual([]);
   });
