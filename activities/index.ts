@@ -29,6 +29,9 @@ import type { Metrics } from '../lib/telemetry/metrics.js';
 import { withSpan } from '../lib/telemetry/tracing.js';
 import type { AnswerQueryResult, CacheReport, QueryOptions } from '../workflows/answer-query-types.js';
 import { queryInputProblem } from '../workflows/query-validation.js';
+import { Registry } from 'prom-client';
+import { createEvalMetrics } from '../lib/eval/eval-metrics.js';
+import { createEvaluationActivities, type EvaluationDeps } from './evaluation.js';
 import { atBoundary } from './failures.js';
 
 /** What ragline's activities need, injected by the composition root (workers/) or by a test. */
@@ -45,6 +48,8 @@ export interface ActivityDeps {
   metrics: Metrics;
   logger: Logger;
   settings: ActivitySettings;
+  /** Evaluation metrics and webhook; a test that leaves it out gets metrics on a private registry and no webhook. */
+  evaluation?: EvaluationDeps;
 }
 
 export interface ActivitySettings {
@@ -293,7 +298,13 @@ export const createActivities = (deps: ActivityDeps) => {
     return { ...generated, qualityScore, tookMs: Math.round(performance.now() - started) };
   };
 
+  const evaluation = createEvaluationActivities(
+    deps.evaluation ?? { metrics: createEvalMetrics(new Registry()), logger: deps.logger, webhookTimeoutMs: 5000 },
+  );
+
   return {
+    ...evaluation,
+
     /** The floor every latency figure is measured against: a local activity that does nothing. */
     async noop(): Promise<void> {},
 
@@ -496,6 +507,17 @@ export const createActivities = (deps: ActivityDeps) => {
           metrics.ingestedDocuments.inc({ outcome: 'deleted' }, outcome.deleted.length);
         }
         return { ...outcome, corpusVersion: (await store.stats(input.tenant)).corpusVersion };
+      });
+    },
+
+    /** Which of these document ids the tenant's corpus does not hold (evaluation sets name documents by id). */
+    async findUnknownDocIds(input: { tenant: string; docIds: string[] }): Promise<{ unknown: string[] }> {
+      return atBoundary(async () => {
+        const unknown: string[] = [];
+        for (const docId of input.docIds) {
+          if ((await store.documentHash(input.tenant, docId)) === undefined) unknown.push(docId);
+        }
+        return { unknown };
       });
     },
 

@@ -106,6 +106,21 @@ export const configSchema = z.object({
   /** @default 1536 */
   OPENAI_EMBEDDING_DIMENSIONS: int(1536, 1),
 
+  /** Evaluation set read by `ragline eval`: a ground-truth JSONL file or a BEIR folder. @default sample-corpus/ground-truth.jsonl */
+  RAGLINE_EVAL_SET: z.string().default('sample-corpus/ground-truth.jsonl'),
+  /** Seconds between evaluation batches (1 s – 7 days). @default 300 */
+  RAGLINE_EVAL_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(604_800).default(300),
+  /** Questions per evaluation batch (1–1000). @default 10 */
+  RAGLINE_EVAL_BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(10),
+  /** Evaluation quality (0..1) below which the quality alert fires. @default 0.6 */
+  RAGLINE_EVAL_QUALITY_THRESHOLD: z.coerce.number().min(0).max(1).default(0.6),
+  /** Evaluation p95 latency above which the latency alert fires, in ms. @default 2000 */
+  RAGLINE_EVAL_LATENCY_P95_MS: int(2000, 1),
+  /** URL that receives evaluation alerts as JSON POSTs; unset sends none. @default unset */
+  RAGLINE_EVAL_WEBHOOK_URL: optionalString.pipe(z.url().optional()),
+  /** Time one webhook attempt may take, in ms (attempts are retried). @default 5000 */
+  RAGLINE_EVAL_WEBHOOK_TIMEOUT_MS: int(5000, 100),
+
   /** Port of /metrics, /healthz and /readyz on the worker. @default 9464 */
   RAGLINE_METRICS_PORT: int(9464, 0),
   /** Port of the HTTP API. @default 8080 */
