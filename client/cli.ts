@@ -336,8 +336,14 @@ function printStatus(report: Record<string, unknown>): void {
     console.log(
       `Corpus     ${corpus.documents} documents, ${corpus.chunks} chunks, version ${corpus.corpusVersion} (${corpus.store})`,
     );
-  const checks = report.checks as Record<string, { ok: boolean; latencyMs: number; error?: string }> | undefined;
+  const checks = report.checks as
+    Record<string, { ok: boolean; latencyMs: number; detail?: string; error?: string }> | undefined;
   for (const [name, check] of Object.entries(checks ?? {})) {
+    // The breakers' line is their states ("store=closed llm=open …"); a latency would mean nothing there.
+    if (name === 'breakers') {
+      console.log(`${name.padEnd(10)} ${check.detail ?? ''}`);
+      continue;
+    }
     console.log(
       `${name.padEnd(10)} ${check.ok ? 'ok' : 'FAILING'} (${check.latencyMs} ms)${check.error ? ` ${check.error}` : ''}`,
     );
