@@ -12,7 +12,15 @@ const load = (file: string) => JSON.parse(fs.readFileSync(path.join(dir, file), 
 describe('replay of histories captured from real runs', () => {
   it('has histories to replay', () => {
     expect(histories).toEqual(
-      expect.arrayContaining(['answer-query-miss.json', 'answer-query-hit.json', 'ingest-sample-corpus.json']),
+      expect.arrayContaining([
+        'answer-query-miss.json',
+        'answer-query-hit.json',
+        'ingest-sample-corpus.json',
+        // The degradation ladder behind patched('deadline-ladder-v1').
+        'answer-query-stale-cache.json',
+        'answer-query-circuit-open.json',
+        'answer-query-retrieval-unavailable.json',
+      ]),
     );
   });
 
