@@ -34,7 +34,8 @@ export const DEFAULT_LOAD: Omit<LoadOptions, 'users' | 'queriesPerUser'> = {
 /** Impossible arguments are refused before anything starts, in one line naming the option. */
 export function validateLoadOptions(options: LoadOptions): LoadOptions {
   const positive = (name: string, value: number) => {
-    if (!Number.isInteger(value) || value < 1) throw new InvalidInputError(`${name} must be a positive integer, got ${value}`);
+    if (!Number.isInteger(value) || value < 1)
+      throw new InvalidInputError(`${name} must be a positive integer, got ${value}`);
   };
   const atLeastZero = (name: string, value: number) => {
     if (!Number.isFinite(value) || value < 0) throw new InvalidInputError(`${name} must be zero or more, got ${value}`);

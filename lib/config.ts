@@ -16,7 +16,10 @@ const breakerOverride = z
   .optional()
   .transform((raw, ctx): BreakerOverride => {
     const out: BreakerOverride = {};
-    for (const part of (raw ?? '').split(',').map((p) => p.trim()).filter(Boolean)) {
+    for (const part of (raw ?? '')
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean)) {
       const [key, value] = part.split('=').map((p) => p.trim());
       const n = Number(value);
       if (!(BREAKER_KEYS as readonly string[]).includes(key ?? '') || value === undefined || !Number.isFinite(n)) {
@@ -204,7 +207,8 @@ function crossProblems(config: Config): string[] {
   }
   for (const [dep, s] of Object.entries(breakerSettings(config))) {
     const variable = config[BREAKER_VARIABLES[dep as keyof typeof BREAKER_VARIABLES]];
-    const name = Object.keys(variable).length > 0 ? BREAKER_VARIABLES[dep as keyof typeof BREAKER_VARIABLES] : undefined;
+    const name =
+      Object.keys(variable).length > 0 ? BREAKER_VARIABLES[dep as keyof typeof BREAKER_VARIABLES] : undefined;
     const where = (shared: string) => name ?? shared;
     if (!(s.failureRatio > 0 && s.failureRatio <= 1))
       problems.push(`${where('RAGLINE_BREAKER_FAILURE_RATIO')}: failureRatio must be in (0, 1], got ${s.failureRatio}`);

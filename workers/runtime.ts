@@ -65,7 +65,8 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
       set: (key, vector) => cache.set(embeddingKey(key), vector, { ttlMs: ttls.embedding }),
     },
   });
-  const embedder = openAIEmbedder && breakers ? guardEmbedder(openAIEmbedder, breakers.embedder, callTimeoutMs) : openAIEmbedder;
+  const embedder =
+    openAIEmbedder && breakers ? guardEmbedder(openAIEmbedder, breakers.embedder, callTimeoutMs) : openAIEmbedder;
   const unguarded = overrides.store ?? (await createChunkStore(config, { embedder, analyzer }));
   const configured = breakers ? guardStore(unguarded, breakers.store, callTimeoutMs) : unguarded;
   // The embedded index holds chunk texts in memory already; a remote store's reads go through the chunk cache.

@@ -39,12 +39,7 @@ export interface Source {
  * → `retrieval-unavailable` (store down and nothing cached: a clear message).
  */
 export type FallbackReason =
-  | 'lexical-only'
-  | 'stale-cache'
-  | 'retrieval-unavailable'
-  | 'generation-failed'
-  | 'generation-rejected'
-  | 'deadline';
+  'lexical-only' | 'stale-cache' | 'retrieval-unavailable' | 'generation-failed' | 'generation-rejected' | 'deadline';
 
 /** The rung of the degradation ladder an answer came from. */
 export type DegradationRung = 'full' | 'lexical-only' | 'stale-cache' | 'extractive' | 'message';

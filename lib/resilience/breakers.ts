@@ -1,4 +1,11 @@
-import { BrokenCircuitError, CircuitState, CountBreaker, circuitBreaker, handleWhen, IsolatedCircuitError } from 'cockatiel';
+import {
+  BrokenCircuitError,
+  CircuitState,
+  CountBreaker,
+  circuitBreaker,
+  handleWhen,
+  IsolatedCircuitError,
+} from 'cockatiel';
 import type { CircuitBreakerPolicy } from 'cockatiel';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { HealthStatus } from '../domain.js';
@@ -43,7 +50,11 @@ export class CircuitOpenError extends RaglineError {
 export function isDependencyFailure(error: unknown): boolean {
   if (error instanceof CircuitOpenError) return false;
   if (error instanceof RaglineError) {
-    return error.type === ErrorType.Unavailable || error.type === ErrorType.RateLimited || error.type === ErrorType.BadResponse;
+    return (
+      error.type === ErrorType.Unavailable ||
+      error.type === ErrorType.RateLimited ||
+      error.type === ErrorType.BadResponse
+    );
   }
   if (error instanceof Error && error.name === 'AbortError') return false;
   return true;
@@ -132,7 +143,9 @@ export class DependencyBreaker {
   async run<T>(fn: () => Promise<T>, options: { timeoutMs?: number } = {}): Promise<T> {
     const { timeoutMs } = options;
     try {
-      return await this.policy.execute(() => (timeoutMs === undefined ? fn() : withTimeout(fn(), timeoutMs, this.dependency)));
+      return await this.policy.execute(() =>
+        timeoutMs === undefined ? fn() : withTimeout(fn(), timeoutMs, this.dependency),
+      );
     } catch (error) {
       if (error instanceof BrokenCircuitError || error instanceof IsolatedCircuitError) {
         this.metrics?.rejected.inc({ dependency: this.dependency });

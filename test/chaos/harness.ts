@@ -82,9 +82,11 @@ export async function startStack(options: { workers?: number; env?: Record<strin
       exited: new Promise((resolve) => child.once('exit', () => resolve())),
     };
     let buffered = '';
+    let tail = '';
     await new Promise<void>((resolve, reject) => {
       child.stderr?.on('data', (data: Buffer) => {
         buffered += data.toString();
+        tail = (tail + data.toString()).slice(-2000);
         const lines = buffered.split('\n');
         buffered = lines.pop() ?? '';
         for (const line of lines) {
@@ -93,7 +95,7 @@ export async function startStack(options: { workers?: number; env?: Record<strin
           if (match) handle.transitions.push({ worker: name, dependency: match[1] ?? '', to: match[2] ?? '' });
         }
       });
-      child.once('exit', (code) => reject(new Error(`worker ${name} exited with ${code} during start-up`)));
+      child.once('exit', (code) => reject(new Error(`worker ${name} exited with ${code} during start-up:\n${tail}`)));
     });
     workers.push(handle);
     return handle;

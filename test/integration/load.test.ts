@@ -9,7 +9,10 @@ import { SAMPLE_CORPUS, startRagline, tempDir, type TestRagline } from '../suppo
 const BIN = path.resolve(import.meta.dirname, '../../bin/ragline.mjs');
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
-function ragline(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+function ragline(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,

@@ -35,7 +35,11 @@ function switchableGenerator(state: { down: boolean; calls: number }): AnswerGen
     async generate(request) {
       state.calls += 1;
       if (state.down) throw new Error('upstream https://llm.internal:8443 returned 503');
-      return { answer: `From the docs [1]: ${request.chunks[0]?.title ?? ''}`, citations: [1], model: 'switchable-llm' };
+      return {
+        answer: `From the docs [1]: ${request.chunks[0]?.title ?? ''}`,
+        citations: [1],
+        model: 'switchable-llm',
+      };
     },
     async health() {
       return { ok: !state.down, latencyMs: 0 };

@@ -50,9 +50,8 @@ describe('dependency breakers', () => {
     await expect(breakers.cache.run(fail)).rejects.toBeInstanceOf(CircuitOpenError);
     const json = await registry.getMetricsAsJSON();
     const value = (name: string, labels: Record<string, string>) =>
-      json
-        .find((m) => m.name === name)
-        ?.values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))?.value;
+      json.find((m) => m.name === name)?.values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))
+        ?.value;
     expect(value('rag_breaker_state', { dependency: 'cache' })).toBe(1);
     expect(value('rag_breaker_state', { dependency: 'llm' })).toBe(0);
     expect(value('rag_breaker_transitions_total', { dependency: 'cache', to: 'open' })).toBe(1);
