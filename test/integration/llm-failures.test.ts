@@ -27,6 +27,9 @@ describe('query workflow generating with an OpenAI-compatible endpoint that fail
         OPENAI_MODEL: 'fake-model',
         OPENAI_TIMEOUT_MS: String(TIMEOUT_MS),
         RAGLINE_LLM_PRICES: '{"fake-model":{"input":1,"output":2}}',
+        // These tests are about one query's retry policy; the breaker, which remembers failures across the file's
+        // queries, is tested in resilience.test.ts and must not open here.
+        RAGLINE_BREAKER_LLM: 'minCalls=20,window=20',
       },
     });
     await ragline.ingest([SAMPLE_CORPUS]);
