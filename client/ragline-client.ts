@@ -98,6 +98,9 @@ export class RaglineClient {
           taskQueue: this.taskQueue,
           workflowId: queryWorkflowId(tenant, input.query),
           args: [args],
+          // A worker that dies holding a query's task costs this, not the 10 s default, before another worker
+          // takes it over; a query's tasks are short (local activities over it heartbeat the task).
+          workflowTaskTimeout: '3s',
           typedSearchAttributes: new TypedSearchAttributes([{ key: tenantSearchAttribute, value: tenant }]),
         }) as Promise<AnswerQueryResult>,
     );
