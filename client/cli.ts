@@ -10,6 +10,7 @@ import { startTracing, temporalClientInterceptors, type Tracing } from '../lib/t
 import type { AnswerQueryResult } from '../workflows/answer-query-types.js';
 import type { IngestDocumentsResult, IngestProgress } from '../workflows/ingest-types.js';
 import { queryInputProblem } from '../workflows/query-validation.js';
+import { registerEvalCommands } from './eval-commands.js';
 import { DEFAULT_LOAD, formatReport, readSampleQuestions, runLoad, validateLoadOptions } from './load.js';
 import { RaglineClient, temporalTarget } from './ragline-client.js';
 
@@ -308,6 +309,7 @@ program
       await client.close();
     }
   });
+registerEvalCommands(program, { loadConfig, connectWithWorker });
 
 let tracing: Tracing | undefined;
 

@@ -111,4 +111,4 @@ export const FALLBACK_BUDGET_MS = 2000;
 /** Shortest deadline that leaves room for the cache lookup and a fallback. */
 export const MIN_DEADLINE_MS = LOCAL_STEP_TIMEOUT_MS + FALLBACK_BUDGET_MS;
 export const MAX_TOP_K = 20;
-export const TENANT_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/i;
+export { TENANT_PATTERN } from '../lib/tenant.js';
