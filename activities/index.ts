@@ -3,7 +3,7 @@ import { Context, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Cache } from '../lib/cache/cache.js';
 import { invalidateDocuments } from '../lib/cache/index.js';
-import { resultKey, type CacheTtls, type ResultScope } from '../lib/cache/keys.js';
+import { resultKey, staleKey, type CacheTtls, type ResultScope } from '../lib/cache/keys.js';
 import type { ResultCache } from '../lib/cache/result-cache.js';
 import { cachedCompute } from '../lib/cache/single-flight.js';
 import type { AnswerGenerator, ChunkStore, ContextChunk, TokenUsage } from '../lib/domain.js';
@@ -27,7 +27,7 @@ import type { SourceDocument } from '../lib/domain.js';
 import { queryLogger, redactQuery, type Logger } from '../lib/telemetry/logger.js';
 import type { Metrics } from '../lib/telemetry/metrics.js';
 import { withSpan } from '../lib/telemetry/tracing.js';
-import type { AnswerQueryResult, CacheReport, QueryOptions } from '../workflows/answer-query-types.js';
+import type { AnswerQueryResult, CacheReport, FallbackReason, QueryOptions } from '../workflows/answer-query-types.js';
 import { queryInputProblem } from '../workflows/query-validation.js';
 import { Registry } from 'prom-client';
 import { createEvalMetrics } from '../lib/eval/eval-metrics.js';
@@ -62,6 +62,8 @@ export interface ActivitySettings {
   /** Largest Markdown or text file, and largest JSONL line, ingested. */
   maxDocumentBytes: number;
   ttls: CacheTtls;
+  /** How long the last good answer to a question is kept for the store-down rung, in ms. */
+  staleTtlMs?: number;
   /** Log a hash of the question instead of its text. */
   redactQueries: boolean;
   /** How long a query waits for an identical one already computing elsewhere before computing itself. */
@@ -69,6 +71,12 @@ export interface ActivitySettings {
 }
 
 const SNIPPET_CHARS = 240;
+const DEFAULT_STALE_TTL_MS = 7 * 24 * 3600 * 1000;
+
+interface StaleAnswer {
+  answer: CachedAnswer;
+  cachedAt: string;
+}
 const FLIGHT_TTL_MS = 30_000;
 
 /** A cached answer: the parts of a result that do not depend on who asked or when. */
@@ -92,6 +100,8 @@ export interface RetrievedHit {
 export interface RetrieveResult {
   hits: RetrievedHit[];
   reason?: string;
+  /** Rungs retrieval stepped down by itself, such as `lexical-only` when the embedder is down. */
+  degradedReasons?: FallbackReason[];
   corpusVersion: number;
   tookMs: number;
 }
@@ -356,12 +366,35 @@ export const createActivities = (deps: ActivityDeps) => {
     async storeCachedAnswer(input: { scope: ResultScope; query: string; answer: AnswerQueryResult }): Promise<void> {
       const { answer, sources, qualityScore, model, citations, uncited, corpusVersion } = input.answer;
       const value: CachedAnswer = { answer, sources, qualityScore, model, citations, uncited, corpusVersion };
-      await deps.resultCache.store(
-        input.scope,
-        input.query,
-        value,
-        sources.map((s) => s.docId),
-      );
+      const stale: StaleAnswer = { answer: value, cachedAt: new Date().toISOString() };
+      await Promise.all([
+        deps.resultCache.store(
+          input.scope,
+          input.query,
+          value,
+          sources.map((s) => s.docId),
+        ),
+        // Untagged: a deleted or changed document does not drop it, since it is only served, flagged stale, when
+        // nothing current can be computed.
+        cache.set(staleKey(input.scope, input.query), stale, { ttlMs: settings.staleTtlMs ?? DEFAULT_STALE_TTL_MS }),
+      ]);
+    },
+
+    /** The last good answer to this question, whatever the corpus version, for when the store is down. */
+    async lookupStaleAnswer(input: {
+      query: string;
+      tenant: string;
+      options?: QueryOptions;
+    }): Promise<{ status: 'hit'; answer: CachedAnswer; cachedAt: string } | { status: 'miss' }> {
+      checkQuery(input.query, input.tenant);
+      const scope = {
+        tenant: input.tenant,
+        topK: input.options?.topK ?? settings.topK,
+        generatorModel: deps.generator.model,
+      };
+      const found = await cache.get<StaleAnswer>(staleKey(scope, input.query));
+      logQuery(input.tenant, input.query, 'stale answer lookup', { stale: found ? 'hit' : 'miss' });
+      return found ? { status: 'hit', ...found } : { status: 'miss' };
     },
 
     async retrieveChunks(input: {

@@ -57,7 +57,7 @@ export class RaglineClient {
   constructor(
     readonly client: Client,
     readonly taskQueue: string,
-    private readonly limits: { maxQueryChars: number; ingestBatch?: number },
+    private readonly limits: { maxQueryChars: number; ingestBatch?: number; deadlineMs?: number },
   ) {}
 
   static async connect(
@@ -82,6 +82,7 @@ export class RaglineClient {
     return new RaglineClient(client, config.RAGLINE_TASK_QUEUE, {
       maxQueryChars: config.RAGLINE_MAX_QUERY_CHARS,
       ingestBatch: config.RAGLINE_INGEST_BATCH,
+      deadlineMs: config.RAGLINE_QUERY_DEADLINE_MS,
     });
   }
 
@@ -90,12 +91,18 @@ export class RaglineClient {
     const problem = queryInputProblem(input, this.limits);
     if (problem) throw new InvalidInputError(problem);
     const tenant = input.tenant ?? DEFAULT_TENANT;
+    // The configured deadline travels with the query: the workflow cannot read the configuration.
+    const deadlineMs = input.options?.deadlineMs ?? this.limits.deadlineMs;
+    const args = deadlineMs === undefined ? input : { ...input, options: { ...input.options, deadlineMs } };
     return unwrap(
       () =>
         this.client.workflow.execute('answerQueryWorkflow', {
           taskQueue: this.taskQueue,
           workflowId: queryWorkflowId(tenant, input.query),
-          args: [input],
+          args: [args],
+          // A worker that dies holding a query's task costs this, not the 10 s default, before another worker
+          // takes it over; a query's tasks are short (local activities over it heartbeat the task).
+          workflowTaskTimeout: '3s',
           typedSearchAttributes: new TypedSearchAttributes([{ key: tenantSearchAttribute, value: tenant }]),
         }) as Promise<AnswerQueryResult>,
     );

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { FALLBACK_BUDGET_MS, LOCAL_STEP_TIMEOUT_MS, MIN_DEADLINE_MS } from '../workflows/answer-query-types.js';
 import { MAX_INGEST_BATCH } from './ingest-limits.js';
 import { TENANT_PATTERN } from './tenant.js';
 
@@ -9,6 +10,28 @@ import { TENANT_PATTERN } from './tenant.js';
  */
 const bool = (fallback: boolean) => z.stringbool().default(fallback);
 const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
+const BREAKER_KEYS = ['failureRatio', 'window', 'minCalls', 'openMs'] as const;
+export type BreakerOverride = Partial<Record<(typeof BREAKER_KEYS)[number], number>>;
+/** `failureRatio=0.5,window=20,minCalls=10,openMs=30000`, any subset; overrides the shared breaker settings. */
+const breakerOverride = z
+  .string()
+  .optional()
+  .transform((raw, ctx): BreakerOverride => {
+    const out: BreakerOverride = {};
+    for (const part of (raw ?? '')
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean)) {
+      const [key, value] = part.split('=').map((p) => p.trim());
+      const n = Number(value);
+      if (!(BREAKER_KEYS as readonly string[]).includes(key ?? '') || value === undefined || !Number.isFinite(n)) {
+        ctx.addIssue({ code: 'custom', message: `"${part}" is not one of ${BREAKER_KEYS.join('|')}=<number>` });
+        return z.NEVER;
+      }
+      out[key as keyof BreakerOverride] = n;
+    }
+    return out;
+  });
 const optionalString = z
   .string()
   .optional()
@@ -106,6 +129,31 @@ export const configSchema = z.object({
   /** @default 1536 */
   OPENAI_EMBEDDING_DIMENSIONS: int(1536, 1),
 
+  /**
+   * Time one query may take end to end, in ms; every step's timeout fits in what is left of it, and must leave room
+   * for the cache lookup's local activity and a fallback. @default 10000
+   */
+  RAGLINE_QUERY_DEADLINE_MS: int(10_000, 1),
+  /** How long the last good answer to each question is kept for the store-down rung. @default 604800 */
+  RAGLINE_CACHE_TTL_STALE_SECONDS: int(604_800, 1),
+  /** Circuit breakers in front of the store, the LLM, the embedder and Redis. @default true */
+  RAGLINE_BREAKERS: bool(true),
+  /** Share of failed calls in a breaker's window that opens it (0 < ratio ≤ 1). @default 0.5 */
+  RAGLINE_BREAKER_FAILURE_RATIO: z.coerce.number().gt(0).max(1).default(0.5),
+  /** Calls in a breaker's count window. @default 20 */
+  RAGLINE_BREAKER_WINDOW: int(20, 1),
+  /** Calls a window must hold before a breaker may open; at most the window. @default 10 */
+  RAGLINE_BREAKER_MIN_CALLS: int(10, 1),
+  /** How long an open breaker refuses calls before one probe call may go through (half-open). @default 30000 */
+  RAGLINE_BREAKER_OPEN_MS: int(30_000, 100),
+  /** Overrides for the store's breaker, e.g. `openMs=10000,minCalls=5`. @default unset */
+  RAGLINE_BREAKER_STORE: breakerOverride,
+  /** Overrides for the LLM's breaker. @default unset */
+  RAGLINE_BREAKER_LLM: breakerOverride,
+  /** Overrides for the embedder's breaker. @default unset */
+  RAGLINE_BREAKER_EMBEDDER: breakerOverride,
+  /** Overrides for the Redis cache's breaker. @default unset */
+  RAGLINE_BREAKER_CACHE: breakerOverride,
   /** Evaluation set read by `ragline eval`: a ground-truth JSONL file or a BEIR folder. @default sample-corpus/ground-truth.jsonl */
   RAGLINE_EVAL_SET: z.string().default('sample-corpus/ground-truth.jsonl'),
   /** Seconds between evaluation batches (1 s – 7 days). @default 300 */
@@ -137,6 +185,60 @@ export const configSchema = z.object({
 
 export type Config = z.output<typeof configSchema>;
 
+const BREAKER_VARIABLES = {
+  store: 'RAGLINE_BREAKER_STORE',
+  llm: 'RAGLINE_BREAKER_LLM',
+  embedder: 'RAGLINE_BREAKER_EMBEDDER',
+  cache: 'RAGLINE_BREAKER_CACHE',
+} as const;
+
+export interface ResolvedBreakerSettings {
+  failureRatio: number;
+  window: number;
+  minCalls: number;
+  openMs: number;
+}
+
+/** Each dependency's breaker settings: the shared ones with that dependency's overrides on top. */
+export function breakerSettings(config: Config): Record<keyof typeof BREAKER_VARIABLES, ResolvedBreakerSettings> {
+  const base = {
+    failureRatio: config.RAGLINE_BREAKER_FAILURE_RATIO,
+    window: config.RAGLINE_BREAKER_WINDOW,
+    minCalls: config.RAGLINE_BREAKER_MIN_CALLS,
+    openMs: config.RAGLINE_BREAKER_OPEN_MS,
+  };
+  const entries = Object.entries(BREAKER_VARIABLES).map(([dep, variable]) => [dep, { ...base, ...config[variable] }]);
+  return Object.fromEntries(entries) as Record<keyof typeof BREAKER_VARIABLES, ResolvedBreakerSettings>;
+}
+
+/** Checks that span variables: each problem names the variable to change. */
+function crossProblems(config: Config): string[] {
+  const problems: string[] = [];
+  if (config.RAGLINE_QUERY_DEADLINE_MS < MIN_DEADLINE_MS) {
+    problems.push(
+      `RAGLINE_QUERY_DEADLINE_MS: ${config.RAGLINE_QUERY_DEADLINE_MS} ms is shorter than the ${LOCAL_STEP_TIMEOUT_MS} ms ` +
+        `cache-lookup activity timeout plus the ${FALLBACK_BUDGET_MS} ms fallback budget (minimum ${MIN_DEADLINE_MS})`,
+    );
+  }
+  for (const [dep, s] of Object.entries(breakerSettings(config))) {
+    const variable = config[BREAKER_VARIABLES[dep as keyof typeof BREAKER_VARIABLES]];
+    const name =
+      Object.keys(variable).length > 0 ? BREAKER_VARIABLES[dep as keyof typeof BREAKER_VARIABLES] : undefined;
+    const where = (shared: string) => name ?? shared;
+    if (!(s.failureRatio > 0 && s.failureRatio <= 1))
+      problems.push(`${where('RAGLINE_BREAKER_FAILURE_RATIO')}: failureRatio must be in (0, 1], got ${s.failureRatio}`);
+    if (!Number.isInteger(s.window) || s.window < 1)
+      problems.push(`${where('RAGLINE_BREAKER_WINDOW')}: window must be a positive integer, got ${s.window}`);
+    if (!Number.isInteger(s.minCalls) || s.minCalls < 1 || s.minCalls > s.window)
+      problems.push(
+        `${where('RAGLINE_BREAKER_MIN_CALLS')}: minCalls must be an integer from 1 to the window (${s.window}), got ${s.minCalls}`,
+      );
+    if (!Number.isInteger(s.openMs) || s.openMs < 100)
+      problems.push(`${where('RAGLINE_BREAKER_OPEN_MS')}: openMs must be an integer of at least 100, got ${s.openMs}`);
+  }
+  return [...new Set(problems)];
+}
+
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
@@ -148,5 +250,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
+  const problems = crossProblems(parsed.data);
+  if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   return { ...parsed.data, RAGLINE_DATA_DIR: path.resolve(parsed.data.RAGLINE_DATA_DIR) };
 }

@@ -1,5 +1,5 @@
 import { proxySinks, type Sinks } from '@temporalio/workflow';
-import type { QualityTier } from './answer-query-types.js';
+import type { DegradationRung, FallbackReason, QualityTier } from './answer-query-types.js';
 
 export interface QueryOutcome {
   tenant: string;
@@ -7,7 +7,10 @@ export interface QueryOutcome {
   qualityTier: QualityTier;
   qualityScore: number;
   path: 'hit' | 'miss' | 'degraded';
-  fallbackReason?: string;
+  fallbackReason?: FallbackReason;
+  /** Every reason on the answer; histories from before the ladder carry only `fallbackReason`. */
+  degradedReasons?: FallbackReason[];
+  rung?: DegradationRung;
 }
 
 /**

@@ -86,6 +86,15 @@ export function resultKey(scope: ResultScope, query: string): string {
   return `result:${tenantPart(scope.tenant)}:${sha256([...scopeParts(scope), normalizeQuery(query)])}`;
 }
 
+/**
+ * The last good answer to a question, kept past corpus changes: it is served, flagged stale, only when the store
+ * is down and nothing current can be computed. Same tenant, parameters and model; any corpus version.
+ */
+export function staleKey(scope: Omit<ResultScope, 'corpusVersion'>, query: string): string {
+  const parts = [RETRIEVAL_PARAMS_VERSION, scope.topK, scope.generatorModel, sortedEntries(scope.options)];
+  return `stale:${tenantPart(scope.tenant)}:${sha256([...parts, normalizeQuery(query)])}`;
+}
+
 /** The bucket of recent questions a near-duplicate may be served from: same tenant, corpus and parameters. */
 export function semanticBucketKey(scope: ResultScope): string {
   return `semantic:${tenantPart(scope.tenant)}:${sha256(scopeParts(scope))}`;

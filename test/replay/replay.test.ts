@@ -19,6 +19,10 @@ describe('replay of histories captured from real runs', () => {
         'answer-query-miss.json',
         'answer-query-hit.json',
         'ingest-sample-corpus.json',
+        // The degradation ladder behind patched('deadline-ladder-v1').
+        'answer-query-stale-cache.json',
+        'answer-query-circuit-open.json',
+        'answer-query-retrieval-unavailable.json',
         'ingest-manifest-continued.json',
       ]),
     );

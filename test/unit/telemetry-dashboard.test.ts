@@ -10,8 +10,11 @@ import { createMetrics } from '../../lib/telemetry/metrics.js';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const read = (file: string) => fs.readFileSync(path.join(root, file), 'utf8');
 
-/** Metrics recorded outside lib/telemetry/metrics.ts and lib/eval/eval-metrics.ts (LLM adapter, semantic cache). */
+/** Metrics recorded outside lib/telemetry/metrics.ts and lib/eval/eval-metrics.ts (LLM adapter, semantic cache, breakers). */
 const RECORDED_ELSEWHERE = [
+  'rag_breaker_state',
+  'rag_breaker_transitions_total',
+  'rag_breaker_rejected_total',
   'rag_semantic_cache_refusals_total',
   'rag_llm_tokens_total',
   'rag_llm_cost_usd_total',
