@@ -45,6 +45,8 @@ export interface ActivitySettings {
   redactQueries: boolean;
   /** How long a query waits for an identical one already computing elsewhere before computing itself. */
   stampedeWaitMs?: number;
+  /** `answerSettingsHash(config)`: cached answers are kept apart by every setting that changes them. */
+  answerSettings?: string;
 }
 
 const SNIPPET_CHARS = 240;
@@ -134,6 +136,7 @@ export const createActivities = (deps: ActivityDeps) => {
     corpusVersion: (await store.stats(tenant)).corpusVersion,
     topK,
     generatorModel: deps.generator.model,
+    ...(settings.answerSettings === undefined ? {} : { settings: settings.answerSettings }),
   });
 
   const contextFor = async (tenant: string, hits: GenerateInput['hits']): Promise<ContextChunk[]> => {

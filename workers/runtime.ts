@@ -5,7 +5,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { Worker, type ActivityInterceptorsFactory, type InjectedSinks, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities/index.js';
 import type { Cache } from '../lib/cache/cache.js';
-import { cacheTtls } from '../lib/cache/keys.js';
+import { answerSettingsHash, cacheTtls } from '../lib/cache/keys.js';
 import { createCache, createCacheMetrics, createSemanticCache, ResultCache } from '../lib/cache/index.js';
 import type { Config } from '../lib/config.js';
 import type { AnswerGenerator, ChunkStore } from '../lib/domain.js';
@@ -99,6 +99,7 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
       chunkChars: config.RAGLINE_CHUNK_CHARS,
       ingestBatch: config.RAGLINE_INGEST_BATCH,
       ttls,
+      answerSettings: answerSettingsHash(config),
     },
   };
   return {
