@@ -13,6 +13,10 @@ import { createLogger } from '../../lib/telemetry/logger.js';
 import { createRuntime } from '../../workers/runtime.js';
 import type { AnswerQueryResult } from '../../workflows/answer-query-types.js';
 
+/** MockActivityEnvironment.run loses the activity's result type; this keeps it. */
+const call = <I, O>(env: MockActivityEnvironment, activity: (input: I) => Promise<O>, input: I): Promise<O> =>
+  env.run(activity, input) as Promise<O>;
+
 // An LLM deployment; each variant changes one setting that changes what an answer says.
 const base = {
   OPENAI_BASE_URL: 'http://127.0.0.1:9/v1',
@@ -51,14 +55,14 @@ describe('result cache keys carry every answer-changing setting', () => {
   };
   const lookup = async (overrides: Record<string, string>): Promise<LookupResult> => {
     const activities = await activitiesFor(overrides);
-    return env.run(() => activities.lookupCachedAnswer({ query: QUESTION, tenant: 'acme' }));
+    return call(env, activities.lookupCachedAnswer, { query: QUESTION, tenant: 'acme' });
   };
 
   beforeAll(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ragline-settings-'));
     store = await EmbeddedStore.open(dir);
     const activities = await activitiesFor({});
-    const miss = await env.run(() => activities.lookupCachedAnswer({ query: QUESTION, tenant: 'acme' }));
+    const miss = await call(env, activities.lookupCachedAnswer, { query: QUESTION, tenant: 'acme' });
     if (miss.status !== 'miss') throw new Error('the cache should start empty');
     const answer = {
       answer: 'Rotate them with the admin CLI [1].',
@@ -68,7 +72,7 @@ describe('result cache keys carry every answer-changing setting', () => {
       citations: [1],
       corpusVersion: miss.corpusVersion,
     } as unknown as AnswerQueryResult;
-    await env.run(() => activities.storeCachedAnswer({ scope: miss.scope, query: QUESTION, answer }));
+    await call(env, activities.storeCachedAnswer, { scope: miss.scope, query: QUESTION, answer });
   });
 
   afterAll(async () => {
