@@ -5,6 +5,7 @@ import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { createCacheMetrics } from '../../lib/cache/cache-metrics.js';
+import { createEvalMetrics } from '../../lib/eval/eval-metrics.js';
 import { createLlmMetrics } from '../../lib/generation/llm-metrics.js';
 import { createMetrics } from '../../lib/telemetry/metrics.js';
 
@@ -13,14 +14,15 @@ const read = (file: string) => fs.readFileSync(path.join(root, file), 'utf8');
 
 /**
  * Metrics a panel or alert may query: what the metric factories register on a registry, plus every `rag_*` name in
- * any module that imports prom-client, so a module added later (evaluation metrics, issue 10) counts without
- * editing this list, while a name that no code registers fails the tests below.
+ * any module that imports prom-client, so a module added later counts without editing this test, while a name that
+ * no code registers fails the tests below.
  */
 async function registeredMetricNames(): Promise<Set<string>> {
   const registry = new Registry();
   createMetrics(registry);
   createCacheMetrics(registry);
   createLlmMetrics(registry);
+  createEvalMetrics(registry);
   const names = new Set((await registry.getMetricsAsJSON()).map((metric) => metric.name));
   for (const file of sourceFiles(['lib', 'workers', 'activities', 'client'])) {
     const text = read(file);
@@ -39,16 +41,9 @@ function sourceFiles(dirs: string[]): string[] {
   );
 }
 
-/**
- * FOR THE LEAD, after merging issue 10: the evaluation panels query these, which issue 10 registers. Until then they
- * are excused only while no code registers them; once merged they are checked like every other name, and this list
- * (and its use below) should be deleted.
- */
-const AWAITING_ISSUE_10 = new Set(['rag_eval_ndcg10', 'rag_eval_recall10']);
-
 /** The names an expression queries that nothing registers. */
 function unregistered(expr: string, registered: Set<string>): string[] {
-  return referencedMetrics(expr).filter((name) => !registered.has(name) && !AWAITING_ISSUE_10.has(name));
+  return referencedMetrics(expr).filter((name) => !registered.has(name));
 }
 
 /** rag_* series names in PromQL text, with histogram suffixes folded into their metric. */
@@ -81,8 +76,8 @@ describe('Grafana dashboard', () => {
     expect(
       unregistered('histogram_quantile(0.95, sum by (le) (rate(rag_query_duration_seconds_bucket[5m])))', registered),
     ).toEqual([]);
-    // The old whitelist let metrics that nothing records pass; every name excused now is one issue 10 registers.
-    for (const name of AWAITING_ISSUE_10) expect(name).toMatch(/^rag_eval_/);
+    // The evaluation metrics are checked like any other: registered by lib/eval, not whitelisted.
+    expect(registered).toContain('rag_eval_ndcg10');
   });
 
   it('uses the provisioned Prometheus data source', () => {
@@ -107,6 +102,9 @@ describe('Grafana dashboard', () => {
       'rag_llm_cost_usd_total',
       'rag_eval_ndcg10',
       'rag_eval_recall10',
+      'rag_eval_quality',
+      'rag_eval_latency_p95_seconds',
+      'rag_eval_alert_firing',
     ]) {
       expect(queries).toContain(fragment);
     }
