@@ -78,6 +78,11 @@ export const configSchema = z.object({
   RAGLINE_CACHE_TTL_LLM_SECONDS: int(86400, 1),
   /** Entries kept by the in-process cache. @default 10000 */
   RAGLINE_CACHE_MAX_ENTRIES: int(10000, 1),
+  /**
+   * Bytes of serialised values (and keys) the in-process cache may hold, since one LLM answer or semantic bucket can
+   * weigh as much as a hundred small entries; the least recently used go first. @default 268435456
+   */
+  RAGLINE_CACHE_MAX_BYTES: int(268_435_456, 1024),
   /** Serve near-duplicate questions from the semantic cache. @default true */
   RAGLINE_SEMANTIC_CACHE: bool(true),
   /** Similarity a near-duplicate must reach to be served. @default 0.9 */

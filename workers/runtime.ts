@@ -6,7 +6,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { Worker, type ActivityInterceptorsFactory, type InjectedSinks, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities/index.js';
 import type { Cache } from '../lib/cache/cache.js';
-import { cacheTtls } from '../lib/cache/keys.js';
+import { answerSettingsHash, cacheTtls } from '../lib/cache/keys.js';
 import { createCache, createCacheMetrics, createSemanticCache, ResultCache } from '../lib/cache/index.js';
 import { breakerSettings, type Config } from '../lib/config.js';
 import { createBreakers, type Breakers } from '../lib/resilience/breakers.js';
@@ -120,6 +120,7 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
       maxDocumentBytes: config.RAGLINE_INGEST_MAX_DOCUMENT_BYTES,
       ttls,
       staleTtlMs: config.RAGLINE_CACHE_TTL_STALE_SECONDS * 1000,
+      answerSettings: answerSettingsHash(config),
     },
     evaluation: {
       metrics: createEvalMetrics(metrics.registry),

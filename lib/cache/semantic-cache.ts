@@ -25,7 +25,8 @@ export interface SemanticCacheOptions {
   ttlMs: number;
   /**
    * Most recent questions kept per bucket; every lookup reads the whole bucket. Lexical entries are ~100 bytes; with
-   * an embedder each carries its vector (~8 KB at 1536 dimensions), so keep dense buckets near 100. @default 500
+   * an embedder each carries its vector (~8 KB as base64 float32 at 1536 dimensions), so dense buckets keep 100.
+   * @default 100 with `embed`, 500 without
    */
   maxEntries?: number;
   /** Dense similarity instead of the lexical one when set; the guard applies either way. */
@@ -55,6 +56,10 @@ export interface SemanticMatch<T> {
   question: string;
   similarity: number;
 }
+
+// Every lookup reads and decodes the whole bucket: ~50 KB lexical, ~800 KB dense at 1536 dimensions.
+const LEXICAL_BUCKET_ENTRIES = 500;
+const DENSE_BUCKET_ENTRIES = 100;
 
 // Candidates tried per lookup: beyond a few, a refused or expired best match means the bucket has nothing better.
 const MAX_CANDIDATES = 3;
@@ -87,7 +92,7 @@ export class SemanticCache {
     this.cache = options.cache;
     this.threshold = options.threshold ?? 0.9;
     this.ttlMs = options.ttlMs;
-    this.maxEntries = options.maxEntries ?? 500;
+    this.maxEntries = options.maxEntries ?? (options.embed ? DENSE_BUCKET_ENTRIES : LEXICAL_BUCKET_ENTRIES);
     this.embed = options.embed;
     this.metrics = options.metrics;
     this.requests = options.requests;
