@@ -71,6 +71,8 @@ export interface RetrievedHit {
 export interface RetrieveResult {
   hits: RetrievedHit[];
   reason?: string;
+  /** Set when the dense leg was configured but not used: the hits are lexical only (see SearchResponse). */
+  retrievalDegraded?: 'embedder-unavailable' | 'embedding-mismatch';
   corpusVersion: number;
   tookMs: number;
 }
@@ -295,7 +297,12 @@ export const createActivities = (deps: ActivityDeps) => {
               snippet: snippet(text),
               score: Math.round(score * 10_000) / 10_000,
             }));
-            return { hits, reason: response.reason, corpusVersion: stats.corpusVersion };
+            return {
+              hits,
+              reason: response.reason,
+              corpusVersion: stats.corpusVersion,
+              ...(response.degradedReason ? { retrievalDegraded: response.degradedReason } : {}),
+            };
           });
         const result = input.flightKey ? await shared(`${input.flightKey}:retrieval`, search) : await search();
         return { ...result, tookMs: Math.round(performance.now() - started) };

@@ -68,7 +68,7 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
       metrics: cacheMetrics,
       requests: metrics.cacheRequests,
       logger,
-      embed: embedder ? async (text) => (await embedder.embed([text]))[0] ?? [] : undefined,
+      embed: embedder ? async (text) => (await embedder.embed([text], 'query'))[0] ?? [] : undefined,
     }),
     requests: metrics.cacheRequests,
   });

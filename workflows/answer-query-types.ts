@@ -51,6 +51,8 @@ export interface AnswerQueryResult {
   qualityTier: QualityTier;
   cache: CacheReport;
   degraded: boolean;
+  /** Set when hybrid retrieval fell back to lexical only (the embedder was down, or the index holds another model's vectors). */
+  retrievalDegraded?: 'embedder-unavailable' | 'embedding-mismatch';
   fallbackReason?: FallbackReason;
   /** Detail of the failure behind a fallback, for operators. */
   fallbackDetail?: string;

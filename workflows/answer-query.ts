@@ -174,6 +174,7 @@ export async function answerQueryWorkflow(input: AnswerQueryInput): Promise<Answ
       citations: generated.citations,
       uncited: generated.uncited,
       corpusVersion: retrieved.corpusVersion,
+      retrievalDegraded: retrieved.retrievalDegraded,
     },
     {
       cache: lookup.status === 'error' ? undefined : lookup.tookMs,
