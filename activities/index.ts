@@ -344,7 +344,16 @@ export const createActivities = (deps: ActivityDeps) => {
         }
         // One upsert per batch: one corpus-version step and one index write for the whole batch.
         if (docs.length > 0) {
-          for (const outcome of await store.upsertDocuments(input.tenant, docs)) {
+          // With an embedder the upsert embeds every chunk first, which can outlast the heartbeat timeout.
+          const context = Context.current();
+          const beat = setInterval(() => context.heartbeat({ stage: 'upsert', documents: docs.length }), 10_000);
+          let outcomes;
+          try {
+            outcomes = await store.upsertDocuments(input.tenant, docs);
+          } finally {
+            clearInterval(beat);
+          }
+          for (const outcome of outcomes) {
             result[outcome.status] += 1;
             if (outcome.status === 'updated') changedDocIds.push(outcome.docId);
           }

@@ -4,7 +4,10 @@
  * and (with an embedder) hybrid.
  *
  *   npm run bench -- sample [--embedder-url URL --embedding-model NAME] [--fusion rrf|weighted] [--rrf-k N]
- *                           [--dense-weight W]
+ *                           [--dense-weight W] [--cv]
+ *
+ * `--cv` chooses the fusion (kind and parameter) by two-fold cross-validation over the ground-truth questions
+ * (odd and even ids) on nDCG@5, and prints the held-out figure beside the optimistic full-set one.
  */
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -16,7 +19,7 @@ import type { DocumentChunks } from '../lib/domain.js';
 import { chunkDocument } from '../lib/ingest/chunker.js';
 import { discoverSources, readDocuments } from '../lib/ingest/sources.js';
 import { EmbeddedStore, type EmbeddedStoreOptions } from '../lib/retrieval/embedded-store.js';
-import type { FusionKind } from '../lib/retrieval/fusion.js';
+import type { FusionKind, FusionParams } from '../lib/retrieval/fusion.js';
 import { evaluate, rankDocuments, type Qrels, type Run } from '../lib/retrieval/ir-metrics.js';
 import { embedderFromArgs, embedderOptions } from './embeddings.js';
 
@@ -66,6 +69,11 @@ async function documentScores(store: EmbeddedStore, query: string): Promise<Map<
 }
 
 async function measure(options: EmbeddedStoreOptions, docs: DocumentChunks[], questions: GroundTruth[]) {
+  const { perQuery: _perQuery, ...figures } = await measureWithPerQuery(options, docs, questions);
+  return figures;
+}
+
+async function measureWithPerQuery(options: EmbeddedStoreOptions, docs: DocumentChunks[], questions: GroundTruth[]) {
   const dir = await mkdtemp(path.join(tmpdir(), 'ragline-sample-'));
   const store = await EmbeddedStore.open(dir, options);
   try {
@@ -76,7 +84,8 @@ async function measure(options: EmbeddedStoreOptions, docs: DocumentChunks[], qu
       qrels.set(q.id, new Map(q.relevant.map((docId, i) => [docId, i === 0 ? 2 : 1])));
       run.set(q.id, await documentScores(store, q.query));
     }
-    const at5 = evaluate(qrels, run, 5).mean;
+    const evaluation = evaluate(qrels, run, 5);
+    const at5 = evaluation.mean;
     const seed = [];
     for (const { query, doc } of SEED_QUESTIONS) {
       const ranked = rankDocuments(await documentScores(store, query));
@@ -88,6 +97,7 @@ async function measure(options: EmbeddedStoreOptions, docs: DocumentChunks[], qu
       mrr5: Number(at5.mrr.toFixed(4)),
       seedFirst: seed.filter((row) => row.rank === 1).length,
       seedMisses: seed.filter((row) => row.rank !== 1),
+      perQuery: new Map([...evaluation.perQuery].map(([id, metrics]) => [id, metrics.ndcg])),
     };
   } finally {
     await store.close();
@@ -103,6 +113,7 @@ export async function run(args: string[]): Promise<void> {
       fusion: { type: 'string' },
       'rrf-k': { type: 'string' },
       'dense-weight': { type: 'string' },
+      cv: { type: 'boolean', default: false },
     },
   });
   const questions = readFileSync(path.join(corpusDir, 'ground-truth.jsonl'), 'utf8')
@@ -120,6 +131,47 @@ export async function run(args: string[]): Promise<void> {
       ...(values['dense-weight'] ? { denseWeight: Number(values['dense-weight']) } : {}),
     };
     results['hybrid'] = await measure({ embedder, fusion }, docs, questions);
+    if (values.cv) await crossValidate(embedder, docs, questions);
   }
   console.log(JSON.stringify(results));
+}
+
+async function crossValidate(
+  embedder: NonNullable<ReturnType<typeof embedderFromArgs>>,
+  docs: DocumentChunks[],
+  questions: GroundTruth[],
+): Promise<void> {
+  const configs: Partial<FusionParams>[] = [
+    ...[1, 5, 10, 20, 40, 60, 100].map((rrfK) => ({ kind: 'rrf' as const, rrfK })),
+    ...[0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1].map((denseWeight) => ({
+      kind: 'weighted' as const,
+      denseWeight,
+    })),
+  ];
+  const describe = (c: Partial<FusionParams>) => (c.kind === 'rrf' ? `rrf k=${c.rrfK}` : `weighted w=${c.denseWeight}`);
+  const table: { fusion: Partial<FusionParams>; perQuery: Map<string, number> }[] = [];
+  for (const fusion of configs) {
+    const { perQuery, ndcg5, seedFirst } = await measureWithPerQuery({ embedder, fusion }, docs, questions);
+    table.push({ fusion, perQuery });
+    console.log(`${describe(fusion).padEnd(16)} nDCG@5 ${ndcg5}  seed first ${seedFirst}/10`);
+  }
+  const ids = questions.map((q) => q.id);
+  const halves = [ids.filter((_, i) => i % 2 === 0), ids.filter((_, i) => i % 2 === 1)] as const;
+  const mean = (scores: Map<string, number>, subset: readonly string[]) =>
+    subset.reduce((sum, id) => sum + (scores.get(id) ?? 0), 0) / subset.length;
+  const best = (subset: readonly string[]) =>
+    table.reduce((winner, row) => (mean(row.perQuery, subset) > mean(winner.perQuery, subset) ? row : winner));
+  const [a, b] = halves;
+  const onA = best(a);
+  const onB = best(b);
+  const cv = (mean(onA.perQuery, b) * b.length + mean(onB.perQuery, a) * a.length) / ids.length;
+  const full = best(ids);
+  console.log(
+    `cv fusion: ${JSON.stringify({
+      cvNdcg5: Number(cv.toFixed(4)),
+      fullNdcg5: Number(mean(full.perQuery, ids).toFixed(4)),
+      full: describe(full.fusion),
+      folds: [describe(onA.fusion), describe(onB.fusion)],
+    })}`,
+  );
 }

@@ -15,7 +15,7 @@ import { openAIGeneratorFromConfig } from '../lib/generation/openai-generator.js
 import { Analyzer } from '../lib/retrieval/analyzer.js';
 import { withChunkCache } from '../lib/cache/cached-chunk-store.js';
 import { embeddingKey } from '../lib/cache/keys.js';
-import { createChunkStore, openAIEmbedderFromConfig } from '../lib/retrieval/index.js';
+import { createChunkStore, DiskEmbeddingCache, openAIEmbedderFromConfig } from '../lib/retrieval/index.js';
 import { createLogger, type Logger } from '../lib/telemetry/logger.js';
 import { createMetrics, type Metrics } from '../lib/telemetry/metrics.js';
 import type { RaglineSinks } from '../workflows/sinks.js';
@@ -45,14 +45,16 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
   const ttls = cacheTtls(config);
   const count = (level: string) => (outcome: 'hit' | 'miss') => metrics.cacheRequests.inc({ level, outcome });
   const embedder = openAIEmbedderFromConfig(config, {
-    cache: {
-      get: async (key) => {
-        const vector = await cache.get<number[]>(embeddingKey(key));
-        count('embedding')(vector ? 'hit' : 'miss');
-        return vector;
-      },
-      set: (key, vector) => cache.set(embeddingKey(key), vector, { ttlMs: ttls.embedding }),
-    },
+    cache: config.RAGLINE_EMBEDDING_CACHE_DIR
+      ? new DiskEmbeddingCache(config.RAGLINE_EMBEDDING_CACHE_DIR)
+      : {
+          get: async (key) => {
+            const vector = await cache.get<number[]>(embeddingKey(key));
+            count('embedding')(vector ? 'hit' : 'miss');
+            return vector;
+          },
+          set: (key, vector) => cache.set(embeddingKey(key), vector, { ttlMs: ttls.embedding }),
+        },
   });
   const configured = overrides.store ?? (await createChunkStore(config, { embedder, analyzer }));
   // The embedded index holds chunk texts in memory already; a remote store's reads go through the chunk cache.

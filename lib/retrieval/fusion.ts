@@ -92,7 +92,7 @@ export interface FusionParams {
   depth: number;
 }
 
-export const DEFAULT_FUSION: FusionParams = { kind: 'weighted', rrfK: DEFAULT_RRF_K, denseWeight: 0.5, depth: 100 };
+export const DEFAULT_FUSION: FusionParams = { kind: 'weighted', rrfK: DEFAULT_RRF_K, denseWeight: 0.7, depth: 100 };
 
 /** Fuses a lexical and a dense ranking (each best first) by `params`. */
 export function fuseHybrid(lexical: Scored[], dense: Scored[], params: FusionParams, limit: number): FusedResult[] {

