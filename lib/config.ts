@@ -58,6 +58,13 @@ export const configSchema = z.object({
   RAGLINE_SEMANTIC_CACHE: bool(true),
   /** Similarity a near-duplicate must reach to be served. @default 0.9 */
   RAGLINE_SEMANTIC_THRESHOLD: z.coerce.number().min(0).max(1).default(0.9),
+  /**
+   * Cosine similarity a near-duplicate must reach when an embedding model is configured. Measured with
+   * multilingual-e5-small on test/fixtures/semantic-pairs.json (`npm run bench -- semantic`): 0.98 is the lowest
+   * value serving none of the look-alike pairs the guard lets through (17 of 26 paraphrases served); at 0.9 all
+   * six would be served. Re-measure for another model. @default 0.98
+   */
+  RAGLINE_SEMANTIC_DENSE_THRESHOLD: z.coerce.number().min(0).max(1).default(0.98),
   /** Redis for the shared cache (redis://, rediss:// with TLS; user and password in the URL). @default unset */
   REDIS_URL: optionalString,
   /** Comma-separated host:port seeds: use Redis Cluster instead of REDIS_URL's single node. @default unset */

@@ -2,9 +2,10 @@ import { Index as UsearchIndex } from 'usearch';
 
 /**
  * Size (live vectors) from which a tenant's dense search goes through an HNSW graph (usearch) instead of an exact
- * scan. Measured with `npm run bench -- dense` (lib/retrieval/README.md): an exact scan of 384-dimension vectors
- * costs about 0.1 ms per 1,000 vectors here, so it stays under 2 ms to ~20k; HNSW is not worth its build time
- * and memory below that.
+ * scan. Provisional: `npm run bench -- dense` on a heavily loaded shared machine measured an exact scan of 5,183
+ * 384-dimension vectors at p50 16.6 ms and of 20,000 at 63 ms, and the HNSW graph at 20,000 random vectors built
+ * in 183 s with recall@10 0.41 (random Gaussian vectors are HNSW's worst case), so the crossover was not
+ * established; re-measure on a quiet machine (lib/retrieval/README.md).
  */
 export const DEFAULT_ANN_THRESHOLD = 20_000;
 
