@@ -28,6 +28,8 @@ export interface EmbeddingMode {
 
 /** A mode's stable description, part of every cache key and of the store's recorded identity. */
 export function describeMode(model: string, mode: EmbeddingMode): string {
+  // A plain mode keeps the bare model name, so cache entries written before modes existed stay valid.
+  if (mode.inputType === undefined && mode.prefix === undefined) return mode.model ?? model;
   return `${mode.model ?? model}|${mode.inputType ?? ''}|${mode.prefix ?? ''}`;
 }
 

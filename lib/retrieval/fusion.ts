@@ -4,9 +4,8 @@
  * uses it.
  *
  * k: 60, the value of the original paper and Qdrant's and Elasticsearch's default. A smaller k lets the very top
- * of one list dominate; a larger k flattens towards counting votes. We cannot measure dense retrieval here (no
- * embedding model on this machine), so k is not tuned on SciFact: re-check it with `npm run bench -- retrieval`
- * once a dense leg exists.
+ * of one list dominate; a larger k flattens towards counting votes. On the sample corpus with e5-small, k from 1 to
+ * 100 moved nDCG@5 only between 0.866 and 0.875 (lib/retrieval/README.md), so the conventional value stays.
  */
 export const DEFAULT_RRF_K = 60;
 
