@@ -10,6 +10,7 @@ import { startTracing, temporalClientInterceptors, type Tracing } from '../lib/t
 import type { AnswerQueryResult } from '../workflows/answer-query-types.js';
 import type { IngestDocumentsResult, IngestProgress } from '../workflows/ingest-types.js';
 import { queryInputProblem } from '../workflows/query-validation.js';
+import { registerEvalCommands } from './eval-commands.js';
 import { RaglineClient, temporalTarget } from './ragline-client.js';
 
 /** Exit codes: 1 a failure, 2 bad input or configuration, 3 done but some documents were rejected. */
@@ -240,6 +241,8 @@ program
     else printStatus(report);
     if (!ok) process.exitCode = EXIT.failure;
   });
+
+registerEvalCommands(program, { loadConfig, connectWithWorker });
 
 let tracing: Tracing | undefined;
 

@@ -7,6 +7,8 @@ import { evaluateQuery } from '../retrieval/ir-metrics.js';
 /** What one question of a batch produced, reduced to what scoring needs. */
 export interface EvalObservation {
   itemId: string;
+  /** Id of the query workflow that answered it, to inspect in the Temporal UI. */
+  queryId?: string;
   /** Document ids of the answer's sources in rank order (a document's first chunk counts; later ones are dropped). */
   rankedDocIds: string[];
   relevant: Record<string, number>;
@@ -126,4 +128,24 @@ export function aggregateScores(observations: EvalObservation[], k: number): Eva
           0,
         );
   return { ...scores, quality: Math.min(1, Math.max(0, quality)) };
+}
+
+/**
+ * One question's quality with the {@link QUALITY_WEIGHTS}: its nDCG@10 and recall@k, the share of its cited documents
+ * that are relevant (0 without citations), whether it cites at all, and whether it came back whole. The paired
+ * comparison of the evaluation alerts compares it with the same question's score in healthy batches.
+ */
+export function itemQuality(observation: EvalObservation, k: number): number {
+  if (observation.error) return 0;
+  const ranking = scoreRanking(observation.rankedDocIds, observation.relevant, k);
+  const cited = [...new Set(observation.citedDocIds)];
+  const citedRelevant =
+    cited.length === 0 ? 0 : cited.filter((docId) => (observation.relevant[docId] ?? 0) > 0).length / cited.length;
+  return (
+    QUALITY_WEIGHTS.ndcg10 * ranking.ndcg10 +
+    QUALITY_WEIGHTS.recall * ranking.recall +
+    QUALITY_WEIGHTS.citedRelevantShare * citedRelevant +
+    QUALITY_WEIGHTS.citationsPresentShare * (cited.length > 0 ? 1 : 0) +
+    QUALITY_WEIGHTS.nonDegradedShare * (observation.degraded ? 0 : 1)
+  );
 }

@@ -12,7 +12,7 @@ export interface Embedder {
    * The model plus how it is asked for documents (model name, `input_type`, prefix): two stores' vectors are
    * comparable only when their identities are equal.
    */
-  readonly identity: string;
+  readonly identity?: string;
   embed(texts: string[], purpose?: EmbeddingPurpose): Promise<number[][]>;
 }
 
@@ -31,6 +31,11 @@ export function describeMode(model: string, mode: EmbeddingMode): string {
   // A plain mode keeps the bare model name, so cache entries written before modes existed stay valid.
   if (mode.inputType === undefined && mode.prefix === undefined) return mode.model ?? model;
   return `${mode.model ?? model}|${mode.inputType ?? ''}|${mode.prefix ?? ''}`;
+}
+
+/** The embedder's identity, or its model and dimensions when it declares none. */
+export function embedderIdentity(embedder: Embedder): string {
+  return embedder.identity ?? `${embedder.model}|${embedder.dimensions}`;
 }
 
 /** What identifies one embedding: the same shape as the cache module's `embeddingKey` input. */
