@@ -104,6 +104,8 @@ export interface RetrieveResult {
   reason?: string;
   /** Rungs retrieval stepped down by itself, such as `lexical-only` when the embedder is down. */
   degradedReasons?: FallbackReason[];
+  /** Set when the dense leg was configured but not used: the hits are lexical only (see SearchResponse). */
+  retrievalDegraded?: 'embedder-unavailable' | 'embedding-mismatch';
   corpusVersion: number;
   tookMs: number;
 }
@@ -204,7 +206,16 @@ export const createActivities = (deps: ActivityDeps) => {
       else docs.push(chunked);
     }
     if (docs.length > 0) {
-      for (const outcome of await store.upsertDocuments(tenant, docs)) {
+      // With an embedder the upsert embeds every chunk first, which can outlast the heartbeat timeout.
+      const context = Context.current();
+      const beat = setInterval(() => context.heartbeat({ stage: 'upsert', documents: docs.length }), 10_000);
+      let outcomes;
+      try {
+        outcomes = await store.upsertDocuments(tenant, docs);
+      } finally {
+        clearInterval(beat);
+      }
+      for (const outcome of outcomes) {
         result[outcome.status] += 1;
         if (outcome.status === 'updated') changedDocIds.push(outcome.docId);
       }
@@ -433,7 +444,14 @@ export const createActivities = (deps: ActivityDeps) => {
               snippet: snippet(text),
               score: Math.round(score * 10_000) / 10_000,
             }));
-            return { hits, reason: response.reason, corpusVersion: stats.corpusVersion };
+            return {
+              hits,
+              reason: response.reason,
+              corpusVersion: stats.corpusVersion,
+              ...(response.degradedReason
+                ? { retrievalDegraded: response.degradedReason, degradedReasons: ['lexical-only' as const] }
+                : {}),
+            };
           });
         const result = input.flightKey ? await shared(`${input.flightKey}:retrieval`, search) : await search();
         return { ...result, tookMs: Math.round(performance.now() - started) };

@@ -21,6 +21,12 @@ export interface SemanticCacheOptions {
   cache: Cache;
   /** Similarity a near-duplicate must reach (RAGLINE_SEMANTIC_THRESHOLD). @default 0.9 */
   threshold?: number;
+  /**
+   * Cosine similarity a near-duplicate must reach when both questions have embeddings
+   * (RAGLINE_SEMANTIC_DENSE_THRESHOLD). Dense similarities of short questions run high, so it is stricter.
+   * @default threshold
+   */
+  denseThreshold?: number;
   /** Lifetime of a bucket, renewed on every write; the result TTL. */
   ttlMs: number;
   /**
@@ -79,6 +85,7 @@ const decodeVector = (encoded: string): Float32Array => {
 export class SemanticCache {
   private readonly cache: Cache;
   private readonly threshold: number;
+  private readonly denseThreshold: number;
   private readonly ttlMs: number;
   private readonly maxEntries: number;
   private readonly embed: EmbedFn | undefined;
@@ -91,6 +98,7 @@ export class SemanticCache {
   constructor(options: SemanticCacheOptions) {
     this.cache = options.cache;
     this.threshold = options.threshold ?? 0.9;
+    this.denseThreshold = options.denseThreshold ?? this.threshold;
     this.ttlMs = options.ttlMs;
     this.maxEntries = options.maxEntries ?? (options.embed ? DENSE_BUCKET_ENTRIES : LEXICAL_BUCKET_ENTRIES);
     this.embed = options.embed;
@@ -141,7 +149,7 @@ export class SemanticCache {
     }
     const scored = bucket.entries
       .map((entry) => ({ entry, similarity: this.similarity(query, queryVector, entry) }))
-      .filter((c) => c.similarity >= this.threshold)
+      .filter((c) => c.similarity >= (queryVector && c.entry.e ? this.denseThreshold : this.threshold))
       .sort((a, b) => b.similarity - a.similarity)
       .slice(0, MAX_CANDIDATES);
     for (const { entry, similarity } of scored) {
@@ -182,13 +190,14 @@ export class SemanticCache {
 export function createSemanticCache(
   config: Config,
   cache: Cache,
-  deps: Omit<SemanticCacheOptions, 'cache' | 'threshold' | 'ttlMs'> = {},
+  deps: Omit<SemanticCacheOptions, 'cache' | 'threshold' | 'denseThreshold' | 'ttlMs'> = {},
 ): SemanticCache | undefined {
   if (!config.RAGLINE_SEMANTIC_CACHE) return undefined;
   return new SemanticCache({
     ...deps,
     cache,
     threshold: config.RAGLINE_SEMANTIC_THRESHOLD,
+    denseThreshold: config.RAGLINE_SEMANTIC_DENSE_THRESHOLD,
     ttlMs: config.RAGLINE_CACHE_TTL_RESULT_SECONDS * 1000,
   });
 }
