@@ -1,5 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { MAX_INGEST_BATCH } from './ingest-limits.js';
+import { TENANT_PATTERN } from './tenant.js';
 
 /**
  * ragline's whole configuration, read once from the environment at the composition root and passed down.
@@ -16,10 +18,7 @@ export const configSchema = z.object({
   /** Folder for the SQLite file of the embedded Temporal server, the lexical index and other state. @default .data */
   RAGLINE_DATA_DIR: z.string().default('.data'),
   /** Tenant used when a query or ingestion names none. @default default */
-  RAGLINE_DEFAULT_TENANT: z
-    .string()
-    .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/i)
-    .default('default'),
+  RAGLINE_DEFAULT_TENANT: z.string().regex(TENANT_PATTERN).default('default'),
   /** Folder ingested by `ragline up` when the index is empty. @default sample-corpus/docs */
   RAGLINE_SAMPLE_CORPUS: z.string().default('sample-corpus/docs'),
   /** Longest query accepted, in characters. @default 4000 */
@@ -28,8 +27,10 @@ export const configSchema = z.object({
   RAGLINE_TOP_K: int(5, 1),
   /** Target chunk size, in characters. @default 800 */
   RAGLINE_CHUNK_CHARS: int(800, 100),
-  /** Documents per ingestion activity. @default 200 */
-  RAGLINE_INGEST_BATCH: int(200, 1),
+  /** Documents per ingestion activity (1–10000). @default 200 */
+  RAGLINE_INGEST_BATCH: int(200, 1).pipe(z.number().max(MAX_INGEST_BATCH)),
+  /** Largest Markdown or text file, and largest JSONL line, ingested; larger ones are reported and skipped. @default 8388608 */
+  RAGLINE_INGEST_MAX_DOCUMENT_BYTES: int(8 * 1024 * 1024, 1024),
 
   /** Temporal frontend to use; unset starts the embedded dev server. @default unset */
   TEMPORAL_ADDRESS: optionalString,

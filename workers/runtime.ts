@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NativeConnection } from '@temporalio/worker';
 import { ApplicationFailure } from '@temporalio/common';
@@ -99,6 +100,8 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
       maxQueryChars: config.RAGLINE_MAX_QUERY_CHARS,
       chunkChars: config.RAGLINE_CHUNK_CHARS,
       ingestBatch: config.RAGLINE_INGEST_BATCH,
+      ingestDir: path.join(config.RAGLINE_DATA_DIR, 'ingest'),
+      maxDocumentBytes: config.RAGLINE_INGEST_MAX_DOCUMENT_BYTES,
       ttls,
     },
     evaluation: {
