@@ -37,7 +37,7 @@ export async function startWorkerProcess(
   });
   // Temporal's own SDK metrics are served on loopback and merged into our /metrics, so one scrape gets both.
   const sdkMetricsAddress = `127.0.0.1:${config.RAGLINE_METRICS_PORT === 0 ? 0 : config.RAGLINE_METRICS_PORT + 1}`;
-  const logger = createLogger({ level: config.LOG_LEVEL });
+  const logger = createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT });
   TemporalRuntime.install({
     logger: temporalLogger(logger),
     telemetryOptions:
@@ -58,6 +58,7 @@ export async function startWorkerProcess(
       extraMetrics:
         config.RAGLINE_METRICS_PORT !== 0 ? fetchMetricsText(`http://${sdkMetricsAddress}/metrics`) : undefined,
       logger: runtime.logger,
+      corpus: async (tenant) => ({ tenant, store: deps.store.kind, ...(await deps.store.stats(tenant)) }),
       checks: {
         temporal: async () => {
           const started = performance.now();

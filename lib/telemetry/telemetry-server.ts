@@ -94,6 +94,11 @@ export interface TelemetryServerOptions {
    * Temporal SDK's own Prometheus endpoint, so one scrape target covers the whole worker.
    */
   extraMetrics?: () => Promise<string>;
+  /**
+   * Corpus state of a tenant for `GET /corpus?tenant=`, read from the worker's own store: how `ragline status`
+   * reaches it without starting a workflow (which would fill the Temporal UI's list with one per call).
+   */
+  corpus?: (tenant: string) => Promise<unknown>;
   /** Readiness checks of /readyz, by name. */
   checks?: Record<string, HealthCheck>;
   /** @default 2000 */
@@ -122,6 +127,7 @@ export async function startTelemetryServer(options: TelemetryServerOptions): Pro
     extraRegistries = [],
     extraMetrics,
     checks = {},
+    corpus,
     checkTimeoutMs = DEFAULT_CHECK_TIMEOUT_MS,
     portVariable = 'RAGLINE_METRICS_PORT',
     logger,
@@ -154,6 +160,14 @@ export async function startTelemetryServer(options: TelemetryServerOptions): Pro
     if (!report.ok) logger?.warn({ checks: report.checks }, 'readiness check failed');
     return reply.code(report.ok ? 200 : 503).send(report);
   });
+
+  if (corpus) {
+    app.get<{ Querystring: { tenant?: string } }>('/corpus', async (request, reply) => {
+      const tenant = request.query.tenant ?? 'default';
+      if (!/^[a-z0-9][a-z0-9_-]{0,62}$/i.test(tenant)) return reply.code(400).send({ error: 'invalid tenant' });
+      return corpus(tenant);
+    });
+  }
 
   try {
     await app.listen({ port, host });
