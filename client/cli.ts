@@ -270,6 +270,46 @@ program
     if (!ok) process.exitCode = EXIT.failure;
   });
 
+program
+  .command('replay')
+  .description('replay a workflow history against the workflow code of this checkout, reporting where it diverges')
+  .argument('[workflowId]', "fetch this workflow's history from Temporal")
+  .option('--file <history.json>', 'a history downloaded from the Web UI or `temporal workflow show --output json`')
+  .option('--json', 'print the report as JSON')
+  .action(async (workflowId: string | undefined, options: { file?: string; json?: boolean }) => {
+    if ((workflowId === undefined) === (options.file === undefined)) {
+      throw new RaglineError(ErrorType.InvalidInput, 'give either a workflow id or --file <history.json>');
+    }
+    const { fetchHistory, readHistoryFile, replayHistory } = await import('./replay.js');
+    const { DefaultLogger, Runtime, makeTelemetryFilterString } = await import('@temporalio/worker');
+    // The replay worker's lifecycle lines and core's own warning are noise here; the report says what happened.
+    Runtime.install({
+      logger: new DefaultLogger('ERROR'),
+      telemetryOptions: { logging: { forward: {}, filter: makeTelemetryFilterString({ core: 'ERROR' }) } },
+    });
+    let history;
+    if (options.file) history = await readHistoryFile(options.file);
+    else {
+      const client = await connect(loadConfig());
+      try {
+        history = await fetchHistory(client.client, workflowId ?? '');
+      } finally {
+        await client.close();
+      }
+    }
+    const report = await replayHistory(history, { workflowId });
+    if (options.json) console.log(JSON.stringify(report, null, 2));
+    else if (report.ok) {
+      console.log(`replayed ${report.events} events of ${report.workflowType ?? 'the workflow'}: deterministic`);
+    } else {
+      const at = report.nondeterminism?.eventId
+        ? ` at event ${report.nondeterminism.eventId}${report.nondeterminism.eventType ? ` (${report.nondeterminism.eventType})` : ''}`
+        : '';
+      console.log(`NON-DETERMINISTIC${at}: ${report.nondeterminism?.message ?? ''}`);
+    }
+    if (!report.ok) process.exitCode = EXIT.failure;
+  });
+
 let tracing: Tracing | undefined;
 
 /** Connects with tracing on, so a trace starts at the client's StartWorkflow call. */
