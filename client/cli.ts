@@ -12,6 +12,7 @@ import { startTracing, temporalClientInterceptors, type Tracing } from '../lib/t
 import type { AnswerQueryResult } from '../workflows/answer-query-types.js';
 import type { IngestDocumentsResult, IngestProgress } from '../workflows/ingest-types.js';
 import { queryInputProblem } from '../workflows/query-validation.js';
+import { Client } from '@temporalio/client';
 import { RaglineClient, temporalTarget } from './ragline-client.js';
 
 /** Exit codes: 1 a failure, 2 bad input or configuration, 3 done but some documents were rejected. */
@@ -107,33 +108,56 @@ program
   .command('serve')
   .description('serve the HTTP API (see /openapi.json) on RAGLINE_HTTP_PORT')
   .option('--host <host>', 'address to listen on (default 0.0.0.0 with tokens, 127.0.0.1 without)')
-  .action(async (options: { host?: string }) => {
+  .option('--worker', 'host a worker in this process too and start query workflows on it eagerly (lower latency)')
+  .action(async (options: { host?: string; worker?: boolean }) => {
     const config = loadConfig();
-    const client = await connect(config);
-    const api = await startApi(config, client, options.host);
-    const metrics = createMetrics();
-    const telemetry = await startTelemetryServer({
-      port: config.RAGLINE_METRICS_PORT,
-      registry: metrics.registry,
-      checks: {
-        temporal: async () => {
-          const started = performance.now();
-          const workers = await client.workerCount();
-          return {
-            ok: workers > 0,
-            latencyMs: Math.round(performance.now() - started),
-            detail: `${workers} workers polling`,
-          };
+    let client: RaglineClient;
+    let stopWorker: (() => Promise<void>) | undefined;
+    let telemetry: { port: number; close(): Promise<void> };
+    if (options.worker) {
+      const { startWorkerProcess } = await import('../workers/main.js');
+      const proc = await startWorkerProcess(config, { embeddedServer: false });
+      stopWorker = () => proc.stop();
+      telemetry = { port: proc.telemetry.port, close: async () => undefined };
+      // Eager start needs the client on the worker's own connection: the server hands the first task back inline.
+      client = new RaglineClient(
+        new Client({ connection: proc.connection, namespace: proc.namespace }),
+        config.RAGLINE_TASK_QUEUE,
+        {
+          maxQueryChars: config.RAGLINE_MAX_QUERY_CHARS,
+          redactQueries: config.RAGLINE_LOG_REDACT_QUERIES,
+          eagerStart: true,
         },
-      },
-    });
-    console.error(`metrics on ${telemetry.port}`);
+      );
+    } else {
+      client = await connect(config);
+      const metrics = createMetrics();
+      const queryClient = client;
+      telemetry = await startTelemetryServer({
+        port: config.RAGLINE_METRICS_PORT,
+        registry: metrics.registry,
+        checks: {
+          temporal: async () => {
+            const started = performance.now();
+            const workers = await queryClient.workerCount();
+            return {
+              ok: workers > 0,
+              latencyMs: Math.round(performance.now() - started),
+              detail: `${workers} workers polling`,
+            };
+          },
+        },
+      });
+    }
+    const api = await startApi(config, client, options.host);
+    console.error(`metrics on ${telemetry.port}${options.worker ? '; worker hosted here, eager starts on' : ''}`);
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
     });
     await Promise.allSettled([api.close(), telemetry.close()]);
-    await client.close();
+    if (stopWorker) await stopWorker();
+    else await client.close();
   });
 
 program

@@ -101,6 +101,12 @@ export interface ClientLimits {
   ingestBatch?: number;
   /** Show a hash instead of the question in the Temporal UI (RAGLINE_LOG_REDACT_QUERIES). */
   redactQueries?: boolean;
+  /**
+   * Ask the server to hand the first workflow task straight back to a worker in this process (eager start), saving
+   * the matching round trip. Only helps when this client shares its NativeConnection with a worker on the same task
+   * queue; without a free slot the server starts the workflow normally.
+   */
+  eagerStart?: boolean;
 }
 
 /** ragline's client API: what the CLI, the HTTP API and applications use to start ragline's workflows. */
@@ -148,9 +154,9 @@ export class RaglineClient {
   }
 
   /** Starts the query workflow and returns its id at once; {@link queryState} reports how it went. */
-  async startAsk(input: AnswerQueryInput): Promise<{ queryId: string }> {
+  async startAsk(input: AnswerQueryInput): Promise<{ queryId: string; eagerlyStarted: boolean }> {
     const handle = await this.startQuery(input);
-    return { queryId: handle.workflowId };
+    return { queryId: handle.workflowId, eagerlyStarted: handle.eagerlyStarted };
   }
 
   private async startQuery(input: AnswerQueryInput) {
@@ -167,6 +173,7 @@ export class RaglineClient {
       // Start options, not workflow commands: the UI's list shows them and the histories' command sequence is unchanged.
       staticSummary: summary,
       memo: { tenant, question: summary },
+      requestEagerStart: this.limits.eagerStart,
     });
   }
 

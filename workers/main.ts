@@ -12,6 +12,8 @@ import { createRuntime, createWorker, type Runtime } from './runtime.js';
 export interface WorkerProcess {
   runtime: Runtime;
   worker: Worker;
+  /** The worker's connection; a Client over it can start workflows eagerly on this worker. */
+  connection: NativeConnection;
   server?: DevServerHandle;
   telemetry: TelemetryServer;
   address: string;
@@ -108,6 +110,7 @@ export async function startWorkerProcess(
     return {
       runtime,
       worker,
+      connection,
       server,
       telemetry,
       address: target.address,
