@@ -3,6 +3,9 @@
  * MiniSearch and Orama in the same process; or, with --synthetic N, search latency and memory over N generated
  * chunks. Tuning history and figures: lib/retrieval/README.md.
  *
+ * With QDRANT_URL set, QdrantStore (sparse BM25 through Qdrant) is measured too, beside the embedded store; its
+ * rssMb is this client's only, the server's memory is its own.
+ *
  *   npm run bench -- retrieval [--dataset DIR] [--k1 N] [--b N] [--title-weight N] [--title-b N]
  *                              [--rm3-docs N] [--rm3-terms N] [--rm3-weight N] [--only ragline]
  *   npm run bench -- retrieval --synthetic 1000000 [--queries 200]
@@ -12,6 +15,7 @@
  * rssMb is the growth of the process's resident set while that engine's index was built (after a GC), so it
  * includes the texts an engine keeps: ragline and Orama keep them, MiniSearch keeps only ids.
  */
+import { randomUUID } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -24,8 +28,11 @@ import { runInNewContext } from 'node:vm';
 import { createGunzip } from 'node:zlib';
 import { create, insertMultiple, search as oramaSearch } from '@orama/orama';
 import MiniSearch from 'minisearch';
+import { QdrantClient } from '@qdrant/js-client-rest';
+import { loadConfig } from '../lib/config.js';
 import type { DocumentChunks } from '../lib/domain.js';
 import { EmbeddedStore, type EmbeddedStoreOptions } from '../lib/retrieval/embedded-store.js';
+import { QdrantStore } from '../lib/retrieval/qdrant-store.js';
 import { evaluate, type Qrels, type Run } from '../lib/retrieval/ir-metrics.js';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -56,6 +63,7 @@ interface EngineFigures {
   mrr10: number;
   msPerQuery: number;
   indexSeconds: number;
+  docsPerSecond: number;
   rssMb: number;
 }
 
@@ -139,6 +147,37 @@ function raglineEngine(options: EmbeddedStoreOptions): Engine {
   };
 }
 
+/**
+ * QdrantStore against the server at QDRANT_URL, lexical through its sparse vectors, in a throwaway collection.
+ * Queries and ingestion go over HTTP as a worker's do, so ms/query and docs/s include the round trips.
+ */
+function qdrantEngine(url: string, apiKey: string | undefined): Engine {
+  const collection = `ragline_bench_${randomUUID().slice(0, 8)}`;
+  let store: QdrantStore | undefined;
+  return {
+    name: 'qdrant',
+    async build(corpus) {
+      store = new QdrantStore({ url, apiKey, collection });
+      // Batches of 200 as the ingestion activity sends them (RAGLINE_INGEST_BATCH).
+      for (let i = 0; i < corpus.length; i += 200) {
+        await store.upsertDocuments('bench', corpus.slice(i, i + 200).map(toDocument));
+      }
+    },
+    async search(query, k) {
+      const scores = new Map<string, number>();
+      for (const hit of (await store!.search('bench', { query, topK: k })).hits) {
+        scores.set(hit.docId, Math.max(hit.score, scores.get(hit.docId) ?? 0));
+      }
+      return scores;
+    },
+    async dispose() {
+      await store?.close();
+      store = undefined;
+      await new QdrantClient({ url, apiKey, checkCompatibility: false }).deleteCollection(collection);
+    },
+  };
+}
+
 function miniSearchEngine(): Engine {
   let index: MiniSearch<BeirDoc> | undefined;
   return {
@@ -212,6 +251,7 @@ async function measure(engine: Engine, dataset: Dataset, queryIds: string[]): Pr
     mrr10: round(at10.mrr),
     msPerQuery: round(median(timings), 3),
     indexSeconds: round(indexSeconds, 2),
+    docsPerSecond: Math.round(dataset.corpus.length / indexSeconds),
     rssMb: Math.round(rssMb),
   };
 }
@@ -221,10 +261,18 @@ function round(value: number, digits = 4): number {
 }
 
 function printTable(rows: Record<string, EngineFigures>): void {
-  const columns: (keyof EngineFigures)[] = ['ndcg10', 'recall100', 'mrr10', 'msPerQuery', 'indexSeconds', 'rssMb'];
-  console.log(['engine'.padEnd(12), ...columns.map((column) => column.padStart(13))].join(''));
+  const columns: (keyof EngineFigures)[] = [
+    'ndcg10',
+    'recall100',
+    'mrr10',
+    'msPerQuery',
+    'indexSeconds',
+    'docsPerSecond',
+    'rssMb',
+  ];
+  console.log(['engine'.padEnd(12), ...columns.map((column) => column.padStart(14))].join(''));
   for (const [name, figures] of Object.entries(rows)) {
-    console.log([name.padEnd(12), ...columns.map((column) => String(figures[column]).padStart(13))].join(''));
+    console.log([name.padEnd(12), ...columns.map((column) => String(figures[column]).padStart(14))].join(''));
   }
 }
 
@@ -378,7 +426,10 @@ export async function run(args: string[]): Promise<void> {
   const dataset = await loadDataset(datasetDir);
   const queryIds = [...dataset.qrels.keys()].filter((id) => dataset.queries.has(id));
   console.log(`${path.basename(datasetDir)}: ${dataset.corpus.length} documents, ${queryIds.length} judged queries`);
-  const engines = [raglineEngine(options), miniSearchEngine(), oramaEngine()].filter(
+  // With QDRANT_URL set, Qdrant runs in the same process over the same queries, beside the embedded store.
+  const { QDRANT_URL, QDRANT_API_KEY } = loadConfig();
+  const qdrant = QDRANT_URL ? [qdrantEngine(QDRANT_URL, QDRANT_API_KEY)] : [];
+  const engines = [raglineEngine(options), ...qdrant, miniSearchEngine(), oramaEngine()].filter(
     (engine) => !values.only || values.only.split(',').includes(engine.name),
   );
   const results: Record<string, EngineFigures> = {};

@@ -13,6 +13,7 @@ import type { AnswerQueryResult } from '../workflows/answer-query-types.js';
 import type { IngestDocumentsResult, IngestProgress } from '../workflows/ingest-types.js';
 import { queryInputProblem } from '../workflows/query-validation.js';
 import { Client } from '@temporalio/client';
+import { registerEvalCommands } from './eval-commands.js';
 import { RaglineClient, temporalTarget } from './ragline-client.js';
 
 /** Exit codes: 1 a failure, 2 bad input or configuration, 3 done but some documents were rejected. */
@@ -333,6 +334,8 @@ program
     }
     if (!report.ok) process.exitCode = EXIT.failure;
   });
+
+registerEvalCommands(program, { loadConfig, connectWithWorker });
 
 let tracing: Tracing | undefined;
 

@@ -24,6 +24,8 @@ import {
   type IngestProgress,
 } from '../workflows/ingest-types.js';
 import { queryInputProblem } from '../workflows/query-validation.js';
+import { batchSizeProblem } from '../lib/ingest-limits.js';
+import { tenantProblem } from '../lib/tenant.js';
 import { tenantSearchAttribute } from '../workflows/search-attributes.js';
 
 /** Where the Temporal frontend is: configured (TEMPORAL_ADDRESS or an envconfig profile), or the embedded server. */
@@ -230,6 +232,8 @@ export class RaglineClient {
     options: { tenant?: string; onProgress?: (progress: IngestProgress) => void; pollMs?: number } = {},
   ): Promise<IngestDocumentsResult> {
     const tenant = options.tenant ?? DEFAULT_TENANT;
+    const problem = tenantProblem(tenant) ?? batchSizeProblem(this.limits.ingestBatch);
+    if (problem) throw new InvalidInputError(problem);
     const handle = await this.client.workflow.start('ingestDocumentsWorkflow', {
       taskQueue: this.taskQueue,
       workflowId: `ingest-${tenant}-${new Date().toISOString().replace(/[-:.]/g, '')}-${randomBytes(2).toString('hex')}`,
@@ -257,6 +261,8 @@ export class RaglineClient {
   }
 
   async deleteDocuments(docIds: string[], tenant = DEFAULT_TENANT): Promise<DeleteDocumentsResult> {
+    const problem = tenantProblem(tenant);
+    if (problem) throw new InvalidInputError(problem);
     return unwrap(
       () =>
         this.client.workflow.execute('deleteDocumentsWorkflow', {

@@ -1,6 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-
-const TENANT_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/i;
+import { TENANT_PATTERN } from './tenant.js';
 
 /** One API token as configured: only its SHA-256 is known to the server, bound to one tenant. */
 export interface ApiToken {

@@ -1,6 +1,8 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { ApiTokenFormatError, parseApiTokens } from './api-tokens.js';
+import { MAX_INGEST_BATCH } from './ingest-limits.js';
+import { TENANT_PATTERN } from './tenant.js';
 
 /**
  * ragline's whole configuration, read once from the environment at the composition root and passed down.
@@ -17,10 +19,7 @@ export const configSchema = z.object({
   /** Folder for the SQLite file of the embedded Temporal server, the lexical index and other state. @default .data */
   RAGLINE_DATA_DIR: z.string().default('.data'),
   /** Tenant used when a query or ingestion names none. @default default */
-  RAGLINE_DEFAULT_TENANT: z
-    .string()
-    .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/i)
-    .default('default'),
+  RAGLINE_DEFAULT_TENANT: z.string().regex(TENANT_PATTERN).default('default'),
   /** Folder ingested by `ragline up` when the index is empty. @default sample-corpus/docs */
   RAGLINE_SAMPLE_CORPUS: z.string().default('sample-corpus/docs'),
   /** Longest query accepted, in characters. @default 4000 */
@@ -29,8 +28,10 @@ export const configSchema = z.object({
   RAGLINE_TOP_K: int(5, 1),
   /** Target chunk size, in characters. @default 800 */
   RAGLINE_CHUNK_CHARS: int(800, 100),
-  /** Documents per ingestion activity. @default 200 */
-  RAGLINE_INGEST_BATCH: int(200, 1),
+  /** Documents per ingestion activity (1–10000). @default 200 */
+  RAGLINE_INGEST_BATCH: int(200, 1).pipe(z.number().max(MAX_INGEST_BATCH)),
+  /** Largest Markdown or text file, and largest JSONL line, ingested; larger ones are reported and skipped. @default 8388608 */
+  RAGLINE_INGEST_MAX_DOCUMENT_BYTES: int(8 * 1024 * 1024, 1024),
 
   /** Temporal frontend to use; unset starts the embedded dev server. @default unset */
   TEMPORAL_ADDRESS: optionalString,
@@ -105,6 +106,21 @@ export const configSchema = z.object({
   OPENAI_EMBEDDING_MODEL: optionalString,
   /** @default 1536 */
   OPENAI_EMBEDDING_DIMENSIONS: int(1536, 1),
+
+  /** Evaluation set read by `ragline eval`: a ground-truth JSONL file or a BEIR folder. @default sample-corpus/ground-truth.jsonl */
+  RAGLINE_EVAL_SET: z.string().default('sample-corpus/ground-truth.jsonl'),
+  /** Seconds between evaluation batches (1 s – 7 days). @default 300 */
+  RAGLINE_EVAL_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(604_800).default(300),
+  /** Questions per evaluation batch (1–1000). @default 10 */
+  RAGLINE_EVAL_BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(10),
+  /** Evaluation quality (0..1) below which the quality alert fires. @default 0.6 */
+  RAGLINE_EVAL_QUALITY_THRESHOLD: z.coerce.number().min(0).max(1).default(0.6),
+  /** Evaluation p95 latency above which the latency alert fires, in ms. @default 2000 */
+  RAGLINE_EVAL_LATENCY_P95_MS: int(2000, 1),
+  /** URL that receives evaluation alerts as JSON POSTs; unset sends none. @default unset */
+  RAGLINE_EVAL_WEBHOOK_URL: optionalString.pipe(z.url().optional()),
+  /** Time one webhook attempt may take, in ms (attempts are retried). @default 5000 */
+  RAGLINE_EVAL_WEBHOOK_TIMEOUT_MS: int(5000, 100),
 
   /** Port of /metrics, /healthz and /readyz on the worker. @default 9464 */
   RAGLINE_METRICS_PORT: int(9464, 0),

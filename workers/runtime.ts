@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NativeConnection } from '@temporalio/worker';
 import { ApplicationFailure } from '@temporalio/common';
@@ -19,6 +20,7 @@ import { createChunkStore, openAIEmbedderFromConfig } from '../lib/retrieval/ind
 import { createLogger, type Logger } from '../lib/telemetry/logger.js';
 import { createMetrics, type Metrics } from '../lib/telemetry/metrics.js';
 import type { RaglineSinks } from '../workflows/sinks.js';
+import { createEvalMetrics } from '../lib/eval/eval-metrics.js';
 
 /** Everything a worker process owns, built once from the configuration: the composition root. */
 export interface Runtime {
@@ -98,7 +100,15 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
       maxQueryChars: config.RAGLINE_MAX_QUERY_CHARS,
       chunkChars: config.RAGLINE_CHUNK_CHARS,
       ingestBatch: config.RAGLINE_INGEST_BATCH,
+      ingestDir: path.join(config.RAGLINE_DATA_DIR, 'ingest'),
+      maxDocumentBytes: config.RAGLINE_INGEST_MAX_DOCUMENT_BYTES,
       ttls,
+    },
+    evaluation: {
+      metrics: createEvalMetrics(metrics.registry),
+      logger,
+      webhookUrl: config.RAGLINE_EVAL_WEBHOOK_URL,
+      webhookTimeoutMs: config.RAGLINE_EVAL_WEBHOOK_TIMEOUT_MS,
     },
   };
   return {

@@ -76,4 +76,4 @@ export function qualityTierOf(score: number): QualityTier {
 export const DEFAULT_TENANT = 'default';
 export const DEFAULT_DEADLINE_MS = 60_000;
 export const MAX_TOP_K = 20;
-export const TENANT_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/i;
+export { TENANT_PATTERN } from '../lib/tenant.js';

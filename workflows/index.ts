@@ -1,3 +1,4 @@
 export { answerQueryWorkflow } from './answer-query.js';
 export { deleteDocumentsWorkflow, describeCorpusWorkflow, ingestDocumentsWorkflow } from './ingest-documents.js';
 export { floorWorkflow } from './floor.js';
+export { evaluateOnceWorkflow, evaluationWorkflow } from './evaluation.js';

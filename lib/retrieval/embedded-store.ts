@@ -1,7 +1,8 @@
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, access, constants } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, access, constants, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { crc32 } from 'node:zlib';
 import type {
   Chunk,
   ChunkStore,
@@ -15,6 +16,7 @@ import type {
 import { ErrorType, InvalidInputError, RaglineError } from '../errors.js';
 import { Analyzer } from './analyzer.js';
 import { TenantIndex, type Bm25Params, type FeedbackParams } from './lexical-index.js';
+import { DataDirLock } from './data-dir-lock.js';
 import { TenantLock } from './tenant-lock.js';
 
 /**
@@ -22,10 +24,14 @@ import { TenantLock } from './tenant-lock.js';
  *
  * Persistence is a snapshot plus an append-only journal per tenant, both JSON Lines. A write appends one record
  * (only the documents that changed) and fsyncs before the in-memory index changes, so an activity that
- * returns has made its write durable and a failed write leaves memory and disk agreeing. Once the journal
- * outgrows the snapshot, the snapshot is rewritten (temp file + rename) and the journal restarted, which keeps
- * ingestion linear: rewriting everything on each 200-document batch would be quadratic in the corpus size.
- * One process owns a data directory; two workers must not share one.
+ * returns has made its write durable. Each journal record is framed with its length and CRC-32, so a reader
+ * takes a record whole or not at all and skips a torn one without losing the records after it. A write that
+ * failed part-way may or may not have reached the disk, so the next write first rewrites the snapshot from
+ * memory and starts a clean journal: memory and disk agree again before anything else is appended. Corpus
+ * versions in a journal only grow, even across failed writes. Once the journal outgrows the snapshot, the
+ * snapshot is rewritten (temp file + rename + directory fsync) and the journal restarted, which keeps ingestion
+ * linear: rewriting everything on each 200-document batch would be quadratic in the corpus size.
+ * One process owns a data directory, enforced by a lock file; two workers must not share one.
  */
 
 /** Tuned on SciFact, see README.md. */
@@ -39,12 +45,19 @@ export interface EmbeddedStoreOptions {
   analyzer?: Analyzer;
   /** Journal size past which it is folded into a new snapshot (when also larger than the snapshot). @default 8 MiB */
   compactionBytes?: number;
+  /** Opens journal files for appending; a test injects disk failures through it. @default fs/promises open */
+  openJournal?: (file: string) => Promise<FileHandle>;
 }
 
 const FORMAT = 'ragline-embedded-index';
 const FORMAT_VERSION = 1;
 const MIN_COMPACTION_BYTES = 8 * 1024 * 1024;
 const WRITE_BUFFER_BYTES = 1024 * 1024;
+const SNAPSHOT_SUFFIX = '.snapshot.jsonl';
+const JOURNAL_SUFFIX = '.journal.jsonl';
+// `J1 <bytes of JSON> <crc32 of JSON, hex> <JSON>`: the length and checksum let a reader tell a whole record from
+// a torn one anywhere in the file. Unframed lines (written before framing) start with `{` and are still read.
+const FRAME = /^J1 (\d+) ([0-9a-f]{8}) /;
 
 interface Header {
   format: typeof FORMAT;
@@ -62,6 +75,33 @@ interface Tenant {
   index: TenantIndex;
   snapshotBytes: number;
   journalBytes: number;
+  /** Highest corpus version ever given to a journal record, applied or not, so versions never repeat. */
+  lastVersion: number;
+  /** A write failed part-way: the journal's tail is unknown until the snapshot is rewritten. */
+  journalSuspect: boolean;
+}
+
+/** One journal line for a record: framed so that a torn or corrupt record is recognised and skipped. */
+export function frameRecord(json: string): string {
+  const bytes = Buffer.from(json);
+  return `J1 ${bytes.length} ${crc32(bytes).toString(16).padStart(8, '0')} ${json}\n`;
+}
+
+/** The JSON of a framed (or legacy unframed) journal line, or undefined when the line is torn or corrupt. */
+export function unframeRecord(line: string): string | undefined {
+  if (line.startsWith('{')) {
+    try {
+      JSON.parse(line);
+      return line;
+    } catch {
+      return undefined;
+    }
+  }
+  const frame = FRAME.exec(line);
+  if (!frame) return undefined;
+  const json = Buffer.from(line.slice(frame[0].length));
+  if (json.length !== Number(frame[1]) || crc32(json).toString(16).padStart(8, '0') !== frame[2]) return undefined;
+  return json.toString();
 }
 
 /** Why a document cannot be stored, or undefined when it can. Lets callers skip bad documents in a batch. */
@@ -87,30 +127,48 @@ export class EmbeddedStore implements ChunkStore {
   private readonly feedback: FeedbackParams;
   private readonly analyzer: Analyzer;
   private readonly compactionBytes: number;
+  private readonly openJournal: (file: string) => Promise<FileHandle>;
   private closed = false;
 
   private constructor(
     private readonly indexDir: string,
+    private readonly dirLock: DataDirLock,
     options: EmbeddedStoreOptions,
   ) {
     this.bm25 = { ...DEFAULT_BM25, ...options.bm25 };
     this.feedback = { ...DEFAULT_FEEDBACK, ...options.feedback };
     this.analyzer = options.analyzer ?? new Analyzer();
     this.compactionBytes = options.compactionBytes ?? MIN_COMPACTION_BYTES;
+    this.openJournal = options.openJournal ?? ((file) => open(file, 'a'));
   }
 
-  /** Opens (creating if needed) the index under `<dataDir>/index/` and loads every tenant in it. */
+  /**
+   * Opens (creating if needed) the index under `<dataDir>/index/` and loads every tenant in it, whether it has a
+   * snapshot, a journal or both. Fails with a configuration error when another process holds the data dir.
+   */
   static async open(dataDir: string, options: EmbeddedStoreOptions = {}): Promise<EmbeddedStore> {
-    const store = new EmbeddedStore(path.join(dataDir, 'index'), options);
-    await mkdir(store.indexDir, { recursive: true });
-    const names = await readdir(store.indexDir);
-    for (const name of names) {
-      if (name.endsWith('.tmp')) await rm(path.join(store.indexDir, name), { force: true });
+    const indexDir = path.join(dataDir, 'index');
+    await mkdir(indexDir, { recursive: true });
+    const dirLock = await DataDirLock.acquire(dataDir);
+    try {
+      const store = new EmbeddedStore(indexDir, dirLock, options);
+      const names = await readdir(indexDir);
+      for (const name of names) {
+        if (name.endsWith('.tmp')) await rm(path.join(indexDir, name), { force: true });
+      }
+      const bases = new Set(
+        names.flatMap((name) =>
+          [SNAPSHOT_SUFFIX, JOURNAL_SUFFIX].flatMap((suffix) =>
+            name.endsWith(suffix) ? [name.slice(0, -suffix.length)] : [],
+          ),
+        ),
+      );
+      for (const base of [...bases].sort()) await store.load(base);
+      return store;
+    } catch (error) {
+      await dirLock.release();
+      throw error;
     }
-    for (const name of names) {
-      if (name.endsWith('.snapshot.jsonl')) await store.load(name.slice(0, -'.snapshot.jsonl'.length));
-    }
-    return store;
   }
 
   async upsertDocuments(tenantName: string, docs: DocumentChunks[]): Promise<UpsertResult[]> {
@@ -127,7 +185,7 @@ export class EmbeddedStore implements ChunkStore {
         return { docId: doc.docId, status, chunks: doc.chunks.length };
       });
       if (changed.length === 0) return results;
-      const corpusVersion = tenant.index.corpusVersion + 1;
+      const corpusVersion = this.nextVersion(tenant);
       await this.append(tenant, { corpusVersion, op: 'upsert', docs: changed });
       for (const doc of changed) tenant.index.put(doc);
       tenant.index.corpusVersion = corpusVersion;
@@ -138,12 +196,14 @@ export class EmbeddedStore implements ChunkStore {
 
   async deleteDocuments(tenantName: string, docIds: string[]): Promise<{ deleted: string[]; missing: string[] }> {
     return this.exclusive(tenantName, async () => {
-      const tenant = this.tenant(tenantName);
       const unique = [...new Set(docIds)];
+      // A tenant that has nothing stored is not created by asking to delete from it.
+      const tenant = this.tenants.get(tenantName);
+      if (!tenant) return { deleted: [], missing: unique };
       const deleted = unique.filter((docId) => tenant.index.contentHash(docId) !== undefined);
       const missing = unique.filter((docId) => tenant.index.contentHash(docId) === undefined);
       if (deleted.length === 0) return { deleted, missing };
-      const corpusVersion = tenant.index.corpusVersion + 1;
+      const corpusVersion = this.nextVersion(tenant);
       await this.append(tenant, { corpusVersion, op: 'delete', docIds: deleted });
       for (const docId of deleted) tenant.index.remove(docId);
       tenant.index.corpusVersion = corpusVersion;
@@ -206,17 +266,31 @@ export class EmbeddedStore implements ChunkStore {
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
     await this.locks.drain();
+    await this.dirLock.release();
   }
 
   private tenant(name: string): Tenant {
     let tenant = this.tenants.get(name);
     if (!tenant) {
-      tenant = { name, index: new TenantIndex(this.analyzer, this.bm25), snapshotBytes: 0, journalBytes: 0 };
+      tenant = {
+        name,
+        index: new TenantIndex(this.analyzer, this.bm25),
+        snapshotBytes: 0,
+        journalBytes: 0,
+        lastVersion: 0,
+        journalSuspect: false,
+      };
       this.tenants.set(name, tenant);
     }
     return tenant;
+  }
+
+  private nextVersion(tenant: Tenant): number {
+    tenant.lastVersion = Math.max(tenant.lastVersion, tenant.index.corpusVersion) + 1;
+    return tenant.lastVersion;
   }
 
   /** Serialises writes per tenant; searches need no lock because index mutations are synchronous. */
@@ -230,17 +304,35 @@ export class EmbeddedStore implements ChunkStore {
     return /^[a-z0-9_-]{1,64}$/.test(tenant) ? `t_${tenant}` : `h_${Buffer.from(tenant).toString('hex')}`;
   }
 
+  /** The tenant a file base was made from (the inverse of fileBase), for tenants that have only a journal. */
+  private tenantOf(fileBase: string): string | undefined {
+    if (fileBase.startsWith('t_')) return fileBase.slice(2);
+    if (fileBase.startsWith('h_') && /^[0-9a-f]*$/.test(fileBase.slice(2))) {
+      return Buffer.from(fileBase.slice(2), 'hex').toString();
+    }
+    return undefined;
+  }
+
   private async append(tenant: Tenant, record: JournalRecord): Promise<void> {
-    const file = path.join(this.indexDir, `${this.fileBase(tenant.name)}.journal.jsonl`);
-    // The snapshot is what open() discovers a tenant by, so the first write of a tenant creates it.
-    if (tenant.snapshotBytes === 0) await this.writeSnapshot(tenant);
-    const line = `${JSON.stringify(record)}\n`;
-    const handle = await open(file, 'a');
+    // After a failed write the journal may end in a torn or unacknowledged record: replace it by a snapshot of
+    // what memory holds (which never took that write) before appending anything after it.
+    if (tenant.journalSuspect) await this.writeSnapshot(tenant);
+    const file = path.join(this.indexDir, `${this.fileBase(tenant.name)}${JOURNAL_SUFFIX}`);
+    const line = frameRecord(JSON.stringify(record));
+    const created = tenant.journalBytes === 0;
     try {
-      await handle.write(line);
-      await handle.datasync();
-    } finally {
-      await handle.close();
+      const handle = await this.openJournal(file);
+      try {
+        await handle.write(line);
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
+      // A new journal is how open() finds a tenant that has no snapshot yet, so its directory entry must last.
+      if (created) await syncDirectory(this.indexDir);
+    } catch (error) {
+      tenant.journalSuspect = true;
+      throw error;
     }
     tenant.journalBytes += Buffer.byteLength(line);
   }
@@ -281,61 +373,89 @@ export class EmbeddedStore implements ChunkStore {
     } finally {
       await handle.close();
     }
-    await rename(temp, `${base}.snapshot.jsonl`);
-    // Journal records at or below the snapshot's version are skipped on load, so a crash here loses nothing.
-    await rm(`${base}.journal.jsonl`, { force: true });
+    await rename(temp, `${base}${SNAPSHOT_SUFFIX}`);
+    // The rename must be durable before the journal goes: otherwise a crash could leave the old snapshot and no
+    // journal. Journal records at or below the snapshot's version are skipped on load, so a crash between the
+    // two steps loses nothing.
+    await syncDirectory(this.indexDir);
+    await rm(`${base}${JOURNAL_SUFFIX}`, { force: true });
+    await syncDirectory(this.indexDir);
     tenant.snapshotBytes = bytes;
     tenant.journalBytes = 0;
+    tenant.journalSuspect = false;
   }
 
   private async load(fileBase: string): Promise<void> {
     const base = path.join(this.indexDir, fileBase);
+    const snapshot = `${base}${SNAPSHOT_SUFFIX}`;
+    const journal = `${base}${JOURNAL_SUFFIX}`;
+    const size = (file: string) =>
+      stat(file).then(
+        (info) => info.size,
+        () => -1,
+      );
+    const snapshotBytes = await size(snapshot);
     let tenant: Tenant | undefined;
-    for await (const line of createInterface({
-      input: createReadStream(`${base}.snapshot.jsonl`),
-      crlfDelay: Infinity,
-    })) {
-      if (line === '') continue;
-      if (!tenant) {
-        const header = JSON.parse(line) as Header;
-        if (header.format !== FORMAT || header.formatVersion !== FORMAT_VERSION) {
-          throw new RaglineError(
-            ErrorType.Configuration,
-            `${base}.snapshot.jsonl has format ${header.format} v${header.formatVersion}; this build reads ${FORMAT} v${FORMAT_VERSION}`,
-          );
+    if (snapshotBytes >= 0) {
+      for await (const line of createInterface({ input: createReadStream(snapshot), crlfDelay: Infinity })) {
+        if (line === '') continue;
+        if (!tenant) {
+          const header = JSON.parse(line) as Header;
+          if (header.format !== FORMAT || header.formatVersion !== FORMAT_VERSION) {
+            throw new RaglineError(
+              ErrorType.Configuration,
+              `${snapshot} has format ${header.format} v${header.formatVersion}; this build reads ${FORMAT} v${FORMAT_VERSION}`,
+            );
+          }
+          tenant = this.tenant(header.tenant);
+          tenant.index.corpusVersion = header.corpusVersion;
+          continue;
         }
-        tenant = this.tenant(header.tenant);
-        tenant.index.corpusVersion = header.corpusVersion;
-        continue;
+        tenant.index.put(JSON.parse(line) as DocumentChunks);
       }
-      tenant.index.put(JSON.parse(line) as DocumentChunks);
+      if (tenant) tenant.snapshotBytes = snapshotBytes;
     }
-    if (!tenant) return;
-    tenant.snapshotBytes = (await stat(`${base}.snapshot.jsonl`)).size;
-    const journal = `${base}.journal.jsonl`;
-    const journalExists = await stat(journal).then(
-      (info) => info.size,
-      () => -1,
-    );
-    if (journalExists < 0) return;
-    let torn = false;
+    const journalBytes = await size(journal);
+    if (journalBytes < 0) return;
+    if (!tenant) {
+      const name = this.tenantOf(fileBase);
+      if (name === undefined) return;
+      tenant = this.tenant(name);
+    }
+    let skipped = 0;
     for await (const line of createInterface({ input: createReadStream(journal), crlfDelay: Infinity })) {
       if (line === '') continue;
-      let record: JournalRecord;
-      try {
-        record = JSON.parse(line) as JournalRecord;
-      } catch {
-        // Only a crash mid-append leaves a partial line, and it can only be the last one.
-        torn = true;
-        break;
+      const json = unframeRecord(line);
+      if (json === undefined) {
+        // A torn or corrupt record was never acknowledged to its writer; the records after it were.
+        skipped += 1;
+        continue;
       }
+      const record = JSON.parse(json) as JournalRecord;
+      tenant.lastVersion = Math.max(tenant.lastVersion, record.corpusVersion);
       if (record.corpusVersion <= tenant.index.corpusVersion) continue;
       if (record.op === 'upsert') for (const doc of record.docs) tenant.index.put(doc);
       else for (const docId of record.docIds) tenant.index.remove(docId);
       tenant.index.corpusVersion = record.corpusVersion;
     }
-    tenant.journalBytes = journalExists;
-    // A torn tail must not have new records appended after it; folding everything into a snapshot drops it.
-    if (torn) await this.writeSnapshot(tenant);
+    tenant.journalBytes = journalBytes;
+    // New records must not follow a torn one, and a journal-only tenant gets its snapshot: fold both into one.
+    if (skipped > 0 || snapshotBytes < 0) await this.writeSnapshot(tenant);
+  }
+}
+
+/** Makes renames, creations and removals in a directory durable (a no-op where directories cannot be opened). */
+async function syncDirectory(dir: string): Promise<void> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(dir, 'r');
+    await handle.sync();
+  } catch (error) {
+    // Windows cannot open a directory; there the rename itself is what NTFS journals.
+    if ((error as NodeJS.ErrnoException).code !== 'EISDIR' && (error as NodeJS.ErrnoException).code !== 'EPERM') {
+      throw error;
+    }
+  } finally {
+    await handle?.close();
   }
 }

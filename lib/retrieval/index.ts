@@ -26,7 +26,7 @@ export interface ChunkStoreDeps {
  */
 export async function createChunkStore(config: Config, deps: ChunkStoreDeps = {}): Promise<ChunkStore> {
   if (config.QDRANT_URL !== undefined) {
-    return new QdrantStore(
+    const store = new QdrantStore(
       {
         url: config.QDRANT_URL,
         apiKey: config.QDRANT_API_KEY,
@@ -35,6 +35,8 @@ export async function createChunkStore(config: Config, deps: ChunkStoreDeps = {}
       },
       { analyzer: deps.analyzer },
     );
+    await store.verifyLayout();
+    return store;
   }
   return EmbeddedStore.open(config.RAGLINE_DATA_DIR, deps.analyzer ? { analyzer: deps.analyzer } : {});
 }

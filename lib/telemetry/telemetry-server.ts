@@ -2,6 +2,7 @@ import Fastify from 'fastify';
 import type { Registry } from 'prom-client';
 import type { HealthStatus } from '../domain.js';
 import type { Logger } from './logger.js';
+import { TENANT_PATTERN } from '../tenant.js';
 
 /**
  * One readiness probe. It receives a signal that aborts when its time is up, so a check holding a socket can
@@ -164,7 +165,7 @@ export async function startTelemetryServer(options: TelemetryServerOptions): Pro
   if (corpus) {
     app.get<{ Querystring: { tenant?: string } }>('/corpus', async (request, reply) => {
       const tenant = request.query.tenant ?? 'default';
-      if (!/^[a-z0-9][a-z0-9_-]{0,62}$/i.test(tenant)) return reply.code(400).send({ error: 'invalid tenant' });
+      if (!TENANT_PATTERN.test(tenant)) return reply.code(400).send({ error: 'invalid tenant' });
       return corpus(tenant);
     });
   }
