@@ -6,10 +6,13 @@ import { ConfigError, loadConfig, type Config } from '../lib/config.js';
 import { ErrorType, InvalidInputError, RaglineError } from '../lib/errors.js';
 import { runHealthChecks, startTelemetryServer } from '../lib/telemetry/telemetry-server.js';
 import { createMetrics } from '../lib/telemetry/metrics.js';
+import { createLogger } from '../lib/telemetry/logger.js';
+import { createApiToken } from '../lib/api-tokens.js';
 import { startTracing, temporalClientInterceptors, type Tracing } from '../lib/telemetry/tracing.js';
 import type { AnswerQueryResult } from '../workflows/answer-query-types.js';
 import type { IngestDocumentsResult, IngestProgress } from '../workflows/ingest-types.js';
 import { queryInputProblem } from '../workflows/query-validation.js';
+import { Client } from '@temporalio/client';
 import { registerEvalCommands } from './eval-commands.js';
 import { DEFAULT_LOAD, formatReport, readSampleQuestions, runLoad, validateLoadOptions } from './load.js';
 import { RaglineClient, temporalTarget } from './ragline-client.js';
@@ -32,7 +35,8 @@ program
   .command('up')
   .description('start the Temporal dev server (unless one is configured), the worker, and ingest the sample corpus')
   .option('--no-sample', 'do not ingest the sample corpus into an empty index')
-  .action(async (options: { sample: boolean }) => {
+  .option('--api', 'serve the HTTP API too, on RAGLINE_HTTP_PORT')
+  .action(async (options: { sample: boolean; api?: boolean }) => {
     const config = loadConfig();
     const { startWorkerProcess } = await import('../workers/main.js');
     const target = temporalTarget(config);
@@ -40,11 +44,13 @@ program
       target.embedded ? 'starting the embedded Temporal dev server…' : `using Temporal at ${target.address}`,
     );
     const proc = await startWorkerProcess(config);
+    let api: { url: string; close: () => Promise<void> } | undefined;
     let stopping = false;
     const stop = async (signal: string) => {
       if (stopping) return;
       stopping = true;
       console.error(`\n${signal}: stopping the worker${proc.server ? ' and the dev server' : ''}…`);
+      await api?.close().catch(() => undefined);
       await proc.stop();
       process.exit(0);
     };
@@ -52,7 +58,9 @@ program
     process.on('SIGTERM', () => void stop('SIGTERM'));
 
     const client = await RaglineClient.connect(config);
-    const stats = await client.describeCorpus(config.RAGLINE_DEFAULT_TENANT, 30_000);
+    // Read from the worker in this process: no workflow per call in the Temporal UI's list.
+    const stats = await proc.runtime.deps.store.stats(config.RAGLINE_DEFAULT_TENANT);
+    if (options.api) api = await startApi(config, client);
     if (options.sample && stats.documents === 0) {
       const sample = path.resolve(config.RAGLINE_SAMPLE_CORPUS);
       console.error(`the index is empty: ingesting the sample corpus from ${sample}`);
@@ -66,6 +74,7 @@ program
         `ragline is up — Temporal at ${proc.address} (namespace ${proc.namespace}), task queue ${config.RAGLINE_TASK_QUEUE}`,
         proc.uiUrl ? `  Temporal Web UI:   ${proc.uiUrl}` : undefined,
         `  metrics and health: http://127.0.0.1:${proc.telemetry.port}/metrics  /healthz  /readyz`,
+        api ? `  HTTP API:          ${api.url}  (OpenAPI at ${api.url}/openapi.json)` : undefined,
         `  ask a question:    npx ragline ask "How do I reset my password?"`,
         'Press Ctrl-C to stop.',
       ]
@@ -99,37 +108,76 @@ program
 
 program
   .command('serve')
-  .description('serve the HTTP API (POST /v1/query, DELETE /v1/documents/:id) on RAGLINE_HTTP_PORT')
-  .option('--host <host>', 'address to listen on', '0.0.0.0')
-  .action(async (options: { host: string }) => {
+  .description('serve the HTTP API (see /openapi.json) on RAGLINE_HTTP_PORT')
+  .option('--host <host>', 'address to listen on (default 0.0.0.0 with tokens, 127.0.0.1 without)')
+  .option('--worker', 'host a worker in this process too and start query workflows on it eagerly (lower latency)')
+  .action(async (options: { host?: string; worker?: boolean }) => {
     const config = loadConfig();
-    const client = await connect(config);
-    const { createHttpApi } = await import('./http-api.js');
-    const api = createHttpApi(client);
-    const metrics = createMetrics();
-    const telemetry = await startTelemetryServer({
-      port: config.RAGLINE_METRICS_PORT,
-      registry: metrics.registry,
-      checks: {
-        temporal: async () => {
-          const started = performance.now();
-          const workers = await client.workerCount();
-          return {
-            ok: workers > 0,
-            latencyMs: Math.round(performance.now() - started),
-            detail: `${workers} workers polling`,
-          };
+    let client: RaglineClient;
+    let stopWorker: (() => Promise<void>) | undefined;
+    let telemetry: { port: number; close(): Promise<void> };
+    if (options.worker) {
+      const { startWorkerProcess } = await import('../workers/main.js');
+      const proc = await startWorkerProcess(config, { embeddedServer: false });
+      stopWorker = () => proc.stop();
+      telemetry = { port: proc.telemetry.port, close: async () => undefined };
+      // Eager start needs the client on the worker's own connection: the server hands the first task back inline.
+      client = new RaglineClient(
+        new Client({ connection: proc.connection, namespace: proc.namespace }),
+        config.RAGLINE_TASK_QUEUE,
+        {
+          maxQueryChars: config.RAGLINE_MAX_QUERY_CHARS,
+          redactQueries: config.RAGLINE_LOG_REDACT_QUERIES,
+          eagerStart: true,
         },
-      },
-    });
-    await api.listen({ port: config.RAGLINE_HTTP_PORT, host: options.host });
-    console.error(`ragline API on http://${options.host}:${config.RAGLINE_HTTP_PORT} (metrics on ${telemetry.port})`);
+      );
+    } else {
+      client = await connect(config);
+      const metrics = createMetrics();
+      const queryClient = client;
+      telemetry = await startTelemetryServer({
+        port: config.RAGLINE_METRICS_PORT,
+        registry: metrics.registry,
+        checks: {
+          temporal: async () => {
+            const started = performance.now();
+            const workers = await queryClient.workerCount();
+            return {
+              ok: workers > 0,
+              latencyMs: Math.round(performance.now() - started),
+              detail: `${workers} workers polling`,
+            };
+          },
+        },
+      });
+    }
+    const api = await startApi(config, client, options.host);
+    console.error(`metrics on ${telemetry.port}${options.worker ? '; worker hosted here, eager starts on' : ''}`);
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
     });
     await Promise.allSettled([api.close(), telemetry.close()]);
-    await client.close();
+    if (stopWorker) await stopWorker();
+    else await client.close();
+  });
+
+program
+  .command('token')
+  .description('API tokens')
+  .command('create')
+  .description('make a bearer token for the HTTP API, and the RAGLINE_API_TOKENS entry that accepts it')
+  .requiredOption('--tenant <tenant>', 'the only tenant the token may act for')
+  .option('--expires <YYYY-MM-DD>', 'the UTC day from which the token is refused')
+  .action((options: { tenant: string; expires?: string }) => {
+    let made;
+    try {
+      made = createApiToken(options.tenant, options.expires);
+    } catch (error) {
+      throw new RaglineError(ErrorType.InvalidInput, error instanceof Error ? error.message : String(error));
+    }
+    console.log(`token (shown once, give it to the app): ${made.token}`);
+    console.log(`add to RAGLINE_API_TOKENS (comma-separated): ${made.entry}`);
   });
 
 program
@@ -218,8 +266,7 @@ program
       const client = await connect(config, 3000);
       const workers = await client.workerCount();
       report.workers = workers;
-      if (workers > 0) report.corpus = await client.describeCorpus(options.tenant ?? config.RAGLINE_DEFAULT_TENANT);
-      else ok = false;
+      if (workers === 0) ok = false;
       await client.close();
     } catch (error) {
       ok = false;
@@ -233,6 +280,12 @@ program
         });
         const body = (await response.json()) as { ok: boolean; checks: unknown };
         report.checks = body.checks;
+        // The worker reads its own store: no workflow is started, so `status` leaves nothing in the UI's list.
+        const corpus = await fetch(
+          `http://127.0.0.1:${config.RAGLINE_METRICS_PORT}/corpus?tenant=${encodeURIComponent(options.tenant ?? config.RAGLINE_DEFAULT_TENANT)}`,
+          { signal: AbortSignal.timeout(3000) },
+        );
+        if (corpus.ok) report.corpus = await corpus.json();
         return { ok: body.ok, latencyMs: Math.round(performance.now() - started) };
       },
     });
@@ -309,6 +362,47 @@ program
       await client.close();
     }
   });
+
+program
+  .command('replay')
+  .description('replay a workflow history against the workflow code of this checkout, reporting where it diverges')
+  .argument('[workflowId]', "fetch this workflow's history from Temporal")
+  .option('--file <history.json>', 'a history downloaded from the Web UI or `temporal workflow show --output json`')
+  .option('--json', 'print the report as JSON')
+  .action(async (workflowId: string | undefined, options: { file?: string; json?: boolean }) => {
+    if ((workflowId === undefined) === (options.file === undefined)) {
+      throw new RaglineError(ErrorType.InvalidInput, 'give either a workflow id or --file <history.json>');
+    }
+    const { fetchHistory, readHistoryFile, replayHistory } = await import('./replay.js');
+    const { DefaultLogger, Runtime, makeTelemetryFilterString } = await import('@temporalio/worker');
+    // The replay worker's lifecycle lines and core's own warning are noise here; the report says what happened.
+    Runtime.install({
+      logger: new DefaultLogger('ERROR'),
+      telemetryOptions: { logging: { forward: {}, filter: makeTelemetryFilterString({ core: 'ERROR' }) } },
+    });
+    let history;
+    if (options.file) history = await readHistoryFile(options.file);
+    else {
+      const client = await connect(loadConfig());
+      try {
+        history = await fetchHistory(client.client, workflowId ?? '');
+      } finally {
+        await client.close();
+      }
+    }
+    const report = await replayHistory(history, { workflowId });
+    if (options.json) console.log(JSON.stringify(report, null, 2));
+    else if (report.ok) {
+      console.log(`replayed ${report.events} events of ${report.workflowType ?? 'the workflow'}: deterministic`);
+    } else {
+      const at = report.nondeterminism?.eventId
+        ? ` at event ${report.nondeterminism.eventId}${report.nondeterminism.eventType ? ` (${report.nondeterminism.eventType})` : ''}`
+        : '';
+      console.log(`NON-DETERMINISTIC${at}: ${report.nondeterminism?.message ?? ''}`);
+    }
+    if (!report.ok) process.exitCode = EXIT.failure;
+  });
+
 registerEvalCommands(program, { loadConfig, connectWithWorker });
 
 let tracing: Tracing | undefined;
@@ -320,6 +414,41 @@ async function connect(config: Config, connectTimeoutMs?: number): Promise<Ragli
     interceptors: tracing.enabled ? temporalClientInterceptors() : undefined,
     connectTimeoutMs,
   });
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+/**
+ * Starts the HTTP API. Without tokens it has no authentication, so it listens on loopback only and says so; asking
+ * for another address then is refused rather than silently exposing every tenant.
+ */
+async function startApi(
+  config: Config,
+  client: RaglineClient,
+  host?: string,
+): Promise<{ url: string; close: () => Promise<void> }> {
+  const tokens = config.RAGLINE_API_TOKENS;
+  if (tokens.length === 0 && host !== undefined && !LOOPBACK.has(host)) {
+    throw new RaglineError(
+      ErrorType.Configuration,
+      `refusing to serve the API on ${host} without authentication: set RAGLINE_API_TOKENS (ragline token create --tenant <tenant>)`,
+    );
+  }
+  const bind = host ?? (tokens.length > 0 ? '0.0.0.0' : '127.0.0.1');
+  const { createHttpApi } = await import('./http-api.js');
+  const api = await createHttpApi(client, {
+    tokens,
+    rateLimitPerMinute: config.RAGLINE_API_RATE_LIMIT,
+    logger: createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT, name: 'ragline-api' }),
+  });
+  await api.listen({ port: config.RAGLINE_HTTP_PORT, host: bind });
+  const url = `http://${bind.includes(':') ? `[${bind}]` : bind}:${config.RAGLINE_HTTP_PORT}`;
+  console.error(
+    tokens.length > 0
+      ? `ragline API on ${url}: ${tokens.length} tokens configured, each bound to its tenant`
+      : `ragline API on ${url}: no RAGLINE_API_TOKENS configured, so loopback only and no authentication`,
+  );
+  return { url, close: () => api.close() };
 }
 
 async function connectWithWorker(config: Config): Promise<RaglineClient> {

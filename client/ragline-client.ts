@@ -1,11 +1,22 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { Client, Connection, WorkflowFailedError, type ClientInterceptors } from '@temporalio/client';
-import { ApplicationFailure, TypedSearchAttributes } from '@temporalio/common';
+import {
+  Client,
+  Connection,
+  WorkflowFailedError,
+  WorkflowNotFoundError,
+  type ClientInterceptors,
+} from '@temporalio/client';
+import { ApplicationFailure, TimeoutFailure, TypedSearchAttributes } from '@temporalio/common';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { normalizeQuery } from '../lib/cache/keys.js';
 import type { Config } from '../lib/config.js';
 import { InvalidInputError, RaglineError, ErrorType } from '../lib/errors.js';
-import { DEFAULT_TENANT, type AnswerQueryInput, type AnswerQueryResult } from '../workflows/answer-query-types.js';
+import {
+  DEFAULT_DEADLINE_MS,
+  DEFAULT_TENANT,
+  type AnswerQueryInput,
+  type AnswerQueryResult,
+} from '../workflows/answer-query-types.js';
 import {
   getIngestProgressQuery,
   type DeleteDocumentsResult,
@@ -52,12 +63,62 @@ export function queryWorkflowId(tenant: string, query: string, now = new Date())
   return `query-${tenant}-${hash}-${time}-${randomBytes(2).toString('hex')}`;
 }
 
+/** Characters of the question shown as a query workflow's summary in the Temporal UI's list. */
+const SUMMARY_CHARS = 80;
+
+/**
+ * What the Temporal UI lists for a query workflow: the question on one line, shortened; or, when query redaction is
+ * on, the same hash the logs carry, so an operator can still match a row to its log lines.
+ */
+export function querySummary(query: string, redact: boolean): string {
+  if (redact) return `query sha256:${createHash('sha256').update(query).digest('hex').slice(0, 16)}`;
+  const flat = query.replace(/\s+/g, ' ').trim();
+  return flat.length <= SUMMARY_CHARS ? flat : `${flat.slice(0, SUMMARY_CHARS - 1)}…`;
+}
+
+/**
+ * Time a query workflow may wait for a worker and queue behind others, beyond its own deadline, before the client
+ * gives up on it. Past deadline + this, the run is timed out by the server, so nothing waits forever.
+ */
+export const QUEUE_SLACK_MS = 5000;
+
+/** A query run the server timed out; `reason` is a stable code, the message is written for the caller. */
+export class QueryTimeoutError extends RaglineError {
+  constructor(
+    readonly reason: 'NoWorker' | 'QueryTimedOut',
+    message: string,
+  ) {
+    super(ErrorType.Unavailable, message);
+  }
+}
+
+/** Where an asynchronous query stands, as `GET /v1/queries/:id` reports it. */
+export type QueryState =
+  | { queryId: string; status: 'running' }
+  | { queryId: string; status: 'completed'; result: AnswerQueryResult }
+  | { queryId: string; status: 'failed'; error: { type: string; message: string } };
+
+export interface ClientLimits {
+  maxQueryChars: number;
+  ingestBatch?: number;
+  /** Deadline sent with every query that sets none (RAGLINE_QUERY_DEADLINE_MS). */
+  deadlineMs?: number;
+  /** Show a hash instead of the question in the Temporal UI (RAGLINE_LOG_REDACT_QUERIES). */
+  redactQueries?: boolean;
+  /**
+   * Ask the server to hand the first workflow task straight back to a worker in this process (eager start), saving
+   * the matching round trip. Only helps when this client shares its NativeConnection with a worker on the same task
+   * queue; without a free slot the server starts the workflow normally.
+   */
+  eagerStart?: boolean;
+}
+
 /** ragline's client API: what the CLI, the HTTP API and applications use to start ragline's workflows. */
 export class RaglineClient {
   constructor(
     readonly client: Client,
     readonly taskQueue: string,
-    private readonly limits: { maxQueryChars: number; ingestBatch?: number; deadlineMs?: number },
+    private readonly limits: ClientLimits,
   ) {}
 
   static async connect(
@@ -83,29 +144,95 @@ export class RaglineClient {
       maxQueryChars: config.RAGLINE_MAX_QUERY_CHARS,
       ingestBatch: config.RAGLINE_INGEST_BATCH,
       deadlineMs: config.RAGLINE_QUERY_DEADLINE_MS,
+      redactQueries: config.RAGLINE_LOG_REDACT_QUERIES,
     });
   }
 
-  /** Answers a question through the query workflow. Bad input is rejected here, before any workflow starts. */
+  /**
+   * Answers a question through the query workflow. Bad input is rejected here, before any workflow starts. The run
+   * is bounded by its deadline plus {@link QUEUE_SLACK_MS}: with no worker polling, the caller gets a clear
+   * `DependencyUnavailable` naming the task queue instead of waiting forever.
+   */
   async ask(input: AnswerQueryInput): Promise<AnswerQueryResult> {
+    const handle = await this.startQuery(input);
+    return this.unwrapQuery(() => handle.result() as Promise<AnswerQueryResult>);
+  }
+
+  /** Starts the query workflow and returns its id at once; {@link queryState} reports how it went. */
+  async startAsk(input: AnswerQueryInput): Promise<{ queryId: string; eagerlyStarted: boolean }> {
+    const handle = await this.startQuery(input);
+    return { queryId: handle.workflowId, eagerlyStarted: handle.eagerlyStarted };
+  }
+
+  private async startQuery(input: AnswerQueryInput) {
     const problem = queryInputProblem(input, this.limits);
     if (problem) throw new InvalidInputError(problem);
     const tenant = input.tenant ?? DEFAULT_TENANT;
     // The configured deadline travels with the query: the workflow cannot read the configuration.
     const deadlineMs = input.options?.deadlineMs ?? this.limits.deadlineMs;
     const args = deadlineMs === undefined ? input : { ...input, options: { ...input.options, deadlineMs } };
-    return unwrap(
-      () =>
-        this.client.workflow.execute('answerQueryWorkflow', {
-          taskQueue: this.taskQueue,
-          workflowId: queryWorkflowId(tenant, input.query),
-          args: [args],
-          // A worker that dies holding a query's task costs this, not the 10 s default, before another worker
-          // takes it over; a query's tasks are short (local activities over it heartbeat the task).
-          workflowTaskTimeout: '3s',
-          typedSearchAttributes: new TypedSearchAttributes([{ key: tenantSearchAttribute, value: tenant }]),
-        }) as Promise<AnswerQueryResult>,
-    );
+    const summary = querySummary(input.query, this.limits.redactQueries ?? false);
+    return this.client.workflow.start('answerQueryWorkflow', {
+      taskQueue: this.taskQueue,
+      workflowId: queryWorkflowId(tenant, input.query),
+      args: [args],
+      workflowExecutionTimeout: queryTimeoutMs(args),
+      // A worker that dies holding a query's task costs this, not the 10 s default, before another worker
+      // takes it over; a query's tasks are short (local activities over it heartbeat the task).
+      workflowTaskTimeout: '3s',
+      typedSearchAttributes: new TypedSearchAttributes([{ key: tenantSearchAttribute, value: tenant }]),
+      // Start options, not workflow commands: the UI's list shows them and the histories' command sequence is unchanged.
+      staticSummary: summary,
+      memo: { tenant, question: summary },
+      requestEagerStart: this.limits.eagerStart,
+    });
+  }
+
+  /**
+   * State of a query workflow, or `undefined` when there is none with that id in `tenant` (another tenant's query
+   * is reported as missing, so its existence does not leak).
+   */
+  async queryState(queryId: string, tenant: string): Promise<QueryState | undefined> {
+    const handle = this.client.workflow.getHandle(queryId);
+    let description;
+    try {
+      description = await handle.describe();
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) return undefined;
+      throw error;
+    }
+    if (description.type !== 'answerQueryWorkflow') return undefined;
+    if ((description.typedSearchAttributes.get(tenantSearchAttribute) ?? DEFAULT_TENANT) !== tenant) return undefined;
+    if (description.status.name === 'RUNNING') return { queryId, status: 'running' };
+    try {
+      const result = await this.unwrapQuery(() => handle.result() as Promise<AnswerQueryResult>);
+      return { queryId, status: 'completed', result };
+    } catch (error) {
+      if (error instanceof RaglineError)
+        return { queryId, status: 'failed', error: { type: error.type, message: error.message } };
+      throw error;
+    }
+  }
+
+  /** A run that timed out is reported as what it most likely was: no worker on the queue, or a stuck query. */
+  private async unwrapQuery<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await unwrap(run);
+    } catch (error) {
+      if (error instanceof WorkflowFailedError && error.cause instanceof TimeoutFailure) {
+        const workers = await this.workerCount().catch(() => undefined);
+        throw workers === 0
+          ? new QueryTimeoutError(
+              'NoWorker',
+              `no worker is polling task queue "${this.taskQueue}" — start one with \`make start\` (or \`ragline up\`)`,
+            )
+          : new QueryTimeoutError(
+              'QueryTimedOut',
+              `the query did not finish within its deadline plus ${QUEUE_SLACK_MS} ms`,
+            );
+      }
+      throw error;
+    }
   }
 
   /** Ingests files or directories, reporting progress as it goes. */
@@ -155,20 +282,6 @@ export class RaglineClient {
     );
   }
 
-  async describeCorpus(tenant = DEFAULT_TENANT, timeoutMs = 5000) {
-    const problem = tenantProblem(tenant);
-    if (problem) throw new InvalidInputError(problem);
-    return unwrap(
-      () =>
-        this.client.workflow.execute('describeCorpusWorkflow', {
-          taskQueue: this.taskQueue,
-          workflowId: `describe-${tenant}-${randomBytes(4).toString('hex')}`,
-          args: [{ tenant }],
-          workflowExecutionTimeout: timeoutMs,
-        }) as Promise<{ tenant: string; store: string; documents: number; chunks: number; corpusVersion: number }>,
-    );
-  }
-
   /** Workers polling ragline's task queue, so the CLI can say so instead of waiting on a queue nobody serves. */
   async workerCount(): Promise<number> {
     const response = await this.client.workflowService.describeTaskQueue({
@@ -181,6 +294,11 @@ export class RaglineClient {
   async close(): Promise<void> {
     await this.client.connection.close();
   }
+}
+
+/** How long a query workflow may run in all: its deadline plus the time to reach a worker. */
+export function queryTimeoutMs(input: AnswerQueryInput): number {
+  return (input.options?.deadlineMs ?? DEFAULT_DEADLINE_MS) + QUEUE_SLACK_MS;
 }
 
 /** A failed workflow surfaces as the RaglineError its ApplicationFailure describes. */

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { ApiTokenFormatError, parseApiTokens } from './api-tokens.js';
 import { FALLBACK_BUDGET_MS, LOCAL_STEP_TIMEOUT_MS, MIN_DEADLINE_MS } from '../workflows/answer-query-types.js';
 import { MAX_INGEST_BATCH } from './ingest-limits.js';
 import { TENANT_PATTERN } from './tenant.js';
@@ -226,12 +227,32 @@ export const configSchema = z.object({
   RAGLINE_METRICS_PORT: int(9464, 0),
   /** Port of the HTTP API. @default 8080 */
   RAGLINE_HTTP_PORT: int(8080, 0),
+  /**
+   * Bearer tokens of the HTTP API, each bound to one tenant: comma-separated `tenant:sha256hex[:YYYY-MM-DD]`, the
+   * SHA-256 of the token (never the token) and an optional expiry day; `ragline token create` makes one. Unset:
+   * no authentication, and `ragline serve` listens on loopback only. @default unset
+   */
+  RAGLINE_API_TOKENS: z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      try {
+        return parseApiTokens(raw);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: error instanceof ApiTokenFormatError ? error.message : String(error) });
+        return z.NEVER;
+      }
+    }),
+  /** Requests per minute one API token (or, without tokens, one client address) may make; over it, 429. @default 120 */
+  RAGLINE_API_RATE_LIMIT: int(120, 1),
   /** OTLP/HTTP endpoint for traces; unset exports none. @default unset */
   OTEL_EXPORTER_OTLP_ENDPOINT: optionalString,
   /** @default ragline */
   OTEL_SERVICE_NAME: z.string().default('ragline'),
   /** @default info */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** `auto` writes readable lines when stderr is a terminal and JSON otherwise; `json` and `pretty` force one. @default auto */
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
   /** Replace query text in logs with its hash. @default false */
   RAGLINE_LOG_REDACT_QUERIES: bool(false),
 });

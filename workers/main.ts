@@ -13,6 +13,8 @@ import { createRuntime, createWorker, type Runtime } from './runtime.js';
 export interface WorkerProcess {
   runtime: Runtime;
   worker: Worker;
+  /** The worker's connection; a Client over it can start workflows eagerly on this worker. */
+  connection: NativeConnection;
   server?: DevServerHandle;
   telemetry: TelemetryServer;
   address: string;
@@ -38,7 +40,7 @@ export async function startWorkerProcess(
   });
   // Temporal's own SDK metrics are served on loopback and merged into our /metrics, so one scrape gets both.
   const sdkMetricsAddress = `127.0.0.1:${config.RAGLINE_METRICS_PORT === 0 ? 0 : config.RAGLINE_METRICS_PORT + 1}`;
-  const logger = createLogger({ level: config.LOG_LEVEL });
+  const logger = createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT });
   TemporalRuntime.install({
     logger: temporalLogger(logger),
     telemetryOptions:
@@ -59,6 +61,7 @@ export async function startWorkerProcess(
       extraMetrics:
         config.RAGLINE_METRICS_PORT !== 0 ? fetchMetricsText(`http://${sdkMetricsAddress}/metrics`) : undefined,
       logger: runtime.logger,
+      corpus: async (tenant) => ({ tenant, store: deps.store.kind, ...(await deps.store.stats(tenant)) }),
       checks: {
         temporal: async () => {
           const started = performance.now();
@@ -109,6 +112,7 @@ export async function startWorkerProcess(
     return {
       runtime,
       worker,
+      connection,
       server,
       telemetry,
       address: target.address,

@@ -43,7 +43,7 @@ export interface RuntimeOverrides {
 }
 
 export async function createRuntime(config: Config, overrides: RuntimeOverrides = {}): Promise<Runtime> {
-  const logger = overrides.logger ?? createLogger({ level: config.LOG_LEVEL });
+  const logger = overrides.logger ?? createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT });
   const metrics = overrides.metrics ?? createMetrics();
   const analyzer = new Analyzer();
   const cacheMetrics = createCacheMetrics(metrics.registry);
@@ -156,7 +156,7 @@ export function querySinks(metrics: Metrics): InjectedSinks<RaglineSinks> {
     queryMetrics: {
       answered: {
         fn(info, outcome) {
-          metrics.queries.inc({ cache_hit: String(outcome.cacheHit), quality_tier: outcome.qualityTier });
+          metrics.queries.inc({ cache_hit: outcome.cacheHit ? 'hit' : 'miss', quality_tier: outcome.qualityTier });
           // Wall-clock time since the workflow started, which the workflow's own clock cannot see.
           metrics.queryDuration.observe({ path: outcome.path }, (Date.now() - info.startTime.getTime()) / 1000);
           metrics.retrievalQuality.observe(outcome.qualityScore);

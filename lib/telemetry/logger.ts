@@ -1,11 +1,21 @@
 import { createHash } from 'node:crypto';
 import { trace } from '@opentelemetry/api';
-import { destination, pino, type DestinationStream, type Logger } from 'pino';
+import { destination, pino, transport, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
-/** Structured JSON logs on stderr. Secrets are redacted wherever they might appear in a logged object. */
-export function createLogger(options: { level?: string; name?: string; destination?: DestinationStream } = {}): Logger {
+export type LogFormat = 'auto' | 'json' | 'pretty';
+
+/**
+ * Logs on stderr: JSON for machines, or pino-pretty's readable lines when a person is watching (`auto` picks pretty
+ * when stderr is a terminal). Secrets are redacted wherever they might appear in a logged object.
+ */
+export function createLogger(
+  options: { level?: string; name?: string; destination?: DestinationStream; format?: LogFormat } = {},
+): Logger {
+  const pretty =
+    options.destination === undefined &&
+    (options.format === 'pretty' || (options.format !== 'json' && process.stderr.isTTY === true));
   return pino(
     {
       name: options.name ?? 'ragline',
@@ -30,7 +40,14 @@ export function createLogger(options: { level?: string; name?: string; destinati
         return { traceId, spanId };
       },
     },
-    options.destination ?? destination(2),
+    options.destination ??
+      (pretty
+        ? // pino-pretty runs in a worker thread, so formatting never holds up the event loop of a busy worker.
+          transport({
+            target: 'pino-pretty',
+            options: { destination: 2, colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' },
+          })
+        : destination(2)),
   );
 }
 

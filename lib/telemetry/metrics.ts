@@ -17,7 +17,7 @@ export function createMetrics(registry: Registry = new Registry()) {
     registry,
     queries: new Counter({
       name: 'rag_queries_total',
-      help: 'Queries answered, by whether the result cache served them and by quality tier',
+      help: 'Queries answered, by whether a cache served them (cache_hit: hit | miss) and by quality tier',
       labelNames: ['cache_hit', 'quality_tier'] as const,
       registers,
     }),

@@ -2,6 +2,7 @@ import Fastify from 'fastify';
 import type { Registry } from 'prom-client';
 import type { HealthStatus } from '../domain.js';
 import type { Logger } from './logger.js';
+import { TENANT_PATTERN } from '../tenant.js';
 
 /**
  * One readiness probe. It receives a signal that aborts when its time is up, so a check holding a socket can
@@ -94,6 +95,11 @@ export interface TelemetryServerOptions {
    * Temporal SDK's own Prometheus endpoint, so one scrape target covers the whole worker.
    */
   extraMetrics?: () => Promise<string>;
+  /**
+   * Corpus state of a tenant for `GET /corpus?tenant=`, read from the worker's own store: how `ragline status`
+   * reaches it without starting a workflow (which would fill the Temporal UI's list with one per call).
+   */
+  corpus?: (tenant: string) => Promise<unknown>;
   /** Readiness checks of /readyz, by name. */
   checks?: Record<string, HealthCheck>;
   /** @default 2000 */
@@ -122,6 +128,7 @@ export async function startTelemetryServer(options: TelemetryServerOptions): Pro
     extraRegistries = [],
     extraMetrics,
     checks = {},
+    corpus,
     checkTimeoutMs = DEFAULT_CHECK_TIMEOUT_MS,
     portVariable = 'RAGLINE_METRICS_PORT',
     logger,
@@ -154,6 +161,14 @@ export async function startTelemetryServer(options: TelemetryServerOptions): Pro
     if (!report.ok) logger?.warn({ checks: report.checks }, 'readiness check failed');
     return reply.code(report.ok ? 200 : 503).send(report);
   });
+
+  if (corpus) {
+    app.get<{ Querystring: { tenant?: string } }>('/corpus', async (request, reply) => {
+      const tenant = request.query.tenant ?? 'default';
+      if (!TENANT_PATTERN.test(tenant)) return reply.code(400).send({ error: 'invalid tenant' });
+      return corpus(tenant);
+    });
+  }
 
   try {
     await app.listen({ port, host });

@@ -1,62 +1,219 @@
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { Validator } from '@seriousme/openapi-schema-validator';
+import { Client, Connection } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHttpApi } from '../../client/http-api.js';
 import { RaglineClient } from '../../client/ragline-client.js';
+import { createApiToken, parseApiTokens } from '../../lib/api-tokens.js';
 import { SAMPLE_CORPUS, startRagline, type TestRagline } from '../support/ragline.js';
+
+interface ErrorReply {
+  error: { type: string; message: string; requestId?: string };
+}
 
 describe('HTTP API', () => {
   let ragline: TestRagline;
-  let api: FastifyInstance;
+  let client: RaglineClient;
+  const apis: FastifyInstance[] = [];
   let base: string;
+  const defaultToken = createApiToken('default');
+  const acmeToken = createApiToken('acme');
+  const expiredToken = createApiToken('default', '2001-01-01');
+  const tokens = parseApiTokens([defaultToken.entry, acmeToken.entry, expiredToken.entry].join(','));
+
+  const listen = async (api: FastifyInstance) => {
+    apis.push(api);
+    return api.listen({ port: 0, host: '127.0.0.1' });
+  };
 
   beforeAll(async () => {
     ragline = await startRagline();
     await ragline.ingest([SAMPLE_CORPUS]);
-    api = createHttpApi(new RaglineClient(ragline.env.client, ragline.taskQueue, { maxQueryChars: 4000 }));
-    base = await api.listen({ port: 0, host: '127.0.0.1' });
+    await ragline.ingest([path.join(SAMPLE_CORPUS, 'webhooks.md')], 'acme');
+    client = new RaglineClient(ragline.env.client, ragline.taskQueue, { maxQueryChars: 4000 });
+    base = await listen(await createHttpApi(client, { tokens, rateLimitPerMinute: 1000 }));
   });
   afterAll(async () => {
-    await api?.close();
+    for (const api of apis) await api.close();
     await ragline?.stop();
   });
 
-  const post = (path: string, body: unknown) =>
-    fetch(`${base}${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
+  const call = (
+    method: string,
+    route: string,
+    options: { token?: string; body?: unknown; raw?: string; type?: string; at?: string } = {},
+  ) =>
+    fetch(`${options.at ?? base}${route}`, {
+      method,
+      headers: {
+        ...(options.body !== undefined || options.raw !== undefined
+          ? { 'content-type': options.type ?? 'application/json' }
+          : {}),
+        ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+      },
+      body: options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
     });
+  const asDefault = { token: defaultToken.token };
+  const asAcme = { token: acmeToken.token };
 
-  it('answers a question through the query workflow', async () => {
-    const response = await post('/v1/query', { query: 'What are the API rate limits?' });
-    expect(response.status).toBe(200);
-    const result = (await response.json()) as { sources: Array<{ docId: string }>; queryId: string };
+  it('refuses a missing, unknown or expired token with 401, and serves health and OpenAPI without one', async () => {
+    const body = { query: 'What are the API rate limits?' };
+    const missing = await call('POST', '/v1/query', { body });
+    expect(missing.status).toBe(401);
+    expect(((await missing.json()) as ErrorReply).error).toMatchObject({ type: 'Unauthorized', message: /missing/ });
+    const bad = await call('POST', '/v1/query', { body, token: 'rgl_not-a-real-token' });
+    expect(((await bad.json()) as ErrorReply).error).toMatchObject({ type: 'Unauthorized', message: 'invalid token' });
+    const expired = await call('POST', '/v1/query', { body, token: expiredToken.token });
+    expect(expired.status).toBe(401);
+    expect(((await expired.json()) as ErrorReply).error.message).toBe('token expired');
+    for (const route of ['/v1/queries/x', '/v1/documents/webhooks']) {
+      expect((await call(route.includes('documents') ? 'DELETE' : 'GET', route)).status).toBe(401);
+    }
+    expect((await call('GET', '/healthz')).status).toBe(200);
+    expect((await call('GET', '/openapi.json')).status).toBe(200);
+  });
+
+  it("answers in the token's tenant and refuses another tenant with 403", async () => {
+    const own = await call('POST', '/v1/query', { ...asDefault, body: { query: 'What are the API rate limits?' } });
+    expect(own.status).toBe(200);
+    const result = (await own.json()) as { tenant: string; queryId: string; sources: Array<{ docId: string }> };
+    expect(result.tenant).toBe('default');
     expect(result.sources.map((s) => s.docId)).toContain('api-rate-limits');
-    expect(result.queryId).toMatch(/^query-default-[0-9a-f]{8}-/);
+
+    // acme's corpus holds only the webhooks page, so its answer cannot cite the default tenant's documents.
+    const acme = await call('POST', '/v1/query', { ...asAcme, body: { query: 'What are the API rate limits?' } });
+    const acmeResult = (await acme.json()) as { tenant: string; sources: Array<{ docId: string }> };
+    expect(acmeResult.tenant).toBe('acme');
+    expect(acmeResult.sources.every((s) => s.docId === 'webhooks')).toBe(true);
+
+    const other = await call('POST', '/v1/query', { ...asAcme, body: { query: 'anything', tenant: 'default' } });
+    expect(other.status).toBe(403);
+    expect(((await other.json()) as ErrorReply).error).toMatchObject({ type: 'Forbidden', message: /"default"/ });
+
+    const description = await ragline.env.client.workflow.getHandle(result.queryId).describe();
+    expect(await description.staticSummary()).toBe('What are the API rate limits?');
   });
 
-  it('rejects bad input with 400 and a typed error, starting no workflow', async () => {
-    const tooLong = await post('/v1/query', { query: 'x'.repeat(4001) });
-    expect(tooLong.status).toBe(400);
-    expect(await tooLong.json()).toEqual({
-      error: { type: 'InvalidInput', message: expect.stringMatching(/maximum is 4000/) },
+  it('starts a query asynchronously and reports it only to its own tenant', async () => {
+    const started = await call('POST', '/v1/query?async=true', {
+      ...asDefault,
+      body: { query: 'How do I rotate an API key?' },
     });
-    const missing = await post('/v1/query', { question: 'wrong field' });
-    expect(missing.status).toBe(400);
-    const ingest = await post('/v1/ingest', { paths: ['/etc'] });
-    expect(ingest.status).toBe(404);
-    const control = await post('/v1/query', { query: 'hi\u0000there' });
-    expect(control.status).toBe(400);
-    expect(((await control.json()) as { error: { message: string } }).error.message).toMatch(/control characters/);
+    expect(started.status).toBe(202);
+    const { queryId } = (await started.json()) as { queryId: string };
+    expect((await call('GET', `/v1/queries/${queryId}`, asAcme)).status).toBe(404);
+    await ragline.env.client.workflow.getHandle(queryId).result();
+    const state = await call('GET', `/v1/queries/${queryId}`, asDefault);
+    expect(state.status).toBe(200);
+    const body = (await state.json()) as { status: string; result: { queryId: string; answer: string } };
+    expect(body.status).toBe('completed');
+    expect(body.result.queryId).toBe(queryId);
+    expect(body.result.answer.length).toBeGreaterThan(0);
+    expect((await call('GET', '/v1/queries/query-default-nope', asDefault)).status).toBe(404);
   });
 
-  it('deletes a document of a tenant', async () => {
-    const response = await fetch(`${base}/v1/documents/webhooks?tenant=default`, { method: 'DELETE' });
-    expect(response.status).toBe(200);
-    expect(await response.json()).toMatchObject({ deleted: ['webhooks'], missing: [] });
-    const after = (await (await post('/v1/query', { query: 'How do I set up webhooks?' })).json()) as {
-      sources: Array<{ docId: string }>;
+  it("deletes only in the token's tenant", async () => {
+    const refused = await call('DELETE', '/v1/documents/api-keys?tenant=default', asAcme);
+    expect(refused.status).toBe(403);
+    const elsewhere = await call('DELETE', '/v1/documents/api-keys', asAcme);
+    expect(await elsewhere.json()).toMatchObject({ deleted: [], missing: ['api-keys'] });
+    const still = (await (
+      await call('POST', '/v1/query', {
+        ...asDefault,
+        body: { query: 'How do I create an API key?', options: { bypassCache: true } },
+      })
+    ).json()) as { sources: Array<{ docId: string }> };
+    expect(still.sources.map((s) => s.docId)).toContain('api-keys');
+
+    const own = await call('DELETE', '/v1/documents/webhooks', asAcme);
+    expect(await own.json()).toMatchObject({ deleted: ['webhooks'], missing: [] });
+    const defaultStill = (await (
+      await call('POST', '/v1/query', {
+        ...asDefault,
+        body: { query: 'How do I set up webhooks?', options: { bypassCache: true } },
+      })
+    ).json()) as { sources: Array<{ docId: string }> };
+    expect(defaultStill.sources.map((s) => s.docId)).toContain('webhooks');
+  });
+
+  it('rejects bad requests with a 4xx naming the problem', async () => {
+    const cases: Array<[Response, number, RegExp]> = [
+      [await call('POST', '/v1/query', { ...asDefault, body: { query: 'x'.repeat(4001) } }), 400, /maximum is 4000/],
+      [await call('POST', '/v1/query', { ...asDefault, body: { question: 'wrong field' } }), 400, /question|query/],
+      [await call('POST', '/v1/query', { ...asDefault, body: { query: 'q', extra: 1 } }), 400, /extra/],
+      [await call('POST', '/v1/query', { ...asDefault, body: { query: 'q', options: { topK: 99 } } }), 400, /topK/],
+      [await call('POST', '/v1/query', { ...asDefault, body: { query: 'hi\u0000there' } }), 400, /control characters/],
+      [await call('POST', '/v1/query', { ...asDefault, raw: '{"query":', type: 'application/json' }), 400, /JSON/i],
+      [await call('POST', '/v1/query', { ...asDefault, raw: 'query=x', type: 'text/plain' }), 415, /content-type/i],
+      [
+        await call('POST', '/v1/query', { ...asDefault, body: { query: 'q', userId: 'u'.repeat(100_000) } }),
+        413,
+        /too large/i,
+      ],
+      [await call('POST', '/v1/ingest', { ...asDefault, body: { paths: ['/etc'] } }), 404, /not found/i],
+    ];
+    for (const [response, status, message] of cases) {
+      expect(response.status).toBe(status);
+      const body = (await response.json()) as ErrorReply;
+      expect(body.error.message).toMatch(message);
+    }
+  });
+
+  it('limits each token separately, answering 429 with Retry-After', async () => {
+    const limited = await listen(await createHttpApi(client, { tokens, rateLimitPerMinute: 2 }));
+    const body = { query: 'q', extra: true };
+    for (let i = 0; i < 2; i += 1)
+      expect((await call('POST', '/v1/query', { ...asDefault, body, at: limited })).status).toBe(400);
+    const over = await call('POST', '/v1/query', { ...asDefault, body, at: limited });
+    expect(over.status).toBe(429);
+    expect(Number(over.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(((await over.json()) as ErrorReply).error.type).toBe('RateLimited');
+    // Another token has its own budget.
+    expect((await call('POST', '/v1/query', { ...asAcme, body, at: limited })).status).toBe(400);
+  });
+
+  it('serves an OpenAPI 3.1 document that a validator accepts and that lists every route', async () => {
+    const document = (await (await call('GET', '/openapi.json')).json()) as {
+      openapi: string;
+      paths: Record<string, Record<string, unknown>>;
     };
-    expect(after.sources.map((s) => s.docId)).not.toContain('webhooks');
+    expect(document.openapi).toBe('3.1.0');
+    const validation = await new Validator().validate(document);
+    expect(validation.errors).toBeUndefined();
+    expect(validation.valid).toBe(true);
+    const listed = Object.entries(document.paths).flatMap(([route, methods]) =>
+      Object.keys(methods).map((method) => `${method.toUpperCase()} ${route}`),
+    );
+    expect(listed.sort()).toEqual(['DELETE /v1/documents/{id}', 'GET /v1/queries/{id}', 'POST /v1/query']);
+    const query = document.paths['/v1/query']?.post as {
+      requestBody: { content: Record<string, { schema: unknown }> };
+    };
+    expect(JSON.stringify(query.requestBody.content['application/json']?.schema)).toContain('QueryRequest');
+  });
+
+  it('says no worker is polling when nobody serves the task queue, and leaks nothing on an internal error', async () => {
+    const idle = new RaglineClient(ragline.env.client, `nobody-${randomUUID()}`, { maxQueryChars: 4000 });
+    const idleApi = await listen(await createHttpApi(idle, { tokens }));
+    const response = await call('POST', '/v1/query', {
+      ...asDefault,
+      at: idleApi,
+      body: { query: 'Is anyone there?', options: { deadlineMs: 1000 } },
+    });
+    expect(response.status).toBe(503);
+    const body = (await response.json()) as ErrorReply;
+    expect(body.error.type).toBe('NoWorker');
+    expect(body.error.message).toMatch(/no worker is polling task queue "nobody-/);
+
+    const connection = await Connection.connect({ address: ragline.env.connection.options.address });
+    const broken = new RaglineClient(new Client({ connection }), ragline.taskQueue, { maxQueryChars: 4000 });
+    await connection.close();
+    const brokenApi = await listen(await createHttpApi(broken, { tokens }));
+    const failed = await call('POST', '/v1/query', { ...asDefault, at: brokenApi, body: { query: 'hello?' } });
+    expect(failed.status).toBeGreaterThanOrEqual(500);
+    const failure = (await failed.json()) as ErrorReply;
+    expect(Object.keys(failure.error).sort()).toEqual(['message', 'requestId', 'type']);
+    expect(['internal error', 'a dependency is unavailable; try again shortly']).toContain(failure.error.message);
   });
 });

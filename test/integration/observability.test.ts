@@ -106,7 +106,7 @@ describe('observability over real HTTP', () => {
 
   it('counts a miss and then a hit in /metrics, from the workflow sink and the result cache', async () => {
     const { ragline, telemetry } = await started();
-    const queries = (s: Sample[], hit: boolean) => total(s, 'rag_queries_total', { cache_hit: String(hit) });
+    const queries = (s: Sample[], hit: boolean) => total(s, 'rag_queries_total', { cache_hit: hit ? 'hit' : 'miss' });
     const durations = (s: Sample[], path: string) => total(s, 'rag_query_duration_seconds_count', { path });
     const resultLookups = (s: Sample[], outcome: string) =>
       total(s, 'rag_cache_requests_total', { level: 'result', outcome });
@@ -150,7 +150,7 @@ describe('observability over real HTTP', () => {
     expect(total(afterHit, 'rag_query_duration_seconds_sum', { path: 'hit' })).toBeGreaterThan(0);
     expect(resultLookups(afterHit, 'hit')).toBe(1);
     // The series carries the answer's quality tier, the same one the workflow reported.
-    expect(total(afterHit, 'rag_queries_total', { cache_hit: 'true', quality_tier: second.qualityTier })).toBe(1);
+    expect(total(afterHit, 'rag_queries_total', { cache_hit: 'hit', quality_tier: second.qualityTier })).toBe(1);
     expect(total(afterHit, 'rag_cache_hit_rate')).toBe(0.5);
     expect(total(afterHit, 'rag_fallbacks_total')).toBe(0);
   });

@@ -72,12 +72,12 @@ describe('telemetry server', () => {
 
   it('serves the registry on /metrics, with extra text appended', async () => {
     const { metrics, url } = await start({ extraMetrics: async () => 'temporal_worker_task_slots_available 3' });
-    metrics.queries.inc({ cache_hit: 'false', quality_tier: 'good' });
+    metrics.queries.inc({ cache_hit: 'miss', quality_tier: 'good' });
     const response = await fetch(url('/metrics'));
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toContain('text/plain');
     const text = await response.text();
-    expect(text).toContain('rag_queries_total{cache_hit="false",quality_tier="good"} 1');
+    expect(text).toContain('rag_queries_total{cache_hit="miss",quality_tier="good"} 1');
     expect(text).toContain('temporal_worker_task_slots_available 3');
   });
 
