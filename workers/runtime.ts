@@ -19,6 +19,9 @@ import { createChunkStore, openAIEmbedderFromConfig } from '../lib/retrieval/ind
 import { createLogger, type Logger } from '../lib/telemetry/logger.js';
 import { createMetrics, type Metrics } from '../lib/telemetry/metrics.js';
 import type { RaglineSinks } from '../workflows/sinks.js';
+import { normalizeQuery } from '../lib/cache/keys.js';
+import { createImprovementStores } from '../lib/improve/index.js';
+import type { QueryLogWriter } from '../lib/improve/query-log.js';
 import { createEvalMetrics } from '../lib/eval/eval-metrics.js';
 
 /** Everything a worker process owns, built once from the configuration: the composition root. */
@@ -84,6 +87,7 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
     if (!status.ok) logger.warn({ llm: status }, 'LLM endpoint unhealthy at start-up; answers fall back to extractive');
   }
   const generator = overrides.generator ?? llm ?? extractive;
+  const improvement = createImprovementStores(config, logger);
   const deps: ActivityDeps = {
     store,
     cache,
@@ -101,6 +105,7 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
       ingestBatch: config.RAGLINE_INGEST_BATCH,
       ttls,
     },
+    improvement: { queryLog: improvement.queryLog, params: improvement.params, store, analyzer },
     evaluation: {
       metrics: createEvalMetrics(metrics.registry),
       logger,
@@ -113,7 +118,7 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
     deps,
     logger,
     async close() {
-      await Promise.allSettled([store.close(), cache.close()]);
+      await Promise.allSettled([store.close(), cache.close(), improvement.close()]);
     },
   };
 }
@@ -124,8 +129,8 @@ export function workflowsPath(): string {
   return fs.existsSync(source) ? source : fileURLToPath(new URL('../workflows/index.js', import.meta.url));
 }
 
-/** Query metrics from the workflow's sink; called once per query, never on replay. */
-export function querySinks(metrics: Metrics): InjectedSinks<RaglineSinks> {
+/** Query metrics and the query-log record from the workflow's sink; called once per query, never on replay. */
+export function querySinks(metrics: Metrics, queryLog?: QueryLogWriter): InjectedSinks<RaglineSinks> {
   let answered = 0;
   let hits = 0;
   return {
@@ -134,7 +139,23 @@ export function querySinks(metrics: Metrics): InjectedSinks<RaglineSinks> {
         fn(info, outcome) {
           metrics.queries.inc({ cache_hit: String(outcome.cacheHit), quality_tier: outcome.qualityTier });
           // Wall-clock time since the workflow started, which the workflow's own clock cannot see.
-          metrics.queryDuration.observe({ path: outcome.path }, (Date.now() - info.startTime.getTime()) / 1000);
+          const latencyMs = Date.now() - info.startTime.getTime();
+          metrics.queryDuration.observe({ path: outcome.path }, latencyMs / 1000);
+          if (queryLog && outcome.query !== undefined && outcome.cache) {
+            queryLog.enqueue({
+              queryId: outcome.queryId ?? info.workflowId,
+              at: new Date().toISOString(),
+              tenant: outcome.tenant,
+              question: normalizeQuery(outcome.query),
+              cache: outcome.cache,
+              cacheHit: outcome.cacheHit,
+              sources: outcome.sourceDocIds ?? [],
+              qualityScore: outcome.qualityScore,
+              degraded: outcome.degraded ?? outcome.path === 'degraded',
+              fallbackReason: outcome.fallbackReason,
+              latencyMs,
+            });
+          }
           metrics.retrievalQuality.observe(outcome.qualityScore);
           if (outcome.fallbackReason) metrics.fallbacks.inc({ reason: outcome.fallbackReason });
           answered += 1;
@@ -195,7 +216,7 @@ export async function createWorker(params: WorkerParams): Promise<Worker> {
       workflowModules: params.workflowBundle ? undefined : params.tracing?.interceptors?.workflowModules,
       activity: [...(params.tracing?.interceptors?.activity ?? []), countFailures(runtime.deps.metrics)],
     },
-    sinks: { ...params.tracing?.sinks, ...querySinks(runtime.deps.metrics) },
+    sinks: { ...params.tracing?.sinks, ...querySinks(runtime.deps.metrics, runtime.deps.improvement.queryLog) },
     ...params.extra,
   });
 }

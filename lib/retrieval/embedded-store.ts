@@ -158,7 +158,8 @@ export class EmbeddedStore implements ChunkStore {
     if (!tenant || tenant.index.chunkCount === 0) return { hits: [], reason: 'empty-corpus' };
     const feedback = this.feedback.docs > 0 ? this.feedback : undefined;
     const topK = Math.max(0, Math.floor(request.topK));
-    const hits = tenant.index.search(request.query, topK, feedback).map(({ slot, score }) => {
+    const bm25 = request.bm25 ? { ...this.bm25, ...definedOnly(request.bm25) } : this.bm25;
+    const hits = tenant.index.search(request.query, topK, feedback, bm25).map(({ slot, score }) => {
       const chunk = tenant.index.chunk(slot)!;
       return { chunkId: chunk.id, docId: chunk.docId, title: chunk.title, text: chunk.text, score };
     });
@@ -338,4 +339,8 @@ export class EmbeddedStore implements ChunkStore {
     // A torn tail must not have new records appended after it; folding everything into a snapshot drops it.
     if (torn) await this.writeSnapshot(tenant);
   }
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
