@@ -9,6 +9,7 @@ import { candidateParams, paramsProblem, type ParamVersion, type RetrievalParams
 import type { QueryLogWriter } from '../lib/improve/query-log.js';
 import { beatsNoise, compareScores, evaluateParams } from '../lib/improve/shadow.js';
 import type { Analyzer } from '../lib/retrieval/analyzer.js';
+import { feedbackProblem } from '../lib/improve/feedback.js';
 import { atBoundary } from './failures.js';
 
 export interface ImprovementDeps {
@@ -48,24 +49,6 @@ export interface ApplyParamsActivityInput {
   changeId: string;
 }
 
-export interface FeedbackInput {
-  queryId: string;
-  score: number;
-  comment?: string;
-}
-
-export const MAX_COMMENT_CHARS = 2000;
-
-/** Why feedback cannot be recorded as given, or undefined. Shared by the CLI, the HTTP route and the activity. */
-export function feedbackProblem(input: Partial<Record<keyof FeedbackInput, unknown>>): string | undefined {
-  if (typeof input.queryId !== 'string' || input.queryId.trim() === '') return 'queryId is required';
-  if (typeof input.score !== 'number' || !Number.isInteger(input.score) || input.score < 1 || input.score > 5)
-    return 'score must be an integer from 1 (useless) to 5 (exactly right)';
-  if (input.comment !== undefined && (typeof input.comment !== 'string' || input.comment.length > MAX_COMMENT_CHARS))
-    return `comment must be text of at most ${MAX_COMMENT_CHARS} characters`;
-  return undefined;
-}
-
 /** The improvement workflow's hands: read the query log, evaluate parameter sets, write versions, record feedback. */
 export const createImprovementActivities = (deps: ImprovementDeps) => ({
   async analyzeQueryLog(input: { tenant: string; windowMs: number }): Promise<LogAnalysis> {
@@ -74,7 +57,13 @@ export const createImprovementActivities = (deps: ImprovementDeps) => ({
       const to = Date.now();
       const from = to - input.windowMs;
       const window = await deps.queryLog.store.read(input.tenant, from);
-      return analyzeQueryLog(input.tenant, window, { from, to }, deps.analyzer);
+      return analyzeQueryLog(input.tenant, window, { from, to }, deps.analyzer, {
+        unknownTerms: await termsMissingFromCorpus(
+          deps,
+          input.tenant,
+          window.queries.map((q) => q.question),
+        ),
+      });
     });
   },
 
@@ -162,7 +151,11 @@ export const createImprovementActivities = (deps: ImprovementDeps) => ({
   },
 
   /** Joins feedback to a logged query; an id the log does not hold is refused. */
-  async recordFeedback(input: FeedbackInput): Promise<{ queryId: string; tenant: string }> {
+  async recordFeedback(input: {
+    queryId: string;
+    score: number;
+    comment?: string;
+  }): Promise<{ queryId: string; tenant: string }> {
     return atBoundary(async () => {
       const problem = feedbackProblem(input);
       if (problem)
@@ -182,5 +175,26 @@ export const createImprovementActivities = (deps: ImprovementDeps) => ({
     });
   },
 });
+
+/** Analysed terms of these questions that match no document of the tenant: one single-word search per term. */
+async function termsMissingFromCorpus(
+  deps: ImprovementDeps,
+  tenant: string,
+  questions: string[],
+): Promise<Set<string>> {
+  const words = new Map<string, string>();
+  for (const question of questions) {
+    for (const word of question.split(/[^\p{L}\p{N}]+/u)) {
+      const [term] = deps.analyzer.analyze(word);
+      if (term && !words.has(term)) words.set(term, word);
+    }
+  }
+  const missing = new Set<string>();
+  for (const [term, word] of words) {
+    const found = await deps.store.search(tenant, { query: word, topK: 1 });
+    if (found.hits.length === 0 && found.reason !== 'no-terms') missing.add(term);
+  }
+  return missing;
+}
 
 const round = (value: number) => Math.round(value * 10_000) / 10_000;

@@ -1,6 +1,8 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { ErrorType, RaglineError } from '../lib/errors.js';
 import type { AnswerQueryInput } from '../workflows/answer-query-types.js';
+import { feedbackRoutes } from './feedback-route.js';
+import { ImprovementClient } from './improvement-client.js';
 import type { RaglineClient } from './ragline-client.js';
 
 const STATUS_BY_TYPE: Record<string, number> = {
@@ -63,6 +65,8 @@ export function createHttpApi(client: RaglineClient): FastifyInstance {
   app.delete<{ Params: { id: string }; Querystring: { tenant?: string } }>('/v1/documents/:id', async (request) =>
     client.deleteDocuments([request.params.id], request.query.tenant),
   );
+
+  void app.register(feedbackRoutes(new ImprovementClient(client.client, client.taskQueue)));
 
   app.get('/healthz', async () => ({ ok: true }));
   return app;

@@ -93,7 +93,7 @@ export interface ImprovementState {
 export interface ImprovementInput {
   tenant: string;
   settings?: Partial<ImprovementSettings>;
-  /** Carried by continue-as-new; absent on a first start, which runs a cycle at once. */
+  /** Carried by continue-as-new. */
   state?: ImprovementState;
   /** Cycles per run before continuing as new (tests make it small). @default 50 */
   maxCyclesPerRun?: number;

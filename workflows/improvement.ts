@@ -68,7 +68,7 @@ export async function improvementWorkflow(input: ImprovementInput): Promise<void
     proposals: [],
     history: [],
   };
-  let runNow = input.state === undefined;
+  let runNow = false;
   const changeId = (what: string) => `${workflowInfo().workflowId}:${what}`;
 
   const status = (): ImprovementStatus => ({
@@ -239,9 +239,10 @@ export async function improvementWorkflow(input: ImprovementInput): Promise<void
   }
 
   async function cycle(): Promise<void> {
-    state.cycles++;
+    // Counted once the cycle is over, so a reader that sees the count also sees the cycle's summary.
+    const n = state.cycles + 1;
     const summary: CycleSummary = {
-      cycle: state.cycles,
+      cycle: n,
       at: new Date(Date.now()).toISOString(),
       volume: 0,
       meanQuality: 0,
@@ -269,9 +270,9 @@ export async function improvementWorkflow(input: ImprovementInput): Promise<void
               params,
               actor: LOOP_ACTOR,
               action: 'auto-apply',
-              reason: `cycle ${state.cycles}: nDCG@10 ${effect.before} → ${effect.after}, above noise ±${effect.noise}`,
+              reason: `cycle ${n}: nDCG@10 ${effect.before} → ${effect.after}, above noise ±${effect.noise}`,
               effect,
-              changeId: changeId(`cycle-${state.cycles}`),
+              changeId: changeId(`cycle-${n}`),
             });
             remember(entry);
             summary.outcome = 'auto-applied';
@@ -302,6 +303,7 @@ export async function improvementWorkflow(input: ImprovementInput): Promise<void
     }
     summary.version = state.current?.version ?? 0;
     state.history = [...state.history, summary].slice(-IMPROVEMENT_HISTORY_LIMIT);
+    state.cycles = n;
     // Decided proposals are kept for the record, within the same bound; pending ones always stay.
     const decided = state.proposals.filter((p) => p.status !== 'pending');
     if (decided.length > IMPROVEMENT_HISTORY_LIMIT) {

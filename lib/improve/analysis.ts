@@ -57,6 +57,11 @@ export interface AnalysisOptions {
   minSupport?: number;
   /** Patterns and suggestions kept. @default 10 */
   limit?: number;
+  /**
+   * Analysed terms no document of the tenant contains. A question using one was not answered whatever its quality
+   * score says: the score measures how well the answer sticks to its sources, not whether they are on topic.
+   */
+  unknownTerms?: ReadonlySet<string>;
 }
 
 const round = (value: number) => Math.round(value * 1000) / 1000;
@@ -110,10 +115,16 @@ export function analyzeQueryLog(
     .slice(0, limit);
 
   // Infrastructure failures are not a gap in the documents: degraded answers stay out of the failure patterns.
+  const unknown = options.unknownTerms ?? new Set<string>();
   const isPoor = (q: QueryRecord) => {
     const rated = feedbackOf.get(q.queryId);
     if (rated !== undefined) return rated.score <= POOR_FEEDBACK;
-    return !q.degraded && (q.qualityScore < POOR_QUALITY || q.sources.length === 0);
+    if (q.degraded) return false;
+    return (
+      q.qualityScore < POOR_QUALITY ||
+      q.sources.length === 0 ||
+      analyzer.analyze(q.question).some((term) => unknown.has(term))
+    );
   };
   const poor = queries.filter(isPoor);
   const good = queries.filter((q) => !q.degraded && !isPoor(q));
