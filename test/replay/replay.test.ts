@@ -12,7 +12,12 @@ const load = (file: string) => JSON.parse(fs.readFileSync(path.join(dir, file), 
 describe('replay of histories captured from real runs', () => {
   it('has histories to replay', () => {
     expect(histories).toEqual(
-      expect.arrayContaining(['answer-query-miss.json', 'answer-query-hit.json', 'ingest-sample-corpus.json']),
+      expect.arrayContaining([
+        'answer-query-miss.json',
+        'answer-query-hit.json',
+        'ingest-sample-corpus.json',
+        'improvement-approval.json',
+      ]),
     );
   });
 
