@@ -3,7 +3,7 @@
  * the last stdout line of each is JSON.
  */
 const [name, ...args] = process.argv.slice(2);
-const known = ['floor', 'cache', 'retrieval'];
+const known = ['floor', 'cache', 'retrieval', 'improve'];
 if (!name || !known.includes(name)) {
   console.error(`usage: npm run bench -- <${known.join('|')}> [options]`);
   process.exit(2);
