@@ -283,7 +283,11 @@ export class TenantIndex {
       const end = start + this.fwdCount[slot]!;
       for (let i = start; i < end; i++) {
         const term = this.fwdTerm[i]!;
-        const tf = (titleWeight * this.fwdTitleTf[i]!) / titleNorm + this.fwdBodyTf[i]! / bodyNorm;
+        const titleTf = this.fwdTitleTf[i]!;
+        const bodyTf = this.fwdBodyTf[i]!;
+        // A field the term does not occur in adds nothing: with b = 1 an empty field's norm is 0, and 0/0 would make
+        // the score NaN, which no comparison ranks (a NaN chunk stuck at the top of a top-1 search).
+        const tf = (titleTf > 0 ? (titleWeight * titleTf) / titleNorm : 0) + (bodyTf > 0 ? bodyTf / bodyNorm : 0);
         const at = fill[term]!++;
         postingSlots[at] = slot;
         impacts[at] = (idf[term]! * tf * (k1 + 1)) / (k1 + tf);

@@ -3,6 +3,7 @@ import { DiskAuditBackend, ParamStore } from '../../lib/improve/param-store.js';
 import { DEFAULT_PARAMS, candidateParams, isSmallChange, paramsProblem } from '../../lib/improve/params.js';
 import { resultKey } from '../../lib/cache/keys.js';
 import { compareScores, beatsNoise } from '../../lib/improve/shadow.js';
+import { EmbeddedStore } from '../../lib/retrieval/embedded-store.js';
 import { tempDir } from '../support/ragline.js';
 
 describe('retrieval parameters', () => {
@@ -82,5 +83,27 @@ describe('parameter store', () => {
     expect((await store.rollback('acme', 'carol', 'again')).toVersion).toBe(0);
     const v3 = await store.apply('acme', { params: DEFAULT_PARAMS, actor: 'alice', action: 'apply', reason: 'c' });
     expect(v3.toVersion).toBe(3);
+  });
+});
+
+describe('BM25 parameters per search', () => {
+  const doc = (docId: string, title: string, text: string) => ({
+    docId,
+    title,
+    contentHash: docId,
+    chunks: [{ id: `${docId}#0`, docId, title, text, position: 0 }],
+  });
+
+  it('ranks with the parameters a search carries, and never returns a NaN score when b is 1', async () => {
+    const store = await EmbeddedStore.open(await tempDir());
+    // The first document's body analyses to no term at all: with b = 1 its body norm is 0.
+    await store.upsertDocuments('t', [doc('a', 'zebra', 'the of and'), doc('b', 'stripes', 'zebra zebra stripes')]);
+    const top = await store.search('t', { query: 'zebra', topK: 1, bm25: { b: 1 } });
+    expect(top.hits).toHaveLength(1);
+    expect(Number.isFinite(top.hits[0]!.score)).toBe(true);
+    const noTitle = await store.search('t', { query: 'zebra', topK: 2, bm25: { titleWeight: 0 } });
+    expect(noTitle.hits[0]?.docId).toBe('b');
+    const heavyTitle = await store.search('t', { query: 'zebra', topK: 2, bm25: { titleWeight: 10 } });
+    expect(heavyTitle.hits[0]?.docId).toBe('a');
   });
 });
