@@ -9,6 +9,7 @@
  * because the loop tunes on the very questions it is scored on, a two-fold cross-validated figure of the same
  * decision rule (tune on one half of the questions, score on the other, and the other way round).
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
@@ -41,7 +42,10 @@ export async function run(args: string[]): Promise<void> {
   const ragline = await startRagline();
   try {
     const started = performance.now();
-    const ingested = await ragline.ingest([dataset], tenant);
+    // The corpus file only: the folder also holds the queries, which are JSONL with `_id` and `text` too.
+    const corpus = ['corpus.jsonl.gz', 'corpus.jsonl'].map((name) => path.join(dataset, name)).find(existsSync);
+    if (!corpus) throw new Error(`${dataset} has no corpus.jsonl(.gz)`);
+    const ingested = await ragline.ingest([corpus], tenant);
     console.error(
       `ingested ${ingested.documentsDone} documents (${ingested.rejected} rejected) in ` +
         `${((performance.now() - started) / 1000).toFixed(0)} s`,
