@@ -1,21 +1,33 @@
+import { createHash } from 'node:crypto';
 import { Context, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Cache } from '../lib/cache/cache.js';
 import { invalidateDocuments } from '../lib/cache/index.js';
-import { resultKey, type CacheTtls, type ResultScope } from '../lib/cache/keys.js';
+import { resultKey, staleKey, type CacheTtls, type ResultScope } from '../lib/cache/keys.js';
 import type { ResultCache } from '../lib/cache/result-cache.js';
 import { cachedCompute } from '../lib/cache/single-flight.js';
 import type { AnswerGenerator, ChunkStore, ContextChunk, TokenUsage } from '../lib/domain.js';
 import { ErrorType } from '../lib/errors.js';
 import { answerQuality } from '../lib/generation/quality.js';
 import { chunkDocument } from '../lib/ingest/chunker.js';
-import { discoverSources, readDocuments, type SourceFile, type SourceProblem } from '../lib/ingest/sources.js';
+import { readManifest, removeManifest, writeManifest, type ManifestRef } from '../lib/ingest/manifest.js';
+import {
+  discoverSources,
+  readDocuments,
+  readFrom,
+  START,
+  type FilePosition,
+  type SourceFile,
+  type SourceProblem,
+} from '../lib/ingest/sources.js';
+import { tenantProblem } from '../lib/tenant.js';
 import type { Analyzer } from '../lib/retrieval/analyzer.js';
 import { validateDocument } from '../lib/retrieval/embedded-store.js';
+import type { SourceDocument } from '../lib/domain.js';
 import { queryLogger, redactQuery, type Logger } from '../lib/telemetry/logger.js';
 import type { Metrics } from '../lib/telemetry/metrics.js';
 import { withSpan } from '../lib/telemetry/tracing.js';
-import type { AnswerQueryResult, CacheReport, QueryOptions } from '../workflows/answer-query-types.js';
+import type { AnswerQueryResult, CacheReport, FallbackReason, QueryOptions } from '../workflows/answer-query-types.js';
 import { queryInputProblem } from '../workflows/query-validation.js';
 import { Registry } from 'prom-client';
 import { createEvalMetrics } from '../lib/eval/eval-metrics.js';
@@ -49,14 +61,28 @@ export interface ActivitySettings {
   maxQueryChars: number;
   chunkChars: number;
   ingestBatch: number;
+  /** Where ingestion runs keep their file lists (`<RAGLINE_DATA_DIR>/ingest`). */
+  ingestDir: string;
+  /** Largest Markdown or text file, and largest JSONL line, ingested. */
+  maxDocumentBytes: number;
   ttls: CacheTtls;
+  /** How long the last good answer to a question is kept for the store-down rung, in ms. */
+  staleTtlMs?: number;
   /** Log a hash of the question instead of its text. */
   redactQueries: boolean;
   /** How long a query waits for an identical one already computing elsewhere before computing itself. */
   stampedeWaitMs?: number;
+  /** `answerSettingsHash(config)`: cached answers are kept apart by every setting that changes them. */
+  answerSettings?: string;
 }
 
 const SNIPPET_CHARS = 240;
+const DEFAULT_STALE_TTL_MS = 7 * 24 * 3600 * 1000;
+
+interface StaleAnswer {
+  answer: CachedAnswer;
+  cachedAt: string;
+}
 const FLIGHT_TTL_MS = 30_000;
 
 /** A cached answer: the parts of a result that do not depend on who asked or when. */
@@ -80,6 +106,10 @@ export interface RetrievedHit {
 export interface RetrieveResult {
   hits: RetrievedHit[];
   reason?: string;
+  /** Rungs retrieval stepped down by itself, such as `lexical-only` when the embedder is down. */
+  degradedReasons?: FallbackReason[];
+  /** Set when the dense leg was configured but not used: the hits are lexical only (see SearchResponse). */
+  retrievalDegraded?: 'embedder-unavailable' | 'embedding-mismatch';
   corpusVersion: number;
   tookMs: number;
 }
@@ -118,6 +148,37 @@ export interface IngestBatchResult {
   corpusVersion: number;
 }
 
+/** A position in an ingestion run: the manifest's file index and where reading stopped in that file. */
+export type IngestCursor = FilePosition & { file: number };
+
+export interface DiscoverManifestResult {
+  manifest: ManifestRef;
+  files: number;
+  documentsTotal: number;
+  /** The first problems found (at most 100), so the result stays small for any tree. */
+  problems: SourceProblem[];
+  problemsTotal: number;
+}
+
+export interface IngestManifestBatchInput {
+  tenant: string;
+  manifest: ManifestRef;
+  cursor: IngestCursor;
+  /** Documents to read in this batch. */
+  limit: number;
+}
+
+export interface IngestManifestBatchResult extends IngestBatchResult {
+  /** Documents read (bad ones included), for progress. */
+  documents: number;
+  /** Rejected documents in this batch; `rejected` lists at most 100 of them. */
+  rejectedTotal: number;
+  cursor: IngestCursor;
+  done: boolean;
+}
+
+const MAX_REPORTED_PROBLEMS = 100;
+
 const NO_DOCUMENTS_ANSWER = "I couldn't find any document about that.";
 
 export const createActivities = (deps: ActivityDeps) => {
@@ -131,6 +192,53 @@ export const createActivities = (deps: ActivityDeps) => {
       message,
     );
   };
+
+  const checkTenant = (tenant: string) => {
+    const problem = tenantProblem(tenant);
+    if (problem)
+      throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: problem, nonRetryable: true });
+  };
+
+  /** Chunks and stores parsed documents in one upsert (one corpus-version step); bad ones go to `result.rejected`. */
+  const indexDocuments = async (tenant: string, parsed: SourceDocument[], result: IngestBatchResult) => {
+    const changedDocIds: string[] = [];
+    const docs = [];
+    for (const doc of parsed) {
+      const chunked = chunkDocument(doc, settings.chunkChars);
+      const problem = doc.text.trim() === '' ? `document ${doc.id} has no text` : validateDocument(chunked);
+      if (problem) result.rejected.push({ source: doc.source ?? doc.id, reason: problem });
+      else docs.push(chunked);
+    }
+    if (docs.length > 0) {
+      // With an embedder the upsert embeds every chunk first, which can outlast the heartbeat timeout.
+      const context = Context.current();
+      const beat = setInterval(() => context.heartbeat({ stage: 'upsert', documents: docs.length }), 10_000);
+      let outcomes;
+      try {
+        outcomes = await store.upsertDocuments(tenant, docs);
+      } finally {
+        clearInterval(beat);
+      }
+      for (const outcome of outcomes) {
+        result[outcome.status] += 1;
+        if (outcome.status === 'updated') changedDocIds.push(outcome.docId);
+      }
+    }
+    // Results that cited a changed document are dropped now, not when the TTL runs out.
+    if (changedDocIds.length > 0) await invalidateDocuments(cache, tenant, changedDocIds);
+    for (const outcome of ['added', 'updated', 'unchanged'] as const) {
+      metrics.ingestedDocuments.inc({ outcome }, result[outcome]);
+    }
+    metrics.ingestedDocuments.inc({ outcome: 'rejected' }, result.rejected.length);
+    if (result.rejected.length > 0) log.warn('ingestion rejected documents', { rejected: result.rejected.length });
+    result.corpusVersion = (await store.stats(tenant)).corpusVersion;
+  };
+
+  const discover = (paths: string[]) =>
+    discoverSources(paths, {
+      maxDocumentBytes: settings.maxDocumentBytes,
+      onProgress: (visited) => Context.current().heartbeat({ visited }),
+    });
 
   const checkQuery = (query: string, tenant: string) => {
     const problem = queryInputProblem({ query, tenant }, { maxQueryChars: settings.maxQueryChars });
@@ -149,6 +257,7 @@ export const createActivities = (deps: ActivityDeps) => {
     topK,
     generatorModel: deps.generator.model,
     paramsVersion: paramsVersion === 0 ? undefined : paramsVersion,
+    ...(settings.answerSettings === undefined ? {} : { settings: settings.answerSettings }),
   });
 
   const contextFor = async (tenant: string, hits: GenerateInput['hits']): Promise<ContextChunk[]> => {
@@ -167,15 +276,21 @@ export const createActivities = (deps: ActivityDeps) => {
    * process through single-flight, across workers through a short lock in the shared cache (bounded wait).
    * The shared value lives only as long as a burst does.
    */
-  const shared = async <T>(key: string, compute: () => Promise<T>): Promise<T> =>
+  const shared = async <T>(key: string, compute: (signal: AbortSignal) => Promise<T>): Promise<T> =>
     (
       await cachedCompute(cache, key, { ttlMs: FLIGHT_TTL_MS }, compute, {
         lockMs: 30_000,
         waitMs: settings.stampedeWaitMs ?? 5000,
+        // This query's cancellation ends only its wait; the shared work stops when every query that joined it has.
+        signal: Context.current().cancellationSignal,
       })
     ).value;
 
-  const generateWith = async (generator: AnswerGenerator, input: GenerateInput): Promise<GenerateResult> => {
+  const generateWith = async (
+    generator: AnswerGenerator,
+    input: GenerateInput,
+    signal: AbortSignal,
+  ): Promise<GenerateResult> => {
     const started = performance.now();
     const chunks = await contextFor(input.tenant, input.hits);
     if (chunks.length === 0) {
@@ -196,7 +311,7 @@ export const createActivities = (deps: ActivityDeps) => {
           query: input.query,
           tenant: input.tenant,
           chunks,
-          signal: Context.current().cancellationSignal,
+          signal,
         });
         span.setAttributes({
           'llm.prompt_tokens': answer.usage?.promptTokens ?? 0,
@@ -219,7 +334,7 @@ export const createActivities = (deps: ActivityDeps) => {
       metrics.cacheRequests.inc({ level: 'llm', outcome: generated.cached ? 'hit' : 'miss' });
     const qualityScore = answerQuality(deps.analyzer, {
       query: input.query,
-      sourceTexts: chunks.map((c) => `${c.title}\n${c.text}`),
+      sources: chunks.map((c) => ({ n: c.n, text: `${c.title}\n${c.text}` })),
       citations: generated.citations,
     });
     return { ...generated, qualityScore, tookMs: Math.round(performance.now() - started) };
@@ -289,12 +404,35 @@ export const createActivities = (deps: ActivityDeps) => {
     async storeCachedAnswer(input: { scope: ResultScope; query: string; answer: AnswerQueryResult }): Promise<void> {
       const { answer, sources, qualityScore, model, citations, uncited, corpusVersion } = input.answer;
       const value: CachedAnswer = { answer, sources, qualityScore, model, citations, uncited, corpusVersion };
-      await deps.resultCache.store(
-        input.scope,
-        input.query,
-        value,
-        sources.map((s) => s.docId),
-      );
+      const stale: StaleAnswer = { answer: value, cachedAt: new Date().toISOString() };
+      await Promise.all([
+        deps.resultCache.store(
+          input.scope,
+          input.query,
+          value,
+          sources.map((s) => s.docId),
+        ),
+        // Untagged: a deleted or changed document does not drop it, since it is only served, flagged stale, when
+        // nothing current can be computed.
+        cache.set(staleKey(input.scope, input.query), stale, { ttlMs: settings.staleTtlMs ?? DEFAULT_STALE_TTL_MS }),
+      ]);
+    },
+
+    /** The last good answer to this question, whatever the corpus version, for when the store is down. */
+    async lookupStaleAnswer(input: {
+      query: string;
+      tenant: string;
+      options?: QueryOptions;
+    }): Promise<{ status: 'hit'; answer: CachedAnswer; cachedAt: string } | { status: 'miss' }> {
+      checkQuery(input.query, input.tenant);
+      const scope = {
+        tenant: input.tenant,
+        topK: input.options?.topK ?? settings.topK,
+        generatorModel: deps.generator.model,
+      };
+      const found = await cache.get<StaleAnswer>(staleKey(scope, input.query));
+      logQuery(input.tenant, input.query, 'stale answer lookup', { stale: found ? 'hit' : 'miss' });
+      return found ? { status: 'hit', ...found } : { status: 'miss' };
     },
 
     async retrieveChunks(input: {
@@ -325,7 +463,14 @@ export const createActivities = (deps: ActivityDeps) => {
               snippet: snippet(text),
               score: Math.round(score * 10_000) / 10_000,
             }));
-            return { hits, reason: response.reason, corpusVersion: stats.corpusVersion };
+            return {
+              hits,
+              reason: response.reason,
+              corpusVersion: stats.corpusVersion,
+              ...(response.degradedReason
+                ? { retrievalDegraded: response.degradedReason, degradedReasons: ['lexical-only' as const] }
+                : {}),
+            };
           });
         const result = input.flightKey ? await shared(`${input.flightKey}:retrieval`, search) : await search();
         return { ...result, tookMs: Math.round(performance.now() - started) };
@@ -335,51 +480,96 @@ export const createActivities = (deps: ActivityDeps) => {
     async generateAnswer(input: GenerateInput): Promise<GenerateResult> {
       return atBoundary(() =>
         input.flightKey
-          ? shared(`${input.flightKey}:generation`, () => generateWith(deps.generator, input))
-          : generateWith(deps.generator, input),
+          ? shared(`${input.flightKey}:generation`, (signal) => generateWith(deps.generator, input, signal))
+          : generateWith(deps.generator, input, Context.current().cancellationSignal),
       );
     },
 
     async composeExtractiveAnswer(input: GenerateInput): Promise<GenerateResult> {
-      return atBoundary(() => generateWith(deps.extractive, input));
+      return atBoundary(() => generateWith(deps.extractive, input, Context.current().cancellationSignal));
     },
 
+    /** Discovery as started by ingestion runs of older code, which carry the whole file list in their history. */
     async discoverSources(input: { paths: string[] }): Promise<{ files: SourceFile[]; problems: SourceProblem[] }> {
-      return atBoundary(() => discoverSources(input.paths));
+      return atBoundary(() => discover(input.paths));
     },
 
-    /** Parses, chunks and stores a batch of documents; a bad document is reported and the rest go in. */
+    /** Walks the paths, writes the file list to the data dir and returns a reference to it with the totals. */
+    async discoverIngestManifest(input: { paths: string[] }): Promise<DiscoverManifestResult> {
+      return atBoundary(async () => {
+        const { workflowExecution: run, activityId } = Context.current().info;
+        const owner = run ? `${run.workflowId}\0${run.runId}` : `activity\0${activityId}`;
+        const id = createHash('sha256').update(owner).digest('hex').slice(0, 32);
+        const { files, problems } = await discover(input.paths);
+        await writeManifest(settings.ingestDir, id, files);
+        return {
+          manifest: { id, paths: input.paths },
+          files: files.length,
+          documentsTotal: files.reduce((sum, file) => sum + file.documents, 0),
+          problems: problems.slice(0, MAX_REPORTED_PROBLEMS),
+          problemsTotal: problems.length,
+        };
+      });
+    },
+
+    /**
+     * Reads, chunks and stores the next `limit` documents of a run from its cursor, across files; a bad document is
+     * reported and the rest go in. A JSONL file is read on from the byte where the previous batch stopped.
+     */
+    async ingestManifestBatch(input: IngestManifestBatchInput): Promise<IngestManifestBatchResult> {
+      return atBoundary(async () => {
+        checkTenant(input.tenant);
+        if (!Number.isInteger(input.limit) || input.limit < 1) {
+          throw ApplicationFailure.create({
+            type: ErrorType.InvalidInput,
+            message: `batch limit must be a positive integer, not ${input.limit}`,
+            nonRetryable: true,
+          });
+        }
+        const files = await readManifest(
+          settings.ingestDir,
+          input.manifest,
+          async (paths) => (await discover(paths)).files,
+        );
+        const result: IngestBatchResult = { added: 0, updated: 0, unchanged: 0, rejected: [], corpusVersion: 0 };
+        const parsed: SourceDocument[] = [];
+        let cursor = { ...input.cursor };
+        let documents = 0;
+        while (documents < input.limit && cursor.file < files.length) {
+          Context.current().heartbeat({ cursor });
+          const slice = await readFrom(files[cursor.file]!, cursor, input.limit - documents, settings.maxDocumentBytes);
+          documents += slice.next.doc - cursor.doc;
+          result.rejected.push(...slice.problems);
+          parsed.push(...slice.documents);
+          cursor = slice.exhausted ? { file: cursor.file + 1, ...START } : { file: cursor.file, ...slice.next };
+        }
+        await indexDocuments(input.tenant, parsed, result);
+        const done = cursor.file >= files.length;
+        if (done) await removeManifest(settings.ingestDir, input.manifest);
+        return {
+          ...result,
+          rejected: result.rejected.slice(0, MAX_REPORTED_PROBLEMS),
+          rejectedTotal: result.rejected.length,
+          documents,
+          cursor,
+          done,
+        };
+      });
+    },
+
+    /** Batches of ingestion runs started by older code: slices by document offset. */
     async ingestBatch(input: IngestBatchInput): Promise<IngestBatchResult> {
       return atBoundary(async () => {
+        checkTenant(input.tenant);
         const result: IngestBatchResult = { added: 0, updated: 0, unchanged: 0, rejected: [], corpusVersion: 0 };
-        const changedDocIds: string[] = [];
-        const docs = [];
+        const parsed: SourceDocument[] = [];
         for (const slice of input.slices) {
           Context.current().heartbeat({ file: slice.file.path, offset: slice.offset });
-          const parsed = await readDocuments(slice.file, slice.offset, slice.limit);
-          result.rejected.push(...parsed.problems);
-          for (const doc of parsed.documents) {
-            const chunked = chunkDocument(doc, settings.chunkChars);
-            const problem = doc.text.trim() === '' ? `document ${doc.id} has no text` : validateDocument(chunked);
-            if (problem) result.rejected.push({ source: doc.source ?? doc.id, reason: problem });
-            else docs.push(chunked);
-          }
+          const read = await readDocuments(slice.file, slice.offset, slice.limit);
+          result.rejected.push(...read.problems);
+          parsed.push(...read.documents);
         }
-        // One upsert per batch: one corpus-version step and one index write for the whole batch.
-        if (docs.length > 0) {
-          for (const outcome of await store.upsertDocuments(input.tenant, docs)) {
-            result[outcome.status] += 1;
-            if (outcome.status === 'updated') changedDocIds.push(outcome.docId);
-          }
-        }
-        // Results that cited a changed document are dropped now, not when the TTL runs out.
-        if (changedDocIds.length > 0) await invalidateDocuments(cache, input.tenant, changedDocIds);
-        for (const outcome of ['added', 'updated', 'unchanged'] as const) {
-          metrics.ingestedDocuments.inc({ outcome }, result[outcome]);
-        }
-        metrics.ingestedDocuments.inc({ outcome: 'rejected' }, result.rejected.length);
-        if (result.rejected.length > 0) log.warn('ingestion rejected documents', { rejected: result.rejected.length });
-        result.corpusVersion = (await store.stats(input.tenant)).corpusVersion;
+        await indexDocuments(input.tenant, parsed, result);
         return result;
       });
     },
@@ -389,6 +579,7 @@ export const createActivities = (deps: ActivityDeps) => {
       docIds: string[];
     }): Promise<{ deleted: string[]; missing: string[]; corpusVersion: number }> {
       return atBoundary(async () => {
+        checkTenant(input.tenant);
         const outcome = await store.deleteDocuments(input.tenant, input.docIds);
         if (outcome.deleted.length > 0) {
           await invalidateDocuments(cache, input.tenant, outcome.deleted);
@@ -398,12 +589,22 @@ export const createActivities = (deps: ActivityDeps) => {
       });
     },
 
+    /** Which of these document ids the tenant's corpus does not hold (evaluation sets name documents by id). */
+    async findUnknownDocIds(input: { tenant: string; docIds: string[] }): Promise<{ unknown: string[] }> {
+      return atBoundary(async () => {
+        const unknown: string[] = [];
+        for (const docId of input.docIds) {
+          if ((await store.documentHash(input.tenant, docId)) === undefined) unknown.push(docId);
+        }
+        return { unknown };
+      });
+    },
+
     async describeCorpus(input: { tenant: string }) {
-      return atBoundary(async () => ({
-        tenant: input.tenant,
-        store: store.kind,
-        ...(await store.stats(input.tenant)),
-      }));
+      return atBoundary(async () => {
+        checkTenant(input.tenant);
+        return { tenant: input.tenant, store: store.kind, ...(await store.stats(input.tenant)) };
+      });
     },
   };
 };

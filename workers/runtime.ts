@@ -1,13 +1,16 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NativeConnection } from '@temporalio/worker';
 import { ApplicationFailure } from '@temporalio/common';
 import { Worker, type ActivityInterceptorsFactory, type InjectedSinks, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities/index.js';
 import type { Cache } from '../lib/cache/cache.js';
-import { cacheTtls } from '../lib/cache/keys.js';
+import { answerSettingsHash, cacheTtls } from '../lib/cache/keys.js';
 import { createCache, createCacheMetrics, createSemanticCache, ResultCache } from '../lib/cache/index.js';
-import type { Config } from '../lib/config.js';
+import { breakerSettings, type Config } from '../lib/config.js';
+import { createBreakers, type Breakers } from '../lib/resilience/breakers.js';
+import { guardCache, guardEmbedder, guardGenerator, guardStore } from '../lib/resilience/guarded.js';
 import type { AnswerGenerator, ChunkStore } from '../lib/domain.js';
 import { ExtractiveGenerator } from '../lib/generation/extractive.js';
 import { createLlmMetrics } from '../lib/generation/llm-metrics.js';
@@ -15,7 +18,7 @@ import { openAIGeneratorFromConfig } from '../lib/generation/openai-generator.js
 import { Analyzer } from '../lib/retrieval/analyzer.js';
 import { withChunkCache } from '../lib/cache/cached-chunk-store.js';
 import { embeddingKey } from '../lib/cache/keys.js';
-import { createChunkStore, openAIEmbedderFromConfig } from '../lib/retrieval/index.js';
+import { createChunkStore, DiskEmbeddingCache, openAIEmbedderFromConfig } from '../lib/retrieval/index.js';
 import { createLogger, type Logger } from '../lib/telemetry/logger.js';
 import { createMetrics, type Metrics } from '../lib/telemetry/metrics.js';
 import type { RaglineSinks } from '../workflows/sinks.js';
@@ -29,6 +32,8 @@ export interface Runtime {
   config: Config;
   deps: ActivityDeps;
   logger: Logger;
+  /** One breaker per dependency, shared by every activity of this process; unset with RAGLINE_BREAKERS=false. */
+  breakers?: Breakers;
   close(): Promise<void>;
 }
 
@@ -45,20 +50,32 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
   const metrics = overrides.metrics ?? createMetrics();
   const analyzer = new Analyzer();
   const cacheMetrics = createCacheMetrics(metrics.registry);
-  const cache = overrides.cache ?? createCache(config, logger, cacheMetrics);
+  const breakers = config.RAGLINE_BREAKERS
+    ? createBreakers(breakerSettings(config), { registry: metrics.registry, logger })
+    : undefined;
+  // A hung call counts as a failure once it outlives what a query could wait for it.
+  const callTimeoutMs = Math.min(config.OPENAI_TIMEOUT_MS, config.RAGLINE_QUERY_DEADLINE_MS);
+  const rawCache = overrides.cache ?? createCache(config, logger, cacheMetrics);
+  // The in-process cache cannot be down; Redis can, and then an open breaker turns every call into an instant miss.
+  const cache = breakers && rawCache.kind === 'redis' ? guardCache(rawCache, breakers.cache) : rawCache;
   const ttls = cacheTtls(config);
   const count = (level: string) => (outcome: 'hit' | 'miss') => metrics.cacheRequests.inc({ level, outcome });
-  const embedder = openAIEmbedderFromConfig(config, {
-    cache: {
-      get: async (key) => {
-        const vector = await cache.get<number[]>(embeddingKey(key));
-        count('embedding')(vector ? 'hit' : 'miss');
-        return vector;
-      },
-      set: (key, vector) => cache.set(embeddingKey(key), vector, { ttlMs: ttls.embedding }),
-    },
+  const openAIEmbedder = openAIEmbedderFromConfig(config, {
+    cache: config.RAGLINE_EMBEDDING_CACHE_DIR
+      ? new DiskEmbeddingCache(config.RAGLINE_EMBEDDING_CACHE_DIR)
+      : {
+          get: async (key) => {
+            const vector = await cache.get<number[]>(embeddingKey(key));
+            count('embedding')(vector ? 'hit' : 'miss');
+            return vector;
+          },
+          set: (key, vector) => cache.set(embeddingKey(key), vector, { ttlMs: ttls.embedding }),
+        },
   });
-  const configured = overrides.store ?? (await createChunkStore(config, { embedder, analyzer }));
+  const embedder =
+    openAIEmbedder && breakers ? guardEmbedder(openAIEmbedder, breakers.embedder, callTimeoutMs) : openAIEmbedder;
+  const unguarded = overrides.store ?? (await createChunkStore(config, { embedder, analyzer }));
+  const configured = breakers ? guardStore(unguarded, breakers.store, callTimeoutMs) : unguarded;
   // The embedded index holds chunk texts in memory already; a remote store's reads go through the chunk cache.
   const store =
     configured.kind === 'embedded'
@@ -72,7 +89,7 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
       metrics: cacheMetrics,
       requests: metrics.cacheRequests,
       logger,
-      embed: embedder ? async (text) => (await embedder.embed([text]))[0] ?? [] : undefined,
+      embed: embedder ? async (text) => (await embedder.embed([text], 'query'))[0] ?? [] : undefined,
     }),
     requests: metrics.cacheRequests,
   });
@@ -86,7 +103,9 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
     const status = await llm.verify();
     if (!status.ok) logger.warn({ llm: status }, 'LLM endpoint unhealthy at start-up; answers fall back to extractive');
   }
-  const generator = overrides.generator ?? llm ?? extractive;
+  const chosen = overrides.generator ?? llm ?? extractive;
+  // The extractive generator is the fallback itself: nothing to guard.
+  const generator = breakers && chosen !== extractive ? guardGenerator(chosen, breakers.llm, callTimeoutMs) : chosen;
   const improvement = createImprovementStores(config, logger);
   const deps: ActivityDeps = {
     store,
@@ -103,7 +122,11 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
       maxQueryChars: config.RAGLINE_MAX_QUERY_CHARS,
       chunkChars: config.RAGLINE_CHUNK_CHARS,
       ingestBatch: config.RAGLINE_INGEST_BATCH,
+      ingestDir: path.join(config.RAGLINE_DATA_DIR, 'ingest'),
+      maxDocumentBytes: config.RAGLINE_INGEST_MAX_DOCUMENT_BYTES,
       ttls,
+      staleTtlMs: config.RAGLINE_CACHE_TTL_STALE_SECONDS * 1000,
+      answerSettings: answerSettingsHash(config),
     },
     improvement: { queryLog: improvement.queryLog, params: improvement.params, store, analyzer },
     evaluation: {
@@ -117,6 +140,7 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
     config,
     deps,
     logger,
+    breakers,
     async close() {
       await Promise.allSettled([store.close(), cache.close(), improvement.close()]);
     },
@@ -157,7 +181,10 @@ export function querySinks(metrics: Metrics, queryLog?: QueryLogWriter): Injecte
             });
           }
           metrics.retrievalQuality.observe(outcome.qualityScore);
-          if (outcome.fallbackReason) metrics.fallbacks.inc({ reason: outcome.fallbackReason });
+          for (const reason of outcome.degradedReasons ?? (outcome.fallbackReason ? [outcome.fallbackReason] : [])) {
+            metrics.fallbacks.inc({ reason });
+          }
+          if (outcome.rung) metrics.answersByRung.inc({ rung: outcome.rung });
           answered += 1;
           if (outcome.cacheHit) hits += 1;
           metrics.cacheHitRate.set(hits / answered);
@@ -217,6 +244,9 @@ export async function createWorker(params: WorkerParams): Promise<Worker> {
       activity: [...(params.tracing?.interceptors?.activity ?? []), countFailures(runtime.deps.metrics)],
     },
     sinks: { ...params.tracing?.sinks, ...querySinks(runtime.deps.metrics, runtime.deps.improvement.queryLog) },
+    // When this worker dies, a query's next task waits this long on its sticky queue before any worker gets it,
+    // instead of the default 10 s: a killed worker must cost its queries little more than their deadline.
+    stickyQueueScheduleToStartTimeout: '3s',
     ...params.extra,
   });
 }

@@ -9,7 +9,7 @@ export interface QueryOptions {
   topK?: number;
   /** Skip the result and semantic caches for this query (the answer is still written back). @default false */
   bypassCache?: boolean;
-  /** Time the whole query may take before falling back, in ms. @default 60000 */
+  /** Time the whole query may take, in ms; the fallback's own small budget comes out of it. @default 10000 */
   deadlineMs?: number;
 }
 
@@ -32,7 +32,27 @@ export interface Source {
   n: number;
 }
 
-export type FallbackReason = 'retrieval-unavailable' | 'generation-failed' | 'generation-rejected';
+/**
+ * Why an answer is degraded: a stable code callers may branch on. The ladder, best rung first:
+ * hybrid → `lexical-only` (embedder down) → `stale-cache` (store down: the last good answer to the same question)
+ * → `generation-failed` / `generation-rejected` / `deadline` (extractive answer from the retrieved documents)
+ * → `retrieval-unavailable` (store down and nothing cached: a clear message).
+ */
+export type FallbackReason =
+  'lexical-only' | 'stale-cache' | 'retrieval-unavailable' | 'generation-failed' | 'generation-rejected' | 'deadline';
+
+/** The rung of the degradation ladder an answer came from. */
+export type DegradationRung = 'full' | 'lexical-only' | 'stale-cache' | 'extractive' | 'message';
+
+/** Short messages for callers, one per reason; what actually failed goes to logs and traces, never to callers. */
+export const FALLBACK_MESSAGES: Record<FallbackReason, string> = {
+  'lexical-only': 'Semantic search is unavailable; the answer used keyword search only.',
+  'stale-cache': 'Document search is unavailable; this is an earlier answer to the same question.',
+  'retrieval-unavailable': 'Document search is unavailable.',
+  'generation-failed': 'The language model is unavailable; the answer quotes the documents.',
+  'generation-rejected': 'The language model declined the request; the answer quotes the documents.',
+  deadline: 'The query ran out of time for the language model; the answer quotes the documents.',
+};
 
 export type CacheOutcome = 'hit' | 'miss' | 'bypass' | 'error';
 
@@ -40,6 +60,8 @@ export interface CacheReport {
   result: CacheOutcome;
   semantic?: CacheOutcome | 'refused';
   llm?: 'hit' | 'miss';
+  /** The last-good-answer lookup, made only when retrieval failed. */
+  stale?: 'hit' | 'miss' | 'error';
 }
 
 export interface AnswerQueryResult {
@@ -51,9 +73,18 @@ export interface AnswerQueryResult {
   qualityTier: QualityTier;
   cache: CacheReport;
   degraded: boolean;
+  /** Set when hybrid retrieval fell back to lexical only (the embedder was down, or the index holds another model's vectors). */
+  retrievalDegraded?: 'embedder-unavailable' | 'embedding-mismatch';
+  /** The main reason of a degraded answer (the lowest rung reached). */
   fallbackReason?: FallbackReason;
-  /** Detail of the failure behind a fallback, for operators. */
+  /** {@link FALLBACK_MESSAGES} of `fallbackReason`: short and stable, never an internal error or address. */
   fallbackDetail?: string;
+  /** Every reason this answer is degraded, in the order they happened (e.g. lexical-only, then generation-failed). */
+  degradedReasons?: FallbackReason[];
+  /** The ladder rung that produced the answer; `full` when nothing degraded. */
+  rung?: DegradationRung;
+  /** Set on a `stale-cache` answer: when the answer being served again was first computed (ISO 8601). */
+  staleSince?: string;
   /** `extractive` or the LLM model that wrote the answer. */
   model: string;
   usage?: TokenUsage;
@@ -74,6 +105,12 @@ export function qualityTierOf(score: number): QualityTier {
 }
 
 export const DEFAULT_TENANT = 'default';
-export const DEFAULT_DEADLINE_MS = 60_000;
+export const DEFAULT_DEADLINE_MS = 10_000;
+/** Start-to-close timeout of the query's local activities (cache lookup, cache write, extractive answer). */
+export const LOCAL_STEP_TIMEOUT_MS = 2000;
+/** Kept back from the deadline for the fallback after a failed step, so the fallback still fits in it. */
+export const FALLBACK_BUDGET_MS = 2000;
+/** Shortest deadline that leaves room for the cache lookup and a fallback. */
+export const MIN_DEADLINE_MS = LOCAL_STEP_TIMEOUT_MS + FALLBACK_BUDGET_MS;
 export const MAX_TOP_K = 20;
-export const TENANT_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/i;
+export { TENANT_PATTERN } from '../lib/tenant.js';

@@ -1,6 +1,8 @@
 import {
   ActivityFailure,
   ApplicationFailure,
+  log,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   upsertSearchAttributes,
@@ -11,10 +13,14 @@ import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../lib/errors.js';
 import {
   DEFAULT_DEADLINE_MS,
   DEFAULT_TENANT,
+  FALLBACK_BUDGET_MS,
+  FALLBACK_MESSAGES,
+  LOCAL_STEP_TIMEOUT_MS,
   qualityTierOf,
   type AnswerQueryInput,
   type AnswerQueryResult,
   type CacheReport,
+  type DegradationRung,
   type FallbackReason,
   type Source,
 } from './answer-query-types.js';
@@ -31,22 +37,33 @@ const HARD_MAX_QUERY_CHARS = 100_000;
 // path, which is then as cheap as the one-local-activity floor workflow. A broken cache must not hold a query up.
 // The extractive fallback runs the same way: it needs no network, and must not wait behind a busy task queue.
 const local = proxyLocalActivities<Activities>({
-  startToCloseTimeout: '2s',
+  startToCloseTimeout: LOCAL_STEP_TIMEOUT_MS,
   retry: { maximumAttempts: 2, initialInterval: '50ms', nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
 });
 
+/**
+ * The deadline ladder (stale cached answer when the store is down, deadline-bounded steps) adds commands that
+ * histories from before it do not have.
+ */
+const DEADLINE_LADDER_PATCH = 'deadline-ladder-v1';
+/** Below this much budget a remote step is not worth starting: the fallback answers instead. */
+const MIN_STEP_MS = 500;
+const RETRIEVAL_ATTEMPT_MS = 10_000;
+
 // Retrieval is a lookup in an index or in Qdrant: quick to fail, quick to retry; after that the query answers
-// with a clear fallback.
-const retrieval = proxyActivities<Activities>({
-  startToCloseTimeout: '10s',
-  retry: {
-    maximumAttempts: 3,
-    initialInterval: '200ms',
-    backoffCoefficient: 2,
-    maximumInterval: '2s',
-    nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
-  },
-});
+// with a clear fallback. Every attempt together must end before the deadline, less the fallback's budget.
+const retrievalWithin = (budgetMs: number) =>
+  proxyActivities<Activities>({
+    startToCloseTimeout: Math.min(RETRIEVAL_ATTEMPT_MS, budgetMs),
+    scheduleToCloseTimeout: budgetMs,
+    retry: {
+      maximumAttempts: 3,
+      initialInterval: '200ms',
+      backoffCoefficient: 2,
+      maximumInterval: '2s',
+      nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
+    },
+  });
 
 /**
  * Answers one question: cache → retrieval → generation → cache write. Never fails silently: a bad question is a
@@ -62,6 +79,21 @@ export async function answerQueryWorkflow(input: AnswerQueryInput): Promise<Answ
   const queryId = workflowInfo().workflowId;
   const deadlineMs = input.options?.deadlineMs ?? DEFAULT_DEADLINE_MS;
   const elapsed = () => Date.now() - startedAt;
+  // What a remote step may use: the rest of the deadline, less what its fallback needs.
+  const stepBudget = () => deadlineMs - elapsed() - FALLBACK_BUDGET_MS;
+  const ladder = (reasons: FallbackReason[], detail?: string) => {
+    const reason = reasons[reasons.length - 1];
+    if (reason === undefined) return { degraded: false, rung: 'full' as const };
+    // What failed, with addresses and upstream messages, is for operators: the log and the activity's span.
+    log.warn('query degraded', { reasons, detail });
+    return {
+      degraded: true,
+      fallbackReason: reason,
+      fallbackDetail: FALLBACK_MESSAGES[reason],
+      degradedReasons: reasons,
+      rung: rungOf(reason),
+    };
+  };
   const finish = (
     result: Omit<AnswerQueryResult, 'queryId' | 'tenant' | 'qualityTier' | 'timingsMs'>,
     timings: Partial<AnswerQueryResult['timingsMs']>,
@@ -85,6 +117,8 @@ export async function answerQueryWorkflow(input: AnswerQueryInput): Promise<Answ
       qualityScore: result.qualityScore,
       path: result.degraded ? 'degraded' : cacheHit ? 'hit' : 'miss',
       fallbackReason: result.fallbackReason,
+      degradedReasons: result.degradedReasons,
+      rung: result.rung,
     });
     return { queryId, tenant, ...result, qualityTier, timingsMs: { ...timings, total } };
   };
@@ -96,46 +130,66 @@ export async function answerQueryWorkflow(input: AnswerQueryInput): Promise<Answ
       return { status: 'error' as const, detail: failureMessage(failure) };
     });
   if (lookup.status === 'hit') {
-    return finish({ ...lookup.answer, cache: lookup.cache, degraded: false }, { cache: lookup.tookMs });
+    return finish({ ...lookup.answer, cache: lookup.cache, degraded: false, rung: 'full' }, { cache: lookup.tookMs });
   }
   const cacheReport: CacheReport = lookup.status === 'error' ? { result: 'error' } : lookup.cache;
   // Identical misses in flight at once share one retrieval and one generation, keyed by the result key.
   const flightKey = lookup.status === 'miss' && !input.options?.bypassCache ? lookup.key : undefined;
 
+  const ladderOn = patched(DEADLINE_LADDER_PATCH);
+  const retrieval = retrievalWithin(ladderOn ? Math.max(stepBudget(), MIN_STEP_MS) : RETRIEVAL_ATTEMPT_MS * 3);
+  const lookupMs = lookup.status === 'error' ? undefined : lookup.tookMs;
   let retrieved;
   try {
     retrieved = await retrieval.retrieveChunks({ query: input.query, tenant, topK: input.options?.topK, flightKey });
   } catch (failure) {
     rethrowInvalidInput(failure);
+    const detail = failureMessage(failure);
+    if (ladderOn) {
+      // The store is down: the last good answer to the same question beats no answer, flagged as such.
+      const stale = await local
+        .lookupStaleAnswer({ query: input.query, tenant, options: input.options })
+        .catch(() => undefined);
+      if (stale?.status === 'hit') {
+        return finish(
+          {
+            ...stale.answer,
+            qualityScore: Math.min(stale.answer.qualityScore, 0.5),
+            cache: { ...cacheReport, stale: 'hit' },
+            staleSince: stale.cachedAt,
+            ...ladder(['stale-cache'], detail),
+          },
+          { cache: lookupMs },
+        );
+      }
+      return finish(
+        {
+          answer: RETRIEVAL_UNAVAILABLE_ANSWER,
+          sources: [],
+          qualityScore: 0,
+          cache: { ...cacheReport, stale: stale ? 'miss' : 'error' },
+          model: 'none',
+          ...ladder(['retrieval-unavailable'], detail),
+        },
+        { cache: lookupMs },
+      );
+    }
     return finish(
       {
-        answer:
-          'Sorry, the document search is unavailable right now, so this question cannot be answered. Please try again shortly.',
+        answer: RETRIEVAL_UNAVAILABLE_ANSWER,
         sources: [],
         qualityScore: 0,
         cache: cacheReport,
-        degraded: true,
-        fallbackReason: 'retrieval-unavailable',
-        fallbackDetail: failureMessage(failure),
         model: 'none',
+        ...ladder(['retrieval-unavailable'], detail),
       },
-      { cache: lookup.status === 'error' ? undefined : lookup.tookMs },
+      { cache: lookupMs },
     );
   }
+  const reasons: FallbackReason[] = [...(retrieved.degradedReasons ?? [])];
 
-  const remainingMs = Math.max(deadlineMs - elapsed(), 1000);
-  const generation = proxyActivities<Activities>({
-    // Two attempts' worth of the remaining deadline at most, so the extractive fallback still fits in it.
-    startToCloseTimeout: Math.max(Math.floor(remainingMs / 2), 1000),
-    scheduleToCloseTimeout: Math.max(remainingMs - 500, 1000),
-    retry: {
-      maximumAttempts: 3,
-      initialInterval: '500ms',
-      backoffCoefficient: 2,
-      maximumInterval: '10s',
-      nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
-    },
-  });
+  // Old histories used the whole remaining deadline (at least a second) for generation.
+  const remainingMs = ladderOn ? stepBudget() : Math.max(deadlineMs - elapsed(), 1000);
   const generateInput = {
     query: input.query,
     tenant,
@@ -145,18 +199,35 @@ export async function answerQueryWorkflow(input: AnswerQueryInput): Promise<Answ
   };
 
   let generated;
-  let fallbackReason: FallbackReason | undefined;
-  let fallbackDetail: string | undefined;
-  try {
-    generated = await generation.generateAnswer(generateInput);
-  } catch (failure) {
-    fallbackReason = isNonRetryable(failure) ? 'generation-rejected' : 'generation-failed';
-    fallbackDetail = failureMessage(failure);
-    // Last resort, when even the chunks cannot be read: the retrieved snippets themselves, cited.
+  let failureDetail: string | undefined;
+  if (ladderOn && remainingMs < MIN_STEP_MS) {
+    reasons.push('deadline');
     generated = await local.composeExtractiveAnswer(generateInput).catch(() => snippetAnswer(retrieved.hits));
+  } else {
+    const generation = proxyActivities<Activities>({
+      // Two attempts' worth of the remaining deadline at most, so the extractive fallback still fits in it.
+      startToCloseTimeout: Math.max(Math.floor(remainingMs / 2), ladderOn ? MIN_STEP_MS / 2 : 1000),
+      scheduleToCloseTimeout: ladderOn ? remainingMs : Math.max(remainingMs - 500, 1000),
+      retry: {
+        maximumAttempts: 3,
+        initialInterval: '500ms',
+        backoffCoefficient: 2,
+        maximumInterval: '10s',
+        nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
+      },
+    });
+    try {
+      generated = await generation.generateAnswer(generateInput);
+    } catch (failure) {
+      reasons.push(generationFallbackReason(failure));
+      failureDetail = failureMessage(failure);
+      // Last resort, when even the chunks cannot be read: the retrieved snippets themselves, cited.
+      generated = await local.composeExtractiveAnswer(generateInput).catch(() => snippetAnswer(retrieved.hits));
+    }
   }
 
-  const degraded = fallbackReason !== undefined;
+  const flags = ladder(reasons, failureDetail);
+  const { degraded } = flags;
   const sources: Source[] = retrieved.hits.map(({ chunkId, docId, title, snippet, score }, i) => ({
     docId,
     chunkId,
@@ -171,17 +242,16 @@ export async function answerQueryWorkflow(input: AnswerQueryInput): Promise<Answ
       sources,
       qualityScore: degraded ? Math.min(generated.qualityScore, 0.5) : generated.qualityScore,
       cache: { ...cacheReport, llm: generated.cached === undefined ? undefined : generated.cached ? 'hit' : 'miss' },
-      degraded,
-      fallbackReason,
-      fallbackDetail,
+      ...flags,
       model: generated.model,
       usage: generated.usage,
       citations: generated.citations,
       uncited: generated.uncited,
       corpusVersion: retrieved.corpusVersion,
+      retrievalDegraded: retrieved.retrievalDegraded,
     },
     {
-      cache: lookup.status === 'error' ? undefined : lookup.tookMs,
+      cache: lookupMs,
       retrieval: retrieved.tookMs,
       generation: generated.tookMs,
     },
@@ -192,6 +262,28 @@ export async function answerQueryWorkflow(input: AnswerQueryInput): Promise<Answ
     await local.storeCachedAnswer({ scope: lookup.scope, query: input.query, answer: result }).catch(() => undefined);
   }
   return result;
+}
+
+const RETRIEVAL_UNAVAILABLE_ANSWER =
+  'Sorry, the document search is unavailable right now, so this question cannot be answered. Please try again shortly.';
+
+function rungOf(reason: FallbackReason): DegradationRung {
+  switch (reason) {
+    case 'lexical-only':
+    case 'stale-cache':
+      return reason;
+    case 'retrieval-unavailable':
+      return 'message';
+    default:
+      return 'extractive';
+  }
+}
+
+/** An open breaker is the LLM being down, not the LLM refusing the request, though both are non-retryable. */
+function generationFallbackReason(failure: unknown): FallbackReason {
+  const cause = failure instanceof ActivityFailure ? failure.cause : failure;
+  if (cause instanceof ApplicationFailure && cause.type === ErrorType.CircuitOpen) return 'generation-failed';
+  return isNonRetryable(failure) ? 'generation-rejected' : 'generation-failed';
 }
 
 function snippetAnswer(hits: RetrievedHit[]): GenerateResult {

@@ -3,7 +3,7 @@
  * definitions, so clients import this module without pulling in a worker.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { AlertEvent, AlertPolicy, AlertState, BaselineSummary } from '../lib/eval/alerts.js';
+import type { AlertEvent, AlertName, AlertPolicy, AlertState, BaselineSummary } from '../lib/eval/alerts.js';
 import type { EvalItem } from '../lib/eval/dataset.js';
 import type { EvalObservation, EvalScores } from '../lib/eval/scores.js';
 
@@ -85,6 +85,8 @@ export interface EvaluationState {
   /** Next proposal number (ids stay unique across runs). */
   nextProposal: number;
   startedAt: string;
+  /** Why the last batch could not run (an unusable set), until one runs again. */
+  lastError?: string;
 }
 
 export interface EvaluationInput {
@@ -97,7 +99,7 @@ export interface EvaluationInput {
   alertPolicy?: Partial<AlertPolicy>;
   /** Cut-off of P@k, R@k and F1@k. @default 5 */
   k?: number;
-  /** Continue as new after this many batches at the latest, even if Temporal does not suggest it yet. @default 200 */
+  /** Continue as new after this many batches at the latest, even if Temporal does not suggest it yet. @default 50 */
   maxBatchesPerRun?: number;
   /** Carried over by continue-as-new; absent on the first start. */
   state?: EvaluationState;
@@ -120,10 +122,11 @@ export interface EvaluationStatus {
   /** Last quality minus the baseline mean (0 without a baseline). */
   trend: number;
   alerts: AlertState['alerts'];
-  firing: string[];
+  firing: AlertName[];
   history: BatchSummary[];
   pendingProposals: EvalProposal[];
   nextBatchAt?: string;
+  lastError?: string;
 }
 
 export interface ConfigureEvaluationInput {
@@ -195,6 +198,8 @@ export interface EvaluateOnceResult {
   setName: string;
   setVersion: string;
   problems: number;
+  /** Relevant document ids of the evaluated questions that the tenant's corpus does not hold. */
+  unknownDocIds: string[];
   scores: EvalScores;
   observations: EvalObservation[];
 }

@@ -19,7 +19,7 @@ import {
   type AlertName,
 } from '../lib/eval/alerts.js';
 import type { EvalItem } from '../lib/eval/dataset.js';
-import { aggregateScores, type EvalObservation } from '../lib/eval/scores.js';
+import { aggregateScores, itemQuality, type EvalObservation } from '../lib/eval/scores.js';
 import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../lib/errors.js';
 import { answerQueryWorkflow } from './answer-query.js';
 import type { AnswerQueryResult } from './answer-query-types.js';
@@ -67,7 +67,7 @@ const webhook = proxyActivities<Activities>({
   retry: { maximumAttempts: 8, initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '2m' },
 });
 
-const DEFAULT_MAX_BATCHES_PER_RUN = 200;
+const DEFAULT_MAX_BATCHES_PER_RUN = 50;
 const MAX_PROPOSED_ITEMS = 100;
 
 /**
@@ -98,6 +98,7 @@ export async function evaluationWorkflow(input: EvaluationInput): Promise<void> 
   let runNow = false;
   let settingsChanged = 0;
   let nextBatchAt: number | undefined;
+  const deciding = new Set<string>();
 
   setHandler(pauseEvaluationSignal, () => {
     state.paused = true;
@@ -148,9 +149,16 @@ export async function evaluationWorkflow(input: EvaluationInput): Promise<void> 
     decideEvalProposalUpdate,
     async (decision) => {
       const proposal = state.proposals.find((p) => p.id === decision.proposalId)!;
-      if (decision.decision === 'accept') {
-        const applied = await activities.appendEvalItems({ dataset: input.dataset, items: proposal.items });
-        proposal.appliedVersion = applied.version;
+      // Two decisions on one proposal at once both pass the validator; the second is refused here.
+      if (deciding.has(proposal.id)) refuse(`proposal ${proposal.id} is being decided`);
+      deciding.add(proposal.id);
+      try {
+        if (decision.decision === 'accept') {
+          const applied = await activities.appendEvalItems({ dataset: input.dataset, items: proposal.items });
+          proposal.appliedVersion = applied.version;
+        }
+      } finally {
+        deciding.delete(proposal.id);
       }
       proposal.status = decision.decision === 'accept' ? 'accepted' : 'rejected';
       proposal.decidedBy = decision.decidedBy;
@@ -196,6 +204,7 @@ export async function evaluationWorkflow(input: EvaluationInput): Promise<void> 
       history: state.history,
       pendingProposals: state.proposals.filter((p) => p.status === 'pending'),
       nextBatchAt: nextBatchAt === undefined ? undefined : new Date(nextBatchAt).toISOString(),
+      lastError: state.lastError,
     };
   };
 
@@ -207,11 +216,17 @@ export async function evaluationWorkflow(input: EvaluationInput): Promise<void> 
         `p95 ${Math.round(last.latencyP95Ms)} ms, ${s.firing.length > 0 ? `FIRING: ${s.firing.join(', ')}` : 'no alert'}, ` +
         `batch ${s.batches}${s.paused ? ', paused' : ''}`
       : `no batch yet${s.paused ? ', paused' : ''}`;
-    upsertMemo({ summary, tenant: input.tenant, evalSet: input.setName, setVersion: s.setVersion ?? '' });
+    const problem = s.lastError ? ` — ${s.lastError}` : '';
+    upsertMemo({
+      summary: summary + problem,
+      tenant: input.tenant,
+      evalSet: input.setName,
+      setVersion: s.setVersion ?? '',
+    });
     setCurrentDetails(
       [
         `**Evaluation of \`${input.setName}\` for tenant \`${input.tenant}\`** — every ${state.settings.intervalMs / 1000} s, ${state.settings.batchSize} questions`,
-        summary,
+        summary + problem,
         `${s.questions} questions over ${s.batches} batches, ${s.continuedAsNew} continue-as-new, ${s.pendingProposals.length} pending proposal(s)`,
       ].join('\n\n'),
     );
@@ -255,14 +270,23 @@ export async function evaluationWorkflow(input: EvaluationInput): Promise<void> 
   }
 
   async function runBatch(): Promise<void> {
-    const sample = await activities.sampleEvalItems({
-      dataset: input.dataset,
-      offset: state.cursor,
-      size: state.settings.batchSize,
-    });
+    let sample;
+    try {
+      sample = await activities.sampleEvalItems({
+        dataset: input.dataset,
+        offset: state.cursor,
+        size: state.settings.batchSize,
+      });
+    } catch (failure) {
+      // A set edited into an unusable state must not end months of history: skip, say why, retry next interval.
+      state.lastError = `evaluation set unusable: ${failureMessage(failure)}`;
+      describe();
+      return;
+    }
+    state.lastError = undefined;
     if (state.setVersion !== undefined && sample.version !== state.setVersion) {
       // Different questions have a different normal: the old baseline would flag (or hide) a change that is not one.
-      state.alerts = { ...state.alerts, baseline: { quality: [], latencyP95Ms: [] } };
+      state.alerts = { ...state.alerts, baseline: { quality: [], latencyP95Ms: [] }, reference: {} };
     }
     state.setVersion = sample.version;
     state.setSize = sample.total;
@@ -300,7 +324,14 @@ export async function evaluationWorkflow(input: EvaluationInput): Promise<void> 
     // Failed questions count as samples for the quality alert: a pipeline that errors out is a degradation too.
     const update = updateAlerts(
       state.alerts,
-      { batch, at, samples: scores.samples, quality: scores.quality, latencyP95Ms: scores.latencyP95Ms },
+      {
+        batch,
+        at,
+        samples: scores.samples,
+        quality: scores.quality,
+        latencyP95Ms: scores.latencyP95Ms,
+        itemQuality: Object.fromEntries(observations.map((o) => [o.itemId, itemQuality(o, k)])),
+      },
       policy,
     );
     state.alerts = update.state;
@@ -339,6 +370,10 @@ export async function evaluateOnceWorkflow(input: EvaluateOnceInput): Promise<Ev
   const size = Math.min(input.limit ?? first.total, first.total);
   const sample = await activities.sampleEvalItems({ dataset: input.dataset, offset: 0, size, ordered: true });
   progress.total = sample.items.length;
+  const { unknown } = await activities.findUnknownDocIds({
+    tenant: input.tenant,
+    docIds: [...new Set(sample.items.flatMap((item) => Object.keys(item.relevant)))],
+  });
   const { workflowId } = workflowInfo();
   const observations = await answerAll(sample.items, {
     tenant: input.tenant,
@@ -353,6 +388,7 @@ export async function evaluateOnceWorkflow(input: EvaluateOnceInput): Promise<Ev
     setName: sample.name,
     setVersion: sample.version,
     problems: sample.problems,
+    unknownDocIds: unknown,
     scores: aggregateScores(observations, input.k ?? DEFAULT_EVAL_K),
     observations,
   };
@@ -420,6 +456,11 @@ async function answerOne(item: EvalItem, tenant: string, childId: string): Promi
           : String(failure),
     };
   }
+}
+
+function failureMessage(failure: unknown): string {
+  const cause = failure instanceof Error && failure.cause instanceof Error ? failure.cause : failure;
+  return cause instanceof Error ? cause.message : String(cause);
 }
 
 function safeId(id: string): string {

@@ -1,9 +1,21 @@
-import { ApplicationFailure, proxyActivities, setHandler } from '@temporalio/workflow';
+import {
+  allHandlersFinished,
+  ApplicationFailure,
+  condition,
+  continueAsNew,
+  patched,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { createActivities } from '../activities/index.js';
 import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../lib/errors.js';
-import { DEFAULT_TENANT, TENANT_PATTERN } from './answer-query-types.js';
+import { batchSizeProblem } from '../lib/ingest-limits.js';
+import { tenantProblem } from '../lib/tenant.js';
+import { DEFAULT_TENANT } from './answer-query-types.js';
 import {
   getIngestProgressQuery,
+  type IngestResume,
   type DeleteDocumentsInput,
   type DeleteDocumentsResult,
   type IngestDocumentsInput,
@@ -27,6 +39,22 @@ const ingestion = proxyActivities<Activities>({
 });
 
 const MAX_PROBLEMS = 100;
+const DEFAULT_BATCHES_PER_RUN = 500;
+
+/**
+ * Runs from this patch on keep the file list in the worker's data dir (a reference in the history), read each
+ * file on from a byte cursor, and continue as new every few hundred batches. Runs recorded before it replay
+ * through the code below the patch check, unchanged.
+ */
+export const INGEST_MANIFEST_PATCH = 'ingest-manifest-cursor';
+
+const invalid = (message: string) =>
+  ApplicationFailure.create({ type: ErrorType.InvalidInput, message, nonRetryable: true });
+
+function checkTenant(tenant: string): void {
+  const problem = tenantProblem(tenant);
+  if (problem) throw invalid(problem);
+}
 
 /**
  * Ingests files and directories (Markdown, text, BEIR-style JSONL, gzipped or not) into a tenant's corpus, in
@@ -35,20 +63,15 @@ const MAX_PROBLEMS = 100;
  */
 export async function ingestDocumentsWorkflow(input: IngestDocumentsInput): Promise<IngestDocumentsResult> {
   const tenant = input.tenant ?? DEFAULT_TENANT;
-  if (!TENANT_PATTERN.test(tenant)) {
-    throw ApplicationFailure.create({
-      type: ErrorType.InvalidInput,
-      message: `invalid tenant "${tenant}"`,
-      nonRetryable: true,
-    });
-  }
-  if (!Array.isArray(input.paths) || input.paths.length === 0) {
-    throw ApplicationFailure.create({
-      type: ErrorType.InvalidInput,
-      message: 'no paths to ingest',
-      nonRetryable: true,
-    });
-  }
+  checkTenant(tenant);
+  if (!Array.isArray(input.paths) || input.paths.length === 0) throw invalid('no paths to ingest');
+  // A batch size of 0 would plan batches forever without issuing a command.
+  const sizeProblem = batchSizeProblem(input.batchSize ?? 200);
+  if (sizeProblem) throw invalid(sizeProblem);
+  const perRun = input.batchesPerRun ?? DEFAULT_BATCHES_PER_RUN;
+  if (!Number.isInteger(perRun) || perRun < 1) throw invalid('batchesPerRun must be a positive integer');
+  if (patched(INGEST_MANIFEST_PATCH)) return ingestByManifest(input, tenant, input.batchSize ?? 200, perRun);
+
   const progress: IngestProgress = {
     phase: 'discovering',
     files: 0,
@@ -104,9 +127,72 @@ export async function ingestDocumentsWorkflow(input: IngestDocumentsInput): Prom
   return { ...progress, tenant, corpusVersion };
 }
 
+async function ingestByManifest(
+  input: IngestDocumentsInput,
+  tenant: string,
+  batchSize: number,
+  batchesPerRun: number,
+): Promise<IngestDocumentsResult> {
+  const resume = input.resume;
+  const progress: IngestProgress = resume?.progress ?? {
+    phase: 'discovering',
+    files: 0,
+    documentsTotal: 0,
+    documentsDone: 0,
+    added: 0,
+    updated: 0,
+    unchanged: 0,
+    rejected: 0,
+    problems: [],
+  };
+  progress.runs = (resume?.runs ?? 0) + 1;
+  setHandler(getIngestProgressQuery, () => progress);
+  const report = (problems: IngestProgress['problems'], total: number) => {
+    progress.rejected += total;
+    progress.problems.push(...problems.slice(0, Math.max(0, MAX_PROBLEMS - progress.problems.length)));
+  };
+
+  let manifest = resume?.manifest;
+  let cursor = resume?.cursor ?? { file: 0, doc: 0, byte: 0, line: 0 };
+  if (!manifest) {
+    const found = await ingestion.discoverIngestManifest({ paths: input.paths });
+    manifest = found.manifest;
+    report(found.problems, found.problemsTotal);
+    progress.files = found.files;
+    progress.documentsTotal = found.documentsTotal;
+  }
+  progress.phase = 'ingesting';
+
+  let done = progress.files === 0;
+  for (let batches = 0; !done; batches++) {
+    if (batches >= batchesPerRun || workflowInfo().continueAsNewSuggested) {
+      await condition(allHandlersFinished);
+      const next: IngestResume = { manifest, cursor, progress, runs: progress.runs };
+      return continueAsNew<typeof ingestDocumentsWorkflow>({ ...input, tenant, batchSize, resume: next });
+    }
+    const result = await ingestion.ingestManifestBatch({ tenant, manifest, cursor, limit: batchSize });
+    progress.added += result.added;
+    progress.updated += result.updated;
+    progress.unchanged += result.unchanged;
+    report(result.rejected, result.rejectedTotal);
+    progress.documentsDone += result.documents;
+    if (result.added + result.updated > 0 || progress.corpusVersion === undefined) {
+      progress.corpusVersion = result.corpusVersion;
+    }
+    cursor = result.cursor;
+    done = result.done;
+  }
+
+  const corpusVersion = progress.corpusVersion ?? (await ingestion.describeCorpus({ tenant })).corpusVersion;
+  progress.phase = 'done';
+  progress.corpusVersion = corpusVersion;
+  return { ...progress, tenant, corpusVersion };
+}
+
 /** Deletes documents from a tenant's corpus and drops the cached answers that cited them. */
 export async function deleteDocumentsWorkflow(input: DeleteDocumentsInput): Promise<DeleteDocumentsResult> {
   const tenant = input.tenant ?? DEFAULT_TENANT;
+  checkTenant(tenant);
   if (
     !Array.isArray(input.docIds) ||
     input.docIds.length === 0 ||
@@ -124,5 +210,7 @@ export async function deleteDocumentsWorkflow(input: DeleteDocumentsInput): Prom
 
 /** Corpus figures for `ragline status`: the index lives with the worker, so the question goes through it. */
 export async function describeCorpusWorkflow(input: { tenant?: string }) {
-  return ingestion.describeCorpus({ tenant: input.tenant ?? DEFAULT_TENANT });
+  const tenant = input.tenant ?? DEFAULT_TENANT;
+  checkTenant(tenant);
+  return ingestion.describeCorpus({ tenant });
 }

@@ -2,7 +2,8 @@
  * Validation of query input, shared by the client (to fail before starting a workflow) and the workflow (which
  * must not trust its input). Pure and deterministic.
  */
-import { MAX_TOP_K, TENANT_PATTERN, type AnswerQueryInput } from './answer-query-types.js';
+import { tenantProblem } from '../lib/tenant.js';
+import { MAX_TOP_K, type AnswerQueryInput } from './answer-query-types.js';
 
 export interface QueryLimits {
   maxQueryChars: number;
@@ -28,8 +29,7 @@ export function queryInputProblem(
     return `query is ${query.length} characters long; the maximum is ${limits.maxQueryChars}`;
   if (CONTROL_CHARS.test(query)) return 'query contains control characters';
   if (LONE_SURROGATE.test(query) || query.includes('\uFFFD')) return 'query is not valid UTF-8 text';
-  if (input.tenant !== undefined && !TENANT_PATTERN.test(input.tenant))
-    return `tenant "${input.tenant}" must be 1–63 letters, digits, '-' or '_'`;
+  if (input.tenant !== undefined && tenantProblem(input.tenant)) return tenantProblem(input.tenant);
   const topK = input.options?.topK;
   if (topK !== undefined && (!Number.isInteger(topK) || topK < 1 || topK > MAX_TOP_K))
     return `options.topK must be an integer from 1 to ${MAX_TOP_K}`;

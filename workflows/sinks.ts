@@ -1,5 +1,5 @@
 import { proxySinks, type Sinks } from '@temporalio/workflow';
-import type { CacheReport, QualityTier } from './answer-query-types.js';
+import type { CacheReport, DegradationRung, FallbackReason, QualityTier } from './answer-query-types.js';
 
 export interface QueryOutcome {
   /** The workflow id; with the fields below it makes the query-log record (optional: older workers sent none). */
@@ -15,7 +15,10 @@ export interface QueryOutcome {
   qualityTier: QualityTier;
   qualityScore: number;
   path: 'hit' | 'miss' | 'degraded';
-  fallbackReason?: string;
+  fallbackReason?: FallbackReason;
+  /** Every reason on the answer; histories from before the ladder carry only `fallbackReason`. */
+  degradedReasons?: FallbackReason[];
+  rung?: DegradationRung;
 }
 
 /**

@@ -3,8 +3,10 @@
  * dependencies.
  *
  * - `quality` fires when batch quality stays below the threshold for `consecutiveBatches` batches that together hold
- *   at least `minSamples` questions, or sooner when quality drops significantly below the rolling baseline
- *   (by more than `minDrop` and more than `sigmas` standard deviations of the baseline) over `minSamples` questions.
+ *   at least `minSamples` questions, or at once when the same questions score significantly worse than they did in
+ *   healthy batches: a paired comparison (mean drop of per-question quality > `minDrop` over at least `minSamples`
+ *   questions). Comparing batch means with each other instead would mistake a batch of harder questions for a
+ *   degradation: batches differ in their questions, and the soak showed a cycle of batches doing exactly that.
  * - `latency` fires when the batch p95 stays above the limit the same way.
  * - A firing alert is not re-announced (one `firing` event per episode) and resolves after `resolveBatches`
  *   consecutive healthy batches. Batches while an alert is breached or firing do not enter the baseline, so a
@@ -24,14 +26,10 @@ export interface AlertPolicy {
   consecutiveBatches: number;
   /** Consecutive healthy batches before a firing alert resolves. @default 2 */
   resolveBatches: number;
-  /** Healthy batches kept in the rolling baseline. @default 12 */
+  /** Healthy batches kept in the rolling baseline (reported as the trend's reference). @default 12 */
   baselineWindow: number;
-  /** Baseline batches needed before a drop against it counts. @default 3 */
-  minBaselineBatches: number;
-  /** Smallest quality drop below the baseline mean that counts as significant. @default 0.1 */
+  /** Mean per-question quality drop, against the same questions when healthy, that counts as significant. @default 0.1 */
   minDrop: number;
-  /** A significant drop also exceeds this many baseline standard deviations. @default 3 */
-  sigmas: number;
 }
 
 export const DEFAULT_ALERT_POLICY: AlertPolicy = {
@@ -41,10 +39,11 @@ export const DEFAULT_ALERT_POLICY: AlertPolicy = {
   consecutiveBatches: 3,
   resolveBatches: 2,
   baselineWindow: 12,
-  minBaselineBatches: 3,
   minDrop: 0.1,
-  sigmas: 3,
 };
+
+/** Questions whose healthy quality is remembered for the paired comparison; beyond it, the oldest are forgotten. */
+export const REFERENCE_LIMIT = 5000;
 
 export interface AlertStatus {
   name: AlertName;
@@ -87,6 +86,8 @@ export interface BaselineSummary {
 export interface AlertState {
   alerts: Record<AlertName, AlertStatus>;
   baseline: Baseline;
+  /** question id → its quality in the last healthy batch that held it. Absent in states saved before it existed. */
+  reference?: Record<string, number>;
 }
 
 export interface BatchFigures {
@@ -95,6 +96,8 @@ export interface BatchFigures {
   samples: number;
   quality: number;
   latencyP95Ms: number;
+  /** Per-question quality of this batch (question id → quality), for the paired comparison. */
+  itemQuality?: Record<string, number>;
 }
 
 export function initialAlertState(): AlertState {
@@ -132,8 +135,9 @@ export function updateAlerts(
 ): { state: AlertState; events: AlertEvent[] } {
   const base = summarizeBaseline(state.baseline);
   const events: AlertEvent[] = [];
-  const dropLimit = base.qualityMean - Math.max(policy.minDrop, policy.sigmas * base.qualityStd);
-  const dropped = base.batches >= policy.minBaselineBatches && figures.quality < dropLimit;
+  const reference = state.reference ?? {};
+  const paired = pairedDrop(reference, figures.itemQuality ?? {});
+  const dropped = paired.samples >= policy.minSamples && paired.drop > policy.minDrop;
   const belowThreshold = figures.quality < policy.qualityThreshold;
   const quality = step(
     state.alerts.quality,
@@ -141,11 +145,11 @@ export function updateAlerts(
     policy,
     belowThreshold || dropped,
     dropped,
-    figures.quality,
-    belowThreshold ? policy.qualityThreshold : dropLimit,
+    belowThreshold ? figures.quality : paired.drop,
+    belowThreshold ? policy.qualityThreshold : policy.minDrop,
     belowThreshold
       ? `quality ${figures.quality.toFixed(3)} below ${policy.qualityThreshold}`
-      : `quality ${figures.quality.toFixed(3)} dropped below the baseline ${base.qualityMean.toFixed(3)} (limit ${dropLimit.toFixed(3)})`,
+      : `the same ${paired.samples} questions scored ${paired.drop.toFixed(3)} lower than when healthy (quality ${figures.quality.toFixed(3)}, baseline ${base.qualityMean.toFixed(3)})`,
     events,
   );
   const latency = step(
@@ -168,7 +172,15 @@ export function updateAlerts(
           latencyP95Ms: keep(state.baseline.latencyP95Ms, figures.latencyP95Ms),
         }
       : state.baseline;
-  return { state: { alerts: { quality, latency }, baseline }, events };
+  const qualityHealthy = !quality.firing && quality.breaches === 0;
+  return {
+    state: {
+      alerts: { quality, latency },
+      baseline,
+      reference: qualityHealthy ? remember(reference, figures.itemQuality ?? {}) : reference,
+    },
+    events,
+  };
 }
 
 function step(
@@ -223,5 +235,28 @@ function step(
     });
     return { name: current.name, firing: false, breaches: 0, breachSamples: 0, recoveries: 0, value };
   }
+  return next;
+}
+
+/** Mean of (reference − current) over the questions that have a reference, and how many there were. */
+export function pairedDrop(
+  reference: Record<string, number>,
+  current: Record<string, number>,
+): { drop: number; samples: number } {
+  let sum = 0;
+  let samples = 0;
+  for (const [id, quality] of Object.entries(current)) {
+    const before = reference[id];
+    if (before === undefined) continue;
+    sum += before - quality;
+    samples += 1;
+  }
+  return { drop: samples === 0 ? 0 : sum / samples, samples };
+}
+
+function remember(reference: Record<string, number>, current: Record<string, number>): Record<string, number> {
+  const next = { ...reference, ...current };
+  const ids = Object.keys(next);
+  for (const id of ids.slice(0, Math.max(0, ids.length - REFERENCE_LIMIT))) delete next[id];
   return next;
 }

@@ -129,3 +129,23 @@ export function aggregateScores(observations: EvalObservation[], k: number): Eva
         );
   return { ...scores, quality: Math.min(1, Math.max(0, quality)) };
 }
+
+/**
+ * One question's quality with the {@link QUALITY_WEIGHTS}: its nDCG@10 and recall@k, the share of its cited documents
+ * that are relevant (0 without citations), whether it cites at all, and whether it came back whole. The paired
+ * comparison of the evaluation alerts compares it with the same question's score in healthy batches.
+ */
+export function itemQuality(observation: EvalObservation, k: number): number {
+  if (observation.error) return 0;
+  const ranking = scoreRanking(observation.rankedDocIds, observation.relevant, k);
+  const cited = [...new Set(observation.citedDocIds)];
+  const citedRelevant =
+    cited.length === 0 ? 0 : cited.filter((docId) => (observation.relevant[docId] ?? 0) > 0).length / cited.length;
+  return (
+    QUALITY_WEIGHTS.ndcg10 * ranking.ndcg10 +
+    QUALITY_WEIGHTS.recall * ranking.recall +
+    QUALITY_WEIGHTS.citedRelevantShare * citedRelevant +
+    QUALITY_WEIGHTS.citationsPresentShare * (cited.length > 0 ? 1 : 0) +
+    QUALITY_WEIGHTS.nonDegradedShare * (observation.degraded ? 0 : 1)
+  );
+}

@@ -1,7 +1,8 @@
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, access, constants } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, access, constants, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { crc32 } from 'node:zlib';
 import type {
   Chunk,
   ChunkStore,
@@ -14,7 +15,11 @@ import type {
 } from '../domain.js';
 import { ErrorType, InvalidInputError, RaglineError } from '../errors.js';
 import { Analyzer } from './analyzer.js';
+import { DenseIndex, vectorProblem, type DenseIndexOptions } from './dense-index.js';
+import { documentEmbeddingText, embedderIdentity, type Embedder } from './embedder.js';
+import { DEFAULT_FUSION, fuseHybrid, type FusionParams } from './fusion.js';
 import { TenantIndex, type Bm25Params, type FeedbackParams } from './lexical-index.js';
+import { DataDirLock } from './data-dir-lock.js';
 import { TenantLock } from './tenant-lock.js';
 
 /**
@@ -22,10 +27,21 @@ import { TenantLock } from './tenant-lock.js';
  *
  * Persistence is a snapshot plus an append-only journal per tenant, both JSON Lines. A write appends one record
  * (only the documents that changed) and fsyncs before the in-memory index changes, so an activity that
- * returns has made its write durable and a failed write leaves memory and disk agreeing. Once the journal
- * outgrows the snapshot, the snapshot is rewritten (temp file + rename) and the journal restarted, which keeps
- * ingestion linear: rewriting everything on each 200-document batch would be quadratic in the corpus size.
- * One process owns a data directory; two workers must not share one.
+ * returns has made its write durable. Each journal record is framed with its length and CRC-32, so a reader
+ * takes a record whole or not at all and skips a torn one without losing the records after it. A write that
+ * failed part-way may or may not have reached the disk, so the next write first rewrites the snapshot from
+ * memory and starts a clean journal: memory and disk agree again before anything else is appended. Corpus
+ * versions in a journal only grow, even across failed writes. Once the journal outgrows the snapshot, the
+ * snapshot is rewritten (temp file + rename + directory fsync) and the journal restarted, which keeps ingestion
+ * linear: rewriting everything on each 200-document batch would be quadratic in the corpus size.
+ * One process owns a data directory, enforced by a lock file; two workers must not share one.
+ *
+ * With an embedder, every chunk also has a dense vector (DenseIndex), computed before the write and carried in
+ * the same journal record and snapshot line as its text, so the lexical and dense parts can never disagree: a
+ * failing embedder fails the whole batch before anything is written. Searches then fuse both legs (FusionParams);
+ * if the query cannot be embedded, they answer lexically and say so in `degradedReason`. A tenant records the
+ * embedder identity (model and document mode) its vectors came from and refuses another's vectors; to switch
+ * models, delete the tenant (or the index directory) and ingest again.
  */
 
 /** Tuned on SciFact, see README.md. */
@@ -39,22 +55,38 @@ export interface EmbeddedStoreOptions {
   analyzer?: Analyzer;
   /** Journal size past which it is folded into a new snapshot (when also larger than the snapshot). @default 8 MiB */
   compactionBytes?: number;
+  /** Dense leg: unset means lexical only. */
+  embedder?: Embedder;
+  fusion?: Partial<FusionParams>;
+  dense?: DenseIndexOptions;
+  /** Opens journal files for appending; a test injects disk failures through it. @default fs/promises open */
+  openJournal?: (file: string) => Promise<FileHandle>;
 }
 
 const FORMAT = 'ragline-embedded-index';
 const FORMAT_VERSION = 1;
 const MIN_COMPACTION_BYTES = 8 * 1024 * 1024;
 const WRITE_BUFFER_BYTES = 1024 * 1024;
+const SNAPSHOT_SUFFIX = '.snapshot.jsonl';
+const JOURNAL_SUFFIX = '.journal.jsonl';
+// `J1 <bytes of JSON> <crc32 of JSON, hex> <JSON>`: the length and checksum let a reader tell a whole record from
+// a torn one anywhere in the file. Unframed lines (written before framing) start with `{` and are still read.
+const FRAME = /^J1 (\d+) ([0-9a-f]{8}) /;
 
 interface Header {
   format: typeof FORMAT;
   formatVersion: number;
   tenant: string;
   corpusVersion: number;
+  /** Identity of the embedder the tenant's vectors came from (absent: no vectors). */
+  embedding?: { identity: string; dimensions: number };
 }
 
+/** A document as persisted: its chunks plus, with an embedder, one base64 float32 vector per chunk. */
+type StoredDocument = DocumentChunks & { vectors?: string[] };
+
 type JournalRecord =
-  | { corpusVersion: number; op: 'upsert'; docs: DocumentChunks[] }
+  | { corpusVersion: number; op: 'upsert'; docs: StoredDocument[]; embedding?: Header['embedding'] }
   | { corpusVersion: number; op: 'delete'; docIds: string[] };
 
 interface Tenant {
@@ -62,6 +94,35 @@ interface Tenant {
   index: TenantIndex;
   snapshotBytes: number;
   journalBytes: number;
+  dense?: DenseIndex;
+  embedding?: Header['embedding'];
+  /** Highest corpus version ever given to a journal record, applied or not, so versions never repeat. */
+  lastVersion: number;
+  /** A write failed part-way: the journal's tail is unknown until the snapshot is rewritten. */
+  journalSuspect: boolean;
+}
+
+/** One journal line for a record: framed so that a torn or corrupt record is recognised and skipped. */
+export function frameRecord(json: string): string {
+  const bytes = Buffer.from(json);
+  return `J1 ${bytes.length} ${crc32(bytes).toString(16).padStart(8, '0')} ${json}\n`;
+}
+
+/** The JSON of a framed (or legacy unframed) journal line, or undefined when the line is torn or corrupt. */
+export function unframeRecord(line: string): string | undefined {
+  if (line.startsWith('{')) {
+    try {
+      JSON.parse(line);
+      return line;
+    } catch {
+      return undefined;
+    }
+  }
+  const frame = FRAME.exec(line);
+  if (!frame) return undefined;
+  const json = Buffer.from(line.slice(frame[0].length));
+  if (json.length !== Number(frame[1]) || crc32(json).toString(16).padStart(8, '0') !== frame[2]) return undefined;
+  return json.toString();
 }
 
 /** Why a document cannot be stored, or undefined when it can. Lets callers skip bad documents in a batch. */
@@ -87,30 +148,54 @@ export class EmbeddedStore implements ChunkStore {
   private readonly feedback: FeedbackParams;
   private readonly analyzer: Analyzer;
   private readonly compactionBytes: number;
+  private readonly embedder: Embedder | undefined;
+  private readonly fusion: FusionParams;
+  private readonly denseOptions: DenseIndexOptions;
+  private readonly openJournal: (file: string) => Promise<FileHandle>;
   private closed = false;
 
   private constructor(
     private readonly indexDir: string,
+    private readonly dirLock: DataDirLock,
     options: EmbeddedStoreOptions,
   ) {
     this.bm25 = { ...DEFAULT_BM25, ...options.bm25 };
     this.feedback = { ...DEFAULT_FEEDBACK, ...options.feedback };
     this.analyzer = options.analyzer ?? new Analyzer();
     this.compactionBytes = options.compactionBytes ?? MIN_COMPACTION_BYTES;
+    this.embedder = options.embedder;
+    this.fusion = { ...DEFAULT_FUSION, ...options.fusion };
+    this.denseOptions = options.dense ?? {};
+    this.openJournal = options.openJournal ?? ((file) => open(file, 'a'));
   }
 
-  /** Opens (creating if needed) the index under `<dataDir>/index/` and loads every tenant in it. */
+  /**
+   * Opens (creating if needed) the index under `<dataDir>/index/` and loads every tenant in it, whether it has a
+   * snapshot, a journal or both. Fails with a configuration error when another process holds the data dir.
+   */
   static async open(dataDir: string, options: EmbeddedStoreOptions = {}): Promise<EmbeddedStore> {
-    const store = new EmbeddedStore(path.join(dataDir, 'index'), options);
-    await mkdir(store.indexDir, { recursive: true });
-    const names = await readdir(store.indexDir);
-    for (const name of names) {
-      if (name.endsWith('.tmp')) await rm(path.join(store.indexDir, name), { force: true });
+    const indexDir = path.join(dataDir, 'index');
+    await mkdir(indexDir, { recursive: true });
+    const dirLock = await DataDirLock.acquire(dataDir);
+    try {
+      const store = new EmbeddedStore(indexDir, dirLock, options);
+      const names = await readdir(indexDir);
+      for (const name of names) {
+        if (name.endsWith('.tmp')) await rm(path.join(indexDir, name), { force: true });
+      }
+      const bases = new Set(
+        names.flatMap((name) =>
+          [SNAPSHOT_SUFFIX, JOURNAL_SUFFIX].flatMap((suffix) =>
+            name.endsWith(suffix) ? [name.slice(0, -suffix.length)] : [],
+          ),
+        ),
+      );
+      for (const base of [...bases].sort()) await store.load(base);
+      return store;
+    } catch (error) {
+      await dirLock.release();
+      throw error;
     }
-    for (const name of names) {
-      if (name.endsWith('.snapshot.jsonl')) await store.load(name.slice(0, -'.snapshot.jsonl'.length));
-    }
-    return store;
   }
 
   async upsertDocuments(tenantName: string, docs: DocumentChunks[]): Promise<UpsertResult[]> {
@@ -127,9 +212,14 @@ export class EmbeddedStore implements ChunkStore {
         return { docId: doc.docId, status, chunks: doc.chunks.length };
       });
       if (changed.length === 0) return results;
-      const corpusVersion = tenant.index.corpusVersion + 1;
-      await this.append(tenant, { corpusVersion, op: 'upsert', docs: changed });
-      for (const doc of changed) tenant.index.put(doc);
+      const stored = await this.withVectors(tenant, changed);
+      const corpusVersion = this.nextVersion(tenant);
+      const embedding = this.embedder
+        ? { identity: embedderIdentity(this.embedder), dimensions: this.embedder.dimensions }
+        : undefined;
+      await this.append(tenant, { corpusVersion, op: 'upsert', docs: stored, ...(embedding ? { embedding } : {}) });
+      if (embedding) tenant.embedding = embedding;
+      for (const doc of stored) this.put(tenant, doc);
       tenant.index.corpusVersion = corpusVersion;
       await this.compactIfDue(tenant);
       return results;
@@ -138,14 +228,16 @@ export class EmbeddedStore implements ChunkStore {
 
   async deleteDocuments(tenantName: string, docIds: string[]): Promise<{ deleted: string[]; missing: string[] }> {
     return this.exclusive(tenantName, async () => {
-      const tenant = this.tenant(tenantName);
       const unique = [...new Set(docIds)];
+      // A tenant that has nothing stored is not created by asking to delete from it.
+      const tenant = this.tenants.get(tenantName);
+      if (!tenant) return { deleted: [], missing: unique };
       const deleted = unique.filter((docId) => tenant.index.contentHash(docId) !== undefined);
       const missing = unique.filter((docId) => tenant.index.contentHash(docId) === undefined);
       if (deleted.length === 0) return { deleted, missing };
-      const corpusVersion = tenant.index.corpusVersion + 1;
+      const corpusVersion = this.nextVersion(tenant);
       await this.append(tenant, { corpusVersion, op: 'delete', docIds: deleted });
-      for (const docId of deleted) tenant.index.remove(docId);
+      for (const docId of deleted) this.remove(tenant, docId);
       tenant.index.corpusVersion = corpusVersion;
       await this.compactIfDue(tenant);
       return { deleted, missing };
@@ -153,17 +245,45 @@ export class EmbeddedStore implements ChunkStore {
   }
 
   async search(tenantName: string, request: SearchRequest): Promise<SearchResponse> {
-    if (this.analyzer.analyze(request.query).length === 0) return { hits: [], reason: 'no-terms' };
+    const hasTerms = this.analyzer.analyze(request.query).length > 0;
+    if (!hasTerms && !this.embedder) return { hits: [], reason: 'no-terms' };
     const tenant = this.tenants.get(tenantName);
-    if (!tenant || tenant.index.chunkCount === 0) return { hits: [], reason: 'empty-corpus' };
+    if (!tenant || tenant.index.chunkCount === 0) return { hits: [], reason: hasTerms ? 'empty-corpus' : 'no-terms' };
     const feedback = this.feedback.docs > 0 ? this.feedback : undefined;
     const topK = Math.max(0, Math.floor(request.topK));
     const bm25 = request.bm25 ? { ...this.bm25, ...definedOnly(request.bm25) } : this.bm25;
-    const hits = tenant.index.search(request.query, topK, feedback, bm25).map(({ slot, score }) => {
-      const chunk = tenant.index.chunk(slot)!;
-      return { chunkId: chunk.id, docId: chunk.docId, title: chunk.title, text: chunk.text, score };
-    });
-    return { hits };
+    const lexical = (depth: number) =>
+      hasTerms
+        ? tenant.index.search(request.query, depth, feedback, bm25).map(({ slot, score }) => ({
+            id: tenant.index.chunk(slot)!.id,
+            score,
+          }))
+        : [];
+    const respond = (ranked: { id: string; score: number }[], degradedReason?: SearchResponse['degradedReason']) => {
+      const hits = ranked.flatMap(({ id, score }) => {
+        const chunk = this.chunkById(tenant, id);
+        return chunk ? [{ chunkId: chunk.id, docId: chunk.docId, title: chunk.title, text: chunk.text, score }] : [];
+      });
+      const response: SearchResponse = { hits };
+      if (degradedReason) response.degradedReason = degradedReason;
+      if (!hasTerms && hits.length === 0) response.reason = 'no-terms';
+      return response;
+    };
+    if (!this.embedder) return respond(lexical(topK));
+    if (!this.denseUsable(tenant)) return respond(lexical(topK), 'embedding-mismatch');
+    let vector: number[] | undefined;
+    try {
+      [vector] = await this.embedder.embed([request.query], 'query');
+    } catch {
+      // The lexical leg alone still answers; the flag lets callers and metrics see the degradation.
+      return respond(lexical(topK), 'embedder-unavailable');
+    }
+    if (!vector || vectorProblem(vector, tenant.dense!.dimensions) !== undefined) {
+      return respond(lexical(topK), 'embedder-unavailable');
+    }
+    const depth = Math.max(topK, this.fusion.depth);
+    const dense = tenant.dense!.search(vector, depth);
+    return respond(fuseHybrid(lexical(depth), dense, this.fusion, topK));
   }
 
   async getChunks(tenantName: string, chunkIds: string[]): Promise<Chunk[]> {
@@ -207,17 +327,123 @@ export class EmbeddedStore implements ChunkStore {
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
     await this.locks.drain();
+    await this.dirLock.release();
+  }
+
+  /** The dense leg answers only when every live chunk has a vector from the configured embedder. */
+  private denseUsable(tenant: Tenant): boolean {
+    return (
+      this.embedder !== undefined &&
+      tenant.dense !== undefined &&
+      tenant.embedding?.identity === embedderIdentity(this.embedder) &&
+      tenant.dense.size === tenant.index.chunkCount
+    );
+  }
+
+  private chunkById(tenant: Tenant, chunkId: string): Chunk | undefined {
+    const hash = chunkId.lastIndexOf('#');
+    const docId = hash < 0 ? chunkId : chunkId.slice(0, hash);
+    return tenant.index.chunksOf(docId).find((candidate) => candidate.id === chunkId);
+  }
+
+  /**
+   * Embeds `docs` (all of them or none: any failure rejects the batch before it is written) when an embedder is
+   * configured, refusing a tenant whose vectors came from a different embedder.
+   */
+  private async withVectors(tenant: Tenant, docs: DocumentChunks[]): Promise<StoredDocument[]> {
+    const embedder = this.embedder;
+    if (!embedder) return docs;
+    if (tenant.embedding && tenant.embedding.identity !== embedderIdentity(embedder)) {
+      throw new RaglineError(
+        ErrorType.Configuration,
+        `tenant ${tenant.name} holds vectors from embedder ${tenant.embedding.identity}; the configured embedder ` +
+          `is ${embedderIdentity(embedder)}. Delete the tenant's documents (or the index directory) and ingest again to ` +
+          're-embed; mixing models would make similarities meaningless',
+      );
+    }
+    const texts = docs.flatMap((doc) => doc.chunks.map((chunk) => documentEmbeddingText(chunk.title, chunk.text)));
+    let vectors: number[][];
+    try {
+      vectors = await embedder.embed(texts, 'document');
+    } catch (error) {
+      const type = error instanceof RaglineError ? error.type : ErrorType.Unavailable;
+      throw new RaglineError(
+        type,
+        `embedding ${docs.length} documents (${docs.map((doc) => doc.docId).join(', ')}) failed, nothing was ` +
+          `written: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
+    }
+    if (vectors.length !== texts.length) {
+      throw new RaglineError(
+        ErrorType.BadResponse,
+        `embedder ${embedderIdentity(embedder)} returned ${vectors.length} vectors for ${texts.length} chunks; nothing was written`,
+      );
+    }
+    let next = 0;
+    return docs.map((doc) => {
+      const encoded = doc.chunks.map((chunk) => {
+        const vector = vectors[next++]!;
+        const problem = vectorProblem(vector, embedder.dimensions);
+        if (problem) {
+          throw new RaglineError(
+            ErrorType.BadResponse,
+            `embedder ${embedderIdentity(embedder)} returned a vector for chunk ${chunk.id} that ${problem}; nothing was written`,
+          );
+        }
+        return Buffer.from(Float32Array.from(vector).buffer).toString('base64');
+      });
+      return { ...doc, vectors: encoded };
+    });
+  }
+
+  /** Applies one stored document to both legs. */
+  private put(tenant: Tenant, doc: StoredDocument): void {
+    const { vectors, ...chunks } = doc;
+    const previous = tenant.index.chunksOf(doc.docId);
+    tenant.index.put(chunks);
+    for (const chunk of previous) tenant.dense?.remove(chunk.id);
+    if (!vectors || vectors.length !== doc.chunks.length) return;
+    const first = Buffer.from(vectors[0]!, 'base64');
+    tenant.dense ??= new DenseIndex(first.byteLength / 4, this.denseOptions);
+    doc.chunks.forEach((chunk, i) => {
+      const bytes = Buffer.from(vectors[i]!, 'base64');
+      tenant.dense!.put(chunk.id, new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4));
+    });
+  }
+
+  private remove(tenant: Tenant, docId: string): void {
+    for (const chunk of tenant.index.chunksOf(docId)) tenant.dense?.remove(chunk.id);
+    tenant.index.remove(docId);
+    // An emptied tenant holds no vectors, so it may be re-embedded with any model.
+    if (tenant.index.chunkCount === 0) {
+      tenant.dense = undefined;
+      tenant.embedding = undefined;
+    }
   }
 
   private tenant(name: string): Tenant {
     let tenant = this.tenants.get(name);
     if (!tenant) {
-      tenant = { name, index: new TenantIndex(this.analyzer, this.bm25), snapshotBytes: 0, journalBytes: 0 };
+      tenant = {
+        name,
+        index: new TenantIndex(this.analyzer, this.bm25),
+        snapshotBytes: 0,
+        journalBytes: 0,
+        lastVersion: 0,
+        journalSuspect: false,
+      };
       this.tenants.set(name, tenant);
     }
     return tenant;
+  }
+
+  private nextVersion(tenant: Tenant): number {
+    tenant.lastVersion = Math.max(tenant.lastVersion, tenant.index.corpusVersion) + 1;
+    return tenant.lastVersion;
   }
 
   /** Serialises writes per tenant; searches need no lock because index mutations are synchronous. */
@@ -231,17 +457,35 @@ export class EmbeddedStore implements ChunkStore {
     return /^[a-z0-9_-]{1,64}$/.test(tenant) ? `t_${tenant}` : `h_${Buffer.from(tenant).toString('hex')}`;
   }
 
+  /** The tenant a file base was made from (the inverse of fileBase), for tenants that have only a journal. */
+  private tenantOf(fileBase: string): string | undefined {
+    if (fileBase.startsWith('t_')) return fileBase.slice(2);
+    if (fileBase.startsWith('h_') && /^[0-9a-f]*$/.test(fileBase.slice(2))) {
+      return Buffer.from(fileBase.slice(2), 'hex').toString();
+    }
+    return undefined;
+  }
+
   private async append(tenant: Tenant, record: JournalRecord): Promise<void> {
-    const file = path.join(this.indexDir, `${this.fileBase(tenant.name)}.journal.jsonl`);
-    // The snapshot is what open() discovers a tenant by, so the first write of a tenant creates it.
-    if (tenant.snapshotBytes === 0) await this.writeSnapshot(tenant);
-    const line = `${JSON.stringify(record)}\n`;
-    const handle = await open(file, 'a');
+    // After a failed write the journal may end in a torn or unacknowledged record: replace it by a snapshot of
+    // what memory holds (which never took that write) before appending anything after it.
+    if (tenant.journalSuspect) await this.writeSnapshot(tenant);
+    const file = path.join(this.indexDir, `${this.fileBase(tenant.name)}${JOURNAL_SUFFIX}`);
+    const line = frameRecord(JSON.stringify(record));
+    const created = tenant.journalBytes === 0;
     try {
-      await handle.write(line);
-      await handle.datasync();
-    } finally {
-      await handle.close();
+      const handle = await this.openJournal(file);
+      try {
+        await handle.write(line);
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
+      // A new journal is how open() finds a tenant that has no snapshot yet, so its directory entry must last.
+      if (created) await syncDirectory(this.indexDir);
+    } catch (error) {
+      tenant.journalSuspect = true;
+      throw error;
     }
     tenant.journalBytes += Buffer.byteLength(line);
   }
@@ -258,6 +502,7 @@ export class EmbeddedStore implements ChunkStore {
       formatVersion: FORMAT_VERSION,
       tenant: tenant.name,
       corpusVersion: tenant.index.corpusVersion,
+      ...(tenant.embedding ? { embedding: tenant.embedding } : {}),
     };
     const temp = `${base}.snapshot.jsonl.tmp`;
     const handle = await open(temp, 'w');
@@ -265,12 +510,15 @@ export class EmbeddedStore implements ChunkStore {
     try {
       let buffer = `${JSON.stringify(header)}\n`;
       for (const entry of tenant.index.documents()) {
-        const doc: DocumentChunks = {
-          docId: entry.docId,
-          title: entry.title,
-          contentHash: entry.contentHash,
-          chunks: tenant.index.chunksOf(entry.docId),
-        };
+        const chunks = tenant.index.chunksOf(entry.docId);
+        const doc: StoredDocument = { docId: entry.docId, title: entry.title, contentHash: entry.contentHash, chunks };
+        const dense = tenant.dense;
+        if (dense && chunks.every((chunk) => dense.has(chunk.id))) {
+          doc.vectors = chunks.map((chunk) => {
+            const vector = dense.get(chunk.id)!;
+            return Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).toString('base64');
+          });
+        }
         buffer += `${JSON.stringify(doc)}\n`;
         if (buffer.length >= WRITE_BUFFER_BYTES) {
           bytes += (await handle.write(buffer)).bytesWritten;
@@ -282,62 +530,93 @@ export class EmbeddedStore implements ChunkStore {
     } finally {
       await handle.close();
     }
-    await rename(temp, `${base}.snapshot.jsonl`);
-    // Journal records at or below the snapshot's version are skipped on load, so a crash here loses nothing.
-    await rm(`${base}.journal.jsonl`, { force: true });
+    await rename(temp, `${base}${SNAPSHOT_SUFFIX}`);
+    // The rename must be durable before the journal goes: otherwise a crash could leave the old snapshot and no
+    // journal. Journal records at or below the snapshot's version are skipped on load, so a crash between the
+    // two steps loses nothing.
+    await syncDirectory(this.indexDir);
+    await rm(`${base}${JOURNAL_SUFFIX}`, { force: true });
+    await syncDirectory(this.indexDir);
     tenant.snapshotBytes = bytes;
     tenant.journalBytes = 0;
+    tenant.journalSuspect = false;
   }
 
   private async load(fileBase: string): Promise<void> {
     const base = path.join(this.indexDir, fileBase);
+    const snapshot = `${base}${SNAPSHOT_SUFFIX}`;
+    const journal = `${base}${JOURNAL_SUFFIX}`;
+    const size = (file: string) =>
+      stat(file).then(
+        (info) => info.size,
+        () => -1,
+      );
+    const snapshotBytes = await size(snapshot);
     let tenant: Tenant | undefined;
-    for await (const line of createInterface({
-      input: createReadStream(`${base}.snapshot.jsonl`),
-      crlfDelay: Infinity,
-    })) {
-      if (line === '') continue;
-      if (!tenant) {
-        const header = JSON.parse(line) as Header;
-        if (header.format !== FORMAT || header.formatVersion !== FORMAT_VERSION) {
-          throw new RaglineError(
-            ErrorType.Configuration,
-            `${base}.snapshot.jsonl has format ${header.format} v${header.formatVersion}; this build reads ${FORMAT} v${FORMAT_VERSION}`,
-          );
+    if (snapshotBytes >= 0) {
+      for await (const line of createInterface({ input: createReadStream(snapshot), crlfDelay: Infinity })) {
+        if (line === '') continue;
+        if (!tenant) {
+          const header = JSON.parse(line) as Header;
+          if (header.format !== FORMAT || header.formatVersion !== FORMAT_VERSION) {
+            throw new RaglineError(
+              ErrorType.Configuration,
+              `${snapshot} has format ${header.format} v${header.formatVersion}; this build reads ${FORMAT} v${FORMAT_VERSION}`,
+            );
+          }
+          tenant = this.tenant(header.tenant);
+          tenant.index.corpusVersion = header.corpusVersion;
+          if (header.embedding) tenant.embedding = header.embedding;
+          continue;
         }
-        tenant = this.tenant(header.tenant);
-        tenant.index.corpusVersion = header.corpusVersion;
-        continue;
+        this.put(tenant, JSON.parse(line) as StoredDocument);
       }
-      tenant.index.put(JSON.parse(line) as DocumentChunks);
+      if (tenant) tenant.snapshotBytes = snapshotBytes;
     }
-    if (!tenant) return;
-    tenant.snapshotBytes = (await stat(`${base}.snapshot.jsonl`)).size;
-    const journal = `${base}.journal.jsonl`;
-    const journalExists = await stat(journal).then(
-      (info) => info.size,
-      () => -1,
-    );
-    if (journalExists < 0) return;
-    let torn = false;
+    const journalBytes = await size(journal);
+    if (journalBytes < 0) return;
+    if (!tenant) {
+      const name = this.tenantOf(fileBase);
+      if (name === undefined) return;
+      tenant = this.tenant(name);
+    }
+    let skipped = 0;
     for await (const line of createInterface({ input: createReadStream(journal), crlfDelay: Infinity })) {
       if (line === '') continue;
-      let record: JournalRecord;
-      try {
-        record = JSON.parse(line) as JournalRecord;
-      } catch {
-        // Only a crash mid-append leaves a partial line, and it can only be the last one.
-        torn = true;
-        break;
+      const json = unframeRecord(line);
+      if (json === undefined) {
+        // A torn or corrupt record was never acknowledged to its writer; the records after it were.
+        skipped += 1;
+        continue;
       }
+      const record = JSON.parse(json) as JournalRecord;
+      tenant.lastVersion = Math.max(tenant.lastVersion, record.corpusVersion);
       if (record.corpusVersion <= tenant.index.corpusVersion) continue;
-      if (record.op === 'upsert') for (const doc of record.docs) tenant.index.put(doc);
-      else for (const docId of record.docIds) tenant.index.remove(docId);
+      if (record.op === 'upsert') {
+        if (record.embedding) tenant.embedding = record.embedding;
+        for (const doc of record.docs) this.put(tenant, doc);
+      } else for (const docId of record.docIds) this.remove(tenant, docId);
       tenant.index.corpusVersion = record.corpusVersion;
     }
-    tenant.journalBytes = journalExists;
-    // A torn tail must not have new records appended after it; folding everything into a snapshot drops it.
-    if (torn) await this.writeSnapshot(tenant);
+    tenant.journalBytes = journalBytes;
+    // New records must not follow a torn one, and a journal-only tenant gets its snapshot: fold both into one.
+    if (skipped > 0 || snapshotBytes < 0) await this.writeSnapshot(tenant);
+  }
+}
+
+/** Makes renames, creations and removals in a directory durable (a no-op where directories cannot be opened). */
+async function syncDirectory(dir: string): Promise<void> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(dir, 'r');
+    await handle.sync();
+  } catch (error) {
+    // Windows cannot open a directory; there the rename itself is what NTFS journals.
+    if ((error as NodeJS.ErrnoException).code !== 'EISDIR' && (error as NodeJS.ErrnoException).code !== 'EPERM') {
+      throw error;
+    }
+  } finally {
+    await handle?.close();
   }
 }
 

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { QdrantClient } from '@qdrant/js-client-rest';
 import type {
   Chunk,
@@ -14,7 +14,7 @@ import type {
 import { ErrorType, InvalidInputError, RaglineError } from '../errors.js';
 import { Analyzer } from './analyzer.js';
 import { validateDocument } from './embedded-store.js';
-import type { Embedder } from './embedder.js';
+import { documentEmbeddingText, type Embedder } from './embedder.js';
 import { DEFAULT_RRF_K } from './fusion.js';
 import { TenantLock } from './tenant-lock.js';
 
@@ -25,8 +25,9 @@ import { TenantLock } from './tenant-lock.js';
  * Each chunk point carries a sparse vector "bm25" (the analyser's terms hashed to uint32 indices, values the
  * BM25 document-side saturation; Qdrant applies idf through `modifier: 'idf'`) and, with an embedder, a dense
  * vector "dense". With both, search is hybrid through the Query API: both legs prefetched under the tenant
- * filter and fused by reciprocal rank fusion with explicit k. Per-tenant corpus versions live in one vectorless
- * "meta" point per tenant.
+ * filter and fused by reciprocal rank fusion with explicit k. A tenant's corpus version is the number of vectorless
+ * "version" points it has (one added per change, see {@link QdrantStore.bumpVersion}), plus the value of the
+ * single "meta" point that collections written before that scheme carry.
  */
 
 export interface QdrantStoreOptions {
@@ -37,6 +38,11 @@ export interface QdrantStoreOptions {
   embedder?: Embedder;
   /** @default 60 (see fusion.ts) */
   rrfK?: number;
+  /**
+   * `rrf` (with rrfK), or `dbsf`: Qdrant's distribution-based score fusion, its normalised-score fusion without
+   * per-leg weights (the bench compares them). @default rrf
+   */
+  fusion?: 'rrf' | 'dbsf';
   /** Candidates each leg contributes to the fusion, as a multiple of topK. @default 4 */
   prefetchFactor?: number;
   /** Average chunk length (terms) assumed by the sparse BM25 weights; Qdrant cannot know the live average. @default 120 */
@@ -73,6 +79,18 @@ interface MetaPayload {
   kind: 'meta';
   tenant: string;
   corpusVersion: number;
+}
+
+interface VersionPayload {
+  kind: 'version';
+  tenant: string;
+}
+
+/** A collection whose vectors are not the ones this store writes and searches; nothing of it is changed. */
+export class QdrantLayoutError extends RaglineError {
+  constructor(message: string) {
+    super(ErrorType.Configuration, message);
+  }
 }
 
 type Condition = { key: string; match: { value: string | number } | { any: string[] } };
@@ -134,7 +152,10 @@ export class QdrantStore implements ChunkStore {
       for (let start = 0; start < chunks.length; start += batchSize) {
         const batch = chunks.slice(start, start + batchSize);
         const dense = this.options.embedder
-          ? await this.options.embedder.embed(batch.map(({ chunk }) => `${chunk.title}\n${chunk.text}`))
+          ? await this.options.embedder.embed(
+              batch.map(({ chunk }) => documentEmbeddingText(chunk.title, chunk.text)),
+              'document',
+            )
           : undefined;
         const points = batch.map(({ doc, chunk }, i) => {
           const payload: ChunkPayload = {
@@ -199,15 +220,25 @@ export class QdrantStore implements ChunkStore {
     const sparse = querySparse(terms);
     const candidates = request.topK * (this.options.prefetchFactor ?? 4);
     let response: { points: { score: number; payload?: Record<string, unknown> | null }[] };
+    let vector: number[] | undefined;
+    let degradedReason: SearchResponse['degradedReason'];
     if (this.options.embedder) {
-      const [vector] = await this.options.embedder.embed([request.query]);
+      // The sparse leg alone still answers when the embedder is down; the response says so.
+      vector = await this.options.embedder.embed([request.query], 'query').then(
+        ([embedded]) => embedded,
+        () => undefined,
+      );
+      if (!vector) degradedReason = 'embedder-unavailable';
+    }
+    if (vector) {
       response = await this.call('query', () =>
         this.client.query(this.collection, {
           prefetch: [
-            { query: vector!, using: DENSE, filter, limit: candidates },
+            { query: vector, using: DENSE, filter, limit: candidates },
             { query: sparse, using: SPARSE, filter, limit: candidates },
           ],
-          query: { rrf: { k: this.options.rrfK ?? DEFAULT_RRF_K } },
+          query:
+            this.options.fusion === 'dbsf' ? { fusion: 'dbsf' } : { rrf: { k: this.options.rrfK ?? DEFAULT_RRF_K } },
           filter,
           limit: request.topK,
           with_payload: true,
@@ -235,7 +266,7 @@ export class QdrantStore implements ChunkStore {
       };
     });
     if (hits.length === 0 && (await this.countChunks(tenant)) === 0) return { hits: [], reason: 'empty-corpus' };
-    return { hits };
+    return degradedReason ? { hits, degradedReason } : { hits };
   }
 
   async getChunks(tenant: string, chunkIds: string[]): Promise<Chunk[]> {
@@ -282,11 +313,44 @@ export class QdrantStore implements ChunkStore {
     const started = performance.now();
     try {
       const exists = await this.client.collectionExists(this.collection);
-      const detail = exists.exists ? `collection ${this.collection}` : `collection ${this.collection} not created yet`;
-      return { ok: true, latencyMs: performance.now() - started, detail };
+      if (!exists.exists) {
+        return {
+          ok: true,
+          latencyMs: performance.now() - started,
+          detail: `collection ${this.collection} not created yet`,
+        };
+      }
+      const problem = this.layoutProblem(await this.client.getCollection(this.collection));
+      return problem
+        ? { ok: false, latencyMs: performance.now() - started, error: problem }
+        : { ok: true, latencyMs: performance.now() - started, detail: `collection ${this.collection}` };
     } catch (error) {
-      return { ok: false, latencyMs: performance.now() - started, error: describe(error) };
+      return {
+        ok: false,
+        latencyMs: performance.now() - started,
+        error: `Qdrant at ${this.options.url} (QDRANT_URL) unreachable: ${describe(error)}`,
+      };
     }
+  }
+
+  /**
+   * Start-up check: throws {@link QdrantLayoutError} when the collection exists with vectors this store cannot use,
+   * so a worker stops naming the mismatch instead of failing every query. Qdrant being unreachable is not an
+   * error here: the worker starts, /readyz says so, and queries answer from the fallback until it is back.
+   */
+  async verifyLayout(timeoutMs = 5000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const lookup = (async () => {
+      if (!(await this.client.collectionExists(this.collection)).exists) return undefined;
+      return this.client.getCollection(this.collection);
+    })();
+    // A server that never answers must not hold start-up either; the lookup is left to fail on its own.
+    const gaveUp = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), timeoutMs)));
+    const info = await Promise.race([lookup, gaveUp])
+      .catch(() => undefined)
+      .finally(() => clearTimeout(timer));
+    const problem = info && this.layoutProblem(info);
+    if (problem) throw new QdrantLayoutError(problem);
   }
 
   async close(): Promise<void> {
@@ -297,7 +361,13 @@ export class QdrantStore implements ChunkStore {
   private ensureCollection(): Promise<void> {
     this.ready ??= (async () => {
       const { exists } = await this.call('collectionExists', () => this.client.collectionExists(this.collection));
-      if (!exists) {
+      if (exists) {
+        // Checked before the payload indexes are created: a collection another tool made is left exactly as it was.
+        const problem = this.layoutProblem(
+          await this.call('getCollection', () => this.client.getCollection(this.collection)),
+        );
+        if (problem) throw new QdrantLayoutError(problem);
+      } else {
         const embedder = this.options.embedder;
         try {
           await this.client.createCollection(this.collection, {
@@ -307,7 +377,7 @@ export class QdrantStore implements ChunkStore {
         } catch (error) {
           // Another worker may have created it between our check and our create.
           if (!(await this.client.collectionExists(this.collection)).exists)
-            throw unavailable('createCollection', error);
+            throw unavailable('createCollection', error, this.options.url);
         }
       }
       await this.call('createPayloadIndex', () =>
@@ -327,6 +397,38 @@ export class QdrantStore implements ChunkStore {
       throw error;
     });
     return this.ready;
+  }
+
+  /** Why this collection's vectors cannot hold our points, or undefined when they can. */
+  private layoutProblem(info: {
+    config: { params: { vectors?: unknown; sparse_vectors?: unknown } };
+  }): string | undefined {
+    const { vectors, sparse_vectors: sparse } = info.config.params;
+    const found: string[] = [];
+    const named = (vectors ?? {}) as Record<string, unknown>;
+    // An unnamed vector shows as { size, distance } at the top level instead of a map of names.
+    if (typeof named.size === 'number') found.push(`an unnamed ${named.size}-dimension dense vector`);
+    else for (const [name, params] of Object.entries(named)) found.push(`dense "${name}" (${describeDense(params)})`);
+    for (const name of Object.keys((sparse ?? {}) as object)) found.push(`sparse "${name}"`);
+    const problems: string[] = [];
+    const sparseParams = (sparse as Record<string, { modifier?: string } | undefined> | undefined)?.[SPARSE];
+    if (!sparseParams) problems.push(`no sparse vector "${SPARSE}"`);
+    else if (sparseParams.modifier !== 'idf') problems.push(`sparse "${SPARSE}" without the idf modifier`);
+    if (typeof named.size === 'number') problems.push('an unnamed dense vector');
+    const embedder = this.options.embedder;
+    if (embedder) {
+      const dense = named[DENSE] as { size?: number } | undefined;
+      if (typeof named.size !== 'number' && !dense) problems.push(`no dense vector "${DENSE}"`);
+      else if (dense && dense.size !== embedder.dimensions)
+        problems.push(`dense "${DENSE}" of ${dense.size} dimensions where the embedder makes ${embedder.dimensions}`);
+    }
+    if (problems.length === 0) return undefined;
+    return (
+      `Qdrant collection ${this.collection} (QDRANT_COLLECTION) has a different vector layout: ${problems.join(', ')}. ` +
+      `It has ${found.length > 0 ? found.join(', ') : 'no vectors'}; ragline needs sparse "${SPARSE}" (idf)` +
+      `${embedder ? ` and dense "${DENSE}" of ${embedder.dimensions} dimensions` : ''}. ` +
+      'Nothing was written to it: point QDRANT_COLLECTION at another collection.'
+    );
   }
 
   private documentSparse(chunk: Chunk): { indices: number[]; values: number[] } {
@@ -377,24 +479,33 @@ export class QdrantStore implements ChunkStore {
   }
 
   private async corpusVersion(tenant: string): Promise<number> {
-    const [point] = await this.call('retrieve', () =>
-      this.client.retrieve(this.collection, { ids: [pointId(tenant, '\u0000meta')], with_payload: true }),
-    );
-    const payload = point?.payload as MetaPayload | undefined;
-    return payload?.kind === 'meta' && payload.tenant === tenant ? payload.corpusVersion : 0;
+    const [[meta], { count }] = await Promise.all([
+      this.call('retrieve', () =>
+        this.client.retrieve(this.collection, { ids: [pointId(tenant, '\u0000meta')], with_payload: true }),
+      ),
+      this.call('count', () =>
+        this.client.count(this.collection, {
+          filter: { must: [match('kind', 'version'), match('tenant', tenant)] } as never,
+          exact: true,
+        }),
+      ),
+    ]);
+    const payload = meta?.payload as MetaPayload | undefined;
+    const legacy = payload?.kind === 'meta' && payload.tenant === tenant ? payload.corpusVersion : 0;
+    return legacy + count;
   }
 
   /**
-   * Read-increment-write under this process's tenant lock. Two workers writing one tenant at the same instant can
-   * lose an increment; both writes still move the version off the value cached entries carry, which is what
-   * cache invalidation needs.
+   * One new point per change, under a fresh random id: concurrent writers in any number of processes each add
+   * their own, so no step is lost (a read-increment-write of one counter point could lose one and let two corpus
+   * states share a version, serving cached answers across the change). Counting needs no Redis and no lock.
    */
   private async bumpVersion(tenant: string): Promise<void> {
-    const payload: MetaPayload = { kind: 'meta', tenant, corpusVersion: (await this.corpusVersion(tenant)) + 1 };
+    const payload: VersionPayload = { kind: 'version', tenant };
     await this.call('upsert', () =>
       this.client.upsert(this.collection, {
         wait: true,
-        points: [{ id: pointId(tenant, '\u0000meta'), vector: {}, payload: { ...payload } }] as never,
+        points: [{ id: pointId(tenant, '\u0000version', randomUUID()), vector: {}, payload: { ...payload } }] as never,
       }),
     );
   }
@@ -407,7 +518,7 @@ export class QdrantStore implements ChunkStore {
     try {
       return await request();
     } catch (error) {
-      throw unavailable(operation, error);
+      throw unavailable(operation, error, this.options.url);
     }
   }
 }
@@ -419,6 +530,11 @@ function querySparse(terms: string[]): { indices: number[]; values: number[] } {
   return { indices: [...weights.keys()], values: [...weights.values()] };
 }
 
+function describeDense(params: unknown): string {
+  const { size, distance } = (params ?? {}) as { size?: number; distance?: string };
+  return `${size ?? '?'} dimensions, ${distance ?? '?'}`;
+}
+
 function describe(error: unknown): string {
   if (error instanceof Error) {
     const data = (error as { data?: { status?: { error?: string } } }).data;
@@ -427,7 +543,7 @@ function describe(error: unknown): string {
   return String(error);
 }
 
-function unavailable(operation: string, error: unknown): RaglineError {
+function unavailable(operation: string, error: unknown, url: string): RaglineError {
   if (error instanceof RaglineError) return error;
   const status = (error as { status?: number }).status;
   // 4xx other than 408/429 mean our request or configuration is wrong: retrying sends the same thing.
@@ -435,5 +551,7 @@ function unavailable(operation: string, error: unknown): RaglineError {
     status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429
       ? ErrorType.Configuration
       : ErrorType.Unavailable;
-  return new RaglineError(type, `Qdrant ${operation} failed: ${describe(error)}`, { cause: error });
+  // No status means no answer at all: say which setting points at the server that did not answer.
+  const where = status === undefined ? ` (Qdrant at ${url}, QDRANT_URL)` : '';
+  return new RaglineError(type, `Qdrant ${operation} failed${where}: ${describe(error)}`, { cause: error });
 }

@@ -63,6 +63,12 @@ export function createMetrics(registry: Registry = new Registry()) {
       labelNames: ['reason'] as const,
       registers,
     }),
+    answersByRung: new Counter({
+      name: 'rag_answers_by_rung_total',
+      help: 'Answers by degradation-ladder rung (full, lexical-only, stale-cache, extractive, message)',
+      labelNames: ['rung'] as const,
+      registers,
+    }),
     activityFailures: new Counter({
       name: 'rag_activity_failures_total',
       help: 'Activity attempts that failed, by activity and failure type',

@@ -2,7 +2,8 @@ import fs from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { InvalidInputError } from '../../lib/errors.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EvaluationClient } from '../../client/evaluation-client.js';
 import { EvalSetError, loadEvalSet } from '../../lib/eval/dataset.js';
@@ -10,7 +11,8 @@ import { evaluateQuery } from '../../lib/retrieval/ir-metrics.js';
 import type { AnswerQueryResult } from '../../workflows/answer-query-types.js';
 import type { EvaluationStatus } from '../../workflows/evaluation-types.js';
 import { deleteDocumentsWorkflow } from '../../workflows/index.js';
-import { SAMPLE_CORPUS, startRagline, tempDir, type TestRagline } from '../support/ragline.js';
+import { createWorker } from '../../workers/runtime.js';
+import { SAMPLE_CORPUS, startRagline, tempDir, workflowBundle, type TestRagline } from '../support/ragline.js';
 
 const GROUND_TRUTH = path.resolve(import.meta.dirname, '../../sample-corpus/ground-truth.jsonl');
 const TENANT = 'default';
@@ -119,6 +121,21 @@ describe('evaluation workflows', () => {
     expect(progress.every((done, i) => i === 0 || done >= progress[i - 1]!)).toBe(true);
   });
 
+  it('reports relevant documents the corpus does not hold, and still evaluates', async () => {
+    const file = path.join(dir, 'ghosts.jsonl');
+    await fs.writeFile(
+      file,
+      [
+        JSON.stringify({ id: 'g1', query: 'How do I reset my password?', relevant: ['password-reset', 'ghost-doc'] }),
+        JSON.stringify({ id: 'g2', query: 'How do I set up webhooks?', relevant: ['webhooks'] }),
+      ].join('\n'),
+    );
+    const result = await evals.runOnce({ dataset: file });
+    expect(result.unknownDocIds).toEqual(['ghost-doc']);
+    expect(result.scores.samples).toBe(2);
+    expect(result.scores.recall).toBeLessThan(1);
+  });
+
   it('refuses an empty evaluation set before any workflow starts', async () => {
     const file = path.join(dir, 'empty-set.jsonl');
     await fs.writeFile(file, '{"id": "x", "query": "no judgements"}\nnot json\n');
@@ -144,9 +161,12 @@ describe('evaluation workflows', () => {
     expect(first.last?.samples).toBe(5);
 
     const refused = await evals.configure(TENANT, 'control', { intervalMs: 0 }).catch((error: unknown) => error);
-    expect(refused).toBeInstanceOf(WorkflowUpdateFailedError);
-    expect(String((refused as WorkflowUpdateFailedError).cause?.message)).toMatch(/intervalMs must be an integer/);
+    expect(refused).toBeInstanceOf(InvalidInputError);
+    expect((refused as Error).message).toMatch(/^intervalMs must be an integer from 1000 to \d+, got 0$/);
     expect((await evals.status(TENANT, 'control')).settings.intervalMs).toBe(3_600_000);
+    // A refused Update never reaches the history.
+    const history = await ragline.env.client.workflow.getHandle('eval-default-control').fetchHistory();
+    expect(history.events?.some((e) => e.workflowExecutionUpdateAcceptedEventAttributes)).toBe(false);
 
     await evals.runNow(TENANT, 'control');
     // Batch 2 is the run's last: the workflow continues as new, carrying its state.
@@ -185,7 +205,7 @@ describe('evaluation workflows', () => {
     };
     // Batches of ten questions vary; one below the threshold is a single breach, kept out of the baseline: no alert.
     let status = await batch(1);
-    while (status.baseline.batches < 3) status = await batch(status.batches + 1);
+    while (status.baseline.batches < 2) status = await batch(status.batches + 1);
     expect(status.firing).toEqual([]);
     expect(status.baseline.qualityMean).toBeGreaterThan(0.6);
 
@@ -196,14 +216,20 @@ describe('evaluation workflows', () => {
       workflowId: `delete-relevant-${Date.now()}`,
       args: [{ tenant: TENANT, docIds: relevant }],
     });
+    // These questions have no healthy score yet, so the threshold rule decides: three bad batches in a row.
     const degradedFrom = status.batches + 1;
-    status = await batch(degradedFrom);
-    // A drop this far below the baseline over ten questions fires at once.
+    for (let i = 0; i < 2; i++) {
+      status = await batch(status.batches + 1);
+      expect(status.firing).toEqual([]);
+      expect(status.last!.quality).toBeLessThan(0.3);
+    }
+    status = await batch(status.batches + 1);
     expect(status.firing).toEqual(['quality']);
-    expect(status.last!.quality).toBeLessThan(0.3);
-    expect(status.alerts.quality.reason).toMatch(/quality/);
+    const firedAt = degradedFrom + 2;
+    expect(status.alerts.quality).toMatchObject({ firedAtBatch: firedAt, breaches: 3 });
+    expect(status.alerts.quality.reason).toMatch(/^quality 0\.\d{3} below 0\.6$/);
     // Still bad: the alert keeps firing and is not announced again.
-    for (let i = 0; i < 2; i++) expect((status = await batch(status.batches + 1)).firing).toEqual(['quality']);
+    expect((status = await batch(status.batches + 1)).firing).toEqual(['quality']);
     expect(await recordedMetric('rag_eval_alert_firing')).toMatch(/alert="quality"} 1/);
 
     await ragline.ingest([SAMPLE_CORPUS]);
@@ -218,10 +244,10 @@ describe('evaluation workflows', () => {
 
     const deliveries = webhook.received.filter((r) => r.body.workflowId === 'eval-default-alerting');
     expect(deliveries.map((d) => [d.body.alert, d.body.state, d.body.batch])).toEqual([
-      ['quality', 'firing', degradedFrom],
+      ['quality', 'firing', firedAt],
       ['quality', 'resolved', resolvedAt],
     ]);
-    expect(deliveries[0]!.key).toBe(`eval-default-alerting:quality:firing:${degradedFrom}`);
+    expect(deliveries[0]!.key).toBe(`eval-default-alerting:quality:firing:${firedAt}`);
     // The receiver refused the first POST; the activity's retry delivered it.
     expect(webhook.requests()).toBe(deliveries.length + 1);
     await ragline.env.client.workflow.getHandle('eval-default-alerting').terminate('test done');
@@ -235,7 +261,7 @@ describe('evaluation workflows', () => {
     const item = { id: 'traffic-1', question: 'Can I export my invoices as CSV?', relevant: { 'billing-invoices': 1 } };
 
     const badProposal = evals.propose(TENANT, 'proposals', { items: [], source: 'improvement-loop' });
-    await expect(badProposal).rejects.toBeInstanceOf(WorkflowUpdateFailedError);
+    await expect(badProposal).rejects.toThrow(/at least one question/);
     const proposal = await evals.propose(TENANT, 'proposals', { items: [item], source: 'improvement-loop' });
     expect(proposal).toMatchObject({ id: 'proposal-1', status: 'pending' });
     expect((await evals.status(TENANT, 'proposals')).pendingProposals.map((p) => p.id)).toEqual(['proposal-1']);
@@ -246,7 +272,7 @@ describe('evaluation workflows', () => {
       decision: 'accept',
       decidedBy: ' ',
     });
-    await expect(anonymous).rejects.toThrow(WorkflowUpdateFailedError);
+    await expect(anonymous).rejects.toThrow(/decidedBy must name the person/);
 
     const accepted = await evals.decide(TENANT, 'proposals', {
       proposalId: 'proposal-1',
@@ -263,6 +289,44 @@ describe('evaluation workflows', () => {
     const next = await waitForStatus('proposals', (s) => s.batches === 2);
     expect(next.setVersion).toBe(after.version);
     expect(next.setSize).toBe(before.items.length + 1);
+
+    // A set edited into an unusable state skips batches with the reason; the workflow carries on.
+    const good = await fs.readFile(dataset, 'utf8');
+    await fs.writeFile(dataset, 'not json\n');
+    await evals.runNow(TENANT, 'proposals');
+    const broken = await waitForStatus('proposals', (s) => s.lastError !== undefined && s.phase === 'waiting');
+    expect(broken.lastError).toMatch(/^evaluation set unusable: .*no usable question/);
+    expect(broken.batches).toBe(2);
+    await fs.writeFile(dataset, good);
+    await evals.runNow(TENANT, 'proposals');
+    const fixed = await waitForStatus('proposals', (s) => s.batches === 3);
+    expect(fixed.lastError).toBeUndefined();
     await ragline.env.client.workflow.getHandle('eval-default-proposals').terminate('test done');
+  });
+
+  // Last in the file: it stops the shared worker and carries on with another one.
+  it('survives a worker restart: another worker carries on with the state', async () => {
+    const dataset = await copySet('restart');
+    await evals.start({ dataset, settings: { intervalMs: 3_600_000, batchSize: 3 } });
+    const before = await waitForStatus('restart', (s) => s.batches === 1 && s.phase === 'waiting');
+    ragline.worker.shutdown();
+    while (ragline.worker.getState() !== 'STOPPED') await new Promise((resolve) => setTimeout(resolve, 50));
+    const replacement = await createWorker({
+      connection: ragline.env.nativeConnection,
+      namespace: ragline.env.namespace ?? 'default',
+      taskQueue: ragline.taskQueue,
+      runtime: ragline.runtime,
+      workflowBundle: await workflowBundle(),
+    });
+    const running = replacement.run();
+
+    await evals.runNow(TENANT, 'restart');
+    const after = await waitForStatus('restart', (s) => s.batches === 2 && s.phase === 'waiting');
+    expect(after.history[0]).toEqual(before.history[0]);
+    expect(after.questions).toBe(6);
+    expect(after.baseline.batches).toBeGreaterThanOrEqual(before.baseline.batches);
+    await ragline.env.client.workflow.getHandle('eval-default-restart').terminate('test done');
+    replacement.shutdown();
+    await running;
   });
 });

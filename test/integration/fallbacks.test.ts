@@ -3,6 +3,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AnswerGenerator, ChunkStore } from '../../lib/domain.js';
 import { EmbeddedStore } from '../../lib/retrieval/embedded-store.js';
+import { FALLBACK_MESSAGES } from '../../workflows/answer-query-types.js';
 import { answerQueryWorkflow } from '../../workflows/index.js';
 import type { RuntimeOverrides } from '../../workers/runtime.js';
 import { startTestTemporal } from '../support/temporal.js';
@@ -68,7 +69,11 @@ describe('fallback branches', () => {
     const result = await ask(ragline, 'How do I reset my password?');
     expect(result.degraded).toBe(true);
     expect(result.fallbackReason).toBe('retrieval-unavailable');
-    expect(result.fallbackDetail).toContain('ECONNREFUSED');
+    // Callers get the stable reason and a short message; the upstream error and address stay in logs and traces.
+    expect(result.fallbackDetail).toBe(FALLBACK_MESSAGES['retrieval-unavailable']);
+    expect(result.fallbackDetail).not.toContain('ECONNREFUSED');
+    expect(result.rung).toBe('message');
+    expect(result.degradedReasons).toEqual(['retrieval-unavailable']);
     expect(result.answer).toMatch(/unavailable/i);
     expect(result.sources).toEqual([]);
     expect(result.qualityTier).toBe('poor');
@@ -81,6 +86,8 @@ describe('fallback branches', () => {
     const result = await ask(ragline, 'How do I reset my password?');
     expect(result.degraded).toBe(true);
     expect(result.fallbackReason).toBe('generation-failed');
+    expect(result.rung).toBe('extractive');
+    expect(result.fallbackDetail).not.toContain('503');
     expect(result.model).toBe('extractive');
     expect(result.sources.map((s) => s.docId)).toContain('password-reset');
     expect(result.answer).toMatch(/\[\d\]/);

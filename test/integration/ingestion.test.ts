@@ -3,7 +3,13 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { answerQueryWorkflow, deleteDocumentsWorkflow, ingestDocumentsWorkflow } from '../../workflows/index.js';
+import { gzipSync } from 'node:zlib';
+import {
+  answerQueryWorkflow,
+  deleteDocumentsWorkflow,
+  describeCorpusWorkflow,
+  ingestDocumentsWorkflow,
+} from '../../workflows/index.js';
 import { getIngestProgressQuery } from '../../workflows/ingest-types.js';
 import { startRagline, tempDir, type TestRagline } from '../support/ragline.js';
 
@@ -130,5 +136,76 @@ describe('ingestion workflow', () => {
     const error = await ingest([]).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(WorkflowFailedError);
     expect((error as WorkflowFailedError).cause).toMatchObject({ type: 'InvalidInput', nonRetryable: true });
+  });
+
+  const run = <T>(workflow: (input: T) => Promise<unknown>, input: T) =>
+    ragline.env.client.workflow.execute(workflow as (input: T) => Promise<unknown>, {
+      taskQueue: ragline.taskQueue,
+      workflowId: `wf-${randomUUID()}`,
+      args: [input],
+    });
+
+  it('keeps same-named files in different folders apart and reports ids taken twice', async () => {
+    const root = await tempDir('ragline-ids-');
+    await fs.mkdir(path.join(root, 'a'));
+    await fs.mkdir(path.join(root, 'b'));
+    await fs.writeFile(path.join(root, 'a', 'intro.md'), '# Intro A\n\nThe aardvark hums at dawn.');
+    await fs.writeFile(path.join(root, 'b', 'intro.md'), '# Intro B\n\nThe bumblebee naps at noon.');
+    await fs.writeFile(path.join(root, 'b', 'intro.txt'), 'A second intro under the same id.');
+    await fs.symlink(root, path.join(root, 'b', 'loop'));
+    const result = await ingest([root], 'ids');
+    expect(result.added).toBe(2);
+    expect(result.problems.map((p) => p.reason)).toEqual([
+      expect.stringMatching(/"b\/intro" is already used/),
+      expect.stringMatching(/symlink loop/),
+    ]);
+    const answer = await ask('When does the bumblebee nap?', 'ids');
+    expect(answer.sources.map((s) => s.docId)).toContain('b/intro');
+    await fs.rm(root, { recursive: true, force: true });
+  });
+
+  it('continues as new between batches and ends with every document and the totals of all runs', async () => {
+    const root = await tempDir('ragline-can-');
+    const lines = Array.from({ length: 9 }, (_, i) =>
+      JSON.stringify({ _id: `c${i}`, title: `Cog ${i}`, text: `Cog number ${i} turns the wheel.` }),
+    );
+    lines.splice(4, 0, '{ broken');
+    await fs.writeFile(path.join(root, 'cogs.jsonl.gz'), gzipSync(lines.join('\n')));
+    const result = await ragline.env.client.workflow.execute(ingestDocumentsWorkflow, {
+      taskQueue: ragline.taskQueue,
+      workflowId: `ingest-${randomUUID()}`,
+      args: [{ paths: [root], tenant: 'cogs', batchSize: 3, batchesPerRun: 2 }],
+    });
+    expect(result).toMatchObject({ added: 9, rejected: 1, documentsDone: 10, documentsTotal: 10, runs: 2 });
+    expect(result.problems).toEqual([
+      { source: expect.stringMatching(/cogs\.jsonl\.gz:5$/), reason: 'malformed JSON' },
+    ]);
+    // The file list lived in the data dir for the run only.
+    expect(await fs.readdir(path.join(ragline.dataDir, 'ingest'))).toEqual([]);
+    await fs.rm(root, { recursive: true, force: true });
+  });
+
+  it.each([0, -1, 1.5, 100_000])('refuses batchSize %s before doing anything', async (batchSize) => {
+    const error = await ragline.env.client.workflow
+      .execute(ingestDocumentsWorkflow, {
+        taskQueue: ragline.taskQueue,
+        workflowId: `ingest-${randomUUID()}`,
+        args: [{ paths: [docsDir], batchSize }],
+      })
+      .catch((e: unknown) => e);
+    expect((error as WorkflowFailedError).cause).toMatchObject({
+      type: 'InvalidInput',
+      message: expect.stringMatching(/batchSize/),
+    });
+  });
+
+  it('refuses an invalid tenant in the delete and describe workflows', async () => {
+    for (const error of [
+      await run(deleteDocumentsWorkflow, { tenant: '../etc', docIds: ['x'] }).catch((e: unknown) => e),
+      await run(describeCorpusWorkflow, { tenant: 'a b' }).catch((e: unknown) => e),
+    ]) {
+      expect((error as WorkflowFailedError).cause).toMatchObject({ type: 'InvalidInput', nonRetryable: true });
+    }
+    expect((await ragline.runtime.deps.store.health()).detail).not.toMatch(/etc/);
   });
 });

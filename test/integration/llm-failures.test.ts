@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorType } from '../../lib/errors.js';
-import type { AnswerQueryInput } from '../../workflows/answer-query-types.js';
+import { FALLBACK_MESSAGES, type AnswerQueryInput } from '../../workflows/answer-query-types.js';
 import { answerQueryWorkflow } from '../../workflows/index.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
 import { SAMPLE_CORPUS, startRagline, type TestRagline } from '../support/ragline.js';
@@ -27,6 +27,9 @@ describe('query workflow generating with an OpenAI-compatible endpoint that fail
         OPENAI_MODEL: 'fake-model',
         OPENAI_TIMEOUT_MS: String(TIMEOUT_MS),
         RAGLINE_LLM_PRICES: '{"fake-model":{"input":1,"output":2}}',
+        // These tests are about one query's retry policy; the breaker, which remembers failures across the file's
+        // queries, is tested in resilience.test.ts and must not open here.
+        RAGLINE_BREAKER_LLM: 'minCalls=20,window=20',
       },
     });
     await ragline.ingest([SAMPLE_CORPUS]);
@@ -89,8 +92,9 @@ describe('query workflow generating with an OpenAI-compatible endpoint that fail
     const result = await ask('How do I configure SSL certificates for the API gateway?');
 
     expect(result).toMatchObject({ degraded: true, fallbackReason: 'generation-failed', model: 'extractive' });
-    expect(result.fallbackDetail).toContain(ErrorType.Unavailable);
-    expect(result.fallbackDetail).toContain('(500)');
+    // Callers get the stable reason and a short message; the upstream status goes to logs and traces.
+    expect(result.fallbackDetail).toBe(FALLBACK_MESSAGES['generation-failed']);
+    expect(result.fallbackDetail).not.toContain('500');
     expect(result.answer.length).toBeGreaterThan(0);
     expect(result.sources.length).toBeGreaterThan(0);
     expect(fake.calls).toBe(3);
@@ -107,12 +111,11 @@ describe('query workflow generating with an OpenAI-compatible endpoint that fail
   it('falls back within the query deadline when the endpoint hangs past its timeout', async () => {
     fake.mode = { kind: 'hang' };
     const deadlineMs = 10_000;
-    const started = Date.now();
     const result = await ask('What are the system requirements?', { deadlineMs });
 
-    expect(Date.now() - started).toBeLessThan(deadlineMs);
+    // Answered, not failed by the deadline: the hung attempts timed out and the extractive fallback ran after them.
     expect(result).toMatchObject({ degraded: true, fallbackReason: 'generation-failed', model: 'extractive' });
-    expect(result.fallbackDetail).toMatch(new RegExp(`timed out after ${TIMEOUT_MS} ms`));
+    expect(result.fallbackDetail).toBe(FALLBACK_MESSAGES['generation-failed']);
     expect(fake.calls).toBeGreaterThanOrEqual(2);
   });
 
@@ -121,7 +124,8 @@ describe('query workflow generating with an OpenAI-compatible endpoint that fail
     const result = await ask('What does the enterprise plan include?');
 
     expect(result).toMatchObject({ degraded: true, fallbackReason: 'generation-rejected', model: 'extractive' });
-    expect(result.fallbackDetail).toContain(ErrorType.ContextLength);
+    expect(result.fallbackDetail).toBe(FALLBACK_MESSAGES['generation-rejected']);
+    expect(result.fallbackDetail).not.toContain(ErrorType.ContextLength);
     expect(fake.calls).toBe(1);
   });
 });

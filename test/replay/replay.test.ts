@@ -9,6 +9,9 @@ const dir = path.join(import.meta.dirname, 'histories');
 const histories = fs.readdirSync(dir).filter((f) => f.endsWith('.json'));
 const load = (file: string) => JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as Record<string, unknown>;
 
+/** Workflows whose commands depend on their own id (the evaluation names its child queries after it). */
+const WORKFLOW_IDS: Record<string, string> = { 'evaluation-continued-as-new.json': 'eval-default-replay-set' };
+
 describe('replay of histories captured from real runs', () => {
   it('has histories to replay', () => {
     expect(histories).toEqual(
@@ -17,12 +20,27 @@ describe('replay of histories captured from real runs', () => {
         'answer-query-hit.json',
         'ingest-sample-corpus.json',
         'improvement-approval.json',
+        // The degradation ladder behind patched('deadline-ladder-v1').
+        'answer-query-stale-cache.json',
+        'answer-query-circuit-open.json',
+        'answer-query-retrieval-unavailable.json',
+        'ingest-manifest-continued.json',
       ]),
     );
+    // Histories recorded by older code stay beside the new ones, named by the commit that recorded them.
+    expect(histories.filter((file) => /^[0-9a-f]{7}-/.test(file)).length).toBeGreaterThanOrEqual(4);
+  });
+
+  it('has an evaluation history with an Update and a continue-as-new', () => {
+    const events = (load('evaluation-continued-as-new.json').events as Array<{ eventType: string }>).map(
+      (e) => e.eventType,
+    );
+    expect(events).toContain('EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED');
+    expect(events.at(-1)).toBe('EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW');
   });
 
   it.each(histories)('replays %s without a determinism violation', async (file) => {
-    await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, load(file));
+    await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, load(file), WORKFLOW_IDS[file]);
   });
 
   it('fails when the workflow code no longer matches a recorded history', async () => {

@@ -87,7 +87,8 @@ export async function startRagline(
         args: [{ paths, tenant }],
       }),
     async stop() {
-      worker.shutdown();
+      // A test may have stopped the worker already (to restart on another one).
+      if (worker.getState() === 'RUNNING') worker.shutdown();
       await running;
       await runtime.close();
       if (!options.env) await env.teardown();

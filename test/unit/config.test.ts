@@ -38,3 +38,30 @@ describe('.env.example', () => {
     expect(Object.keys(configSchema.shape).filter((name) => !listed.has(name))).toEqual([]);
   });
 });
+
+describe('resilience settings', () => {
+  it('defaults to a 10 s deadline and conservative breakers, with per-dependency overrides', async () => {
+    const { breakerSettings } = await import('../../lib/config.js');
+    const config = loadConfig({ RAGLINE_BREAKER_LLM: 'openMs=5000, minCalls=4' });
+    expect(config.RAGLINE_QUERY_DEADLINE_MS).toBe(10_000);
+    const settings = breakerSettings(config);
+    expect(settings.store).toEqual({ failureRatio: 0.5, window: 20, minCalls: 10, openMs: 30_000 });
+    expect(settings.llm).toEqual({ failureRatio: 0.5, window: 20, minCalls: 4, openMs: 5000 });
+  });
+
+  it.each([
+    [{ RAGLINE_BREAKER_WINDOW: '0' }, /RAGLINE_BREAKER_WINDOW/],
+    [{ RAGLINE_BREAKER_OPEN_MS: '-5' }, /RAGLINE_BREAKER_OPEN_MS/],
+    [{ RAGLINE_BREAKER_FAILURE_RATIO: '0' }, /RAGLINE_BREAKER_FAILURE_RATIO/],
+    [{ RAGLINE_BREAKER_FAILURE_RATIO: '1.5' }, /RAGLINE_BREAKER_FAILURE_RATIO/],
+    [{ RAGLINE_BREAKER_MIN_CALLS: '30' }, /RAGLINE_BREAKER_MIN_CALLS.*window \(20\)/],
+    [{ RAGLINE_BREAKER_LLM: 'window=0' }, /RAGLINE_BREAKER_LLM: window/],
+    [{ RAGLINE_BREAKER_STORE: 'openMs=-1' }, /RAGLINE_BREAKER_STORE: openMs/],
+    [{ RAGLINE_BREAKER_CACHE: 'speed=fast' }, /RAGLINE_BREAKER_CACHE/],
+    [{ RAGLINE_QUERY_DEADLINE_MS: '-1' }, /RAGLINE_QUERY_DEADLINE_MS/],
+    [{ RAGLINE_QUERY_DEADLINE_MS: '1500' }, /RAGLINE_QUERY_DEADLINE_MS: 1500 ms is shorter than the 2000 ms/],
+  ])('stops start-up naming the variable for %o', (env, pattern) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(pattern);
+  });
+});

@@ -1,0 +1,216 @@
+/**
+ * The chaos harness: the real stack (a Temporal dev server on a SQLite file, redis-server, the OpenAI-compatible
+ * test server, two `ragline worker` processes), load through RaglineClient, faults injected between and during
+ * load phases. Shared by the short form in the test suite and `npm run chaos`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { runLoad, DEFAULT_LOAD, readSampleQuestions, type LoadReport, type LoadSample } from '../../client/load.js';
+import { RaglineClient } from '../../client/ragline-client.js';
+import { loadConfig } from '../../lib/config.js';
+import { ensureTemporalCli, startDevServer, type DevServerHandle } from '../../lib/temporal/dev-server.js';
+import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
+import { tempDir } from '../support/ragline.js';
+import { freePorts, TestRedis } from '../support/redis.js';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const BIN = path.join(ROOT, 'bin/ragline.mjs');
+export const QUESTIONS = readSampleQuestions(path.join(ROOT, 'sample-corpus/ground-truth.jsonl'));
+
+export interface BreakerTransition {
+  worker: string;
+  dependency: string;
+  to: string;
+}
+
+export interface WorkerHandle {
+  name: string;
+  child: ChildProcess;
+  transitions: BreakerTransition[];
+  exited: Promise<void>;
+}
+
+export interface Stack {
+  temporal: DevServerHandle;
+  redis: TestRedis;
+  llm: FakeOpenAI;
+  workers: WorkerHandle[];
+  client: RaglineClient;
+  env: Record<string, string>;
+  startWorker(name: string): Promise<WorkerHandle>;
+  restartTemporal(): Promise<void>;
+  transitions(): BreakerTransition[];
+  stop(): Promise<void>;
+}
+
+export async function startStack(options: { workers?: number; env?: Record<string, string> } = {}): Promise<Stack> {
+  const dataDir = await tempDir('ragline-chaos-');
+  const [temporalPort = 0, uiPort = 0] = await freePorts(2);
+  const dbFile = path.join(dataDir, 'temporal.sqlite');
+  const cliPath = ensureTemporalCli(process.env.TEMPORAL_CLI_PATH);
+  const devServer = () => startDevServer({ cliPath, dbFile, port: temporalPort, uiPort, namespace: 'default' });
+  let temporal = await devServer();
+  const redis = await TestRedis.start();
+  const llm = await startFakeOpenAI();
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '',
+    LOG_LEVEL: 'info',
+    TEMPORAL_ADDRESS: temporal.address,
+    RAGLINE_TASK_QUEUE: 'ragline-chaos',
+    RAGLINE_DATA_DIR: path.join(dataDir, 'worker'),
+    RAGLINE_METRICS_PORT: '0',
+    REDIS_URL: redis.url,
+    OPENAI_BASE_URL: llm.baseURL,
+    OPENAI_API_KEY: 'chaos',
+    OPENAI_MODEL: 'fake-model',
+    OPENAI_TIMEOUT_MS: '3000',
+    RAGLINE_QUERY_DEADLINE_MS: '10000',
+    RAGLINE_BREAKER_WINDOW: '8',
+    RAGLINE_BREAKER_MIN_CALLS: '4',
+    RAGLINE_BREAKER_OPEN_MS: '2000',
+    ...options.env,
+  };
+  const workers: WorkerHandle[] = [];
+  const startWorker = async (name: string): Promise<WorkerHandle> => {
+    // One process owns a data dir: each worker gets its own, with a copy of the first worker's index (the corpus is
+    // ingested once, then only read).
+    const own = path.join(dataDir, name);
+    if (workers.length > 0) {
+      await fs.cp(path.join(env.RAGLINE_DATA_DIR ?? '', 'index'), path.join(own, 'index'), { recursive: true });
+    }
+    const workerEnv = workers.length > 0 ? { ...env, RAGLINE_DATA_DIR: own } : env;
+    const child = spawn(process.execPath, [BIN, 'worker'], {
+      cwd: ROOT,
+      env: workerEnv,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const handle: WorkerHandle = {
+      name,
+      child,
+      transitions: [],
+      exited: new Promise((resolve) => child.once('exit', () => resolve())),
+    };
+    let buffered = '';
+    let tail = '';
+    await new Promise<void>((resolve, reject) => {
+      child.stderr?.on('data', (data: Buffer) => {
+        buffered += data.toString();
+        tail = (tail + data.toString()).slice(-2000);
+        const lines = buffered.split('\n');
+        buffered = lines.pop() ?? '';
+        for (const line of lines) {
+          if (line.startsWith('worker polling')) resolve();
+          const match = /"dependency":"(\w+)","breaker":"([\w-]+)"/.exec(line);
+          if (match) handle.transitions.push({ worker: name, dependency: match[1] ?? '', to: match[2] ?? '' });
+        }
+      });
+      child.once('exit', (code) => reject(new Error(`worker ${name} exited with ${code} during start-up:\n${tail}`)));
+    });
+    workers.push(handle);
+    return handle;
+  };
+  await startWorker('worker-1');
+  // The client connects to the address directly: envconfig reads this process's environment, not the workers'.
+  const config = loadConfig(env);
+  const connection = await Connection.connect({ address: temporal.address });
+  const client = new RaglineClient(new Client({ connection }), env.RAGLINE_TASK_QUEUE ?? 'ragline-chaos', {
+    maxQueryChars: config.RAGLINE_MAX_QUERY_CHARS,
+    ingestBatch: config.RAGLINE_INGEST_BATCH,
+    deadlineMs: config.RAGLINE_QUERY_DEADLINE_MS,
+  });
+  await client.ingest([path.join(ROOT, 'sample-corpus/docs')]);
+  // The second worker opens the embedded index after ingestion, so both serve the same corpus (queries only read it).
+  if ((options.workers ?? 2) > 1) await startWorker('worker-2');
+  return {
+    get temporal() {
+      return temporal;
+    },
+    redis,
+    llm,
+    workers,
+    client,
+    env,
+    startWorker,
+    async restartTemporal() {
+      await temporal.stop();
+      temporal = await devServer();
+    },
+    transitions: () => workers.flatMap((w) => w.transitions),
+    async stop() {
+      await client.close().catch(() => undefined);
+      for (const w of workers) {
+        if (w.child.exitCode === null && w.child.signalCode === null) {
+          w.child.kill('SIGTERM');
+          setTimeout(() => w.child.kill('SIGKILL'), 10_000).unref();
+        }
+        await w.exited;
+      }
+      await Promise.allSettled([temporal.stop(), redis.stop(), llm.close()]);
+    },
+  } satisfies Stack as Stack;
+}
+
+export interface FaultReport {
+  fault: string;
+  sent: number;
+  answered: number;
+  errors: number;
+  lost: number;
+  degradedByReason: Record<string, number>;
+  p99Ms: number;
+  maxMs: number;
+  breakerTransitions: BreakerTransition[];
+  load: LoadReport;
+}
+
+/**
+ * One phase: `users × queries` through the service while `during(done)` is called after each answer, so a fault can
+ * be injected part-way through; `after` undoes it once the phase's queries have all come back.
+ */
+export async function phase(
+  stack: Stack,
+  fault: string,
+  load: { users: number; queries: number; concurrency?: number; seed?: number },
+  hooks: { before?: () => Promise<void>; during?: (done: number) => void; after?: () => Promise<void> } = {},
+): Promise<FaultReport> {
+  const seen = stack.transitions().length;
+  await hooks.before?.();
+  const report = await runLoad(
+    stack.client,
+    QUESTIONS,
+    {
+      ...DEFAULT_LOAD,
+      users: load.users,
+      queriesPerUser: load.queries,
+      concurrency: load.concurrency ?? 8,
+      seed: load.seed ?? fault.length,
+    },
+    { onDone: (_: LoadSample, done: number) => hooks.during?.(done) },
+  );
+  await hooks.after?.();
+  return {
+    fault,
+    sent: report.sent,
+    answered: report.answered,
+    errors: report.errors,
+    lost: report.lost,
+    degradedByReason: report.degradedByReason,
+    p99Ms: report.latencyMs.all.p99,
+    maxMs: report.latencyMs.all.max,
+    breakerTransitions: stack.transitions().slice(seen),
+    load: report,
+  };
+}
+
+export function formatFault(r: FaultReport): string {
+  const reasons = Object.entries(r.degradedByReason).map(([k, n]) => `${k} ${n}`);
+  const transitions = r.breakerTransitions.map((t) => `${t.worker}:${t.dependency}→${t.to}`);
+  return [
+    `${r.fault}: sent ${r.sent}, answered ${r.answered}, errors ${r.errors}, lost ${r.lost}, p99 ${r.p99Ms} ms (max ${r.maxMs} ms)`,
+    `  degraded: ${reasons.length > 0 ? reasons.join(', ') : 'none'}`,
+    `  breaker transitions: ${transitions.length > 0 ? transitions.join(' ') : 'none'}`,
+  ].join('\n');
+}

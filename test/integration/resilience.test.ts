@@ -1,0 +1,182 @@
+import { randomUUID } from 'node:crypto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AnswerGenerator, ChunkStore } from '../../lib/domain.js';
+import { ErrorType } from '../../lib/errors.js';
+import { EmbeddedStore } from '../../lib/retrieval/embedded-store.js';
+import type { RuntimeOverrides } from '../../workers/runtime.js';
+import { FALLBACK_BUDGET_MS, FALLBACK_MESSAGES, type QueryOptions } from '../../workflows/answer-query-types.js';
+import { answerQueryWorkflow } from '../../workflows/index.js';
+import { SAMPLE_CORPUS, startRagline, tempDir, type TestRagline } from '../support/ragline.js';
+import { startTestTemporal } from '../support/temporal.js';
+
+/** A store that can be taken down: every call fails (or hangs) the way an unreachable vector store does. */
+function switchableStore(store: ChunkStore, state: { down: false | 'fail' | 'hang'; calls: number }): ChunkStore {
+  return new Proxy(store, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof value !== 'function') return value;
+      if (property === 'health' || property === 'close') return value.bind(target);
+      return (...args: unknown[]) => {
+        if (state.down === false) return (value as (...a: unknown[]) => unknown).apply(target, args);
+        state.calls += 1;
+        // A hang that outlives any deadline, yet ends, so the worker can shut down after the test.
+        if (state.down === 'hang')
+          return new Promise((_, reject) => setTimeout(() => reject(new Error('read timed out')), 8000));
+        return Promise.reject(new Error('connect ECONNREFUSED 10.0.0.7:6333'));
+      };
+    },
+  });
+}
+
+function switchableGenerator(state: { down: boolean; calls: number }): AnswerGenerator {
+  return {
+    model: 'switchable-llm',
+    async generate(request) {
+      state.calls += 1;
+      if (state.down) throw new Error('upstream https://llm.internal:8443 returned 503');
+      return {
+        answer: `From the docs [1]: ${request.chunks[0]?.title ?? ''}`,
+        citations: [1],
+        model: 'switchable-llm',
+      };
+    },
+    async health() {
+      return { ok: !state.down, latencyMs: 0 };
+    },
+  };
+}
+
+describe('resilience: breakers, deadline and the degradation ladder', () => {
+  let env: TestWorkflowEnvironment;
+  const running: TestRagline[] = [];
+
+  beforeAll(async () => {
+    env = await startTestTemporal();
+  });
+  afterAll(async () => {
+    for (const r of running) await r.stop();
+    await env?.teardown();
+  });
+
+  async function raglineWith(overrides: RuntimeOverrides, config: Record<string, string> = {}) {
+    const ragline = await startRagline({ env, overrides, config });
+    running.push(ragline);
+    await ragline.ingest([SAMPLE_CORPUS]);
+    return ragline;
+  }
+
+  const ask = async (ragline: TestRagline, query: string, options?: QueryOptions) => {
+    const workflowId = `query-${randomUUID()}`;
+    const result = await env.client.workflow.execute(answerQueryWorkflow, {
+      taskQueue: ragline.taskQueue,
+      workflowId,
+      args: [{ query, options }],
+    });
+    const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
+    return { result, history };
+  };
+
+  const metricValue = async (ragline: TestRagline, name: string, labels: Record<string, string>) => {
+    const metric = (await ragline.runtime.deps.metrics.registry.getMetricsAsJSON()).find((m) => m.name === name);
+    const found = metric?.values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l));
+    return found?.value ?? 0;
+  };
+
+  it('opens the LLM breaker after its minimum calls, then falls back without calling the LLM; closes on recovery', async () => {
+    const llm = { down: true, calls: 0 };
+    const ragline = await raglineWith(
+      { generator: switchableGenerator(llm) },
+      { RAGLINE_BREAKER_LLM: 'minCalls=3,window=4,openMs=4000' },
+    );
+    const first = await ask(ragline, 'How do I reset my password?');
+    expect(first.result.fallbackReason).toBe('generation-failed');
+    // Three attempts of the retry policy: the third failure fills the breaker's minimum and opens it.
+    expect(llm.calls).toBe(3);
+    expect(ragline.runtime.breakers?.llm.state).toBe('open');
+
+    const second = await ask(ragline, 'What are the API rate limits?');
+    expect(llm.calls).toBe(3);
+    expect(second.result.degraded).toBe(true);
+    expect(second.result.fallbackReason).toBe('generation-failed');
+    expect(second.result.rung).toBe('extractive');
+    expect(second.result.model).toBe('extractive');
+    expect(second.result.fallbackDetail).toBe(FALLBACK_MESSAGES['generation-failed']);
+    // One attempt, failed as non-retryable CircuitOpen: the workflow took its fallback at once.
+    const generateFailures = second.history.events?.filter((e) => e.activityTaskFailedEventAttributes) ?? [];
+    expect(generateFailures).toHaveLength(1);
+    const failure = generateFailures[0]?.activityTaskFailedEventAttributes?.failure;
+    expect(failure?.cause?.applicationFailureInfo?.type ?? failure?.applicationFailureInfo?.type).toBe(
+      ErrorType.CircuitOpen,
+    );
+    expect(await metricValue(ragline, 'rag_breaker_state', { dependency: 'llm' })).toBe(1);
+    expect(await metricValue(ragline, 'rag_breaker_rejected_total', { dependency: 'llm' })).toBeGreaterThanOrEqual(1);
+
+    // Recovery: once the open period has passed, one probe goes through and closes it. Queries are retried until
+    // one gets the LLM's answer; what is asserted is the order of states, not how long it took.
+    llm.down = false;
+    let recovered;
+    for (let i = 0; i < 300 && !recovered; i += 1) {
+      const { result } = await ask(ragline, `How do I rotate an API key? (${i})`);
+      if (!result.degraded) recovered = result;
+    }
+    expect(recovered?.model).toBe('switchable-llm');
+    expect(ragline.runtime.breakers?.llm.snapshot().transitions.map((t) => t.to)).toEqual(
+      expect.arrayContaining(['open', 'half-open', 'closed']),
+    );
+    const states = ragline.runtime.breakers?.llm.snapshot().transitions.map((t) => t.to) ?? [];
+    expect(states.indexOf('open')).toBeLessThan(states.lastIndexOf('half-open'));
+    expect(states.lastIndexOf('half-open')).toBeLessThan(states.lastIndexOf('closed'));
+    expect(await metricValue(ragline, 'rag_breaker_transitions_total', { dependency: 'llm', to: 'closed' })).toBe(1);
+  });
+
+  it('serves the last good answer, flagged stale, when the store is down; a new question gets the clear message', async () => {
+    const store = { down: false as false | 'fail' | 'hang', calls: 0 };
+    const ragline = await raglineWith({ store: switchableStore(await EmbeddedStore.open(await tempDir()), store) });
+    const fresh = await ask(ragline, 'How do I reset my password?');
+    expect(fresh.result.degraded).toBe(false);
+    expect(fresh.result.rung).toBe('full');
+
+    store.down = 'fail';
+    const stale = await ask(ragline, 'how do I reset my password');
+    expect(stale.result.degraded).toBe(true);
+    expect(stale.result.fallbackReason).toBe('stale-cache');
+    expect(stale.result.rung).toBe('stale-cache');
+    expect(stale.result.degradedReasons).toEqual(['stale-cache']);
+    expect(stale.result.answer).toBe(fresh.result.answer);
+    expect(stale.result.sources.map((s) => s.docId)).toEqual(fresh.result.sources.map((s) => s.docId));
+    expect(stale.result.staleSince).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(stale.result.cache.stale).toBe('hit');
+    expect(JSON.stringify(stale.result)).not.toContain('10.0.0.7');
+
+    const never = await ask(ragline, 'What are the API rate limits?');
+    expect(never.result.fallbackReason).toBe('retrieval-unavailable');
+    expect(never.result.rung).toBe('message');
+    expect(never.result.cache.stale).toBe('miss');
+    expect(never.result.fallbackDetail).toBe(FALLBACK_MESSAGES['retrieval-unavailable']);
+
+    expect(await metricValue(ragline, 'rag_answers_by_rung_total', { rung: 'stale-cache' })).toBe(1);
+    expect(await metricValue(ragline, 'rag_fallbacks_total', { reason: 'stale-cache' })).toBe(1);
+    expect(await metricValue(ragline, 'rag_answers_by_rung_total', { rung: 'message' })).toBe(1);
+  });
+
+  it('bounds every retrieval attempt by what is left of the deadline when the store hangs', async () => {
+    const store = { down: false as false | 'fail' | 'hang', calls: 0 };
+    const ragline = await raglineWith(
+      { store: switchableStore(await EmbeddedStore.open(await tempDir()), store) },
+      { RAGLINE_BREAKERS: 'false' },
+    );
+    store.down = 'hang';
+    const deadlineMs = 5000;
+    const { result, history } = await ask(ragline, 'How do I reset my password?', { deadlineMs });
+    expect(result.fallbackReason).toBe('retrieval-unavailable');
+    const scheduled = history.events?.find(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'retrieveChunks',
+    )?.activityTaskScheduledEventAttributes;
+    const ms = (d: { seconds?: unknown; nanos?: number | null } | null | undefined) =>
+      Number(d?.seconds ?? 0) * 1000 + Math.round((d?.nanos ?? 0) / 1e6);
+    expect(ms(scheduled?.scheduleToCloseTimeout)).toBeLessThanOrEqual(deadlineMs - FALLBACK_BUDGET_MS);
+    expect(ms(scheduled?.startToCloseTimeout)).toBeLessThanOrEqual(ms(scheduled?.scheduleToCloseTimeout));
+    expect(history.events?.some((e) => e.activityTaskTimedOutEventAttributes)).toBe(true);
+  });
+});

@@ -1,0 +1,86 @@
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { ErrorType, RaglineError } from '../../lib/errors.js';
+import { CircuitOpenError, createBreakers, DependencyBreaker } from '../../lib/resilience/breakers.js';
+import { guardCache } from '../../lib/resilience/guarded.js';
+import { MemoryCache } from '../../lib/cache/memory-cache.js';
+import type { Cache } from '../../lib/cache/cache.js';
+
+const settings = { failureRatio: 0.5, window: 4, minCalls: 4, openMs: 60_000 };
+const fail = () => Promise.reject(new RaglineError(ErrorType.Unavailable, 'down'));
+
+describe('dependency breakers', () => {
+  it('stays closed below its minimum calls, opens at it, then refuses without calling', async () => {
+    const breaker = new DependencyBreaker('store', settings);
+    let calls = 0;
+    const failing = () => {
+      calls += 1;
+      return fail();
+    };
+    for (let i = 0; i < 3; i += 1) await expect(breaker.run(failing)).rejects.toThrow('down');
+    expect(breaker.state).toBe('closed');
+    await expect(breaker.run(failing)).rejects.toThrow('down');
+    expect(breaker.state).toBe('open');
+    await expect(breaker.run(failing)).rejects.toBeInstanceOf(CircuitOpenError);
+    await expect(breaker.run(failing)).rejects.toMatchObject({ type: ErrorType.CircuitOpen });
+    expect(calls).toBe(4);
+  });
+
+  it('does not count a rejected request (bad input, context too long) as the dependency failing', async () => {
+    const breaker = new DependencyBreaker('llm', settings);
+    const rejected = () => Promise.reject(new RaglineError(ErrorType.ContextLength, 'too long'));
+    for (let i = 0; i < 8; i += 1) await expect(breaker.run(rejected)).rejects.toThrow('too long');
+    expect(breaker.state).toBe('closed');
+  });
+
+  it('counts a call that outlives its timeout as a failure', async () => {
+    const breaker = new DependencyBreaker('llm', { ...settings, minCalls: 1, window: 1 });
+    const hang = () => new Promise<never>(() => undefined);
+    await expect(breaker.run(hang, { timeoutMs: 20 })).rejects.toThrow(/did not answer within 20 ms/);
+    expect(breaker.state).toBe('open');
+  });
+
+  it('records state and transitions as metrics', async () => {
+    const registry = new Registry();
+    const breakers = createBreakers(
+      { store: settings, llm: settings, embedder: settings, cache: { ...settings, minCalls: 1, window: 1 } },
+      { registry },
+    );
+    await expect(breakers.cache.run(fail)).rejects.toThrow();
+    await expect(breakers.cache.run(fail)).rejects.toBeInstanceOf(CircuitOpenError);
+    const json = await registry.getMetricsAsJSON();
+    const value = (name: string, labels: Record<string, string>) =>
+      json.find((m) => m.name === name)?.values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))
+        ?.value;
+    expect(value('rag_breaker_state', { dependency: 'cache' })).toBe(1);
+    expect(value('rag_breaker_state', { dependency: 'llm' })).toBe(0);
+    expect(value('rag_breaker_transitions_total', { dependency: 'cache', to: 'open' })).toBe(1);
+    expect(value('rag_breaker_rejected_total', { dependency: 'cache' })).toBe(1);
+  });
+
+  it('turns cache calls into instant misses while the cache breaker is open', async () => {
+    let lookups = 0;
+    const inner = new MemoryCache({ maxEntries: 10 });
+    const broken: Cache = {
+      ...inner,
+      kind: 'redis',
+      get: () => Promise.resolve(undefined),
+      set: (key, value, options) => inner.set(key, value, options),
+      delete: (keys) => inner.delete(keys),
+      invalidateTags: (tags) => inner.invalidateTags(tags),
+      health: () => inner.health(),
+      close: () => inner.close(),
+      lookup: async () => {
+        lookups += 1;
+        return { outcome: 'error' };
+      },
+    };
+    const breaker = new DependencyBreaker('cache', { ...settings, minCalls: 2, window: 2 });
+    const cache = guardCache(broken, breaker);
+    expect(await cache.lookup?.('result:t:k')).toEqual({ outcome: 'error' });
+    expect(await cache.get('result:t:k')).toBeUndefined();
+    expect(breaker.state).toBe('open');
+    expect(await cache.lookup?.('result:t:k')).toEqual({ outcome: 'error' });
+    expect(lookups).toBe(2);
+  });
+});
