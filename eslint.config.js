@@ -42,7 +42,13 @@ export default tseslint.config(
             { group: adapterPackages, message: 'Workflows may not import adapters; call an activity.' },
             {
               // Pure, dependency-free scoring and alert logic the evaluation workflow decides with is allowed.
-              group: ['../lib/*/*', '../activities/*', '!../lib/eval/scores.js', '!../lib/eval/alerts.js'],
+              group: [
+                '../lib/*/*',
+                '../activities/*',
+                '!../lib/eval/scores.js',
+                '!../lib/eval/alerts.js',
+                '!../lib/improve/params.js',
+              ],
               allowTypeImports: true,
               message: 'Workflows import only types and pure modules.',
             },

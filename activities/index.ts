@@ -32,6 +32,8 @@ import { queryInputProblem } from '../workflows/query-validation.js';
 import { Registry } from 'prom-client';
 import { createEvalMetrics } from '../lib/eval/eval-metrics.js';
 import { createEvaluationActivities, type EvaluationDeps } from './evaluation.js';
+import { createImprovementActivities, type ImprovementDeps } from './improvement.js';
+import type { ParamVersion } from '../lib/improve/params.js';
 import { atBoundary } from './failures.js';
 
 /** What ragline's activities need, injected by the composition root (workers/) or by a test. */
@@ -50,6 +52,8 @@ export interface ActivityDeps {
   settings: ActivitySettings;
   /** Evaluation metrics and webhook; a test that leaves it out gets metrics on a private registry and no webhook. */
   evaluation?: EvaluationDeps;
+  /** The query log and the per-tenant parameter store (versioned by the improvement loop). */
+  improvement: ImprovementDeps;
 }
 
 export interface ActivitySettings {
@@ -242,15 +246,23 @@ export const createActivities = (deps: ActivityDeps) => {
       throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: problem, nonRetryable: true });
   };
 
-  const scopeFor = async (tenant: string, topK: number): Promise<ResultScope> => ({
+  /** The tenant's live parameters: read per query (memoised by the store), so a change needs no restart. */
+  const paramsFor = (tenant: string): Promise<ParamVersion> => deps.improvement.params.current(tenant);
+  const bm25Of = ({ version, params }: ParamVersion) =>
+    version === 0 ? undefined : { k1: params.bm25K1, b: params.bm25B, titleWeight: params.titleWeight };
+
+  const scopeFor = async (tenant: string, topK: number, paramsVersion: number): Promise<ResultScope> => ({
     tenant,
     corpusVersion: (await store.stats(tenant)).corpusVersion,
     topK,
     generatorModel: deps.generator.model,
+    paramsVersion: paramsVersion === 0 ? undefined : paramsVersion,
     ...(settings.answerSettings === undefined ? {} : { settings: settings.answerSettings }),
   });
 
   const contextFor = async (tenant: string, hits: GenerateInput['hits']): Promise<ContextChunk[]> => {
+    const { params } = await paramsFor(tenant);
+    hits = hits.slice(0, params.promptChunks);
     const ids = hits.map((h) => h.chunkId);
     const chunks = new Map((await store.getChunks(tenant, ids)).map((c) => [c.id, c]));
     return hits.flatMap(({ chunkId, score }, i) => {
@@ -332,8 +344,11 @@ export const createActivities = (deps: ActivityDeps) => {
     deps.evaluation ?? { metrics: createEvalMetrics(new Registry()), logger: deps.logger, webhookTimeoutMs: 5000 },
   );
 
+  const improvement = createImprovementActivities(deps.improvement);
+
   return {
     ...evaluation,
+    ...improvement,
 
     /** The floor every latency figure is measured against: a local activity that does nothing. */
     async noop(): Promise<void> {},
@@ -341,7 +356,8 @@ export const createActivities = (deps: ActivityDeps) => {
     async lookupCachedAnswer(input: { query: string; tenant: string; options?: QueryOptions }): Promise<LookupResult> {
       const started = performance.now();
       checkQuery(input.query, input.tenant);
-      const scope = await scopeFor(input.tenant, input.options?.topK ?? settings.topK);
+      const params = await paramsFor(input.tenant);
+      const scope = await scopeFor(input.tenant, input.options?.topK ?? params.params.topK, params.version);
       const tookMs = () => Math.round(performance.now() - started);
       if (input.options?.bypassCache) {
         const key = resultKey(scope, input.query);
@@ -358,7 +374,9 @@ export const createActivities = (deps: ActivityDeps) => {
         'cache.lookup',
         { 'cache.level': 'result', 'ragline.tenant': input.tenant },
         async (span) => {
-          const lookup = await deps.resultCache.lookup<CachedAnswer>(scope, input.query);
+          const lookup = await deps.resultCache.lookup<CachedAnswer>(scope, input.query, {
+            semanticThreshold: params.version === 0 ? undefined : params.params.semanticThreshold,
+          });
           span.setAttributes({
             'cache.hit': lookup.status === 'hit',
             'cache.hit_level': lookup.status === 'hit' ? lookup.level : 'none',
@@ -426,11 +444,12 @@ export const createActivities = (deps: ActivityDeps) => {
       return atBoundary(async () => {
         const started = performance.now();
         checkQuery(input.query, input.tenant);
-        const topK = input.topK ?? settings.topK;
+        const params = await paramsFor(input.tenant);
+        const topK = input.topK ?? params.params.topK;
         const search = () =>
           withSpan('retrieval.search', { 'retrieval.k': topK, 'retrieval.store': store.kind }, async (span) => {
             const [response, stats] = await Promise.all([
-              store.search(input.tenant, { query: input.query, topK }),
+              store.search(input.tenant, { query: input.query, topK, bm25: bm25Of(params) }),
               store.stats(input.tenant),
             ]);
             span.setAttributes({

@@ -15,6 +15,7 @@ const known = [
   'sample',
   'semantic',
   'dense',
+  'improve',
 ];
 if (!name || !known.includes(name)) {
   console.error(`usage: npm run bench -- <${known.join('|')}> [options]`);

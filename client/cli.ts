@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
@@ -16,6 +17,10 @@ import { Client } from '@temporalio/client';
 import { registerEvalCommands } from './eval-commands.js';
 import { DEFAULT_LOAD, formatReport, readSampleQuestions, runLoad, validateLoadOptions } from './load.js';
 import { RaglineClient, temporalTarget } from './ragline-client.js';
+import { ImprovementClient, improvementSettings } from './improvement-client.js';
+import { feedbackProblem } from '../lib/improve/feedback.js';
+import { PARAM_BOUNDS, paramsProblem, type RetrievalParams } from '../lib/improve/params.js';
+import type { ImprovementStatus, ParamProposal } from '../workflows/improvement-types.js';
 
 /** Exit codes: 1 a failure, 2 bad input or configuration, 3 done but some documents were rejected. */
 const EXIT = { failure: 1, badInput: 2, partial: 3 } as const;
@@ -67,6 +72,12 @@ program
       printIngest(await withProgressBar((onProgress) => client.ingest([sample], { onProgress })));
     } else {
       console.error(`corpus: ${stats.documents} documents, ${stats.chunks} chunks, version ${stats.corpusVersion}`);
+    }
+    if (config.RAGLINE_IMPROVE_INTERVAL_SECONDS > 0) {
+      await new ImprovementClient(client.client, client.taskQueue).ensure(
+        config.RAGLINE_DEFAULT_TENANT,
+        improvementSettings(config),
+      );
     }
     console.log(
       [
@@ -296,6 +307,185 @@ program
     if (!ok) process.exitCode = EXIT.failure;
   });
 
+const scoreArg = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 5) throw new InvalidArgumentError('must be an integer from 1 to 5');
+  return n;
+};
+
+program
+  .command('feedback')
+  .description('rate an answer from 1 (useless) to 5 (exactly right), by the query id `ask` printed')
+  .argument('<queryId>')
+  .argument('<score>', 'an integer from 1 to 5', scoreArg)
+  .option('--comment <text>', 'what was wrong or right')
+  .action(async (queryId: string, score: number, options: { comment?: string }) => {
+    const problem = feedbackProblem({ queryId, score, comment: options.comment });
+    if (problem) throw new RaglineError(ErrorType.InvalidInput, problem);
+    const improvement = await improvementClient(loadConfig());
+    const result = await improvement.feedback({ queryId, score, comment: options.comment });
+    console.log(`feedback recorded for ${result.queryId} (tenant ${result.tenant})`);
+  });
+
+/** Who the CLI acts as: --operator, RAGLINE_OPERATOR, or the login name. It is checked against RAGLINE_APPROVERS. */
+const operatorOf = (config: Config, option?: string) => option ?? config.RAGLINE_OPERATOR ?? os.userInfo().username;
+
+const improve = program.command('improve').description('the continuous-improvement workflow of a tenant');
+improve
+  .command('start')
+  .description('start the improvement workflow (idempotent: a running one is left alone)')
+  .option('--tenant <tenant>')
+  .action(async (options: { tenant?: string }) => {
+    const config = loadConfig();
+    const improvement = await improvementClient(config);
+    const id = await improvement.ensure(options.tenant ?? config.RAGLINE_DEFAULT_TENANT, improvementSettings(config));
+    console.log(`improvement workflow ${id} is running`);
+  });
+improve
+  .command('run')
+  .description('run an improvement cycle now')
+  .option('--tenant <tenant>')
+  .action(async (options: { tenant?: string }) => {
+    const config = loadConfig();
+    await (await improvementClient(config)).runNow(options.tenant ?? config.RAGLINE_DEFAULT_TENANT);
+    console.log('cycle requested');
+  });
+improve
+  .command('status')
+  .description('last analysis, cycles and proposals')
+  .option('--tenant <tenant>')
+  .option('--json')
+  .action(async (options: { tenant?: string; json?: boolean }) => {
+    const config = loadConfig();
+    const status = await (await improvementClient(config)).status(options.tenant ?? config.RAGLINE_DEFAULT_TENANT);
+    if (options.json) console.log(JSON.stringify(status, null, 2));
+    else printImprovement(status);
+  });
+
+const approvals = program.command('approvals').description('parameter changes waiting for a person');
+approvals
+  .command('list')
+  .option('--tenant <tenant>')
+  .option('--all', 'decided and expired proposals too')
+  .option('--json')
+  .action(async (options: { tenant?: string; all?: boolean; json?: boolean }) => {
+    const config = loadConfig();
+    const status = await (await improvementClient(config)).status(options.tenant ?? config.RAGLINE_DEFAULT_TENANT);
+    const shown = options.all ? status.proposals : status.pending;
+    if (options.json) console.log(JSON.stringify(shown, null, 2));
+    else if (shown.length === 0) console.log('no proposals waiting');
+    else for (const p of shown) console.log(describeProposal(p));
+  });
+for (const decision of ['approve', 'reject'] as const) {
+  approvals
+    .command(decision)
+    .description(`${decision} a proposal (an Update: the verdict comes back at once)`)
+    .argument('<id>')
+    .requiredOption('--reason <text>', 'why; written to the audit log')
+    .option('--operator <name>', 'who decides (default RAGLINE_OPERATOR or the login name)')
+    .option('--tenant <tenant>')
+    .option('--async', 'send a signal and return without waiting for the verdict')
+    .action(async (id: string, options: { reason: string; operator?: string; tenant?: string; async?: boolean }) => {
+      const config = loadConfig();
+      const improvement = await improvementClient(config);
+      const tenant = options.tenant ?? config.RAGLINE_DEFAULT_TENANT;
+      const operator = operatorOf(config, options.operator);
+      if (options.async) {
+        await improvement.decideAsync(tenant, decision, id, operator, options.reason);
+        console.log(`${decision} of ${id} sent`);
+        return;
+      }
+      const proposal =
+        decision === 'approve'
+          ? await improvement.approve(tenant, id, operator, options.reason)
+          : await improvement.reject(tenant, id, operator, options.reason);
+      console.log(describeProposal(proposal));
+    });
+}
+
+const params = program.command('params').description("a tenant's retrieval parameters, versioned and audited");
+params
+  .command('show')
+  .option('--tenant <tenant>')
+  .option('--json')
+  .action(async (options: { tenant?: string; json?: boolean }) => {
+    const config = loadConfig();
+    const status = await (await improvementClient(config)).status(options.tenant ?? config.RAGLINE_DEFAULT_TENANT);
+    if (options.json) console.log(JSON.stringify(status.current, null, 2));
+    else console.log(`version ${status.current?.version ?? 0}: ${JSON.stringify(status.current?.params ?? {})}`);
+  });
+params
+  .command('set')
+  .description(`set parameters by hand, e.g. topK=8 bm25B=0.6 (${Object.keys(PARAM_BOUNDS).join(', ')})`)
+  .argument('<assignments...>')
+  .requiredOption('--reason <text>')
+  .option('--operator <name>')
+  .option('--tenant <tenant>')
+  .action(async (assignments: string[], options: { reason: string; operator?: string; tenant?: string }) => {
+    const config = loadConfig();
+    const changes: Record<string, number> = {};
+    for (const assignment of assignments) {
+      const [name, value] = assignment.split('=');
+      if (!name || value === undefined || value.trim() === '' || Number.isNaN(Number(value)))
+        throw new RaglineError(ErrorType.InvalidInput, `expected name=number, got "${assignment}"`);
+      changes[name] = Number(value);
+    }
+    const problem = paramsProblem(changes);
+    if (problem) throw new RaglineError(ErrorType.InvalidInput, problem);
+    const entry = await (
+      await improvementClient(config)
+    ).setParams(
+      options.tenant ?? config.RAGLINE_DEFAULT_TENANT,
+      changes as Partial<RetrievalParams>,
+      operatorOf(config, options.operator),
+      options.reason,
+    );
+    console.log(`version ${entry.fromVersion} → ${entry.toVersion}: ${JSON.stringify(entry.changes)}`);
+  });
+params
+  .command('rollback')
+  .description('return to the version that was current before this one; its cached answers retire with it')
+  .requiredOption('--reason <text>')
+  .option('--operator <name>')
+  .option('--tenant <tenant>')
+  .action(async (options: { reason: string; operator?: string; tenant?: string }) => {
+    const config = loadConfig();
+    const entry = await (
+      await improvementClient(config)
+    ).rollback(options.tenant ?? config.RAGLINE_DEFAULT_TENANT, operatorOf(config, options.operator), options.reason);
+    console.log(`rolled back: version ${entry.fromVersion} → ${entry.toVersion}`);
+  });
+
+async function improvementClient(config: Config): Promise<ImprovementClient> {
+  const client = await connectWithWorker(config);
+  return new ImprovementClient(client.client, client.taskQueue);
+}
+
+function describeProposal(p: ParamProposal): string {
+  const decided = p.decidedBy ? ` by ${p.decidedBy} (${p.decisionReason ?? ''})` : '';
+  return (
+    `${p.id}  ${p.status}${decided}  ${p.changes}  nDCG@10 ${p.effect.before} → ${p.effect.after} ` +
+    `(noise ±${p.effect.noise}, ${p.effect.questions} questions)  expires ${p.expiresAt}` +
+    (p.appliedVersion !== undefined ? `  applied as version ${p.appliedVersion}` : '')
+  );
+}
+
+function printImprovement(status: ImprovementStatus): void {
+  console.log(`tenant ${status.tenant}: parameters version ${status.current?.version ?? 0}, ${status.cycles} cycles`);
+  const a = status.lastAnalysis;
+  if (a) {
+    console.log(
+      `last ${a.from} → ${a.to}: ${a.volume} queries, hit ratio ${a.hitRatio.any} (result ${a.hitRatio.result}, ` +
+        `semantic ${a.hitRatio.semantic}, llm ${a.hitRatio.llm}), mean quality ${a.meanQuality}, ` +
+        `degraded ${a.degradedShare} ${JSON.stringify(a.degradedByReason)}`,
+    );
+    for (const s of a.documentSuggestions)
+      console.log(`  suggest a document on "${s.topic}" (${s.priority}, ${s.estimatedImpact.queries} queries)`);
+  }
+  for (const h of status.history.slice(-5))
+    console.log(`  cycle ${h.cycle} ${h.outcome}${h.changes ? `: ${h.changes}` : ''} → version ${h.version}`);
+  for (const p of status.pending) console.log(`  awaiting approval: ${describeProposal(p)}`);
+}
 program
   .command('load')
   .description('simulate users: N users × M queries (Zipf mix of sample questions, paraphrases, new ones) and report')

@@ -15,7 +15,6 @@ import { authenticate, type ApiCaller, type ApiToken } from '../lib/api-tokens.j
 import { ErrorType, RaglineError } from '../lib/errors.js';
 import type { Logger } from '../lib/telemetry/logger.js';
 import { DEFAULT_TENANT, MAX_TOP_K, TENANT_PATTERN, type AnswerQueryResult } from '../workflows/answer-query-types.js';
-import { QueryTimeoutError, type RaglineClient } from './ragline-client.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -52,6 +51,8 @@ const ApiErrorType = {
   RateLimited: 'RateLimited',
   Internal: 'InternalError',
 } as const;
+import { ImprovementClient } from './improvement-client.js';
+import { QueryTimeoutError, type RaglineClient } from './ragline-client.js';
 
 const STATUS_BY_TYPE: Record<string, number> = {
   [ErrorType.InvalidInput]: 400,
@@ -341,6 +342,31 @@ export async function createHttpApi(client: RaglineClient, options: HttpApiOptio
       },
     },
     async (request) => client.deleteDocuments([request.params.id], context.tenantOf(request, request.query.tenant)),
+  );
+
+  const improvement = new ImprovementClient(client.client, client.taskQueue);
+  api.post(
+    '/v1/feedback',
+    {
+      schema: {
+        summary: "Rate an answer of the caller's tenant (1 useless … 5 exactly right), joined to the query log",
+        body: z.strictObject({
+          queryId: z.string().min(1).max(512),
+          score: z.number().int().min(1).max(5),
+          comment: z.string().max(2000).optional(),
+          tenant: Tenant.optional(),
+        }),
+        response: {
+          201: z.object({ queryId: z.string(), tenant: z.string() }),
+          ...errors(400, 401, 403, 404, 429, 500, 503),
+        },
+      },
+    },
+    async (request, reply) => {
+      // With tokens, a query of another tenant is reported as unknown, so its existence does not leak.
+      const tenant = request.caller ? context.tenantOf(request, request.body.tenant) : request.body.tenant;
+      return reply.code(201).send(await improvement.feedback({ ...request.body, tenant }));
+    },
   );
 
   for (const mount of options.routes ?? []) mount(app as TypedApp, context);

@@ -223,6 +223,43 @@ export const configSchema = z.object({
   /** Time one webhook attempt may take, in ms (attempts are retried). @default 5000 */
   RAGLINE_EVAL_WEBHOOK_TIMEOUT_MS: int(5000, 100),
 
+  /** Query-log records older than this are dropped (Redis Streams MINID, or the on-disk log's rewrite). @default 168 */
+  RAGLINE_QUERY_LOG_RETENTION_HOURS: int(168, 1),
+  /** Query-log records kept per tenant at most (Redis Streams MAXLEN ~). @default 100000 */
+  RAGLINE_QUERY_LOG_MAX_ENTRIES: int(100_000, 100),
+  /** How long a worker reuses a tenant's parameter set before reading it again (another worker's change shows within it). @default 1000 */
+  RAGLINE_PARAMS_REFRESH_MS: int(1000, 0),
+  /** Seconds between improvement cycles; 0 means `ragline up` does not start the improvement workflow. @default 3600 */
+  RAGLINE_IMPROVE_INTERVAL_SECONDS: z.coerce.number().int().min(0).max(604_800).default(3600),
+  /** Hours of query log each improvement cycle analyses. @default 24 */
+  RAGLINE_IMPROVE_WINDOW_HOURS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 90)
+    .default(24),
+  /** Apply measured improvements inside the auto-apply steps without approval; off sends every change to a person. @default true */
+  RAGLINE_IMPROVE_AUTO_APPLY: bool(true),
+  /** Seconds a parameter proposal waits for approval before it expires. @default 86400 */
+  RAGLINE_APPROVAL_TTL_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(30 * 86_400)
+    .default(86_400),
+  /** Comma-separated operators allowed to approve, reject, set and roll back parameters; empty allows nobody. @default empty */
+  RAGLINE_APPROVERS: z
+    .string()
+    .default('')
+    .transform((raw) =>
+      raw
+        .split(',')
+        .map((name) => name.trim())
+        .filter(Boolean),
+    ),
+  /** Operator name the CLI acts as (approvals, parameter changes); unset uses the login name. @default unset */
+  RAGLINE_OPERATOR: optionalString,
+
   /** Port of /metrics, /healthz and /readyz on the worker. @default 9464 */
   RAGLINE_METRICS_PORT: int(9464, 0),
   /** Port of the HTTP API. @default 8080 */

@@ -42,6 +42,11 @@ export interface UpsertResult {
 export interface SearchRequest {
   query: string;
   topK: number;
+  /**
+   * The tenant's BM25 parameters when they differ from the store's defaults (set by the improvement loop or an
+   * operator). The embedded index honours them; Qdrant computes BM25 itself and ignores them.
+   */
+  bm25?: { k1?: number; b?: number; titleWeight?: number };
 }
 
 export interface SearchHit {

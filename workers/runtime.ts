@@ -22,6 +22,9 @@ import { createChunkStore, DiskEmbeddingCache, openAIEmbedderFromConfig } from '
 import { createLogger, type Logger } from '../lib/telemetry/logger.js';
 import { createMetrics, type Metrics } from '../lib/telemetry/metrics.js';
 import type { RaglineSinks } from '../workflows/sinks.js';
+import { normalizeQuery } from '../lib/cache/keys.js';
+import { createImprovementStores } from '../lib/improve/index.js';
+import type { QueryLogWriter } from '../lib/improve/query-log.js';
 import { createEvalMetrics } from '../lib/eval/eval-metrics.js';
 
 /** Everything a worker process owns, built once from the configuration: the composition root. */
@@ -103,6 +106,7 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
   const chosen = overrides.generator ?? llm ?? extractive;
   // The extractive generator is the fallback itself: nothing to guard.
   const generator = breakers && chosen !== extractive ? guardGenerator(chosen, breakers.llm, callTimeoutMs) : chosen;
+  const improvement = createImprovementStores(config, logger);
   const deps: ActivityDeps = {
     store,
     cache,
@@ -124,6 +128,7 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
       staleTtlMs: config.RAGLINE_CACHE_TTL_STALE_SECONDS * 1000,
       answerSettings: answerSettingsHash(config),
     },
+    improvement: { queryLog: improvement.queryLog, params: improvement.params, store, analyzer },
     evaluation: {
       metrics: createEvalMetrics(metrics.registry),
       logger,
@@ -137,7 +142,7 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
     logger,
     breakers,
     async close() {
-      await Promise.allSettled([store.close(), cache.close()]);
+      await Promise.allSettled([store.close(), cache.close(), improvement.close()]);
     },
   };
 }
@@ -148,8 +153,8 @@ export function workflowsPath(): string {
   return fs.existsSync(source) ? source : fileURLToPath(new URL('../workflows/index.js', import.meta.url));
 }
 
-/** Query metrics from the workflow's sink; called once per query, never on replay. */
-export function querySinks(metrics: Metrics): InjectedSinks<RaglineSinks> {
+/** Query metrics and the query-log record from the workflow's sink; called once per query, never on replay. */
+export function querySinks(metrics: Metrics, queryLog?: QueryLogWriter): InjectedSinks<RaglineSinks> {
   let answered = 0;
   let hits = 0;
   return {
@@ -158,7 +163,23 @@ export function querySinks(metrics: Metrics): InjectedSinks<RaglineSinks> {
         fn(info, outcome) {
           metrics.queries.inc({ cache_hit: outcome.cacheHit ? 'hit' : 'miss', quality_tier: outcome.qualityTier });
           // Wall-clock time since the workflow started, which the workflow's own clock cannot see.
-          metrics.queryDuration.observe({ path: outcome.path }, (Date.now() - info.startTime.getTime()) / 1000);
+          const latencyMs = Date.now() - info.startTime.getTime();
+          metrics.queryDuration.observe({ path: outcome.path }, latencyMs / 1000);
+          if (queryLog && outcome.query !== undefined && outcome.cache) {
+            queryLog.enqueue({
+              queryId: outcome.queryId ?? info.workflowId,
+              at: new Date().toISOString(),
+              tenant: outcome.tenant,
+              question: normalizeQuery(outcome.query),
+              cache: outcome.cache,
+              cacheHit: outcome.cacheHit,
+              sources: outcome.sourceDocIds ?? [],
+              qualityScore: outcome.qualityScore,
+              degraded: outcome.degraded ?? outcome.path === 'degraded',
+              fallbackReason: outcome.fallbackReason,
+              latencyMs,
+            });
+          }
           metrics.retrievalQuality.observe(outcome.qualityScore);
           for (const reason of outcome.degradedReasons ?? (outcome.fallbackReason ? [outcome.fallbackReason] : [])) {
             metrics.fallbacks.inc({ reason });
@@ -222,7 +243,7 @@ export async function createWorker(params: WorkerParams): Promise<Worker> {
       workflowModules: params.workflowBundle ? undefined : params.tracing?.interceptors?.workflowModules,
       activity: [...(params.tracing?.interceptors?.activity ?? []), countFailures(runtime.deps.metrics)],
     },
-    sinks: { ...params.tracing?.sinks, ...querySinks(runtime.deps.metrics) },
+    sinks: { ...params.tracing?.sinks, ...querySinks(runtime.deps.metrics, runtime.deps.improvement.queryLog) },
     // When this worker dies, a query's next task waits this long on its sticky queue before any worker gets it,
     // instead of the default 10 s: a killed worker must cost its queries little more than their deadline.
     stickyQueueScheduleToStartTimeout: '3s',

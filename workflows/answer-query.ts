@@ -106,6 +106,11 @@ export async function answerQueryWorkflow(input: AnswerQueryInput): Promise<Answ
       { key: qualityTierSearchAttribute, value: qualityTier },
     ]);
     queryMetrics.answered({
+      queryId,
+      query: input.query,
+      cache: result.cache,
+      sourceDocIds: result.sources.map((source) => source.docId),
+      degraded: result.degraded,
       tenant,
       cacheHit,
       qualityTier,

@@ -23,6 +23,12 @@ export interface ResultScope {
   topK: number;
   /** `extractive` or the LLM's model name. */
   generatorModel: string;
+  /**
+   * The tenant's parameter version (lib/improve): applying or rolling back parameters moves it, which retires every
+   * answer computed with other parameters. Undefined for version 0 (the configured defaults), whose keys are the
+   * keys ragline always had.
+   */
+  paramsVersion?: number;
   /** Any other answer-affecting option (temperature, context budget, language...). Order of keys does not matter. */
   options?: Record<string, string | number | boolean | null>;
   /**
@@ -79,7 +85,9 @@ export function normalizeQuery(query: string): string {
 
 function scopeParts(scope: ResultScope): unknown[] {
   const parts: unknown[] = [
-    RETRIEVAL_PARAMS_VERSION,
+    scope.paramsVersion === undefined
+      ? RETRIEVAL_PARAMS_VERSION
+      : `${RETRIEVAL_PARAMS_VERSION}.p${scope.paramsVersion}`,
     scope.corpusVersion,
     scope.topK,
     scope.generatorModel,

@@ -29,7 +29,12 @@ export type ResultLookup<T> =
 export class ResultCache {
   constructor(private readonly options: ResultCacheOptions) {}
 
-  async lookup<T>(scope: ResultScope, query: string): Promise<ResultLookup<T>> {
+  /** `semanticThreshold` overrides the configured one (a tenant's parameter set). */
+  async lookup<T>(
+    scope: ResultScope,
+    query: string,
+    options: { semanticThreshold?: number } = {},
+  ): Promise<ResultLookup<T>> {
     const key = resultKey(scope, query);
     const found = await lookupIn<T>(this.options.cache, key);
     this.options.requests?.inc({ level: 'result', outcome: found.outcome });
@@ -39,7 +44,7 @@ export class ResultCache {
     const outcome = found.outcome === 'error' ? 'error' : 'miss';
     // With the store unreachable the bucket cannot be read either; skip the second round trip.
     if (outcome === 'error' || !this.options.semantic) return { status: 'miss', key, outcome };
-    const match = await this.options.semantic.get<T>(scope, query);
+    const match = await this.options.semantic.get<T>(scope, query, options.semanticThreshold);
     if (!match) return { status: 'miss', key, outcome };
     return {
       status: 'hit',

@@ -108,8 +108,12 @@ export class SemanticCache {
   }
 
   /** The cached answer of the most similar earlier question that passes the threshold and the guard. */
-  async get<T>(scope: ResultScope, question: string): Promise<SemanticMatch<T> | undefined> {
-    const match = await this.find<T>(scope, question);
+  async get<T>(
+    scope: ResultScope,
+    question: string,
+    threshold = this.threshold,
+  ): Promise<SemanticMatch<T> | undefined> {
+    const match = await this.find<T>(scope, question, threshold);
     this.requests?.inc({ level: 'semantic', outcome: match ? 'hit' : 'miss' });
     if (match) this.metrics?.semanticHits.inc();
     return match;
@@ -134,7 +138,11 @@ export class SemanticCache {
     }
   }
 
-  private async find<T>(scope: ResultScope, question: string): Promise<SemanticMatch<T> | undefined> {
+  private async find<T>(
+    scope: ResultScope,
+    question: string,
+    threshold: number,
+  ): Promise<SemanticMatch<T> | undefined> {
     const bucket = await this.readBucket(semanticBucketKey(scope));
     if (bucket.entries.length === 0) return undefined;
     const query = this.analyze(question);
@@ -149,7 +157,7 @@ export class SemanticCache {
     }
     const scored = bucket.entries
       .map((entry) => ({ entry, similarity: this.similarity(query, queryVector, entry) }))
-      .filter((c) => c.similarity >= (queryVector && c.entry.e ? this.denseThreshold : this.threshold))
+      .filter((c) => c.similarity >= (queryVector && c.entry.e ? this.denseThreshold : threshold))
       .sort((a, b) => b.similarity - a.similarity)
       .slice(0, MAX_CANDIDATES);
     for (const { entry, similarity } of scored) {

@@ -251,9 +251,10 @@ export class EmbeddedStore implements ChunkStore {
     if (!tenant || tenant.index.chunkCount === 0) return { hits: [], reason: hasTerms ? 'empty-corpus' : 'no-terms' };
     const feedback = this.feedback.docs > 0 ? this.feedback : undefined;
     const topK = Math.max(0, Math.floor(request.topK));
+    const bm25 = request.bm25 ? { ...this.bm25, ...definedOnly(request.bm25) } : this.bm25;
     const lexical = (depth: number) =>
       hasTerms
-        ? tenant.index.search(request.query, depth, feedback).map(({ slot, score }) => ({
+        ? tenant.index.search(request.query, depth, feedback, bm25).map(({ slot, score }) => ({
             id: tenant.index.chunk(slot)!.id,
             score,
           }))
@@ -617,4 +618,8 @@ async function syncDirectory(dir: string): Promise<void> {
   } finally {
     await handle?.close();
   }
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

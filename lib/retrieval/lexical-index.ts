@@ -49,6 +49,7 @@ const INITIAL_POSTINGS = 16 * 1024;
 const MAX_TF = 0xff;
 // Growth factor of the typed arrays: 1.5 rather than 2 bounds the slack at a third of what is used.
 const GROWTH = 1.5;
+const MAX_FROZEN = 4;
 
 export class TenantIndex {
   corpusVersion = 0;
@@ -68,8 +69,9 @@ export class TenantIndex {
   private fwdTitleTf = new Uint8Array(INITIAL_POSTINGS);
   private fwdBodyTf = new Uint8Array(INITIAL_POSTINGS);
 
-  // Frozen inverted index; undefined when a write happened since it was built.
-  private frozen: FrozenIndex | undefined;
+  // Frozen inverted indexes by BM25 parameters (a tenant's live set and, while the improvement loop evaluates,
+  // a few candidates); cleared by every write.
+  private readonly frozen = new Map<string, FrozenIndex>();
   private accumulator = new Float32Array(0);
   private touched = new Int32Array(0);
 
@@ -119,7 +121,7 @@ export class TenantIndex {
       this.liveChunks--;
     }
     this.docs.delete(docId);
-    this.frozen = undefined;
+    this.frozen.clear();
     return true;
   }
 
@@ -127,10 +129,10 @@ export class TenantIndex {
    * Top `topK` chunks for weighted query terms, best first; ties go to the earlier-indexed chunk.
    * With feedback, a second pass runs the RM3 expansion of the first pass's top chunks.
    */
-  search(query: string, topK: number, feedback?: FeedbackParams): ScoredSlot[] {
+  search(query: string, topK: number, feedback?: FeedbackParams, params: Bm25Params = this.params): ScoredSlot[] {
     const terms = this.analyzer.analyze(query);
     if (terms.length === 0 || this.liveChunks === 0) return [];
-    const index = this.freeze();
+    const index = this.freeze(params);
     const weights = new Map<number, number>();
     for (const term of terms) {
       const id = this.vocabulary.get(term);
@@ -175,7 +177,7 @@ export class TenantIndex {
     }
     this.chunkOf[slot] = chunk;
     this.liveChunks++;
-    this.frozen = undefined;
+    this.frozen.clear();
     return slot;
   }
 
@@ -244,10 +246,12 @@ export class TenantIndex {
     this.fwdUsed = offset;
   }
 
-  private freeze(): FrozenIndex {
-    if (this.frozen) return this.frozen;
+  private freeze(params: Bm25Params): FrozenIndex {
+    const key = `${params.k1}/${params.b}/${params.titleB}/${params.titleWeight}`;
+    const found = this.frozen.get(key);
+    if (found) return found;
     this.compact();
-    const { k1, b, titleB, titleWeight } = this.params;
+    const { k1, b, titleB, titleWeight } = params;
     const terms = this.vocabulary.size;
     const docFrequency = new Int32Array(terms);
     let titleTotal = 0;
@@ -279,7 +283,11 @@ export class TenantIndex {
       const end = start + this.fwdCount[slot]!;
       for (let i = start; i < end; i++) {
         const term = this.fwdTerm[i]!;
-        const tf = (titleWeight * this.fwdTitleTf[i]!) / titleNorm + this.fwdBodyTf[i]! / bodyNorm;
+        const titleTf = this.fwdTitleTf[i]!;
+        const bodyTf = this.fwdBodyTf[i]!;
+        // A field the term does not occur in adds nothing: with b = 1 an empty field's norm is 0, and 0/0 would make
+        // the score NaN, which no comparison ranks (a NaN chunk stuck at the top of a top-1 search).
+        const tf = (titleTf > 0 ? (titleWeight * titleTf) / titleNorm : 0) + (bodyTf > 0 ? bodyTf / bodyNorm : 0);
         const at = fill[term]!++;
         postingSlots[at] = slot;
         impacts[at] = (idf[term]! * tf * (k1 + 1)) / (k1 + tf);
@@ -289,8 +297,11 @@ export class TenantIndex {
       this.accumulator = new Float32Array(this.slotCount);
       this.touched = new Int32Array(this.slotCount);
     }
-    this.frozen = { offsets, postingSlots, impacts, docFrequency };
-    return this.frozen;
+    const frozen = { offsets, postingSlots, impacts, docFrequency };
+    // Bounded: the oldest parameter set goes first.
+    if (this.frozen.size >= MAX_FROZEN) this.frozen.delete(this.frozen.keys().next().value!);
+    this.frozen.set(key, frozen);
+    return frozen;
   }
 
   private score(index: FrozenIndex, weights: Map<number, number>, topK: number): ScoredSlot[] {

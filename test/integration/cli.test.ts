@@ -96,6 +96,29 @@ describe('ragline CLI', () => {
     expect(readable.stdout).toContain('cache hit');
   });
 
+  it('sets, refuses and rolls back parameters, refuses bad approvals and unknown feedback, with clear exit codes', async () => {
+    const ops = { ...env, RAGLINE_APPROVERS: 'alice', RAGLINE_OPERATOR: 'alice', RAGLINE_DEFAULT_TENANT: 'clitenant' };
+    expect((await ragline(['improve', 'start'], ops)).stdout).toBe(
+      'improvement workflow improve-clitenant is running\n',
+    );
+    expect(await ragline(['params', 'set', 'topK=3', '--reason', 'fewer sources'], ops)).toMatchObject({
+      code: 0,
+      stdout: 'version 0 → 1: {"topK":[5,3]}\n',
+    });
+    expect(await ragline(['params', 'set', 'bm25B=3', '--reason', 'x'], ops)).toMatchObject({
+      code: 2,
+      stderr: 'ragline: bm25B=3 is outside its bounds [0, 1]\n',
+    });
+    expect(await ragline(['params', 'rollback', '--reason', 'undo'], ops)).toMatchObject({
+      code: 0,
+      stdout: 'rolled back: version 1 → 0\n',
+    });
+    const unknown = await ragline(['approvals', 'approve', 'p9', '--reason', 'ok'], ops);
+    expect(unknown).toMatchObject({ code: 2, stderr: 'ragline: unknown proposal p9\n' });
+    const feedback = await ragline(['feedback', 'query-nobody-asked', '4'], ops);
+    expect(feedback).toMatchObject({ code: 1, stderr: 'ragline: no logged query with id query-nobody-asked\n' });
+  }, 180_000);
+
   it('deletes a document by id', async () => {
     const run = await ragline(['docs', 'delete', 'faq-1', `missing-${randomUUID()}`, '--json'], env);
     expect(run.code).toBe(3);

@@ -19,6 +19,7 @@ describe('replay of histories captured from real runs', () => {
         'answer-query-miss.json',
         'answer-query-hit.json',
         'ingest-sample-corpus.json',
+        'improvement-approval.json',
         // The degradation ladder behind patched('deadline-ladder-v1').
         'answer-query-stale-cache.json',
         'answer-query-circuit-open.json',

@@ -1,0 +1,199 @@
+import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Cluster, Redis } from 'ioredis';
+import { ErrorType, InvalidInputError, RaglineError } from '../errors.js';
+import { paramChanges, paramsProblem, type ParamVersion, type RetrievalParams } from './params.js';
+
+/** What a change measured before it was applied: the evaluation set's mean nDCG@10 before and after, and the noise. */
+export interface MeasuredEffect {
+  metric: 'ndcg10';
+  before: number;
+  after: number;
+  /** Two standard errors of the mean per-question difference: a smaller gain is not told apart from chance. */
+  noise: number;
+  questions: number;
+  evalSet: string;
+}
+
+export type AuditAction = 'apply' | 'auto-apply' | 'rollback';
+
+/** One line of a tenant's parameter audit log; the log is also the version history. */
+export interface AuditEntry {
+  seq: number;
+  at: string;
+  /** The operator, or `improvement-loop` for an automatic change. */
+  actor: string;
+  action: AuditAction;
+  reason: string;
+  fromVersion: number;
+  toVersion: number;
+  params: RetrievalParams;
+  changes: ReturnType<typeof paramChanges>;
+  effect?: MeasuredEffect;
+  proposalId?: string;
+  /** Id of the request that made the change, so a retried request finds it instead of writing it twice. */
+  changeId?: string;
+}
+
+export interface ApplyParamsInput {
+  params: RetrievalParams;
+  actor: string;
+  action: Exclude<AuditAction, 'rollback'>;
+  reason: string;
+  effect?: MeasuredEffect;
+  proposalId?: string;
+  changeId?: string;
+}
+
+/** Where audit entries live: one append-only list per tenant. */
+export interface AuditBackend {
+  entries(tenant: string): Promise<AuditEntry[]>;
+  append(tenant: string, entry: AuditEntry): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * A tenant's retrieval parameters, versioned and audited. Version 0 is the configured defaults; every apply writes a
+ * new version (one more than the highest so far) and a rollback returns to the version that was current before.
+ * Reads are memoised for `refreshMs`, so the query path costs no round trip per query and another worker's change
+ * is seen within that time; this process's own changes are seen at once.
+ */
+export class ParamStore {
+  private readonly memo = new Map<string, { value: ParamVersion; at: number }>();
+
+  constructor(
+    private readonly backend: AuditBackend,
+    private readonly defaults: RetrievalParams,
+    private readonly refreshMs = 1000,
+  ) {}
+
+  async current(tenant: string): Promise<ParamVersion> {
+    const memo = this.memo.get(tenant);
+    if (memo && performance.now() - memo.at < this.refreshMs) return memo.value;
+    const value = currentOf(await this.backend.entries(tenant), this.defaults);
+    this.memo.set(tenant, { value, at: performance.now() });
+    return value;
+  }
+
+  async history(tenant: string): Promise<AuditEntry[]> {
+    return this.backend.entries(tenant);
+  }
+
+  /** Applies a whole parameter set as a new version. Out-of-bounds values are refused and nothing is written. */
+  async apply(tenant: string, input: ApplyParamsInput): Promise<AuditEntry> {
+    const problem = paramsProblem(input.params as unknown as Record<string, unknown>);
+    if (problem) throw new InvalidInputError(`parameters refused: ${problem}`);
+    if (input.reason.trim() === '') throw new InvalidInputError('a parameter change needs a reason');
+    const entries = await this.backend.entries(tenant);
+    const current = currentOf(entries, this.defaults);
+    const toVersion = Math.max(0, ...entries.map((e) => e.toVersion)) + 1;
+    const entry: AuditEntry = {
+      seq: entries.length + 1,
+      at: new Date().toISOString(),
+      actor: input.actor,
+      action: input.action,
+      reason: input.reason,
+      fromVersion: current.version,
+      toVersion,
+      params: input.params,
+      changes: paramChanges(current.params, input.params),
+      effect: input.effect,
+      proposalId: input.proposalId,
+      changeId: input.changeId,
+    };
+    await this.backend.append(tenant, entry);
+    this.memo.set(tenant, { value: { version: toVersion, params: input.params }, at: performance.now() });
+    return entry;
+  }
+
+  /** Returns to the version that was current before the current one. */
+  async rollback(tenant: string, actor: string, reason: string, changeId?: string): Promise<AuditEntry> {
+    if (reason.trim() === '') throw new InvalidInputError('a rollback needs a reason');
+    const entries = await this.backend.entries(tenant);
+    const current = currentOf(entries, this.defaults);
+    if (current.version === 0)
+      throw new RaglineError(ErrorType.NotFound, `tenant ${tenant} has no version to roll back`);
+    const made = [...entries].reverse().find((e) => e.toVersion === current.version && e.action !== 'rollback');
+    const previous = made?.fromVersion ?? 0;
+    const params = paramsOf(entries, previous, this.defaults);
+    const entry: AuditEntry = {
+      seq: entries.length + 1,
+      at: new Date().toISOString(),
+      actor,
+      action: 'rollback',
+      reason,
+      fromVersion: current.version,
+      toVersion: previous,
+      params,
+      changes: paramChanges(current.params, params),
+      changeId,
+    };
+    await this.backend.append(tenant, entry);
+    this.memo.set(tenant, { value: { version: previous, params }, at: performance.now() });
+    return entry;
+  }
+
+  close(): Promise<void> {
+    return this.backend.close();
+  }
+}
+
+function currentOf(entries: AuditEntry[], defaults: RetrievalParams): ParamVersion {
+  const last = entries.at(-1);
+  return last ? { version: last.toVersion, params: last.params } : { version: 0, params: defaults };
+}
+
+function paramsOf(entries: AuditEntry[], version: number, defaults: RetrievalParams): RetrievalParams {
+  if (version === 0) return defaults;
+  return [...entries].reverse().find((e) => e.toVersion === version)?.params ?? defaults;
+}
+
+/** Audit lines in `<dataDir>/params/<tenant>.audit.jsonl`; one process owns a data directory. */
+export class DiskAuditBackend implements AuditBackend {
+  constructor(private readonly dir: string) {}
+
+  private file(tenant: string): string {
+    return path.join(this.dir, `${encodeURIComponent(tenant)}.audit.jsonl`);
+  }
+
+  async entries(tenant: string): Promise<AuditEntry[]> {
+    const text = await readFile(this.file(tenant), 'utf8').catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return '';
+      throw error;
+    });
+    return text
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => JSON.parse(line) as AuditEntry);
+  }
+
+  async append(tenant: string, entry: AuditEntry): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    await appendFile(this.file(tenant), `${JSON.stringify(entry)}\n`);
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** Audit entries in one Redis list per tenant, shared by every worker. */
+export class RedisAuditBackend implements AuditBackend {
+  constructor(
+    private readonly client: Redis | Cluster,
+    private readonly prefix: string,
+  ) {}
+
+  private key(tenant: string): string {
+    return `${this.prefix}params:{${encodeURIComponent(tenant)}}:audit`;
+  }
+
+  async entries(tenant: string): Promise<AuditEntry[]> {
+    const rows = await this.client.lrange(this.key(tenant), 0, -1);
+    return rows.map((row) => JSON.parse(row) as AuditEntry);
+  }
+
+  async append(tenant: string, entry: AuditEntry): Promise<void> {
+    await this.client.rpush(this.key(tenant), JSON.stringify(entry));
+  }
+
+  async close(): Promise<void> {}
+}

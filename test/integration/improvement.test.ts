@@ -1,0 +1,270 @@
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ImprovementClient } from '../../client/improvement-client.js';
+import { createHttpApi } from '../../client/http-api.js';
+import { RaglineClient } from '../../client/ragline-client.js';
+import { ErrorType, RaglineError } from '../../lib/errors.js';
+import { RedisQueryLog, type QueryRecord } from '../../lib/improve/query-log.js';
+import type { AnswerQueryResult } from '../../workflows/answer-query-types.js';
+import { answerQueryWorkflow } from '../../workflows/index.js';
+import type { ImprovementSettings, ImprovementStatus } from '../../workflows/improvement-types.js';
+import { TestRedis } from '../support/redis.js';
+import { SAMPLE_CORPUS, startRagline, type TestRagline } from '../support/ragline.js';
+import { startTestTemporal } from '../support/temporal.js';
+
+const EVAL_SET = path.resolve(import.meta.dirname, '../../sample-corpus/ground-truth.jsonl');
+const HOUR = 3_600_000;
+
+describe('continuous improvement on a real dev server', () => {
+  let env: TestWorkflowEnvironment;
+  let ragline: TestRagline;
+  let improvement: ImprovementClient;
+
+  beforeAll(async () => {
+    env = await startTestTemporal();
+    ragline = await startRagline({ env });
+    improvement = new ImprovementClient(env.client, ragline.taskQueue);
+  });
+  afterAll(async () => {
+    await ragline?.stop();
+    await env?.teardown();
+  });
+
+  /** A tenant of its own with the sample corpus, and its improvement workflow (cycles only on run-now). */
+  const tenantWith = async (settings: Partial<ImprovementSettings>) => {
+    const tenant = `t${randomUUID().slice(0, 8)}`;
+    await ragline.ingest([SAMPLE_CORPUS], tenant);
+    await improvement.ensure(tenant, {
+      intervalMs: HOUR,
+      evalSet: EVAL_SET,
+      approvers: ['alice'],
+      approvalTtlMs: HOUR,
+      ...settings,
+    });
+    return tenant;
+  };
+
+  const ask = (tenant: string, query: string): Promise<AnswerQueryResult> =>
+    env.client.workflow.execute(answerQueryWorkflow, {
+      taskQueue: ragline.taskQueue,
+      workflowId: `query-${tenant}-${randomUUID()}`,
+      args: [{ query, tenant }],
+    });
+
+  /** Polls the workflow's query until `done` holds (bounded by attempts, not by a clock). */
+  const waitFor = async (tenant: string, done: (s: ImprovementStatus) => boolean): Promise<ImprovementStatus> => {
+    for (let attempt = 0; attempt < 600; attempt++) {
+      const status = await improvement.status(tenant);
+      if (done(status)) return status;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`condition not reached: ${JSON.stringify(await improvement.status(tenant))}`);
+  };
+
+  const refusal = (promise: Promise<unknown>) =>
+    promise.then(
+      () => {
+        throw new Error('expected a refusal');
+      },
+      (error: unknown) => error as RaglineError,
+    );
+
+  const auditLength = async (tenant: string) => (await ragline.runtime.deps.improvement.params.history(tenant)).length;
+
+  it('applies an in-bounds improving change by itself and bumps the parameter version', async () => {
+    const tenant = await tenantWith({ autoApplyScale: 100 });
+    const poor = await improvement.setParams(tenant, { topK: 1 }, 'alice', 'start from a poor configuration');
+    expect(poor.toVersion).toBe(1);
+    await improvement.runNow(tenant);
+    const status = await waitFor(tenant, (s) => s.cycles === 1);
+    expect(status.history[0]?.outcome).toBe('auto-applied');
+    expect(status.current?.version).toBe(2);
+    expect(status.current?.params.topK).toBeGreaterThan(1);
+    const [, applied] = await ragline.runtime.deps.improvement.params.history(tenant);
+    expect(applied).toMatchObject({ actor: 'improvement-loop', action: 'auto-apply', fromVersion: 1, toVersion: 2 });
+    expect(applied!.effect!.after - applied!.effect!.before).toBeGreaterThan(applied!.effect!.noise);
+    // New queries use the new parameters without a restart.
+    const answer = await ask(tenant, 'How do I reset my password?');
+    expect(answer.sources.length).toBe(status.current!.params.topK);
+  });
+
+  it('holds a large change for approval: a non-allowed operator is refused, an allowed one applies it', async () => {
+    const tenant = await tenantWith({ autoApplyScale: 0 });
+    await improvement.setParams(tenant, { topK: 1 }, 'alice', 'start from a poor configuration');
+    await improvement.runNow(tenant);
+    const status = await waitFor(tenant, (s) => s.cycles === 1);
+    expect(status.history[0]?.outcome).toBe('proposed');
+    const [proposal] = status.pending;
+    expect(proposal?.status).toBe('pending');
+    expect(status.current?.version).toBe(1);
+    const before = await auditLength(tenant);
+
+    const mallory = await refusal(improvement.approve(tenant, proposal!.id, 'mallory', 'looks fine'));
+    expect(mallory.type).toBe(ErrorType.InvalidInput);
+    expect(mallory.message).toMatch(/mallory is not on the approvers allowlist/);
+    expect((await refusal(improvement.approve(tenant, proposal!.id, 'alice', '  '))).message).toMatch(/reason/);
+    expect((await refusal(improvement.approve(tenant, proposal!.id, 'alice', 'x'.repeat(501)))).message).toMatch(
+      /501 characters/,
+    );
+    expect((await refusal(improvement.approve(tenant, 'p999', 'alice', 'ok'))).message).toMatch(
+      /unknown proposal p999/,
+    );
+    expect(await auditLength(tenant)).toBe(before);
+    expect((await improvement.status(tenant)).pending).toHaveLength(1);
+
+    const approved = await improvement.approve(tenant, proposal!.id, 'alice', 'measured gain, reviewed');
+    expect(approved).toMatchObject({ status: 'approved', decidedBy: 'alice', appliedVersion: 2 });
+    const after = await improvement.status(tenant);
+    expect(after.current).toEqual({ version: 2, params: proposal!.params });
+    const audit = await ragline.runtime.deps.improvement.params.history(tenant);
+    expect(audit.at(-1)).toMatchObject({ actor: 'alice', proposalId: proposal!.id, reason: 'measured gain, reviewed' });
+    // Approving twice is refused: it was decided.
+    expect((await refusal(improvement.approve(tenant, proposal!.id, 'alice', 'again'))).message).toMatch(/already/);
+  });
+
+  it('lets an unanswered proposal expire, after which approving it is refused', async () => {
+    const tenant = await tenantWith({ autoApplyScale: 0, approvalTtlMs: 1500 });
+    await improvement.setParams(tenant, { topK: 1 }, 'alice', 'start from a poor configuration');
+    await improvement.runNow(tenant);
+    const proposed = await waitFor(tenant, (s) => s.cycles === 1);
+    const id = proposed.pending[0]!.id;
+    const expired = await waitFor(tenant, (s) => s.proposals.some((p) => p.id === id && p.status === 'expired'));
+    expect(expired.pending).toHaveLength(0);
+    expect(expired.current?.version).toBe(1);
+    expect((await refusal(improvement.approve(tenant, id, 'alice', 'too late'))).message).toMatch(/expired/);
+  });
+
+  it('refuses parameters set by hand outside their bounds, naming them, and leaves the audit log alone', async () => {
+    const tenant = await tenantWith({});
+    const error = await refusal(improvement.setParams(tenant, { bm25B: 1.5, topK: 0 }, 'alice', 'try'));
+    expect(error).toBeInstanceOf(RaglineError);
+    expect(error.message).toMatch(/bm25B=1.5 is outside its bounds \[0, 1\]/);
+    expect(error.message).toMatch(/topK=0/);
+    expect(await auditLength(tenant)).toBe(0);
+  });
+
+  it('rolls back to the previous version, and answers cached under the rolled-back version are not served', async () => {
+    const tenant = await tenantWith({});
+    await improvement.setParams(tenant, { topK: 2 }, 'alice', 'fewer sources');
+    const question = 'How do I set up webhooks?';
+    expect((await ask(tenant, question)).cache.result).toBe('miss');
+    const cached = await ask(tenant, question);
+    expect(cached.cache.result).toBe('hit');
+    expect(cached.sources).toHaveLength(2);
+
+    const rolled = await improvement.rollback(tenant, 'alice', 'two sources are too few');
+    expect(rolled).toMatchObject({ action: 'rollback', fromVersion: 1, toVersion: 0 });
+    expect((await improvement.status(tenant)).current?.version).toBe(0);
+    const after = await ask(tenant, question);
+    expect(after.cache.result).toBe('miss');
+    expect(after.sources).toHaveLength(5);
+    expect((await refusal(improvement.rollback(tenant, 'alice', 'again'))).type).toBe(ErrorType.NotFound);
+  });
+
+  it('logs every answer (hits too) and suggests a document on a topic asked about repeatedly without an answer', async () => {
+    const tenant = await tenantWith({});
+    const unanswerable = [
+      'How do I enable quantum teleportation?',
+      'Is quantum teleportation supported on the free plan?',
+      'quantum teleportation pricing',
+    ];
+    for (const q of unanswerable) await ask(tenant, q);
+    await ask(tenant, 'How do I reset my password?');
+    const hit = await ask(tenant, 'How do I reset my password?');
+    expect(hit.cache.result).toBe('hit');
+    await improvement.runNow(tenant);
+    const status = await waitFor(tenant, (s) => s.cycles === 1);
+    const analysis = status.lastAnalysis!;
+    expect(analysis.volume).toBe(5);
+    expect(analysis.hitRatio.result).toBeCloseTo(0.2, 5);
+    const [suggestion] = analysis.documentSuggestions;
+    expect(suggestion?.topic).toMatch(/quantum teleportation/);
+    expect(suggestion?.estimatedImpact.queries).toBe(3);
+    expect(suggestion?.priority).toBe('high');
+    expect(analysis.documentSuggestions.some((s) => /password/.test(s.topic))).toBe(false);
+  });
+
+  it('takes feedback for a logged query through the client and the HTTP route, and refuses unknown ids', async () => {
+    const tenant = await tenantWith({});
+    const answer = await ask(tenant, 'What are the API rate limits?');
+    expect(await improvement.feedback({ queryId: answer.queryId, score: 5, comment: 'spot on' })).toEqual({
+      queryId: answer.queryId,
+      tenant,
+    });
+    const unknown = await refusal(improvement.feedback({ queryId: 'query-nobody-asked', score: 3 }));
+    expect(unknown.type).toBe(ErrorType.NotFound);
+
+    const api = await createHttpApi(new RaglineClient(env.client, ragline.taskQueue, { maxQueryChars: 4000 }));
+    const ok = await api.inject({
+      method: 'POST',
+      url: '/v1/feedback',
+      payload: { queryId: answer.queryId, score: 4 },
+    });
+    expect(ok.statusCode).toBe(201);
+    const missing = await api.inject({ method: 'POST', url: '/v1/feedback', payload: { queryId: 'nope', score: 4 } });
+    expect(missing.statusCode).toBe(404);
+    const bad = await api.inject({
+      method: 'POST',
+      url: '/v1/feedback',
+      payload: { queryId: answer.queryId, score: 9 },
+    });
+    expect(bad.statusCode).toBe(400);
+    await api.close();
+
+    await improvement.runNow(tenant);
+    const status = await waitFor(tenant, (s) => s.cycles === 1);
+    expect(status.lastAnalysis?.feedback.count).toBe(2);
+    // A well-rated real question becomes an evaluation-set proposal citing the documents its answer used.
+    expect(status.lastAnalysis?.evalSetProposals[0]).toMatchObject({
+      queryId: answer.queryId,
+      question: 'what are the api rate limits',
+    });
+  });
+});
+
+describe('query log on Redis Streams', () => {
+  let redis: TestRedis;
+  let client: Redis;
+  beforeAll(async () => {
+    redis = await TestRedis.start();
+    client = new Redis(redis.url);
+  });
+  afterAll(async () => {
+    client?.disconnect();
+    await redis?.stop();
+  });
+
+  const record = (i: number, tenant = 'acme'): QueryRecord => ({
+    queryId: `q-${tenant}-${i}`,
+    at: new Date().toISOString(),
+    tenant,
+    question: `question ${i}`,
+    cache: { result: 'miss' },
+    cacheHit: false,
+    sources: ['doc-a'],
+    qualityScore: 0.7,
+    degraded: false,
+    latencyMs: 12,
+  });
+
+  it('bounds each stream by size, keeps tenants apart, and joins feedback by query id', async () => {
+    const log = new RedisQueryLog(client, 'qltest:', { retentionMs: HOUR, maxEntries: 100 });
+    await log.append(Array.from({ length: 1000 }, (_, i) => record(i)));
+    await log.append([record(1, 'other')]);
+    const length = await client.xlen('qltest:qlog:{acme}:queries');
+    // MAXLEN ~ trims whole macro nodes: at least 100 stay, far fewer than 1000.
+    expect(length).toBeGreaterThanOrEqual(100);
+    expect(length).toBeLessThan(1000);
+    expect(await log.find('q-acme-999')).toEqual({ tenant: 'acme' });
+    expect(await log.find('q-unknown')).toBeUndefined();
+    await log.addFeedback({ queryId: 'q-acme-999', tenant: 'acme', at: new Date().toISOString(), score: 2 });
+    const window = await log.read('acme', Date.now() - HOUR);
+    expect(window.queries.every((q) => q.tenant === 'acme')).toBe(true);
+    expect(window.queries.at(-1)?.queryId).toBe('q-acme-999');
+    expect(window.feedback).toEqual([expect.objectContaining({ queryId: 'q-acme-999', score: 2 })]);
+    expect((await log.read('other', 0)).queries.map((q) => q.queryId)).toEqual(['q-other-1']);
+  });
+});

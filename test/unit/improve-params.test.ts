@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import { DiskAuditBackend, ParamStore } from '../../lib/improve/param-store.js';
+import { DEFAULT_PARAMS, candidateParams, isSmallChange, paramsProblem } from '../../lib/improve/params.js';
+import { resultKey } from '../../lib/cache/keys.js';
+import { compareScores, beatsNoise } from '../../lib/improve/shadow.js';
+import { EmbeddedStore } from '../../lib/retrieval/embedded-store.js';
+import { tempDir } from '../support/ragline.js';
+
+describe('retrieval parameters', () => {
+  it('names every parameter outside its bounds, and unknown ones', () => {
+    expect(paramsProblem({ topK: 0, bm25B: 1.2, titleWeight: 2 })).toBe(
+      'topK=0 is outside its bounds [1, 20]; bm25B=1.2 is outside its bounds [0, 1]',
+    );
+    expect(paramsProblem({ topK: 2.5 })).toBe('topK must be an integer');
+    expect(paramsProblem({ temperature: 1 })).toMatch(/unknown parameter temperature/);
+    expect(paramsProblem({ topK: 8, bm25K1: 0.9 })).toBeUndefined();
+  });
+
+  it('tells small changes (auto-applied) from large ones (approval)', () => {
+    expect(isSmallChange(DEFAULT_PARAMS, { ...DEFAULT_PARAMS, topK: 7 })).toBe(true);
+    expect(isSmallChange(DEFAULT_PARAMS, { ...DEFAULT_PARAMS, topK: 10 })).toBe(false);
+    expect(isSmallChange(DEFAULT_PARAMS, { ...DEFAULT_PARAMS, bm25B: 0.6 })).toBe(true);
+    expect(isSmallChange(DEFAULT_PARAMS, { ...DEFAULT_PARAMS, bm25B: 0.6 }, 0)).toBe(false);
+  });
+
+  it('proposes one parameter at a time over its grid, never the current set', () => {
+    const candidates = candidateParams(DEFAULT_PARAMS);
+    expect(
+      candidates.every(
+        (c) => Object.keys(c).filter((k) => c[k as 'topK'] !== DEFAULT_PARAMS[k as 'topK']).length === 1,
+      ),
+    ).toBe(true);
+    expect(candidates.some((c) => c.topK === 10)).toBe(true);
+    expect(candidates).not.toContainEqual(DEFAULT_PARAMS);
+  });
+
+  it('keeps version-0 result keys as they were and gives every other version its own', () => {
+    const scope = { tenant: 'acme', corpusVersion: 3, topK: 5, generatorModel: 'extractive' };
+    expect(resultKey({ ...scope, paramsVersion: undefined }, 'q')).toBe(resultKey(scope, 'q'));
+    expect(resultKey({ ...scope, paramsVersion: 1 }, 'q')).not.toBe(resultKey(scope, 'q'));
+    expect(resultKey({ ...scope, paramsVersion: 1 }, 'q')).not.toBe(resultKey({ ...scope, paramsVersion: 2 }, 'q'));
+  });
+
+  it('counts a gain only when it is larger than two standard errors of the paired differences', () => {
+    const before = Array.from({ length: 100 }, () => 0.5);
+    const oneQuestion = [...before];
+    oneQuestion[0] = 1;
+    expect(beatsNoise(compareScores(before, oneQuestion))).toBe(false);
+    const broad = before.map((v, i) => v + (i % 2 === 0 ? 0.1 : 0.05));
+    expect(beatsNoise(compareScores(before, broad))).toBe(true);
+  });
+});
+
+describe('parameter store', () => {
+  it('versions, audits and rolls back; a refused change writes nothing', async () => {
+    const store = new ParamStore(new DiskAuditBackend(await tempDir()), DEFAULT_PARAMS, 0);
+    expect(await store.current('acme')).toEqual({ version: 0, params: DEFAULT_PARAMS });
+    await expect(
+      store.apply('acme', { params: { ...DEFAULT_PARAMS, bm25B: 2 }, actor: 'alice', action: 'apply', reason: 'x' }),
+    ).rejects.toThrow(/bm25B=2/);
+    expect(await store.history('acme')).toEqual([]);
+    await expect(store.rollback('acme', 'alice', 'nothing yet')).rejects.toThrow(/no version to roll back/);
+
+    const v1 = await store.apply('acme', {
+      params: { ...DEFAULT_PARAMS, topK: 3 },
+      actor: 'alice',
+      action: 'apply',
+      reason: 'a',
+    });
+    const v2 = await store.apply('acme', {
+      params: { ...DEFAULT_PARAMS, topK: 8 },
+      actor: 'bob',
+      action: 'apply',
+      reason: 'b',
+    });
+    expect([v1.toVersion, v2.toVersion]).toEqual([1, 2]);
+    expect(v2.changes).toEqual({ topK: [3, 8] });
+    expect(await store.current('other')).toEqual({ version: 0, params: DEFAULT_PARAMS });
+
+    const back = await store.rollback('acme', 'carol', 'v2 hurt');
+    expect(back).toMatchObject({ action: 'rollback', fromVersion: 2, toVersion: 1, actor: 'carol' });
+    expect((await store.current('acme')).params.topK).toBe(3);
+    expect((await store.rollback('acme', 'carol', 'again')).toVersion).toBe(0);
+    const v3 = await store.apply('acme', { params: DEFAULT_PARAMS, actor: 'alice', action: 'apply', reason: 'c' });
+    expect(v3.toVersion).toBe(3);
+  });
+});
+
+describe('BM25 parameters per search', () => {
+  const doc = (docId: string, title: string, text: string) => ({
+    docId,
+    title,
+    contentHash: docId,
+    chunks: [{ id: `${docId}#0`, docId, title, text, position: 0 }],
+  });
+
+  it('ranks with the parameters a search carries, and never returns a NaN score when b is 1', async () => {
+    const store = await EmbeddedStore.open(await tempDir());
+    // The first document's body analyses to no term at all: with b = 1 its body norm is 0.
+    await store.upsertDocuments('t', [doc('a', 'zebra', 'the of and'), doc('b', 'stripes', 'zebra zebra stripes')]);
+    const top = await store.search('t', { query: 'zebra', topK: 1, bm25: { b: 1 } });
+    expect(top.hits).toHaveLength(1);
+    expect(Number.isFinite(top.hits[0]!.score)).toBe(true);
+    const noTitle = await store.search('t', { query: 'zebra', topK: 2, bm25: { titleWeight: 0 } });
+    expect(noTitle.hits[0]?.docId).toBe('b');
+    const heavyTitle = await store.search('t', { query: 'zebra', topK: 2, bm25: { titleWeight: 10 } });
+    expect(heavyTitle.hits[0]?.docId).toBe('a');
+  });
+});
