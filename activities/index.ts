@@ -68,6 +68,8 @@ export interface ActivitySettings {
   redactQueries: boolean;
   /** How long a query waits for an identical one already computing elsewhere before computing itself. */
   stampedeWaitMs?: number;
+  /** `answerSettingsHash(config)`: cached answers are kept apart by every setting that changes them. */
+  answerSettings?: string;
 }
 
 const SNIPPET_CHARS = 240;
@@ -102,6 +104,8 @@ export interface RetrieveResult {
   reason?: string;
   /** Rungs retrieval stepped down by itself, such as `lexical-only` when the embedder is down. */
   degradedReasons?: FallbackReason[];
+  /** Set when the dense leg was configured but not used: the hits are lexical only (see SearchResponse). */
+  retrievalDegraded?: 'embedder-unavailable' | 'embedding-mismatch';
   corpusVersion: number;
   tookMs: number;
 }
@@ -202,7 +206,16 @@ export const createActivities = (deps: ActivityDeps) => {
       else docs.push(chunked);
     }
     if (docs.length > 0) {
-      for (const outcome of await store.upsertDocuments(tenant, docs)) {
+      // With an embedder the upsert embeds every chunk first, which can outlast the heartbeat timeout.
+      const context = Context.current();
+      const beat = setInterval(() => context.heartbeat({ stage: 'upsert', documents: docs.length }), 10_000);
+      let outcomes;
+      try {
+        outcomes = await store.upsertDocuments(tenant, docs);
+      } finally {
+        clearInterval(beat);
+      }
+      for (const outcome of outcomes) {
         result[outcome.status] += 1;
         if (outcome.status === 'updated') changedDocIds.push(outcome.docId);
       }
@@ -234,6 +247,7 @@ export const createActivities = (deps: ActivityDeps) => {
     corpusVersion: (await store.stats(tenant)).corpusVersion,
     topK,
     generatorModel: deps.generator.model,
+    ...(settings.answerSettings === undefined ? {} : { settings: settings.answerSettings }),
   });
 
   const contextFor = async (tenant: string, hits: GenerateInput['hits']): Promise<ContextChunk[]> => {
@@ -250,15 +264,21 @@ export const createActivities = (deps: ActivityDeps) => {
    * process through single-flight, across workers through a short lock in the shared cache (bounded wait).
    * The shared value lives only as long as a burst does.
    */
-  const shared = async <T>(key: string, compute: () => Promise<T>): Promise<T> =>
+  const shared = async <T>(key: string, compute: (signal: AbortSignal) => Promise<T>): Promise<T> =>
     (
       await cachedCompute(cache, key, { ttlMs: FLIGHT_TTL_MS }, compute, {
         lockMs: 30_000,
         waitMs: settings.stampedeWaitMs ?? 5000,
+        // This query's cancellation ends only its wait; the shared work stops when every query that joined it has.
+        signal: Context.current().cancellationSignal,
       })
     ).value;
 
-  const generateWith = async (generator: AnswerGenerator, input: GenerateInput): Promise<GenerateResult> => {
+  const generateWith = async (
+    generator: AnswerGenerator,
+    input: GenerateInput,
+    signal: AbortSignal,
+  ): Promise<GenerateResult> => {
     const started = performance.now();
     const chunks = await contextFor(input.tenant, input.hits);
     if (chunks.length === 0) {
@@ -279,7 +299,7 @@ export const createActivities = (deps: ActivityDeps) => {
           query: input.query,
           tenant: input.tenant,
           chunks,
-          signal: Context.current().cancellationSignal,
+          signal,
         });
         span.setAttributes({
           'llm.prompt_tokens': answer.usage?.promptTokens ?? 0,
@@ -302,7 +322,7 @@ export const createActivities = (deps: ActivityDeps) => {
       metrics.cacheRequests.inc({ level: 'llm', outcome: generated.cached ? 'hit' : 'miss' });
     const qualityScore = answerQuality(deps.analyzer, {
       query: input.query,
-      sourceTexts: chunks.map((c) => `${c.title}\n${c.text}`),
+      sources: chunks.map((c) => ({ n: c.n, text: `${c.title}\n${c.text}` })),
       citations: generated.citations,
     });
     return { ...generated, qualityScore, tookMs: Math.round(performance.now() - started) };
@@ -424,7 +444,14 @@ export const createActivities = (deps: ActivityDeps) => {
               snippet: snippet(text),
               score: Math.round(score * 10_000) / 10_000,
             }));
-            return { hits, reason: response.reason, corpusVersion: stats.corpusVersion };
+            return {
+              hits,
+              reason: response.reason,
+              corpusVersion: stats.corpusVersion,
+              ...(response.degradedReason
+                ? { retrievalDegraded: response.degradedReason, degradedReasons: ['lexical-only' as const] }
+                : {}),
+            };
           });
         const result = input.flightKey ? await shared(`${input.flightKey}:retrieval`, search) : await search();
         return { ...result, tookMs: Math.round(performance.now() - started) };
@@ -434,13 +461,13 @@ export const createActivities = (deps: ActivityDeps) => {
     async generateAnswer(input: GenerateInput): Promise<GenerateResult> {
       return atBoundary(() =>
         input.flightKey
-          ? shared(`${input.flightKey}:generation`, () => generateWith(deps.generator, input))
-          : generateWith(deps.generator, input),
+          ? shared(`${input.flightKey}:generation`, (signal) => generateWith(deps.generator, input, signal))
+          : generateWith(deps.generator, input, Context.current().cancellationSignal),
       );
     },
 
     async composeExtractiveAnswer(input: GenerateInput): Promise<GenerateResult> {
-      return atBoundary(() => generateWith(deps.extractive, input));
+      return atBoundary(() => generateWith(deps.extractive, input, Context.current().cancellationSignal));
     },
 
     /** Discovery as started by ingestion runs of older code, which carry the whole file list in their history. */

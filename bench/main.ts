@@ -3,7 +3,19 @@
  * the last stdout line of each is JSON.
  */
 const [name, ...args] = process.argv.slice(2);
-const known = ['floor', 'cache', 'retrieval', 'ingest', 'eval', 'breaker'];
+const known = [
+  'floor',
+  'cache',
+  'cache-memory',
+  'retrieval',
+  'ingest',
+  'eval',
+  'breaker',
+  'embed',
+  'sample',
+  'semantic',
+  'dense',
+];
 if (!name || !known.includes(name)) {
   console.error(`usage: npm run bench -- <${known.join('|')}> [options]`);
   process.exit(2);

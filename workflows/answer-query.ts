@@ -243,6 +243,7 @@ export async function answerQueryWorkflow(input: AnswerQueryInput): Promise<Answ
       citations: generated.citations,
       uncited: generated.uncited,
       corpusVersion: retrieved.corpusVersion,
+      retrievalDegraded: retrieved.retrievalDegraded,
     },
     {
       cache: lookupMs,

@@ -44,7 +44,7 @@ export function createCache(config: Config, logger?: Logger, metrics?: CacheMetr
       onError: (operation) => metrics?.backendErrors.inc({ operation }),
     });
   }
-  return new MemoryCache({ maxEntries: config.RAGLINE_CACHE_MAX_ENTRIES });
+  return new MemoryCache({ maxEntries: config.RAGLINE_CACHE_MAX_ENTRIES, maxBytes: config.RAGLINE_CACHE_MAX_BYTES });
 }
 
 /**

@@ -25,6 +25,11 @@ export interface ResultScope {
   generatorModel: string;
   /** Any other answer-affecting option (temperature, context budget, language...). Order of keys does not matter. */
   options?: Record<string, string | number | boolean | null>;
+  /**
+   * Hash of the deployment's answer-changing settings, from `answerSettingsHash`. Optional only so that scopes
+   * recorded in workflow histories before it existed still deserialise.
+   */
+  settings?: string;
 }
 
 export interface EmbeddingKeyInput {
@@ -73,13 +78,48 @@ export function normalizeQuery(query: string): string {
 }
 
 function scopeParts(scope: ResultScope): unknown[] {
-  return [
+  const parts: unknown[] = [
     RETRIEVAL_PARAMS_VERSION,
     scope.corpusVersion,
     scope.topK,
     scope.generatorModel,
     sortedEntries(scope.options),
   ];
+  // Appended only when present, so keys of scopes without it are unchanged.
+  if (scope.settings !== undefined) parts.push(scope.settings);
+  return parts;
+}
+
+const DEFAULT_OPENAI_BASE_URL = 'https://api.openai.com/v1';
+
+/**
+ * Every setting that changes what an answer says for one question, corpus and model. Secrets are not in it (a
+ * rotated key answers the same); neither are settings the corpus version already covers (chunk size acts only
+ * through ingestion, which moves the version) nor ones that change only how fast an answer comes (timeouts).
+ */
+export function answerSettings(config: Config): Record<string, string | number | boolean | null> {
+  const llm = Boolean(config.OPENAI_API_KEY || config.OPENAI_BASE_URL);
+  return {
+    llm,
+    // The same model name on another endpoint may be another model; trailing slashes are one endpoint.
+    baseURL: llm ? (config.OPENAI_BASE_URL ?? DEFAULT_OPENAI_BASE_URL).replace(/\/+$/, '') : null,
+    model: config.OPENAI_MODEL,
+    temperature: config.OPENAI_TEMPERATURE,
+    maxTokens: config.OPENAI_MAX_TOKENS,
+    contextTokens: config.RAGLINE_CONTEXT_TOKENS,
+    // Dense retrieval changes which chunks are found, so the answer too.
+    embeddingModel: config.OPENAI_EMBEDDING_MODEL ?? null,
+    embeddingDimensions: config.OPENAI_EMBEDDING_MODEL ? config.OPENAI_EMBEDDING_DIMENSIONS : null,
+    // Two stores (or two collections) can sit at the same corpus version with different documents.
+    store: config.QDRANT_URL
+      ? `qdrant:${config.QDRANT_URL}/${config.QDRANT_COLLECTION}`
+      : `embedded:${config.RAGLINE_DATA_DIR}`,
+  };
+}
+
+/** Short hash of `answerSettings`, for `ResultScope.settings`. */
+export function answerSettingsHash(config: Config): string {
+  return sha256(sortedEntries(answerSettings(config))).slice(0, 16);
 }
 
 export function resultKey(scope: ResultScope, query: string): string {

@@ -6,10 +6,14 @@ import { decodeEntry, encodeEntry } from './codec.js';
 export interface MemoryCacheOptions {
   /** @default 10000 (RAGLINE_CACHE_MAX_ENTRIES) */
   maxEntries?: number;
+  /** Bytes of keys and serialised values; an entry larger than this is not kept. @default 268435456 (RAGLINE_CACHE_MAX_BYTES) */
+  maxBytes?: number;
 }
 
 /**
- * The embedded cache: an LRU bounded by entry count, one TTL per entry, and a tag index for invalidation.
+ * The embedded cache: an LRU bounded by entry count and by bytes, one TTL per entry, and a tag index for
+ * invalidation. Both bounds matter: a count alone lets a few thousand long LLM answers or semantic buckets take
+ * gigabytes, bytes alone let millions of tiny entries' overhead grow unseen.
  * Values are stored serialised, as in Redis, so callers can neither mutate a cached value through a reference nor
  * cache something that would not survive the trip to Redis.
  */
@@ -23,6 +27,9 @@ export class MemoryCache implements Cache {
   constructor(options: MemoryCacheOptions = {}) {
     this.entries = new LRUCache<string, string>({
       max: options.maxEntries ?? 10_000,
+      maxSize: options.maxBytes ?? 268_435_456,
+      // UTF-8 bytes, as Redis would store them; the tag index is small beside the values and is not counted.
+      sizeCalculation: (value, key) => Buffer.byteLength(value) + Buffer.byteLength(key),
       // An overwrite re-indexes its tags itself in set(); every other way out of the LRU unindexes here.
       dispose: (_value, key, reason) => {
         if (reason !== 'set') this.unindex(key);
@@ -45,6 +52,8 @@ export class MemoryCache implements Cache {
     const raw = encodeEntry(value);
     this.unindex(key);
     this.entries.set(key, raw, { ttl: options.ttlMs });
+    // Larger than the whole byte budget: not kept, so nothing to index.
+    if (!this.entries.has(key)) return;
     const tags = [...new Set(options.tags ?? [])];
     if (tags.length === 0) return;
     this.tagsByKey.set(key, tags);
@@ -71,7 +80,11 @@ export class MemoryCache implements Cache {
   }
 
   async health(): Promise<HealthStatus> {
-    return { ok: true, latencyMs: 0, detail: `memory, ${this.entries.size} entries` };
+    return {
+      ok: true,
+      latencyMs: 0,
+      detail: `memory, ${this.entries.size} entries, ${this.entries.calculatedSize} bytes`,
+    };
   }
 
   async close(): Promise<void> {

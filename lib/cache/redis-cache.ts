@@ -25,23 +25,28 @@ export interface RedisCacheOptions extends RedisConnectionOptions {
   logger?: Logger;
   /** Called for every failed command, so the composition root can count them. */
   onError?: (operation: RedisCacheOperation, error: unknown) => void;
+  /** How long a tag keeps naming an entry after the entry expired, for invalidations racing the expiry. @default 60000 */
+  tagGraceMs?: number;
 }
 
 type Client = Redis | Cluster;
 
 /** Scripts touch one key each, so they run unchanged on a single node and on a cluster. */
 interface ScriptedClient {
-  ragTagAdd(tagKey: string, member: string, ttlMs: number): Promise<number>;
+  ragTagAdd(tagKey: string, member: string, expiresAt: number, now: number, ttlMs: number): Promise<number>;
   ragUnlock(lockKey: string, token: string): Promise<number>;
 }
 
-// Extends a tag set's TTL only upward, so the set outlives the longest-lived entry it names; PEXPIRE GT would do
-// the same but needs Redis 7 and skips sets that have no TTL yet.
+// A tag is a sorted set of entry keys scored by when each entry expires. Every add trims the members already gone,
+// so a tag that keeps being used (a popular document) holds only live entries instead of growing for ever; the set's
+// own TTL only ever moves up, so it outlives its longest-lived member. PEXPIRE GT would do that but needs Redis 7.
+// One key per script, so this runs unchanged on a cluster.
 const TAG_ADD_LUA = `
-redis.call('SADD', KEYS[1], ARGV[1])
-local ttl = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+local ttl = tonumber(ARGV[4])
 if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
-return 1`;
+return redis.call('ZCARD', KEYS[1])`;
 
 // Deletes the lock only if we still hold it: after our TTL lapsed another worker may own it.
 const UNLOCK_LUA = `
@@ -98,6 +103,7 @@ export class RedisCache implements Cache {
   readonly prefix: string;
   private readonly logger: Logger | undefined;
   private readonly onError: RedisCacheOptions['onError'];
+  private readonly tagGraceMs: number;
   private degraded = false;
 
   constructor(options: RedisCacheOptions & { client?: Client }) {
@@ -105,6 +111,7 @@ export class RedisCache implements Cache {
     this.prefix = options.keyPrefix ?? 'ragline:';
     this.logger = options.logger;
     this.onError = options.onError;
+    this.tagGraceMs = options.tagGraceMs ?? 60_000;
     this.client.defineCommand('ragTagAdd', { numberOfKeys: 1, lua: TAG_ADD_LUA });
     this.client.defineCommand('ragUnlock', { numberOfKeys: 1, lua: UNLOCK_LUA });
     // Without a listener ioredis reports connection errors as unhandled; the commands report their own failures.
@@ -151,9 +158,13 @@ export class RedisCache implements Cache {
     const ttlMs = Math.max(1, Math.round(options.ttlMs));
     try {
       const scripted = this.client as unknown as ScriptedClient;
-      // A tag set outlives its entries by a minute so a late invalidation still finds them.
+      // Members are trimmed a grace period after their entry expires, so an invalidation racing an expiry finds them.
+      const now = Date.now();
+      const expiresAt = now + ttlMs + this.tagGraceMs;
       await Promise.all(
-        [...new Set(options.tags ?? [])].map((tag) => scripted.ragTagAdd(this.tagKey(tag), fullKey, ttlMs + 60_000)),
+        [...new Set(options.tags ?? [])].map((tag) =>
+          scripted.ragTagAdd(this.tagKey(tag), fullKey, expiresAt, now, ttlMs + this.tagGraceMs),
+        ),
       );
       await this.client.set(fullKey, raw, 'PX', ttlMs);
     } catch (error) {
@@ -174,10 +185,14 @@ export class RedisCache implements Cache {
     try {
       for (const tag of new Set(tags)) {
         const tagKey = this.tagKey(tag);
-        const members = await this.client.smembers(tagKey);
-        const deleted = await Promise.all(members.map((member) => this.client.del(member)));
+        const legacyKey = this.legacyTagKey(tag);
+        const [members, legacy] = await Promise.all([
+          this.client.zrange(tagKey, 0, -1),
+          this.client.smembers(legacyKey),
+        ]);
+        const deleted = await Promise.all([...new Set([...members, ...legacy])].map((m) => this.client.del(m)));
         dropped += deleted.reduce((sum, n) => sum + n, 0);
-        await this.client.del(tagKey);
+        await Promise.all([this.client.del(tagKey), this.client.del(legacyKey)]);
       }
     } catch (error) {
       this.fail('invalidate', error);
@@ -230,7 +245,13 @@ export class RedisCache implements Cache {
     }
   }
 
-  private tagKey(tag: string): string {
+  /** The sorted set of a tag's entry keys; public so tests and operators can see its size. */
+  tagKey(tag: string): string {
+    return `${this.prefix}tags:${tag}`;
+  }
+
+  /** Plain sets written by versions before trimming; still read by invalidation until they expire on their own. */
+  private legacyTagKey(tag: string): string {
     return `${this.prefix}tag:${tag}`;
   }
 

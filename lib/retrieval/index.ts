@@ -8,14 +8,17 @@ import { QdrantStore } from './qdrant-store.js';
 export { Analyzer, ENGLISH_STOP_WORDS } from './analyzer.js';
 export { EmbeddedStore, validateDocument, DEFAULT_BM25, DEFAULT_FEEDBACK } from './embedded-store.js';
 export type { EmbeddedStoreOptions } from './embedded-store.js';
-export type { Embedder, EmbeddingCache, EmbeddingCacheKey } from './embedder.js';
+export type { Embedder, EmbeddingCache, EmbeddingCacheKey, EmbeddingMode, EmbeddingPurpose } from './embedder.js';
+export { DiskEmbeddingCache, defaultEmbeddingCacheDir } from './disk-embedding-cache.js';
+export { DenseIndex, DEFAULT_ANN_THRESHOLD } from './dense-index.js';
 export { OpenAIEmbedder, openAIEmbedderFromConfig } from './openai-embedder.js';
-export { reciprocalRankFusion, DEFAULT_RRF_K } from './fusion.js';
+export { reciprocalRankFusion, weightedScoreFusion, fuseHybrid, DEFAULT_RRF_K, DEFAULT_FUSION } from './fusion.js';
+export type { FusionParams, FusionKind } from './fusion.js';
 export { QdrantStore } from './qdrant-store.js';
 export { evaluate, evaluateQuery, rankDocuments } from './ir-metrics.js';
 
 export interface ChunkStoreDeps {
-  /** Dense vectors for Qdrant's hybrid search; the embedded store is lexical only and ignores it. */
+  /** Dense vectors for hybrid search, in Qdrant and in the embedded store alike. */
   embedder?: Embedder;
   analyzer?: Analyzer;
 }
@@ -32,11 +35,22 @@ export async function createChunkStore(config: Config, deps: ChunkStoreDeps = {}
         apiKey: config.QDRANT_API_KEY,
         collection: config.QDRANT_COLLECTION,
         embedder: deps.embedder,
+        rrfK: config.RAGLINE_RRF_K,
       },
       { analyzer: deps.analyzer },
     );
     await store.verifyLayout();
     return store;
   }
-  return EmbeddedStore.open(config.RAGLINE_DATA_DIR, deps.analyzer ? { analyzer: deps.analyzer } : {});
+  return EmbeddedStore.open(config.RAGLINE_DATA_DIR, {
+    ...(deps.analyzer ? { analyzer: deps.analyzer } : {}),
+    ...(deps.embedder ? { embedder: deps.embedder } : {}),
+    fusion: {
+      kind: config.RAGLINE_FUSION,
+      rrfK: config.RAGLINE_RRF_K,
+      denseWeight: config.RAGLINE_FUSION_DENSE_WEIGHT,
+      depth: config.RAGLINE_FUSION_DEPTH,
+    },
+    dense: { annThreshold: config.RAGLINE_DENSE_ANN_THRESHOLD },
+  });
 }

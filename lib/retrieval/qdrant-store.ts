@@ -14,7 +14,7 @@ import type {
 import { ErrorType, InvalidInputError, RaglineError } from '../errors.js';
 import { Analyzer } from './analyzer.js';
 import { validateDocument } from './embedded-store.js';
-import type { Embedder } from './embedder.js';
+import { documentEmbeddingText, type Embedder } from './embedder.js';
 import { DEFAULT_RRF_K } from './fusion.js';
 import { TenantLock } from './tenant-lock.js';
 
@@ -38,6 +38,11 @@ export interface QdrantStoreOptions {
   embedder?: Embedder;
   /** @default 60 (see fusion.ts) */
   rrfK?: number;
+  /**
+   * `rrf` (with rrfK), or `dbsf`: Qdrant's distribution-based score fusion, its normalised-score fusion without
+   * per-leg weights (the bench compares them). @default rrf
+   */
+  fusion?: 'rrf' | 'dbsf';
   /** Candidates each leg contributes to the fusion, as a multiple of topK. @default 4 */
   prefetchFactor?: number;
   /** Average chunk length (terms) assumed by the sparse BM25 weights; Qdrant cannot know the live average. @default 120 */
@@ -147,7 +152,10 @@ export class QdrantStore implements ChunkStore {
       for (let start = 0; start < chunks.length; start += batchSize) {
         const batch = chunks.slice(start, start + batchSize);
         const dense = this.options.embedder
-          ? await this.options.embedder.embed(batch.map(({ chunk }) => `${chunk.title}\n${chunk.text}`))
+          ? await this.options.embedder.embed(
+              batch.map(({ chunk }) => documentEmbeddingText(chunk.title, chunk.text)),
+              'document',
+            )
           : undefined;
         const points = batch.map(({ doc, chunk }, i) => {
           const payload: ChunkPayload = {
@@ -212,15 +220,25 @@ export class QdrantStore implements ChunkStore {
     const sparse = querySparse(terms);
     const candidates = request.topK * (this.options.prefetchFactor ?? 4);
     let response: { points: { score: number; payload?: Record<string, unknown> | null }[] };
+    let vector: number[] | undefined;
+    let degradedReason: SearchResponse['degradedReason'];
     if (this.options.embedder) {
-      const [vector] = await this.options.embedder.embed([request.query]);
+      // The sparse leg alone still answers when the embedder is down; the response says so.
+      vector = await this.options.embedder.embed([request.query], 'query').then(
+        ([embedded]) => embedded,
+        () => undefined,
+      );
+      if (!vector) degradedReason = 'embedder-unavailable';
+    }
+    if (vector) {
       response = await this.call('query', () =>
         this.client.query(this.collection, {
           prefetch: [
-            { query: vector!, using: DENSE, filter, limit: candidates },
+            { query: vector, using: DENSE, filter, limit: candidates },
             { query: sparse, using: SPARSE, filter, limit: candidates },
           ],
-          query: { rrf: { k: this.options.rrfK ?? DEFAULT_RRF_K } },
+          query:
+            this.options.fusion === 'dbsf' ? { fusion: 'dbsf' } : { rrf: { k: this.options.rrfK ?? DEFAULT_RRF_K } },
           filter,
           limit: request.topK,
           with_payload: true,
@@ -248,7 +266,7 @@ export class QdrantStore implements ChunkStore {
       };
     });
     if (hits.length === 0 && (await this.countChunks(tenant)) === 0) return { hits: [], reason: 'empty-corpus' };
-    return { hits };
+    return degradedReason ? { hits, degradedReason } : { hits };
   }
 
   async getChunks(tenant: string, chunkIds: string[]): Promise<Chunk[]> {

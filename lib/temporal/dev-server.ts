@@ -1,7 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import { createConnection } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Connection } from '@temporalio/client';
 import { SEARCH_ATTRIBUTE_TYPES } from '../../workflows/search-attributes.js';
 
 export const TEMPORAL_CLI_VERSION = 'v1.5.1';
@@ -91,7 +93,11 @@ export interface DevServerHandle {
   stop(): Promise<void>;
 }
 
-/** Starts `temporal server start-dev` as a child process with the Web UI and a SQLite file, tuned. */
+/**
+ * Starts `temporal server start-dev` as a child process with the Web UI and a SQLite file, tuned. Refuses a port that
+ * something already listens on (it would be taken for our server), waits until the listener answers as a Temporal
+ * frontend, and stops what it spawned if start-up fails or times out.
+ */
 export async function startDevServer(options: {
   cliPath: string;
   dbFile: string;
@@ -99,8 +105,16 @@ export async function startDevServer(options: {
   uiPort: number;
   namespace: string;
   tuned?: boolean;
+  /** How long start-up may take. @default 30000 */
+  timeoutMs?: number;
   log?: (line: string) => void;
 }): Promise<DevServerHandle> {
+  if (await portOpen(options.port)) {
+    throw new Error(
+      `port ${options.port} is already in use on 127.0.0.1: stop what listens there, or set TEMPORAL_PORT to a free ` +
+        'port (or TEMPORAL_ADDRESS to use a Temporal server that is already running)',
+    );
+  }
   fs.mkdirSync(path.dirname(options.dbFile), { recursive: true });
   const args = [
     'server',
@@ -126,38 +140,72 @@ export async function startDevServer(options: {
   };
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
+  // A spawn failure (no such binary) arrives as an event; without a listener it would crash the process.
+  let spawnError: Error | undefined;
+  child.once('error', (error) => (spawnError = error));
   const address = `127.0.0.1:${options.port}`;
-  await waitForPort(options.port, 30_000, () => (child.exitCode !== null ? output : undefined));
-  return {
-    address,
-    uiUrl: `http://127.0.0.1:${options.uiPort}`,
-    process: child,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-        setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
-      }),
-  };
+  const stop = () => stopChild(child);
+  try {
+    await waitForFrontend(address, options.timeoutMs ?? 30_000, () => {
+      if (spawnError) return `could not run ${options.cliPath}: ${spawnError.message}`;
+      return child.exitCode !== null || child.signalCode !== null ? output : undefined;
+    });
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { address, uiUrl: `http://127.0.0.1:${options.uiPort}`, process: child, stop };
 }
 
-async function waitForPort(port: number, timeoutMs: number, exited: () => string | undefined): Promise<void> {
-  const { createConnection } = await import('node:net');
+function stopChild(child: ChildProcess): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
+  });
+}
+
+function portOpen(port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port }, () => {
+      socket.end();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** True once the listener at `address` answers the frontend's GetSystemInfo: an open port alone proves nothing. */
+async function isTemporalFrontend(address: string): Promise<boolean> {
+  let connection: Connection | undefined;
+  try {
+    connection = await Connection.connect({ address, connectTimeout: 1000 });
+    await connection.workflowService.getSystemInfo({});
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await connection?.close().catch(() => undefined);
+  }
+}
+
+async function waitForFrontend(address: string, timeoutMs: number, exited: () => string | undefined): Promise<void> {
+  const port = Number(address.slice(address.lastIndexOf(':') + 1));
   const deadline = Date.now() + timeoutMs;
+  let listening = false;
   for (;;) {
     const crashed = exited();
     if (crashed !== undefined) throw new Error(`temporal dev server exited during start-up:\n${crashed}`);
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = createConnection({ host: '127.0.0.1', port }, () => {
-        socket.end();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return;
-    if (Date.now() > deadline)
-      throw new Error(`temporal dev server did not listen on port ${port} within ${timeoutMs} ms`);
+    listening = await portOpen(port);
+    if (listening && (await isTemporalFrontend(address))) return;
+    if (Date.now() > deadline) {
+      throw new Error(
+        listening
+          ? `the process listening on port ${port} is not a Temporal frontend (no answer to GetSystemInfo within ${timeoutMs} ms)`
+          : `temporal dev server did not listen on port ${port} within ${timeoutMs} ms`,
+      );
+    }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }

@@ -4,6 +4,7 @@
  * load phases. Shared by the short form in the test suite and `npm run chaos`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { runLoad, DEFAULT_LOAD, readSampleQuestions, type LoadReport, type LoadSample } from '../../client/load.js';
@@ -74,7 +75,18 @@ export async function startStack(options: { workers?: number; env?: Record<strin
   };
   const workers: WorkerHandle[] = [];
   const startWorker = async (name: string): Promise<WorkerHandle> => {
-    const child = spawn(process.execPath, [BIN, 'worker'], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    // One process owns a data dir: each worker gets its own, with a copy of the first worker's index (the corpus is
+    // ingested once, then only read).
+    const own = path.join(dataDir, name);
+    if (workers.length > 0) {
+      await fs.cp(path.join(env.RAGLINE_DATA_DIR ?? '', 'index'), path.join(own, 'index'), { recursive: true });
+    }
+    const workerEnv = workers.length > 0 ? { ...env, RAGLINE_DATA_DIR: own } : env;
+    const child = spawn(process.execPath, [BIN, 'worker'], {
+      cwd: ROOT,
+      env: workerEnv,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     const handle: WorkerHandle = {
       name,
       child,
@@ -106,6 +118,7 @@ export async function startStack(options: { workers?: number; env?: Record<strin
   const connection = await Connection.connect({ address: temporal.address });
   const client = new RaglineClient(new Client({ connection }), env.RAGLINE_TASK_QUEUE ?? 'ragline-chaos', {
     maxQueryChars: config.RAGLINE_MAX_QUERY_CHARS,
+    ingestBatch: config.RAGLINE_INGEST_BATCH,
     deadlineMs: config.RAGLINE_QUERY_DEADLINE_MS,
   });
   await client.ingest([path.join(ROOT, 'sample-corpus/docs')]);

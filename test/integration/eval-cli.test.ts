@@ -119,5 +119,6 @@ describe('ragline eval CLI', () => {
     expect(html).toContain('<polyline');
     expect(html).not.toMatch(/<script|<link|src=|@import/);
     await stack.env.client.workflow.getHandle('eval-default-cli-set').terminate('test done');
-  });
+    // Eleven CLI processes: each starts Node and tsx, which on a loaded machine takes seconds.
+  }, 180_000);
 });

@@ -15,6 +15,7 @@ interface Service {
   volumes?: (string | { type?: string; source?: string })[];
   depends_on?: string[] | Record<string, unknown>;
   environment?: Record<string, string> | string[];
+  ports?: (string | { published?: string | number; host_ip?: string; target?: number })[];
 }
 const compose = parse(read('docker-compose.yml'), { merge: true }) as {
   services: Record<string, Service>;
@@ -107,6 +108,57 @@ describe('docker-compose.yml', () => {
         OTEL_EXPORTER_OTLP_ENDPOINT: 'http://jaeger:4318',
       });
     }
+  });
+
+  it('publishes only what users open, on loopback unless RAGLINE_BIND_ADDRESS widens it', () => {
+    const published: Record<string, string[]> = {};
+    for (const [name, service] of services) {
+      for (const port of service.ports ?? []) {
+        expect(typeof port, `${name}: use the short syntax with a host address`).toBe('string');
+        const spec = String(port);
+        // host:published:target, the host address first; a bare "3000:3000" would listen on every interface.
+        expect(spec, `${name} publishes ${spec}`).toMatch(/^\$\{RAGLINE_BIND_ADDRESS:-127\.0\.0\.1\}:\d+:\d+$/);
+        (published[name] ??= []).push(spec.split(':').at(-2) ?? '');
+      }
+    }
+    expect(published).toEqual({
+      api: ['8080'],
+      'temporal-ui': ['8233'],
+      prometheus: ['9090'],
+      grafana: ['3000'],
+      jaeger: ['16686', '4318'],
+    });
+  });
+
+  it('takes every password from the env file, with no default to fall back on', () => {
+    const secrets = {
+      postgres: ['POSTGRES_PASSWORD'],
+      temporal: ['POSTGRES_PWD'],
+      grafana: ['GF_SECURITY_ADMIN_PASSWORD'],
+    };
+    for (const [name, variables] of Object.entries(secrets)) {
+      const env = compose.services[name]?.environment as Record<string, string>;
+      for (const variable of variables) {
+        // ${VAR:?message}: compose stops with the message when .env leaves it unset or empty.
+        expect(env[variable], `${name}.${variable}`).toMatch(/^\$\{[A-Z_]+:\?[^}]+\}$/);
+      }
+    }
+    for (const [name, service] of services) {
+      for (const [variable, value] of Object.entries((service.environment ?? {}) as Record<string, string>)) {
+        if (/PASSWORD|PWD|SECRET|TOKEN/.test(variable)) expect(String(value), `${name}.${variable}`).not.toMatch(/:-/);
+      }
+    }
+    const example = read('ops/compose.env.example');
+    for (const variable of ['POSTGRES_PASSWORD', 'GRAFANA_ADMIN_PASSWORD', 'RAGLINE_BIND_ADDRESS'])
+      expect(example).toMatch(new RegExp(`^${variable}=`, 'm'));
+    expect(read('.gitignore').split('\n')).toContain('.env');
+  });
+
+  it('tells users in the README how the stack is exposed and where its secrets go', () => {
+    const readme = read('README.md');
+    expect(readme).toContain('ops/compose.env.example');
+    expect(readme).toContain('RAGLINE_BIND_ADDRESS');
+    expect(readme).toMatch(/127\.0\.0\.1/);
   });
 
   it('has Prometheus scrape only hosts the stack defines', () => {

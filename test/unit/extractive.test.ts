@@ -64,21 +64,31 @@ describe('answer quality', () => {
   it('is high when cited sources cover the question, low when nothing matches', () => {
     const good = answerQuality(analyzer, {
       query: 'reset password link',
-      sourceTexts: ['Click forgot password to get a reset link.'],
+      sources: [{ n: 1, text: 'Click forgot password to get a reset link.' }],
       citations: [1],
     });
     const uncited = answerQuality(analyzer, {
       query: 'reset password link',
-      sourceTexts: ['Click forgot password to get a reset link.'],
+      sources: [{ n: 1, text: 'Click forgot password to get a reset link.' }],
       citations: [],
     });
     const unrelated = answerQuality(analyzer, {
       query: 'reset password link',
-      sourceTexts: ['Billing runs monthly.'],
+      sources: [{ n: 1, text: 'Billing runs monthly.' }],
       citations: [],
     });
     expect(good).toBe(1);
     expect(uncited).toBeCloseTo(0.8);
     expect(unrelated).toBe(0);
+  });
+
+  it('finds a cited source by its number when the numbers have a gap', () => {
+    const sources = [
+      { n: 1, text: 'Billing runs monthly.' },
+      { n: 3, text: 'Click forgot password to get a reset link.' },
+    ];
+    expect(answerQuality(analyzer, { query: 'reset password link', sources, citations: [3] })).toBe(1);
+    // A number with no source behind it counts as no citation.
+    expect(answerQuality(analyzer, { query: 'reset password link', sources, citations: [2] })).toBeCloseTo(0.8);
   });
 });

@@ -103,11 +103,9 @@ describe('LLM failures map to named errors', () => {
   });
 
   it('a hang past the timeout → Unavailable naming the timeout', async () => {
-    const started = Date.now();
     const error = await failWith({ kind: 'hang' }, 300);
     expect(error.type).toBe(ErrorType.Unavailable);
     expect(error.message).toMatch(/timed out after 300 ms/);
-    expect(Date.now() - started).toBeLessThan(2000);
   });
 
   it('headers then a stalled body → Unavailable at the same deadline', async () => {

@@ -99,3 +99,40 @@ describe('embedThroughCache', () => {
     expect(vectors).toEqual([[7]]);
   });
 });
+
+describe('asymmetric embedding modes', () => {
+  it('asks for queries and documents by model name, input_type and prefix, caching each mode apart', async () => {
+    const bodies: { model: string; input: string[]; input_type?: string; dimensions?: number }[] = [];
+    const client = new OpenAI({
+      apiKey: 'test',
+      baseURL: 'http://embeddings.test/v1',
+      maxRetries: 0,
+      fetch: async (_url, init) => {
+        const body = JSON.parse(String(init?.body)) as (typeof bodies)[number];
+        bodies.push(body);
+        return vectorsFor(body);
+      },
+    });
+    const cache = memoryCache();
+    const embedder = new OpenAIEmbedder(
+      {
+        model: 'm',
+        dimensions: 2,
+        timeoutMs: 1000,
+        sendDimensions: false,
+        queryMode: { model: 'm-query', prefix: 'query: ' },
+        documentMode: { inputType: 'passage', prefix: 'passage: ' },
+      },
+      { client, cache },
+    );
+    expect(await embedder.embed(['ab'], 'query')).toEqual([[9, 0]]);
+    expect(await embedder.embed(['ab'], 'document')).toEqual([[11, 0]]);
+    expect(await embedder.embed(['ab'], 'query')).toEqual([[9, 0]]);
+    expect(bodies).toEqual([
+      { model: 'm-query', input: ['query: ab'], encoding_format: 'float' },
+      { model: 'm', input: ['passage: ab'], encoding_format: 'float', input_type: 'passage' },
+    ]);
+    expect(cache.entries.size).toBe(2);
+    expect(embedder.identity).toBe('m|passage|passage: |2');
+  });
+});

