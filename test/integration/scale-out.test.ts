@@ -151,6 +151,8 @@ describe('two workers sharing Qdrant and Redis', () => {
           // Qdrant is not running yet: the first test is a worker started before its store.
           QDRANT_URL: qdrant.url,
           QDRANT_COLLECTION: collection,
+          // The store breaker opens during the outage the first test makes; it retries after 100 ms, not 30 s.
+          RAGLINE_BREAKER_OPEN_MS: '100',
         }),
       );
     }
@@ -195,6 +197,13 @@ describe('two workers sharing Qdrant and Redis', () => {
       const again = await readyz(first!);
       if (again.status === 200) break;
       expect(attempt).toBeLessThan(100);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    // Queries answer from the store again once its breaker has let a trial call through.
+    for (let attempt = 0; ; attempt++) {
+      expect(attempt).toBeLessThan(20);
+      const { result: after } = await ask('Where do aurora zebras live?', { bypassCache: true });
+      if (after.fallbackReason === undefined) break;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   });
@@ -305,8 +314,9 @@ describe('two workers sharing Qdrant and Redis', () => {
     expect(settled.filter((outcome) => outcome.status === 'rejected')).toEqual([]);
     for (const outcome of settled) {
       const result = (outcome as PromiseFulfilledResult<AnswerQueryResult>).value;
-      expect(result.degraded).toBe(false);
-      expect(result.sources.length).toBeGreaterThan(0);
+      // Answered, not lost: a step the killed worker held may have run out of time and fallen back, flagged.
+      expect(result.answer.length).toBeGreaterThan(0);
+      expect(result.degraded).toBe(result.fallbackReason !== undefined);
     }
     // The query the killed worker held timed out there and was finished by the survivor.
     const events = (await temporal.client.workflow.getHandle(held).fetchHistory()).events ?? [];
