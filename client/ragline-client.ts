@@ -241,7 +241,8 @@ export class RaglineClient {
     options: { tenant?: string; onProgress?: (progress: IngestProgress) => void; pollMs?: number } = {},
   ): Promise<IngestDocumentsResult> {
     const tenant = options.tenant ?? DEFAULT_TENANT;
-    const problem = tenantProblem(tenant) ?? batchSizeProblem(this.limits.ingestBatch);
+    const batch = this.limits.ingestBatch;
+    const problem = tenantProblem(tenant) ?? (batch === undefined ? undefined : batchSizeProblem(batch));
     if (problem) throw new InvalidInputError(problem);
     const handle = await this.client.workflow.start('ingestDocumentsWorkflow', {
       taskQueue: this.taskQueue,

@@ -112,6 +112,16 @@ describe('HTTP API', () => {
     expect(body.result.queryId).toBe(queryId);
     expect(body.result.answer.length).toBeGreaterThan(0);
     expect((await call('GET', '/v1/queries/query-default-nope', asDefault)).status).toBe(404);
+
+    // Feedback is bound to the token's tenant too: another tenant's query is unknown, naming a tenant is refused.
+    const rating = { queryId, score: 4 };
+    expect((await call('POST', '/v1/feedback', { ...asAcme, body: rating })).status).toBe(404);
+    expect((await call('POST', '/v1/feedback', { ...asAcme, body: { ...rating, tenant: 'default' } })).status).toBe(
+      403,
+    );
+    const rated = await call('POST', '/v1/feedback', { ...asDefault, body: rating });
+    expect(rated.status).toBe(201);
+    expect(await rated.json()).toEqual({ queryId, tenant: 'default' });
   });
 
   it("deletes only in the token's tenant", async () => {
@@ -186,7 +196,12 @@ describe('HTTP API', () => {
     const listed = Object.entries(document.paths).flatMap(([route, methods]) =>
       Object.keys(methods).map((method) => `${method.toUpperCase()} ${route}`),
     );
-    expect(listed.sort()).toEqual(['DELETE /v1/documents/{id}', 'GET /v1/queries/{id}', 'POST /v1/query']);
+    expect(listed.sort()).toEqual([
+      'DELETE /v1/documents/{id}',
+      'GET /v1/queries/{id}',
+      'POST /v1/feedback',
+      'POST /v1/query',
+    ]);
     const query = document.paths['/v1/query']?.post as {
       requestBody: { content: Record<string, { schema: unknown }> };
     };
