@@ -139,18 +139,7 @@ export const createEvaluationActivities = (deps: EvaluationDeps) => {
       const l = labels(notice.tenant, notice.setName);
       deps.metrics.alerts.inc({ ...l, alert: event.name, state: event.state });
       deps.metrics.alertFiring.set({ ...l, alert: event.name }, event.state === 'firing' ? 1 : 0);
-      const line = {
-        event: 'eval.alert',
-        workflowId: notice.workflowId,
-        tenant: notice.tenant,
-        evalSet: notice.setName,
-        alert: event.name,
-        state: event.state,
-        reason: event.reason,
-        value: event.value,
-        threshold: event.threshold,
-        batch: event.batch,
-      };
+      const line = { event: 'eval.alert', ...alertFields(notice) };
       if (event.state === 'firing') deps.logger.warn(line, `evaluation alert firing: ${event.reason}`);
       else deps.logger.info(line, `evaluation alert resolved: ${event.name}`);
     },
@@ -165,15 +154,7 @@ export const createEvaluationActivities = (deps: EvaluationDeps) => {
       const { event } = notice;
       const body = {
         kind: 'ragline.eval.alert',
-        tenant: notice.tenant,
-        evalSet: notice.setName,
-        workflowId: notice.workflowId,
-        alert: event.name,
-        state: event.state,
-        reason: event.reason,
-        value: event.value,
-        threshold: event.threshold,
-        batch: event.batch,
+        ...alertFields(notice),
         at: event.at,
         defaults: {
           qualityThreshold: DEFAULT_ALERT_POLICY.qualityThreshold,
@@ -243,3 +224,18 @@ export const createEvaluationActivities = (deps: EvaluationDeps) => {
 };
 
 export type EvaluationActivities = ReturnType<typeof createEvaluationActivities>;
+
+/** What the log line and the webhook both say of an alert transition. */
+function alertFields({ workflowId, tenant, setName, event }: EvalAlertNotice) {
+  return {
+    workflowId,
+    tenant,
+    evalSet: setName,
+    alert: event.name,
+    state: event.state,
+    reason: event.reason,
+    value: event.value,
+    threshold: event.threshold,
+    batch: event.batch,
+  };
+}

@@ -1,27 +1,14 @@
-import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.js';
 import type { LoadReport } from '../../client/load.js';
 import { freePort } from '../support/redis.js';
 import { SAMPLE_CORPUS, startRagline, tempDir, type TestRagline } from '../support/ragline.js';
 
-const BIN = path.resolve(import.meta.dirname, '../../bin/ragline.mjs');
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
-function ragline(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd: ROOT, env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'silent', ...env }, timeout: 120_000 },
-      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const ragline = (args: string[], env: Record<string, string>) => runCli(args, env, { cwd: ROOT, timeoutMs: 120_000 });
 
 describe('ragline load', () => {
   let service: TestRagline;

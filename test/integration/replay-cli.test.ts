@@ -1,27 +1,12 @@
-import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli as ragline } from '../support/cli.js';
 import { RaglineClient } from '../../client/ragline-client.js';
 import { fetchHistory, readHistoryFile, replayHistory } from '../../client/replay.js';
 import { SAMPLE_CORPUS, startRagline, tempDir, workflowBundle, type TestRagline } from '../support/ragline.js';
 
-const BIN = path.resolve(import.meta.dirname, '../../bin/ragline.mjs');
 const HISTORIES = path.resolve(import.meta.dirname, '../replay/histories');
-
-function ragline(args: string[], env: Record<string, string> = {}) {
-  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      {
-        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'silent', ...env },
-        timeout: 60_000,
-      },
-      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
 
 /** The Temporal UI shows and downloads event types as `WorkflowExecutionStarted`, not `EVENT_TYPE_…`. */
 const uiEventType = (type: string) =>
