@@ -34,7 +34,7 @@ import { createEvalMetrics } from '../lib/eval/eval-metrics.js';
 import { createEvaluationActivities, type EvaluationDeps } from './evaluation.js';
 import { createImprovementActivities, type ImprovementDeps } from './improvement.js';
 import type { ParamVersion } from '../lib/improve/params.js';
-import { atBoundary } from './failures.js';
+import { atBoundary, atIngestionBoundary } from './failures.js';
 
 /** What ragline's activities need, injected by the composition root (workers/) or by a test. */
 export interface ActivityDeps {
@@ -517,7 +517,7 @@ export const createActivities = (deps: ActivityDeps) => {
      * reported and the rest go in. A JSONL file is read on from the byte where the previous batch stopped.
      */
     async ingestManifestBatch(input: IngestManifestBatchInput): Promise<IngestManifestBatchResult> {
-      return atBoundary(async () => {
+      return atIngestionBoundary(async () => {
         checkTenant(input.tenant);
         if (!Number.isInteger(input.limit) || input.limit < 1) {
           throw ApplicationFailure.create({
@@ -559,7 +559,7 @@ export const createActivities = (deps: ActivityDeps) => {
 
     /** Batches of ingestion runs started by older code: slices by document offset. */
     async ingestBatch(input: IngestBatchInput): Promise<IngestBatchResult> {
-      return atBoundary(async () => {
+      return atIngestionBoundary(async () => {
         checkTenant(input.tenant);
         const result: IngestBatchResult = { added: 0, updated: 0, unchanged: 0, rejected: [], corpusVersion: 0 };
         const parsed: SourceDocument[] = [];
@@ -578,7 +578,7 @@ export const createActivities = (deps: ActivityDeps) => {
       tenant: string;
       docIds: string[];
     }): Promise<{ deleted: string[]; missing: string[]; corpusVersion: number }> {
-      return atBoundary(async () => {
+      return atIngestionBoundary(async () => {
         checkTenant(input.tenant);
         const outcome = await store.deleteDocuments(input.tenant, input.docIds);
         if (outcome.deleted.length > 0) {

@@ -6,7 +6,7 @@ import {
   handleWhen,
   IsolatedCircuitError,
 } from 'cockatiel';
-import type { CircuitBreakerPolicy } from 'cockatiel';
+import type { CircuitBreakerPolicy, IBreaker } from 'cockatiel';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { HealthStatus } from '../domain.js';
 import { ErrorType, RaglineError } from '../errors.js';
@@ -25,6 +25,11 @@ export interface BreakerSettings {
   minCalls: number;
   /** How long an open breaker refuses calls before it lets one probe through (half-open). */
   openMs: number;
+  /**
+   * Consecutive successful calls, the half-open probe first, before the breaker counts as recovered; a failure
+   * among them opens it again at once. 1 (the default) closes on the probe alone.
+   */
+  halfOpenProbes?: number;
 }
 
 export type BreakerState = 'closed' | 'open' | 'half-open' | 'isolated';
@@ -38,8 +43,45 @@ const STATE_NAMES: Record<CircuitState, BreakerState> = {
 
 /** Thrown instead of calling a dependency whose breaker is open; the activity boundary makes it non-retryable. */
 export class CircuitOpenError extends RaglineError {
-  constructor(readonly dependency: Dependency) {
-    super(ErrorType.CircuitOpen, `circuit breaker for ${dependency} is open`);
+  /** `retryAfterMs` is when the breaker will let a probe through: work that must not be dropped waits that long. */
+  constructor(
+    readonly dependency: Dependency,
+    retryAfterMs?: number,
+  ) {
+    super(ErrorType.CircuitOpen, `circuit breaker for ${dependency} is open`, { retryAfterMs });
+  }
+}
+
+/**
+ * cockatiel closes its breaker on one good half-open probe. With `probes` > 1 the next `probes - 1` calls are still
+ * on probation: the first failure among them opens the breaker again without waiting for the window's minimum.
+ */
+class ProbationBreaker implements IBreaker {
+  private probation = 0;
+  constructor(
+    private readonly inner: CountBreaker,
+    private readonly probes: number,
+  ) {}
+
+  get state(): unknown {
+    return this.inner.state;
+  }
+  set state(value: unknown) {
+    this.inner.state = value;
+  }
+
+  success(state: CircuitState): void {
+    if (state === CircuitState.HalfOpen) this.probation = this.probes - 1;
+    else if (this.probation > 0) this.probation -= 1;
+    this.inner.success(state);
+  }
+
+  failure(state: CircuitState): boolean {
+    const reopen = state === CircuitState.Closed && this.probation > 0;
+    if (state !== CircuitState.Closed) this.probation = 0;
+    const open = this.inner.failure(state);
+    if (reopen) this.probation = 0;
+    return open || reopen;
   }
 }
 
@@ -100,6 +142,7 @@ export interface BreakerSnapshot {
 export class DependencyBreaker {
   private readonly policy: CircuitBreakerPolicy;
   private readonly history: BreakerSnapshot['transitions'] = [];
+  private openedAt = 0;
 
   constructor(
     readonly dependency: Dependency,
@@ -107,17 +150,19 @@ export class DependencyBreaker {
     private readonly metrics?: BreakerMetrics,
     logger?: Logger,
   ) {
+    const counts = new CountBreaker({
+      threshold: settings.failureRatio,
+      size: settings.window,
+      minimumNumberOfCalls: settings.minCalls,
+    });
     this.policy = circuitBreaker(handleWhen(isDependencyFailure), {
       halfOpenAfter: settings.openMs,
-      breaker: new CountBreaker({
-        threshold: settings.failureRatio,
-        size: settings.window,
-        minimumNumberOfCalls: settings.minCalls,
-      }),
+      breaker: new ProbationBreaker(counts, settings.halfOpenProbes ?? 1),
     });
     metrics?.state.set({ dependency }, CircuitState.Closed);
     this.policy.onStateChange((state) => {
       const to = STATE_NAMES[state];
+      if (state === CircuitState.Open) this.openedAt = Date.now();
       this.history.push({ to, at: new Date().toISOString() });
       if (this.history.length > 20) this.history.shift();
       metrics?.state.set({ dependency }, state);
@@ -130,6 +175,13 @@ export class DependencyBreaker {
 
   get state(): BreakerState {
     return STATE_NAMES[this.policy.state];
+  }
+
+  /** How long until an open breaker lets a probe through: 0 once it may, the whole open period when held open. */
+  get retryAfterMs(): number {
+    if (this.policy.state === CircuitState.Isolated) return this.settings.openMs;
+    if (this.policy.state !== CircuitState.Open) return 0;
+    return Math.max(0, this.openedAt + this.settings.openMs - Date.now());
   }
 
   snapshot(): BreakerSnapshot {
@@ -149,7 +201,7 @@ export class DependencyBreaker {
     } catch (error) {
       if (error instanceof BrokenCircuitError || error instanceof IsolatedCircuitError) {
         this.metrics?.rejected.inc({ dependency: this.dependency });
-        throw new CircuitOpenError(this.dependency);
+        throw new CircuitOpenError(this.dependency, this.retryAfterMs);
       }
       throw error;
     }

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AnswerGenerator, ChunkStore } from '../../lib/domain.js';
@@ -6,7 +8,7 @@ import { ErrorType } from '../../lib/errors.js';
 import { EmbeddedStore } from '../../lib/retrieval/embedded-store.js';
 import type { RuntimeOverrides } from '../../workers/runtime.js';
 import { FALLBACK_BUDGET_MS, FALLBACK_MESSAGES, type QueryOptions } from '../../workflows/answer-query-types.js';
-import { answerQueryWorkflow } from '../../workflows/index.js';
+import { answerQueryWorkflow, ingestDocumentsWorkflow } from '../../workflows/index.js';
 import { SAMPLE_CORPUS, startRagline, tempDir, type TestRagline } from '../support/ragline.js';
 import { startTestTemporal } from '../support/temporal.js';
 
@@ -178,5 +180,51 @@ describe('resilience: breakers, deadline and the degradation ladder', () => {
     expect(ms(scheduled?.scheduleToCloseTimeout)).toBeLessThanOrEqual(deadlineMs - FALLBACK_BUDGET_MS);
     expect(ms(scheduled?.startToCloseTimeout)).toBeLessThanOrEqual(ms(scheduled?.scheduleToCloseTimeout));
     expect(history.events?.some((e) => e.activityTaskTimedOutEventAttributes)).toBe(true);
+  });
+
+  it('keeps ingesting through an open store breaker: the batch waits for the probe instead of failing', async () => {
+    const store = { down: false as false | 'fail' | 'hang', calls: 0 };
+    const ragline = await raglineWith(
+      { store: switchableStore(await EmbeddedStore.open(await tempDir()), store) },
+      { RAGLINE_BREAKER_STORE: 'minCalls=2,window=2,openMs=3000' },
+    );
+    store.down = 'fail';
+    await ask(ragline, 'How do I reset my password?', { bypassCache: true });
+    expect(ragline.runtime.breakers?.store.state).toBe('open');
+
+    const docs = await tempDir();
+    const names = ['breaker-alpha', 'breaker-bravo', 'breaker-charlie'];
+    for (const name of names) {
+      await fs.writeFile(path.join(docs, `${name}.md`), `# Zanzibar ${name}\n\nThe ${name} runbook covers quokkas.\n`);
+    }
+    const handle = await env.client.workflow.start(ingestDocumentsWorkflow, {
+      taskQueue: ragline.taskQueue,
+      workflowId: `ingest-${randomUUID()}`,
+      args: [{ paths: [docs] }],
+    });
+    // The store is brought back only once ingestion has been turned away at least once, so the batch surely met
+    // the open breaker (or a failing probe that re-opened it).
+    const failedAttempts = async (type: string) =>
+      metricValue(ragline, 'rag_activity_failures_total', { activity: 'ingestManifestBatch', type });
+    let refused = { retryable: 0, final: 0 };
+    while (refused.retryable + refused.final === 0) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      refused = {
+        retryable: await failedAttempts(ErrorType.Unavailable),
+        final: await failedAttempts(ErrorType.CircuitOpen),
+      };
+    }
+    // A non-retryable CircuitOpen here is the defect: the run fails and its documents are never written.
+    expect(refused.final).toBe(0);
+    store.down = false;
+
+    const result = await handle.result();
+    expect(result.added).toBe(names.length);
+    expect(result.rejected).toBe(0);
+    const states = ragline.runtime.breakers?.store.snapshot().transitions.map((t) => t.to) ?? [];
+    expect(states.indexOf('open')).toBeLessThan(states.lastIndexOf('half-open'));
+    expect(states.lastIndexOf('half-open')).toBeLessThan(states.lastIndexOf('closed'));
+    const found = await ask(ragline, 'zanzibar quokkas breaker-bravo runbook', { bypassCache: true });
+    expect(found.result.sources.map((s) => s.docId)).toContainEqual(expect.stringContaining('breaker-bravo'));
   });
 });
