@@ -12,6 +12,8 @@ import { RaglineClient } from '../../client/ragline-client.js';
 import { loadConfig } from '../../lib/config.js';
 import { ensureTemporalCli, startDevServer, type DevServerHandle } from '../../lib/temporal/dev-server.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
+import { FaultProxy } from '../support/fault-proxy.js';
+import { TestQdrant } from '../support/qdrant.js';
 import { tempDir } from '../support/ragline.js';
 import { freePorts, TestRedis } from '../support/redis.js';
 
@@ -36,6 +38,8 @@ export interface Stack {
   temporal: DevServerHandle;
   redis: TestRedis;
   llm: FakeOpenAI;
+  /** With `store: 'qdrant'`: the proxy every worker reaches Qdrant through, to make the store fail or hang. */
+  storeProxy?: FaultProxy;
   workers: WorkerHandle[];
   client: RaglineClient;
   env: Record<string, string>;
@@ -45,7 +49,17 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export async function startStack(options: { workers?: number; env?: Record<string, string> } = {}): Promise<Stack> {
+export interface StackOptions {
+  workers?: number;
+  env?: Record<string, string>;
+  /**
+   * `qdrant`: one real Qdrant server shared by the workers, reached through a {@link FaultProxy}, so the store can
+   * fail and hang; `embedded`: each worker's own copy of the embedded index. @default embedded
+   */
+  store?: 'embedded' | 'qdrant';
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const dataDir = await tempDir('ragline-chaos-');
   const [temporalPort = 0, uiPort = 0] = await freePorts(2);
   const dbFile = path.join(dataDir, 'temporal.sqlite');
@@ -54,6 +68,8 @@ export async function startStack(options: { workers?: number; env?: Record<strin
   let temporal = await devServer();
   const redis = await TestRedis.start();
   const llm = await startFakeOpenAI();
+  const qdrant = options.store === 'qdrant' ? await TestQdrant.start() : undefined;
+  const storeProxy = qdrant ? await FaultProxy.start(qdrant.url) : undefined;
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '',
@@ -71,6 +87,7 @@ export async function startStack(options: { workers?: number; env?: Record<strin
     RAGLINE_BREAKER_WINDOW: '8',
     RAGLINE_BREAKER_MIN_CALLS: '4',
     RAGLINE_BREAKER_OPEN_MS: '2000',
+    ...(storeProxy ? { QDRANT_URL: storeProxy.url, QDRANT_COLLECTION: 'ragline_chaos' } : {}),
     ...options.env,
   };
   const workers: WorkerHandle[] = [];
@@ -78,7 +95,7 @@ export async function startStack(options: { workers?: number; env?: Record<strin
     // One process owns a data dir: each worker gets its own, with a copy of the first worker's index (the corpus is
     // ingested once, then only read).
     const own = path.join(dataDir, name);
-    if (workers.length > 0) {
+    if (workers.length > 0 && !storeProxy) {
       await fs.cp(path.join(env.RAGLINE_DATA_DIR ?? '', 'index'), path.join(own, 'index'), { recursive: true });
     }
     const workerEnv = workers.length > 0 ? { ...env, RAGLINE_DATA_DIR: own } : env;
@@ -130,6 +147,7 @@ export async function startStack(options: { workers?: number; env?: Record<strin
     },
     redis,
     llm,
+    storeProxy,
     workers,
     client,
     env,
@@ -148,7 +166,8 @@ export async function startStack(options: { workers?: number; env?: Record<strin
         }
         await w.exited;
       }
-      await Promise.allSettled([temporal.stop(), redis.stop(), llm.close()]);
+      await Promise.allSettled([temporal.stop(), redis.stop(), llm.close(), storeProxy?.close()]);
+      await qdrant?.stop();
     },
   } satisfies Stack as Stack;
 }
@@ -173,7 +192,7 @@ export interface FaultReport {
 export async function phase(
   stack: Stack,
   fault: string,
-  load: { users: number; queries: number; concurrency?: number; seed?: number },
+  load: { users: number; queries: number; concurrency?: number; seed?: number; newShare?: number },
   hooks: { before?: () => Promise<void>; during?: (done: number) => void; after?: () => Promise<void> } = {},
 ): Promise<FaultReport> {
   const seen = stack.transitions().length;
@@ -187,6 +206,7 @@ export async function phase(
       queriesPerUser: load.queries,
       concurrency: load.concurrency ?? 8,
       seed: load.seed ?? fault.length,
+      newShare: load.newShare ?? DEFAULT_LOAD.newShare,
     },
     { onDone: (_: LoadSample, done: number) => hooks.during?.(done) },
   );
@@ -213,4 +233,32 @@ export function formatFault(r: FaultReport): string {
     `  degraded: ${reasons.length > 0 ? reasons.join(', ') : 'none'}`,
     `  breaker transitions: ${transitions.length > 0 ? transitions.join(' ') : 'none'}`,
   ].join('\n');
+}
+
+/**
+ * After a fault is lifted: small phases of new questions (each reaches the dependency, so it can be the half-open
+ * probe) until every worker whose breaker for `dependency` opened since `since` shows it closed again. Returns the
+ * phases run; the caller asserts on them. Bounded by `maxPhases`, so a breaker that never closes fails the caller's
+ * assertion rather than hanging the suite.
+ */
+export async function untilClosed(
+  stack: Stack,
+  dependency: string,
+  since: number,
+  options: { maxPhases?: number; seed?: number } = {},
+): Promise<FaultReport[]> {
+  const reports: FaultReport[] = [];
+  const pending = () => {
+    const recent = stack.transitions().slice(since);
+    const opened = new Set(recent.filter((t) => t.dependency === dependency && t.to === 'open').map((t) => t.worker));
+    return [...opened].filter((worker) => {
+      const states = recent.filter((t) => t.worker === worker && t.dependency === dependency).map((t) => t.to);
+      return states.lastIndexOf('closed') < states.lastIndexOf('open');
+    });
+  };
+  for (let i = 0; i < (options.maxPhases ?? 40) && pending().length > 0; i += 1) {
+    const seed = (options.seed ?? 7000) + i;
+    reports.push(await phase(stack, `${dependency} recovery ${i + 1}`, { users: 2, queries: 2, seed, newShare: 1 }));
+  }
+  return reports;
 }

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatFault, phase, startStack, type FaultReport, type Stack } from '../chaos/harness.js';
+import { formatFault, phase, startStack, untilClosed, type FaultReport, type Stack } from '../chaos/harness.js';
 
 /**
- * The short form of `npm run chaos`: two worker processes on the real stack, and the faults that matter most.
+ * The short form of `npm run chaos`: two worker processes sharing a real Qdrant (behind a fault proxy) on the real
+ * stack, and the faults that matter most.
  * Asserted: nothing lost, every query answered, the breaker opening and the ladder's reasons; never a duration.
  */
 describe('chaos (short form)', () => {
@@ -10,7 +11,7 @@ describe('chaos (short form)', () => {
   const reports: FaultReport[] = [];
 
   beforeAll(async () => {
-    stack = await startStack({ workers: 2 });
+    stack = await startStack({ workers: 2, store: 'qdrant' });
   });
   afterAll(async () => {
     for (const r of reports) console.log(formatFault(r));
@@ -92,5 +93,43 @@ describe('chaos (short form)', () => {
       { before: () => stack.redis.restart() },
     );
     expectNothingLost(back);
+  });
+
+  it('answers through the vector store failing and hanging; the store breaker opens, then closes on recovery', async () => {
+    const proxy = stack.storeProxy!;
+    const storeOpened = (r: FaultReport) =>
+      r.breakerTransitions.filter((t) => t.dependency === 'store' && t.to === 'open').length;
+    const storeReasons = (r: FaultReport) =>
+      (r.degradedByReason['stale-cache'] ?? 0) + (r.degradedByReason['retrieval-unavailable'] ?? 0);
+
+    for (const [fault, mode, seed] of [
+      ['store 500s', 'fail', 31],
+      ['store hangs', 'hang', 32],
+    ] as const) {
+      const since = stack.transitions().length;
+      const before = proxy.seen[mode];
+      const report = await phase(
+        stack,
+        fault,
+        // New questions miss every cache level, so each one reaches the store.
+        { users: 4, queries: 3, seed, newShare: 1 },
+        { before: async () => proxy.set(mode), after: async () => proxy.set('pass') },
+      );
+      expectNothingLost(report);
+      expect(proxy.seen[mode]).toBeGreaterThan(before);
+      expect(storeReasons(report)).toBeGreaterThan(0);
+      expect(storeOpened(report)).toBeGreaterThan(0);
+
+      const recovery = await untilClosed(stack, 'store', since, { seed: seed * 100 });
+      for (const r of recovery) expectNothingLost(r);
+      const states = stack
+        .transitions()
+        .slice(since)
+        .filter((t) => t.dependency === 'store');
+      for (const worker of new Set(states.filter((t) => t.to === 'open').map((t) => t.worker))) {
+        const mine = states.filter((t) => t.worker === worker).map((t) => t.to);
+        expect(mine.lastIndexOf('closed')).toBeGreaterThan(mine.lastIndexOf('open'));
+      }
+    }
   });
 });
