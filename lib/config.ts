@@ -11,9 +11,9 @@ import { TENANT_PATTERN } from './tenant.js';
  */
 const bool = (fallback: boolean) => z.stringbool().default(fallback);
 const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
-const BREAKER_KEYS = ['failureRatio', 'window', 'minCalls', 'openMs'] as const;
+const BREAKER_KEYS = ['failureRatio', 'window', 'minCalls', 'openMs', 'halfOpenProbes'] as const;
 export type BreakerOverride = Partial<Record<(typeof BREAKER_KEYS)[number], number>>;
-/** `failureRatio=0.5,window=20,minCalls=10,openMs=30000`, any subset; overrides the shared breaker settings. */
+/** `failureRatio=0.5,window=20,minCalls=10,openMs=30000,halfOpenProbes=1`, any subset; overrides the shared settings. */
 const breakerOverride = z
   .string()
   .optional()
@@ -192,15 +192,23 @@ export const configSchema = z.object({
   RAGLINE_CACHE_TTL_STALE_SECONDS: int(604_800, 1),
   /** Circuit breakers in front of the store, the LLM, the embedder and Redis. @default true */
   RAGLINE_BREAKERS: bool(true),
-  /** Share of failed calls in a breaker's window that opens it (0 < ratio ≤ 1). @default 0.5 */
-  RAGLINE_BREAKER_FAILURE_RATIO: z.coerce.number().gt(0).max(1).default(0.5),
+  /**
+   * A breaker opens when more than this share of the calls in its window failed (0 < ratio < 1: at 1 it could never
+   * open). @default 0.5
+   */
+  RAGLINE_BREAKER_FAILURE_RATIO: z.coerce.number().gt(0).lt(1).default(0.5),
   /** Calls in a breaker's count window. @default 20 */
   RAGLINE_BREAKER_WINDOW: int(20, 1),
   /** Calls a window must hold before a breaker may open; at most the window. @default 10 */
   RAGLINE_BREAKER_MIN_CALLS: int(10, 1),
   /** How long an open breaker refuses calls before one probe call may go through (half-open). @default 30000 */
   RAGLINE_BREAKER_OPEN_MS: int(30_000, 100),
-  /** Overrides for the store's breaker, e.g. `openMs=10000,minCalls=5`. @default unset */
+  /**
+   * Successful calls in a row, the half-open probe first, before a breaker counts as recovered; a failure among them
+   * opens it again at once instead of waiting for the window's minimum calls. @default 1
+   */
+  RAGLINE_BREAKER_HALF_OPEN_PROBES: int(1, 1),
+  /** Overrides for the store's breaker, e.g. `openMs=10000,minCalls=5,halfOpenProbes=3`. @default unset */
   RAGLINE_BREAKER_STORE: breakerOverride,
   /** Overrides for the LLM's breaker. @default unset */
   RAGLINE_BREAKER_LLM: breakerOverride,
@@ -308,6 +316,7 @@ export interface ResolvedBreakerSettings {
   window: number;
   minCalls: number;
   openMs: number;
+  halfOpenProbes: number;
 }
 
 /** Each dependency's breaker settings: the shared ones with that dependency's overrides on top. */
@@ -317,6 +326,7 @@ export function breakerSettings(config: Config): Record<keyof typeof BREAKER_VAR
     window: config.RAGLINE_BREAKER_WINDOW,
     minCalls: config.RAGLINE_BREAKER_MIN_CALLS,
     openMs: config.RAGLINE_BREAKER_OPEN_MS,
+    halfOpenProbes: config.RAGLINE_BREAKER_HALF_OPEN_PROBES,
   };
   const entries = Object.entries(BREAKER_VARIABLES).map(([dep, variable]) => [dep, { ...base, ...config[variable] }]);
   return Object.fromEntries(entries) as Record<keyof typeof BREAKER_VARIABLES, ResolvedBreakerSettings>;
@@ -336,8 +346,8 @@ function crossProblems(config: Config): string[] {
     const name =
       Object.keys(variable).length > 0 ? BREAKER_VARIABLES[dep as keyof typeof BREAKER_VARIABLES] : undefined;
     const where = (shared: string) => name ?? shared;
-    if (!(s.failureRatio > 0 && s.failureRatio <= 1))
-      problems.push(`${where('RAGLINE_BREAKER_FAILURE_RATIO')}: failureRatio must be in (0, 1], got ${s.failureRatio}`);
+    if (!(s.failureRatio > 0 && s.failureRatio < 1))
+      problems.push(`${where('RAGLINE_BREAKER_FAILURE_RATIO')}: failureRatio must be in (0, 1), got ${s.failureRatio}`);
     if (!Number.isInteger(s.window) || s.window < 1)
       problems.push(`${where('RAGLINE_BREAKER_WINDOW')}: window must be a positive integer, got ${s.window}`);
     if (!Number.isInteger(s.minCalls) || s.minCalls < 1 || s.minCalls > s.window)
@@ -346,6 +356,10 @@ function crossProblems(config: Config): string[] {
       );
     if (!Number.isInteger(s.openMs) || s.openMs < 100)
       problems.push(`${where('RAGLINE_BREAKER_OPEN_MS')}: openMs must be an integer of at least 100, got ${s.openMs}`);
+    if (!Number.isInteger(s.halfOpenProbes) || s.halfOpenProbes < 1)
+      problems.push(
+        `${where('RAGLINE_BREAKER_HALF_OPEN_PROBES')}: halfOpenProbes must be a positive integer, got ${s.halfOpenProbes}`,
+      );
   }
   return [...new Set(problems)];
 }

@@ -1,12 +1,22 @@
 /**
- * `npm run chaos [-- --scale N]`: the long fault list on the real stack, one load phase per fault, printing for
- * each the queries sent, answered, degraded by reason, lost, p99 latency and breaker transitions, then the JSON.
+ * `npm run chaos [-- --scale N] [--store qdrant|embedded]`: the long fault list on the real stack, one load phase per
+ * fault, printing for each the queries sent, answered, degraded by reason, lost, p99 latency and breaker
+ * transitions, then the JSON. With Qdrant (the default) both workers share one real Qdrant behind a fault proxy, and
+ * the store's faults (failing, hanging) are in the list; the embedded index cannot fail that way.
  */
-import { formatFault, phase, startStack, type FaultReport } from './harness.js';
+import { formatFault, phase, startStack, untilClosed, type FaultReport } from './harness.js';
 
-const scaleArg = process.argv.indexOf('--scale');
-const scale = scaleArg > 0 ? Math.max(1, Number(process.argv[scaleArg + 1]) || 1) : 1;
-const stack = await startStack({ workers: 2 });
+const arg = (name: string) => {
+  const at = process.argv.indexOf(name);
+  return at > 0 ? process.argv[at + 1] : undefined;
+};
+const scale = Math.max(1, Number(arg('--scale')) || 1);
+const storeArg = arg('--store') ?? 'qdrant';
+if (storeArg !== 'qdrant' && storeArg !== 'embedded') {
+  console.error(`--store must be qdrant or embedded, got ${storeArg}`);
+  process.exit(2);
+}
+const stack = await startStack({ workers: 2, store: storeArg });
 const reports: FaultReport[] = [];
 const run = async (...args: Parameters<typeof phase>) => {
   const report = await phase(...args);
@@ -66,6 +76,26 @@ try {
         },
       },
     );
+  }
+
+  const proxy = stack.storeProxy;
+  if (proxy) {
+    for (const [fault, mode] of [
+      ['vector store returning 500s', 'fail'],
+      ['vector store hanging', 'hang'],
+    ] as const) {
+      const since = stack.transitions().length;
+      // Half the questions are new, so they miss every cache level and reach the store.
+      await run(
+        stack,
+        fault,
+        { users: 4, queries: 5 * scale, seed: fault.length * 13, newShare: 0.5 },
+        { before: async () => proxy.set(mode), after: async () => proxy.set('pass') },
+      );
+      const recovery = await untilClosed(stack, 'store', since, { seed: fault.length * 1000 });
+      reports.push(...recovery);
+      console.log(`  ${recovery.length} recovery phase(s) of new questions until the store breakers closed`);
+    }
   }
 
   let restarted: Promise<void> | undefined;

@@ -1,5 +1,5 @@
 import { Registry } from 'prom-client';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ErrorType, RaglineError } from '../../lib/errors.js';
 import { CircuitOpenError, createBreakers, DependencyBreaker } from '../../lib/resilience/breakers.js';
 import { guardCache } from '../../lib/resilience/guarded.js';
@@ -82,5 +82,56 @@ describe('dependency breakers', () => {
     expect(breaker.state).toBe('open');
     expect(await cache.lookup?.('result:t:k')).toEqual({ outcome: 'error' });
     expect(lookups).toBe(2);
+  });
+
+  describe('half-open probes', () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+    const open = async (breaker: DependencyBreaker) => {
+      for (let i = 0; i < 4; i += 1) await expect(breaker.run(fail)).rejects.toThrow('down');
+      expect(breaker.state).toBe('open');
+    };
+    const ok = () => Promise.resolve('ok');
+
+    it('says when the open breaker will let a probe through', async () => {
+      vi.useFakeTimers({ toFake: ['Date'] });
+      const breaker = new DependencyBreaker('store', { ...settings, openMs: 1000 });
+      await open(breaker);
+      vi.advanceTimersByTime(400);
+      await expect(breaker.run(ok)).rejects.toMatchObject({ type: ErrorType.CircuitOpen, retryAfterMs: 600 });
+      vi.advanceTimersByTime(600);
+      expect(breaker.retryAfterMs).toBe(0);
+      await expect(breaker.run(ok)).resolves.toBe('ok');
+      expect(breaker.state).toBe('closed');
+    });
+
+    it('with one probe, closes on it and then needs the window minimum to open again', async () => {
+      vi.useFakeTimers({ toFake: ['Date'] });
+      const breaker = new DependencyBreaker('store', { ...settings, openMs: 1000, halfOpenProbes: 1 });
+      await open(breaker);
+      vi.advanceTimersByTime(1000);
+      await expect(breaker.run(ok)).resolves.toBe('ok');
+      await expect(breaker.run(fail)).rejects.toThrow('down');
+      expect(breaker.state).toBe('closed');
+    });
+
+    it('with three probes, a failure on the second or third call after the probe opens it again at once', async () => {
+      vi.useFakeTimers({ toFake: ['Date'] });
+      const breaker = new DependencyBreaker('store', { ...settings, openMs: 1000, halfOpenProbes: 3 });
+      await open(breaker);
+      vi.advanceTimersByTime(1000);
+      await expect(breaker.run(ok)).resolves.toBe('ok');
+      await expect(breaker.run(ok)).resolves.toBe('ok');
+      await expect(breaker.run(fail)).rejects.toThrow('down');
+      expect(breaker.state).toBe('open');
+      expect(breaker.snapshot().transitions.map((t) => t.to)).toEqual(['open', 'half-open', 'closed', 'open']);
+
+      // Three good calls in a row end the probation: from then on one failure no longer opens it.
+      vi.advanceTimersByTime(1000);
+      for (let i = 0; i < 3; i += 1) await expect(breaker.run(ok)).resolves.toBe('ok');
+      await expect(breaker.run(fail)).rejects.toThrow('down');
+      expect(breaker.state).toBe('closed');
+    });
   });
 });

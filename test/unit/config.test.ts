@@ -42,11 +42,15 @@ describe('.env.example', () => {
 describe('resilience settings', () => {
   it('defaults to a 10 s deadline and conservative breakers, with per-dependency overrides', async () => {
     const { breakerSettings } = await import('../../lib/config.js');
-    const config = loadConfig({ RAGLINE_BREAKER_LLM: 'openMs=5000, minCalls=4' });
+    const config = loadConfig({
+      RAGLINE_BREAKER_LLM: 'openMs=5000, minCalls=4',
+      RAGLINE_BREAKER_STORE: 'halfOpenProbes=3',
+    });
     expect(config.RAGLINE_QUERY_DEADLINE_MS).toBe(10_000);
     const settings = breakerSettings(config);
-    expect(settings.store).toEqual({ failureRatio: 0.5, window: 20, minCalls: 10, openMs: 30_000 });
-    expect(settings.llm).toEqual({ failureRatio: 0.5, window: 20, minCalls: 4, openMs: 5000 });
+    expect(settings.store).toEqual({ failureRatio: 0.5, window: 20, minCalls: 10, openMs: 30_000, halfOpenProbes: 3 });
+    expect(settings.llm).toEqual({ failureRatio: 0.5, window: 20, minCalls: 4, openMs: 5000, halfOpenProbes: 1 });
+    expect(settings.cache.halfOpenProbes).toBe(1);
   });
 
   it.each([
@@ -54,6 +58,14 @@ describe('resilience settings', () => {
     [{ RAGLINE_BREAKER_OPEN_MS: '-5' }, /RAGLINE_BREAKER_OPEN_MS/],
     [{ RAGLINE_BREAKER_FAILURE_RATIO: '0' }, /RAGLINE_BREAKER_FAILURE_RATIO/],
     [{ RAGLINE_BREAKER_FAILURE_RATIO: '1.5' }, /RAGLINE_BREAKER_FAILURE_RATIO/],
+    // cockatiel's count breaker opens on failures above the ratio: at 1 it never could, and it throws at start-up.
+    [{ RAGLINE_BREAKER_FAILURE_RATIO: '1' }, /RAGLINE_BREAKER_FAILURE_RATIO/],
+    [{ RAGLINE_BREAKER_LLM: 'failureRatio=1' }, /RAGLINE_BREAKER_LLM: failureRatio must be in \(0, 1\)/],
+    [{ RAGLINE_BREAKER_HALF_OPEN_PROBES: '0' }, /RAGLINE_BREAKER_HALF_OPEN_PROBES/],
+    [{ RAGLINE_BREAKER_HALF_OPEN_PROBES: '-2' }, /RAGLINE_BREAKER_HALF_OPEN_PROBES/],
+    [{ RAGLINE_BREAKER_STORE: 'halfOpenProbes=0' }, /RAGLINE_BREAKER_STORE: halfOpenProbes/],
+    [{ RAGLINE_BREAKER_EMBEDDER: 'halfOpenProbes=1.5' }, /RAGLINE_BREAKER_EMBEDDER: halfOpenProbes/],
+    [{ RAGLINE_BREAKER_CACHE: 'minCalls=-3' }, /RAGLINE_BREAKER_CACHE: minCalls/],
     [{ RAGLINE_BREAKER_MIN_CALLS: '30' }, /RAGLINE_BREAKER_MIN_CALLS.*window \(20\)/],
     [{ RAGLINE_BREAKER_LLM: 'window=0' }, /RAGLINE_BREAKER_LLM: window/],
     [{ RAGLINE_BREAKER_STORE: 'openMs=-1' }, /RAGLINE_BREAKER_STORE: openMs/],
