@@ -64,6 +64,11 @@ export function createImprovementStores(config: Config, logger?: Logger): Improv
       : new DiskAuditBackend(path.join(config.RAGLINE_DATA_DIR, 'params')),
     defaults,
     config.RAGLINE_PARAMS_REFRESH_MS,
+    (tenant, error) =>
+      logger?.warn(
+        { tenant, err: error instanceof Error ? error.message : String(error) },
+        'parameter store unreadable; serving the last parameters read',
+      ),
   );
   return {
     queryLog,

@@ -65,12 +65,24 @@ export class ParamStore {
     private readonly backend: AuditBackend,
     private readonly defaults: RetrievalParams,
     private readonly refreshMs = 1000,
+    private readonly onReadError?: (tenant: string, error: unknown) => void,
   ) {}
 
+  /**
+   * The live version. When the backend cannot be read (Redis down) the query path keeps the last version it read —
+   * or the defaults if it never read one — and tries again after `refreshMs`: a parameter store outage must not
+   * turn into a retrieval outage.
+   */
   async current(tenant: string): Promise<ParamVersion> {
     const memo = this.memo.get(tenant);
     if (memo && performance.now() - memo.at < this.refreshMs) return memo.value;
-    const value = currentOf(await this.backend.entries(tenant), this.defaults);
+    let value: ParamVersion;
+    try {
+      value = currentOf(await this.backend.entries(tenant), this.defaults);
+    } catch (error) {
+      this.onReadError?.(tenant, error);
+      value = memo?.value ?? { version: 0, params: this.defaults };
+    }
     this.memo.set(tenant, { value, at: performance.now() });
     return value;
   }

@@ -106,4 +106,26 @@ describe('BM25 parameters per search', () => {
     const heavyTitle = await store.search('t', { query: 'zebra', topK: 2, bm25: { titleWeight: 10 } });
     expect(heavyTitle.hits[0]?.docId).toBe('a');
   });
+
+  it('keeps serving the last parameters read while its backend is down, then reads again', async () => {
+    const disk = new DiskAuditBackend(await tempDir());
+    let down = false;
+    const errors: string[] = [];
+    const backend = {
+      entries: (tenant: string) => (down ? Promise.reject(new Error('connect ECONNREFUSED')) : disk.entries(tenant)),
+      append: disk.append.bind(disk),
+      close: () => disk.close(),
+    };
+    const store = new ParamStore(backend, DEFAULT_PARAMS, 0, (tenant) => errors.push(tenant));
+    await store.apply('acme', { params: { ...DEFAULT_PARAMS, topK: 3 }, actor: 'a', action: 'apply', reason: 'r' });
+    expect((await store.current('acme')).version).toBe(1);
+    down = true;
+    expect(await store.current('acme')).toEqual({ version: 1, params: { ...DEFAULT_PARAMS, topK: 3 } });
+    // A tenant never read before gets the configured defaults rather than an error.
+    expect(await store.current('globex')).toEqual({ version: 0, params: DEFAULT_PARAMS });
+    expect(errors).toEqual(['acme', 'globex']);
+    down = false;
+    await disk.append('acme', { ...(await disk.entries('acme'))[0]!, seq: 2, fromVersion: 1, toVersion: 2 });
+    expect((await store.current('acme')).version).toBe(2);
+  });
 });
