@@ -46,10 +46,11 @@ export function createImprovementStores(config: Config, logger?: Logger): Improv
         const [host, port] = seed.split(':');
         return { host: host || '127.0.0.1', port: Number(port || 6379) };
       }),
-      { redisOptions: { commandTimeout: 5000, maxRetriesPerRequest: 2 } },
+      { redisOptions: { commandTimeout: 5000, maxRetriesPerRequest: 2 }, enableAutoPipelining: true },
     );
   } else if (config.REDIS_URL) {
-    client = new Redis(config.REDIS_URL, { commandTimeout: 5000, maxRetriesPerRequest: 2 });
+    // Auto-pipelining: every answered query appends to the log, so under load its commands share writes.
+    client = new Redis(config.REDIS_URL, { commandTimeout: 5000, maxRetriesPerRequest: 2, enableAutoPipelining: true });
   }
   client?.on('error', (error: Error) => logger?.debug({ err: error.message }, 'query-log redis error'));
   const queryLog = new QueryLogWriter(
