@@ -66,6 +66,9 @@ export class ParamStore {
     private readonly defaults: RetrievalParams,
     private readonly refreshMs = 1000,
     private readonly onReadError?: (tenant: string, error: unknown) => void,
+    /** A read that takes longer counts as failed: a Redis client queueing commands while it reconnects must not
+     * hold a query's retrieval until its deadline. */
+    private readonly readTimeoutMs = 1000,
   ) {}
 
   /**
@@ -78,13 +81,28 @@ export class ParamStore {
     if (memo && performance.now() - memo.at < this.refreshMs) return memo.value;
     let value: ParamVersion;
     try {
-      value = currentOf(await this.backend.entries(tenant), this.defaults);
+      value = currentOf(await this.boundedEntries(tenant), this.defaults);
     } catch (error) {
       this.onReadError?.(tenant, error);
       value = memo?.value ?? { version: 0, params: this.defaults };
     }
     this.memo.set(tenant, { value, at: performance.now() });
     return value;
+  }
+
+  private async boundedEntries(tenant: string): Promise<AuditEntry[]> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`parameter store did not answer within ${this.readTimeoutMs} ms`)),
+        this.readTimeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([this.backend.entries(tenant), timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async history(tenant: string): Promise<AuditEntry[]> {

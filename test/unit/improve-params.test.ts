@@ -124,6 +124,16 @@ describe('BM25 parameters per search', () => {
     // A tenant never read before gets the configured defaults rather than an error.
     expect(await store.current('globex')).toEqual({ version: 0, params: DEFAULT_PARAMS });
     expect(errors).toEqual(['acme', 'globex']);
+    // A backend that hangs (a Redis client queueing commands while it reconnects) counts as down.
+    const hanging = new ParamStore(
+      { ...backend, entries: () => new Promise(() => undefined) },
+      DEFAULT_PARAMS,
+      0,
+      (t) => errors.push(`hung:${t}`),
+      10,
+    );
+    expect(await hanging.current('acme')).toEqual({ version: 0, params: DEFAULT_PARAMS });
+    expect(errors).toContain('hung:acme');
     down = false;
     await disk.append('acme', { ...(await disk.entries('acme'))[0]!, seq: 2, fromVersion: 1, toVersion: 2 });
     expect((await store.current('acme')).version).toBe(2);
