@@ -54,8 +54,8 @@ export interface QueryLogStore {
 }
 
 /**
- * Redis Streams, one for queries and one for feedback per tenant. Every XADD trims by size (MAXLEN ~) and the same
- * pipeline trims by age (XTRIM MINID ~), so a stream is bounded both ways without a sweeper. A `qlog:id:<queryId>`
+ * Redis Streams, one for queries and one for feedback per tenant. Every XADD trims by size (MAXLEN ~) and each
+ * batch trims by age (XTRIM MINID ~), so a stream is bounded both ways without a sweeper. A `qlog:id:<queryId>`
  * key with the retention as TTL answers "is this a logged query" in one round trip.
  */
 export class RedisQueryLog implements QueryLogStore {
