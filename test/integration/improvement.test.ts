@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EvaluationClient } from '../../client/evaluation-client.js';
 import { ImprovementClient } from '../../client/improvement-client.js';
 import { createHttpApi } from '../../client/http-api.js';
 import { RaglineClient } from '../../client/ragline-client.js';
@@ -222,6 +223,38 @@ describe('continuous improvement on a real dev server', () => {
       queryId: answer.queryId,
       question: 'what are the api rate limits',
     });
+  });
+
+  it('sends well-rated logged questions to the evaluation workflow as a proposal, once, and no badly rated one', async () => {
+    const tenant = await tenantWith({});
+    const evaluation = new EvaluationClient(env.client, ragline.taskQueue);
+    const started = await evaluation.start({ tenant, dataset: EVAL_SET, settings: { intervalMs: HOUR, batchSize: 1 } });
+    const rate = async (query: string, score: number) =>
+      improvement.feedback({ queryId: (await ask(tenant, query)).queryId, score });
+    await rate('How do I rotate an API key?', 5);
+    await rate('Can I connect Snowflake to Lumen?', 1);
+    // Already in the set (gt-001), in other case and punctuation: not proposed again.
+    await rate('how do i reset my password', 5);
+    await improvement.runNow(tenant);
+    const first = await waitFor(tenant, (s) => s.cycles === 1);
+    expect(first.history[0]?.evalProposal).toMatchObject({
+      outcome: 'proposed',
+      workflowId: started.workflowId,
+      questions: 1,
+      skipped: 1,
+    });
+    const pending = (await evaluation.status(tenant, started.set.name)).pendingProposals;
+    expect(pending).toHaveLength(1);
+    expect(pending[0]).toMatchObject({ id: first.history[0]?.evalProposal?.proposalId, source: 'improvement-loop' });
+    expect(pending[0]!.items.map((item) => item.question)).toEqual(['how do i rotate an api key']);
+    expect(Object.keys(pending[0]!.items[0]!.relevant)).toContain('api-key-rotation');
+
+    // Asked and praised again (a cache hit, another query id): still one proposal on the evaluation workflow.
+    await rate('How do I rotate an API key?', 4);
+    await improvement.runNow(tenant);
+    const second = await waitFor(tenant, (s) => s.cycles === 2);
+    expect(second.history[1]?.evalProposal).toMatchObject({ outcome: 'nothing-new', questions: 0 });
+    expect((await evaluation.status(tenant, started.set.name)).pendingProposals).toHaveLength(1);
   });
 });
 
