@@ -98,7 +98,7 @@ export const createImprovementActivities = (deps: ImprovementDeps) => ({
         unknownTerms: await termsMissingFromCorpus(
           deps,
           input.tenant,
-          window.queries.map((q) => q.question),
+          window.queries.flatMap((q) => (q.redacted ? [] : [q.question])),
         ),
       });
     });

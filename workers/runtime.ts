@@ -19,7 +19,7 @@ import { Analyzer } from '../lib/retrieval/analyzer.js';
 import { withChunkCache } from '../lib/cache/cached-chunk-store.js';
 import { embeddingKey } from '../lib/cache/keys.js';
 import { createChunkStore, DiskEmbeddingCache, openAIEmbedderFromConfig } from '../lib/retrieval/index.js';
-import { createLogger, type Logger } from '../lib/telemetry/logger.js';
+import { createLogger, redactQuery, type Logger } from '../lib/telemetry/logger.js';
 import { createMetrics, type Metrics } from '../lib/telemetry/metrics.js';
 import type { RaglineSinks } from '../workflows/sinks.js';
 import { normalizeQuery } from '../lib/cache/keys.js';
@@ -154,7 +154,11 @@ export function workflowsPath(): string {
 }
 
 /** Query metrics and the query-log record from the workflow's sink; called once per query, never on replay. */
-export function querySinks(metrics: Metrics, queryLog?: QueryLogWriter): InjectedSinks<RaglineSinks> {
+export function querySinks(
+  metrics: Metrics,
+  queryLog?: QueryLogWriter,
+  options: { redactQueries?: boolean } = {},
+): InjectedSinks<RaglineSinks> {
   let answered = 0;
   let hits = 0;
   return {
@@ -170,7 +174,8 @@ export function querySinks(metrics: Metrics, queryLog?: QueryLogWriter): Injecte
               queryId: outcome.queryId ?? info.workflowId,
               at: new Date().toISOString(),
               tenant: outcome.tenant,
-              question: normalizeQuery(outcome.query),
+              question: redactQuery(normalizeQuery(outcome.query), options.redactQueries ?? false),
+              ...(options.redactQueries ? { redacted: true } : {}),
               cache: outcome.cache,
               cacheHit: outcome.cacheHit,
               sources: outcome.sourceDocIds ?? [],
@@ -243,7 +248,12 @@ export async function createWorker(params: WorkerParams): Promise<Worker> {
       workflowModules: params.workflowBundle ? undefined : params.tracing?.interceptors?.workflowModules,
       activity: [...(params.tracing?.interceptors?.activity ?? []), countFailures(runtime.deps.metrics)],
     },
-    sinks: { ...params.tracing?.sinks, ...querySinks(runtime.deps.metrics, runtime.deps.improvement.queryLog) },
+    sinks: {
+      ...params.tracing?.sinks,
+      ...querySinks(runtime.deps.metrics, runtime.deps.improvement.queryLog, {
+        redactQueries: runtime.deps.settings.redactQueries,
+      }),
+    },
     // When this worker dies, a query's next task waits this long on its sticky queue before any worker gets it,
     // instead of the default 10 s: a killed worker must cost its queries little more than their deadline.
     stickyQueueScheduleToStartTimeout: '3s',

@@ -123,7 +123,7 @@ export function analyzeQueryLog(
     return (
       q.qualityScore < POOR_QUALITY ||
       q.sources.length === 0 ||
-      analyzer.analyze(q.question).some((term) => unknown.has(term))
+      (!q.redacted && analyzer.analyze(q.question).some((term) => unknown.has(term)))
     );
   };
   const poor = queries.filter(isPoor);
@@ -144,7 +144,9 @@ export function analyzeQueryLog(
   const evalSetProposals: EvalSetProposal[] = [];
   for (const q of queries) {
     const rated = feedbackOf.get(q.queryId);
-    if (!rated || rated.score < GOOD_FEEDBACK || q.sources.length === 0 || proposed.has(q.question)) continue;
+    // A hashed question cannot be asked again by an evaluation: redaction costs these proposals.
+    if (!rated || rated.score < GOOD_FEEDBACK || q.redacted || q.sources.length === 0 || proposed.has(q.question))
+      continue;
     proposed.add(q.question);
     evalSetProposals.push({
       queryId: q.queryId,
@@ -187,7 +189,8 @@ function findPatterns(
   analyzer: Analyzer,
   minSupport: number,
 ): FailurePattern[] {
-  const termsOf = (q: QueryRecord) => new Set(analyzer.analyze(q.question));
+  // A redacted question's hash is its only term: identical questions still group, ones sharing words no longer do.
+  const termsOf = (q: QueryRecord) => new Set(q.redacted ? [q.question] : analyzer.analyze(q.question));
   const poorTerms = poor.map(termsOf);
   const goodCount = new Map<string, number>();
   for (const q of good) for (const term of termsOf(q)) goodCount.set(term, (goodCount.get(term) ?? 0) + 1);
@@ -208,9 +211,10 @@ function findPatterns(
       .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
       .map(([term]) => term);
     const examples = [...new Set(members.map((i) => poor[i]!.question))].slice(0, 3);
+    const redacted = members.every((i) => poor[i]!.redacted);
     patterns.push({
       terms,
-      topic: surfaceWords(terms, examples, analyzer),
+      topic: redacted ? `redacted question ${seed[0]}` : surfaceWords(terms, examples, analyzer),
       queries: members.length,
       meanQuality: round(mean(members.map((i) => poor[i]!.qualityScore))),
       examples,

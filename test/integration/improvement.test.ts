@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -255,6 +256,67 @@ describe('continuous improvement on a real dev server', () => {
     const second = await waitFor(tenant, (s) => s.cycles === 2);
     expect(second.history[1]?.evalProposal).toMatchObject({ outcome: 'nothing-new', questions: 0 });
     expect((await evaluation.status(tenant, started.set.name)).pendingProposals).toHaveLength(1);
+  });
+});
+
+describe('query log with query redaction on', () => {
+  let env: TestWorkflowEnvironment;
+  let ragline: TestRagline;
+  let improvement: ImprovementClient;
+
+  beforeAll(async () => {
+    env = await startTestTemporal();
+    ragline = await startRagline({ env, config: { RAGLINE_LOG_REDACT_QUERIES: 'true' } });
+    improvement = new ImprovementClient(env.client, ragline.taskQueue);
+  });
+  afterAll(async () => {
+    await ragline?.stop();
+    await env?.teardown();
+  });
+
+  it('stores a hash instead of the question, still groups identical questions, and proposes none to the evaluation set', async () => {
+    const tenant = `t${randomUUID().slice(0, 8)}`;
+    await ragline.ingest([SAMPLE_CORPUS], tenant);
+    await improvement.ensure(tenant, { intervalMs: HOUR, evalSet: EVAL_SET, approvers: ['alice'] });
+    const rate = async (query: string, score: number) => {
+      const { queryId } = await env.client.workflow.execute(answerQueryWorkflow, {
+        taskQueue: ragline.taskQueue,
+        workflowId: `query-${tenant}-${randomUUID()}`,
+        args: [{ query, tenant }],
+      });
+      await improvement.feedback({ queryId, score });
+    };
+    await rate('How do I enable quantum teleportation?', 1);
+    await rate('how do I enable quantum teleportation', 1);
+    await rate('Is quantum teleportation on the free plan?', 1);
+    await rate('How do I rotate an API key?', 5);
+
+    const text = await readFile(path.join(ragline.dataDir, 'query-log', `${tenant}.jsonl`), 'utf8');
+    expect(text).not.toMatch(/teleportation|rotate/i);
+    const logged = text
+      .split('\n')
+      .filter((line) => line.includes('"kind":"query"'))
+      .map((line) => JSON.parse(line) as QueryRecord);
+    expect(logged).toHaveLength(4);
+    for (const record of logged)
+      expect(record).toMatchObject({ question: expect.stringMatching(/^sha256:[0-9a-f]{16}$/), redacted: true });
+
+    await improvement.runNow(tenant);
+    let status: ImprovementStatus | undefined;
+    for (let attempt = 0; attempt < 600 && status?.cycles !== 1; attempt++) {
+      status = await improvement.status(tenant);
+      if (status.cycles !== 1) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const analysis = status!.lastAnalysis!;
+    expect(analysis.volume).toBe(4);
+    // The two spellings of one question normalise to one hash; the third question shares words, not its hash.
+    expect(analysis.documentSuggestions).toHaveLength(1);
+    expect(analysis.documentSuggestions[0]).toMatchObject({
+      topic: `redacted question ${logged[0]!.question}`,
+      estimatedImpact: { queries: 2 },
+    });
+    expect(analysis.evalSetProposals).toEqual([]);
+    expect(status!.history[0]?.evalProposal).toBeUndefined();
   });
 });
 
