@@ -8,7 +8,13 @@ import { ErrorType, RaglineError } from '../lib/errors.js';
 import { loadEvalSet } from '../lib/eval/dataset.js';
 import { analyzeQueryLog, type EvalSetProposal, type LogAnalysis } from '../lib/improve/analysis.js';
 import type { AuditEntry, MeasuredEffect, ParamStore } from '../lib/improve/param-store.js';
-import { candidateParams, paramsProblem, type ParamVersion, type RetrievalParams } from '../lib/improve/params.js';
+import {
+  candidateParams,
+  paramsProblem,
+  type ParamName,
+  type ParamVersion,
+  type RetrievalParams,
+} from '../lib/improve/params.js';
 import type { QueryLogWriter } from '../lib/improve/query-log.js';
 import { beatsNoise, compareScores, evaluateParams } from '../lib/improve/shadow.js';
 import type { Analyzer } from '../lib/retrieval/analyzer.js';
@@ -26,6 +32,8 @@ export interface ImprovementDeps {
   params: ParamStore;
   store: ChunkStore;
   analyzer: Analyzer;
+  /** Parameters a shadow evaluation can move on this store (`tunedParams`). @default TUNED_PARAMS */
+  tuned?: ParamName[];
 }
 
 export interface ShadowEvaluationInput {
@@ -108,7 +116,7 @@ export const createImprovementActivities = (deps: ImprovementDeps) => ({
     return atBoundary(async () => {
       const set = await loadEvalSet(input.evalSet);
       const current = await deps.params.current(input.tenant);
-      const candidates = input.candidates ?? candidateParams(current.params);
+      const candidates = input.candidates ?? candidateParams(current.params, deps.tuned);
       const baselineScores = await evaluateParams(deps.store, input.tenant, set.items, current.params);
       const mean = baselineScores.reduce((a, b) => a + b, 0) / Math.max(baselineScores.length, 1);
       let best: ShadowEvaluationResult['best'];

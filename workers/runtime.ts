@@ -24,6 +24,7 @@ import { createMetrics, type Metrics } from '../lib/telemetry/metrics.js';
 import type { RaglineSinks } from '../workflows/sinks.js';
 import { normalizeQuery } from '../lib/cache/keys.js';
 import { createImprovementStores } from '../lib/improve/index.js';
+import { tunedParams } from '../lib/improve/params.js';
 import type { QueryLogWriter } from '../lib/improve/query-log.js';
 import { createEvalMetrics } from '../lib/eval/eval-metrics.js';
 
@@ -128,7 +129,13 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
       staleTtlMs: config.RAGLINE_CACHE_TTL_STALE_SECONDS * 1000,
       answerSettings: answerSettingsHash(config),
     },
-    improvement: { queryLog: improvement.queryLog, params: improvement.params, store, analyzer },
+    improvement: {
+      queryLog: improvement.queryLog,
+      params: improvement.params,
+      store,
+      analyzer,
+      tuned: tunedParams({ store: store.kind, dense: embedder !== undefined, fusion: config.RAGLINE_FUSION }),
+    },
     evaluation: {
       metrics: createEvalMetrics(metrics.registry),
       logger,

@@ -43,6 +43,12 @@ export interface LogAnalysis {
   hitRatio: { result: number; semantic: number; llm: number; any: number };
   meanQuality: number;
   feedback: { count: number; meanScore: number };
+  /**
+   * Answers the semantic cache served for a near-duplicate question, and how users rated them. A retrieval-level
+   * evaluation cannot measure the semantic threshold; paraphrase pairs set it (`npm run bench -- semantic`) and a
+   * share of poorly rated semantic hits here says it lets unlike questions through.
+   */
+  semanticHits: { served: number; rated: number; poorlyRated: number };
   degradedShare: number;
   degradedByReason: Record<string, number>;
   /** Categories (the document most answers came from, or `no-source`) whose mean quality is poor. */
@@ -95,6 +101,11 @@ export function analyzeQueryLog(
         : round(reachedGeneration.filter((q) => q.cache.llm === 'hit').length / reachedGeneration.length),
     any: share(queries.filter((q) => q.cacheHit).length),
   };
+  const semanticHits = queries.filter((q) => q.cache.semantic === 'hit');
+  const semanticRatings = semanticHits.flatMap((q) => {
+    const rated = feedbackOf.get(q.queryId);
+    return rated ? [rated.score] : [];
+  });
   const degraded = queries.filter((q) => q.degraded);
   const degradedByReason: Record<string, number> = {};
   for (const q of degraded) {
@@ -164,6 +175,11 @@ export function analyzeQueryLog(
     hitRatio,
     meanQuality: round(mean(queries.map((q) => q.qualityScore))),
     feedback: { count: window.feedback.length, meanScore: round(mean(window.feedback.map((f) => f.score))) },
+    semanticHits: {
+      served: semanticHits.length,
+      rated: semanticRatings.length,
+      poorlyRated: semanticRatings.filter((score) => score <= POOR_FEEDBACK).length,
+    },
     degradedShare: share(degraded.length),
     degradedByReason,
     lowQualityCategories,

@@ -226,6 +226,17 @@ describe('continuous improvement on a real dev server', () => {
     });
   });
 
+  it('counts semantic-cache hits and how users rated them', async () => {
+    const tenant = await tenantWith({});
+    await improvement.feedback({ queryId: (await ask(tenant, 'How can I reset my password?')).queryId, score: 5 });
+    const nearDuplicate = await ask(tenant, 'How do I reset my password?');
+    expect(nearDuplicate.cache).toMatchObject({ result: 'miss', semantic: 'hit' });
+    await improvement.feedback({ queryId: nearDuplicate.queryId, score: 1 });
+    await improvement.runNow(tenant);
+    const status = await waitFor(tenant, (s) => s.cycles === 1);
+    expect(status.lastAnalysis?.semanticHits).toEqual({ served: 1, rated: 1, poorlyRated: 1 });
+  });
+
   it('sends well-rated logged questions to the evaluation workflow as a proposal, once, and no badly rated one', async () => {
     const tenant = await tenantWith({});
     const evaluation = new EvaluationClient(env.client, ragline.taskQueue);
