@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EvaluationClient } from '../../client/evaluation-client.js';
@@ -12,7 +13,13 @@ import { ErrorType, RaglineError } from '../../lib/errors.js';
 import { RedisQueryLog, type QueryRecord } from '../../lib/improve/query-log.js';
 import type { AnswerQueryResult } from '../../workflows/answer-query-types.js';
 import { answerQueryWorkflow } from '../../workflows/index.js';
-import type { ImprovementSettings, ImprovementStatus } from '../../workflows/improvement-types.js';
+import {
+  improvementWorkflowId,
+  rollbackParamsUpdate,
+  setParamsUpdate,
+  type ImprovementSettings,
+  type ImprovementStatus,
+} from '../../workflows/improvement-types.js';
 import { TestRedis } from '../support/redis.js';
 import { SAMPLE_CORPUS, startRagline, type TestRagline } from '../support/ragline.js';
 import { startTestTemporal } from '../support/temporal.js';
@@ -136,7 +143,48 @@ describe('continuous improvement on a real dev server', () => {
     const expired = await waitFor(tenant, (s) => s.proposals.some((p) => p.id === id && p.status === 'expired'));
     expect(expired.pending).toHaveLength(0);
     expect(expired.current?.version).toBe(1);
+    const before = await auditLength(tenant);
     expect((await refusal(improvement.approve(tenant, id, 'alice', 'too late'))).message).toMatch(/expired/);
+    expect((await refusal(improvement.reject(tenant, id, 'alice', 'too late'))).message).toMatch(/expired/);
+    expect(await auditLength(tenant)).toBe(before);
+    expect((await improvement.status(tenant)).current?.version).toBe(1);
+  });
+
+  it("refuses bad input at the workflow's validators too, for clients that skip the CLI's checks", async () => {
+    const tenant = await tenantWith({});
+    const handle = env.client.workflow.getHandle(improvementWorkflowId(tenant));
+    const refusedWith = async (update: Promise<unknown>) => {
+      const error = await update.then(
+        () => {
+          throw new Error('expected a refusal');
+        },
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(WorkflowUpdateFailedError);
+      return ((error as WorkflowUpdateFailedError).cause as Error).message;
+    };
+    const set = (params: Record<string, unknown>, reason = 'try', operator = 'alice') =>
+      refusedWith(handle.executeUpdate(setParamsUpdate, { args: [{ operator, reason, params }] }));
+    expect(await set({ topK: 0, bm25B: 1.5 })).toMatch(/topK=0 is outside its bounds.*bm25B=1.5 is outside/);
+    expect(await set({ fusionWeight: 2 })).toMatch(/fusionWeight=2 is outside its bounds \[0, 1\]/);
+    expect(await set({ temperature: 1 })).toMatch(/unknown parameter temperature/);
+    expect(await set({})).toMatch(/no parameter to set/);
+    expect(await set({ topK: 3 }, '')).toMatch(/a reason is required/);
+    expect(await set({ topK: 3 }, 'x'.repeat(501))).toMatch(/501 characters; at most 500/);
+    expect(await set({ topK: 3 }, 'ok', 'mallory')).toMatch(/mallory is not on the approvers allowlist/);
+    const rollback = (reason: string, operator = 'alice') =>
+      refusedWith(handle.executeUpdate(rollbackParamsUpdate, { args: [{ operator, reason }] }));
+    expect(await rollback(' ')).toMatch(/a reason is required/);
+    expect(await rollback('undo', 'mallory')).toMatch(/mallory is not on the approvers allowlist/);
+    expect((await refusal(improvement.reject(tenant, 'p42', 'alice', 'no'))).message).toMatch(/unknown proposal p42/);
+    // Fire-and-forget decisions on unknown proposals are dropped; the Update after them is ordered after them.
+    await improvement.decideAsync(tenant, 'approve', 'p42', 'alice', 'ok');
+    await improvement.decideAsync(tenant, 'reject', 'p43', 'mallory', 'ok');
+    expect(await auditLength(tenant)).toBe(0);
+    const applied = await improvement.setParams(tenant, { topK: 3 }, 'alice', 'the one valid change');
+    expect(applied).toMatchObject({ fromVersion: 0, toVersion: 1 });
+    expect(await ragline.runtime.deps.improvement.params.history(tenant)).toEqual([applied]);
+    expect((await improvement.status(tenant)).proposals).toEqual([]);
   });
 
   it('refuses parameters set by hand outside their bounds, naming them, and leaves the audit log alone', async () => {
