@@ -272,6 +272,8 @@ describe('continuous improvement on a real dev server', () => {
       queryId: answer.queryId,
       question: 'what are the api rate limits',
     });
+    // No evaluation workflow runs for this tenant: the cycle says so and goes on.
+    expect(status.history[0]?.evalProposal).toMatchObject({ outcome: 'no-evaluation-workflow', questions: 0 });
   });
 
   it('counts semantic-cache hits and how users rated them', async () => {
