@@ -153,7 +153,8 @@ export function analyzeQueryLog(
 
   const proposed = new Set<string>();
   const evalSetProposals: EvalSetProposal[] = [];
-  for (const q of queries) {
+  // Newest first: the loop proposes what it has not proposed before, and the list is cut at `limit`.
+  for (const q of [...queries].reverse()) {
     const rated = feedbackOf.get(q.queryId);
     // A hashed question cannot be asked again by an evaluation: redaction costs these proposals.
     if (!rated || rated.score < GOOD_FEEDBACK || q.redacted || q.sources.length === 0 || proposed.has(q.question))
