@@ -1,15 +1,30 @@
+import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { normalizeQuery } from '../lib/cache/keys.js';
 import type { ChunkStore } from '../lib/domain.js';
 import { ErrorType, RaglineError } from '../lib/errors.js';
 import { loadEvalSet } from '../lib/eval/dataset.js';
-import { analyzeQueryLog, type LogAnalysis } from '../lib/improve/analysis.js';
+import { analyzeQueryLog, type EvalSetProposal, type LogAnalysis } from '../lib/improve/analysis.js';
 import type { AuditEntry, MeasuredEffect, ParamStore } from '../lib/improve/param-store.js';
-import { candidateParams, paramsProblem, type ParamVersion, type RetrievalParams } from '../lib/improve/params.js';
+import {
+  candidateParams,
+  paramsProblem,
+  type ParamName,
+  type ParamVersion,
+  type RetrievalParams,
+} from '../lib/improve/params.js';
 import type { QueryLogWriter } from '../lib/improve/query-log.js';
 import { beatsNoise, compareScores, evaluateParams } from '../lib/improve/shadow.js';
 import type { Analyzer } from '../lib/retrieval/analyzer.js';
 import { feedbackProblem } from '../lib/improve/feedback.js';
+import {
+  evaluationWorkflowId,
+  getEvaluationStatusQuery,
+  proposeEvalItemsUpdate,
+} from '../workflows/evaluation-types.js';
+import { LOOP_ACTOR } from '../workflows/improvement-types.js';
 import { atBoundary } from './failures.js';
 
 export interface ImprovementDeps {
@@ -17,6 +32,8 @@ export interface ImprovementDeps {
   params: ParamStore;
   store: ChunkStore;
   analyzer: Analyzer;
+  /** Parameters a shadow evaluation can move on this store (`tunedParams`). @default TUNED_PARAMS */
+  tuned?: ParamName[];
 }
 
 export interface ShadowEvaluationInput {
@@ -49,6 +66,34 @@ export interface ApplyParamsActivityInput {
   changeId: string;
 }
 
+export interface ProposeEvalItemsActivityInput {
+  tenant: string;
+  /** The evaluation set path as the worker reads it; its name names the evaluation workflow (`eval-<tenant>-<set>`). */
+  evalSet: string;
+  proposals: EvalSetProposal[];
+  /** Item ids this loop proposed before (whatever became of them): a rejected question is not proposed again. */
+  alreadyProposed: string[];
+  /** Makes a retried attempt's Update the same Update, which Temporal then runs once. */
+  updateId: string;
+}
+
+export interface ProposeEvalItemsActivityResult {
+  /** `proposed`: a new proposal is pending on the evaluation workflow; `nothing-new`: every question was known. */
+  outcome: 'proposed' | 'nothing-new' | 'no-evaluation-workflow';
+  workflowId: string;
+  /** The evaluation workflow's proposal id. */
+  proposalId?: string;
+  /** Ids of the questions sent (`log-<hash of the question>`). */
+  itemIds: string[];
+  /** Questions left out because the set, a pending proposal or an earlier proposal of this loop already holds them. */
+  skipped: number;
+}
+
+/** An evaluation item id that depends only on the normalised question, so the same question never gets two ids. */
+export function loggedItemId(question: string): string {
+  return `log-${createHash('sha256').update(normalizeQuery(question)).digest('hex').slice(0, 12)}`;
+}
+
 /** The improvement workflow's hands: read the query log, evaluate parameter sets, write versions, record feedback. */
 export const createImprovementActivities = (deps: ImprovementDeps) => ({
   async analyzeQueryLog(input: { tenant: string; windowMs: number }): Promise<LogAnalysis> {
@@ -61,7 +106,7 @@ export const createImprovementActivities = (deps: ImprovementDeps) => ({
         unknownTerms: await termsMissingFromCorpus(
           deps,
           input.tenant,
-          window.queries.map((q) => q.question),
+          window.queries.flatMap((q) => (q.redacted ? [] : [q.question])),
         ),
       });
     });
@@ -71,7 +116,7 @@ export const createImprovementActivities = (deps: ImprovementDeps) => ({
     return atBoundary(async () => {
       const set = await loadEvalSet(input.evalSet);
       const current = await deps.params.current(input.tenant);
-      const candidates = input.candidates ?? candidateParams(current.params);
+      const candidates = input.candidates ?? candidateParams(current.params, deps.tuned);
       const baselineScores = await evaluateParams(deps.store, input.tenant, set.items, current.params);
       const mean = baselineScores.reduce((a, b) => a + b, 0) / Math.max(baselineScores.length, 1);
       let best: ShadowEvaluationResult['best'];
@@ -102,6 +147,62 @@ export const createImprovementActivities = (deps: ImprovementDeps) => ({
         baseline: round(mean),
         candidates: candidates.length,
         best,
+      };
+    });
+  },
+
+  /**
+   * Sends well-rated real questions to the evaluation workflow's proposal path, where a person accepts or rejects
+   * them. A question the set already holds (same normalised text or id), one pending there, or one this loop proposed
+   * before is left out, so nothing is proposed twice.
+   */
+  async proposeEvalItems(input: ProposeEvalItemsActivityInput): Promise<ProposeEvalItemsActivityResult> {
+    return atBoundary(async () => {
+      const set = await loadEvalSet(input.evalSet);
+      const workflowId = evaluationWorkflowId(input.tenant, set.name);
+      const handle = Context.current().client.workflow.getHandle(workflowId);
+      const none = { workflowId, itemIds: [], skipped: input.proposals.length };
+      let pendingIds: string[];
+      try {
+        if ((await handle.describe()).status.name !== 'RUNNING') return { outcome: 'no-evaluation-workflow', ...none };
+        const status = await handle.query(getEvaluationStatusQuery);
+        pendingIds = status.pendingProposals.flatMap((p) =>
+          p.items.flatMap((item) => [item.id, loggedItemId(item.question)]),
+        );
+      } catch (error) {
+        if (error instanceof WorkflowNotFoundError) return { outcome: 'no-evaluation-workflow', ...none };
+        throw error;
+      }
+      const known = new Set([
+        ...set.items.map((item) => item.id),
+        ...set.items.map((item) => loggedItemId(item.question)),
+        ...pendingIds,
+        ...input.alreadyProposed,
+      ]);
+      const items = [];
+      for (const proposal of input.proposals) {
+        const id = loggedItemId(proposal.question);
+        if (known.has(id)) continue;
+        known.add(id);
+        items.push({ id, question: proposal.question, relevant: proposal.relevant });
+      }
+      if (items.length === 0) return { outcome: 'nothing-new', ...none };
+      const stored = await handle.executeUpdate(proposeEvalItemsUpdate, {
+        updateId: input.updateId,
+        args: [
+          {
+            source: LOOP_ACTOR,
+            note: `${items.length} well-rated question(s) from the query log of tenant ${input.tenant}; relevant documents are the sources their answers cited`,
+            items,
+          },
+        ],
+      });
+      return {
+        outcome: 'proposed',
+        workflowId,
+        proposalId: stored.id,
+        itemIds: items.map((item) => item.id),
+        skipped: input.proposals.length - items.length,
       };
     });
   },

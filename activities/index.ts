@@ -34,6 +34,7 @@ import { createEvalMetrics } from '../lib/eval/eval-metrics.js';
 import { createEvaluationActivities, type EvaluationDeps } from './evaluation.js';
 import { createImprovementActivities, type ImprovementDeps } from './improvement.js';
 import type { ParamVersion } from '../lib/improve/params.js';
+import { searchTuning } from '../lib/improve/shadow.js';
 import { atBoundary, atIngestionBoundary } from './failures.js';
 
 /** What ragline's activities need, injected by the composition root (workers/) or by a test. */
@@ -248,8 +249,8 @@ export const createActivities = (deps: ActivityDeps) => {
 
   /** The tenant's live parameters: read per query (memoised by the store), so a change needs no restart. */
   const paramsFor = (tenant: string): Promise<ParamVersion> => deps.improvement.params.current(tenant);
-  const bm25Of = ({ version, params }: ParamVersion) =>
-    version === 0 ? undefined : { k1: params.bm25K1, b: params.bm25B, titleWeight: params.titleWeight };
+  // Version 0 is the configuration the store was opened with: nothing to pass.
+  const tuningOf = ({ version, params }: ParamVersion) => (version === 0 ? {} : searchTuning(params));
 
   const scopeFor = async (tenant: string, topK: number, paramsVersion: number): Promise<ResultScope> => ({
     tenant,
@@ -449,7 +450,7 @@ export const createActivities = (deps: ActivityDeps) => {
         const search = () =>
           withSpan('retrieval.search', { 'retrieval.k': topK, 'retrieval.store': store.kind }, async (span) => {
             const [response, stats] = await Promise.all([
-              store.search(input.tenant, { query: input.query, topK, bm25: bm25Of(params) }),
+              store.search(input.tenant, { query: input.query, topK, ...tuningOf(params) }),
               store.stats(input.tenant),
             ]);
             span.setAttributes({

@@ -8,6 +8,12 @@
  * per cycle. Beside it: the best configuration of a grid search over the same bounds (PARAM_BOUNDS grids), and,
  * because the loop tunes on the very questions it is scored on, a two-fold cross-validated figure of the same
  * decision rule (tune on one half of the questions, score on the other, and the other way round).
+ *
+ * With an embedding server the store gets a dense leg, the loop also tunes the dense weight of the weighted fusion,
+ * and the start is lexical only as well (dense weight 0). A folder without corpus.jsonl is ingested from its `docs/`
+ * (the sample corpus):
+ *
+ *   npm run bench -- improve --dataset sample-corpus --embedder-url URL --embedding-model NAME
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -18,11 +24,13 @@ import { loadEvalSet, type EvalItem } from '../lib/eval/dataset.js';
 import type { ChunkStore } from '../lib/domain.js';
 import {
   PARAM_BOUNDS,
-  TUNED_PARAMS,
   candidateParams,
   describeChanges,
+  tunedParams,
+  type ParamName,
   type RetrievalParams,
 } from '../lib/improve/params.js';
+import { defaultEmbeddingCacheDir } from '../lib/retrieval/disk-embedding-cache.js';
 import { beatsNoise, compareScores, evaluateParams } from '../lib/improve/shadow.js';
 import { startRagline } from '../test/support/ragline.js';
 import { flag } from './support.js';
@@ -33,18 +41,34 @@ const r4 = (value: number) => value.toFixed(4);
 
 export async function run(args: string[]): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
-  const dataset = path.resolve(flag(args, '--dataset') ?? path.join(projectRoot, '../shared/datasets/scifact'));
-  const cycles = Number(flag(args, '--cycles') ?? 5);
-  const tenant = 'scifact';
+  const dataset = path.resolve(flag(args, 'dataset') ?? path.join(projectRoot, '../shared/datasets/scifact'));
+  const cycles = Number(flag(args, 'cycles') ?? 5);
+  const embedderUrl = flag(args, 'embedder-url');
+  const dense = embedderUrl !== undefined;
+  const tuned = tunedParams({ store: 'embedded', dense, fusion: 'weighted' });
   const set = await loadEvalSet(dataset);
-  console.error(`evaluation set ${set.name}@${set.version}: ${set.items.length} questions`);
+  const tenant = set.name;
+  console.error(`evaluation set ${set.name}@${set.version}: ${set.items.length} questions; tuning ${tuned.join(', ')}`);
 
-  const ragline = await startRagline();
+  const ragline = await startRagline({
+    config: dense
+      ? {
+          OPENAI_EMBEDDING_MODEL: flag(args, 'embedding-model') ?? 'multilingual-e5-small-q4',
+          OPENAI_EMBEDDING_DIMENSIONS: flag(args, 'embedding-dimensions') ?? '384',
+          RAGLINE_EMBEDDING_URL: embedderUrl,
+          RAGLINE_EMBEDDING_QUERY_INPUT_TYPE: 'query',
+          RAGLINE_EMBEDDING_DOCUMENT_INPUT_TYPE: 'passage',
+          RAGLINE_EMBEDDING_SEND_DIMENSIONS: 'false',
+          RAGLINE_EMBEDDING_CACHE_DIR: defaultEmbeddingCacheDir(),
+          RAGLINE_FUSION: 'weighted',
+        }
+      : {},
+  });
   try {
     const started = performance.now();
     // The corpus file only: the folder also holds the queries, which are JSONL with `_id` and `text` too.
-    const corpus = ['corpus.jsonl.gz', 'corpus.jsonl'].map((name) => path.join(dataset, name)).find(existsSync);
-    if (!corpus) throw new Error(`${dataset} has no corpus.jsonl(.gz)`);
+    const corpus = ['corpus.jsonl.gz', 'corpus.jsonl', 'docs'].map((name) => path.join(dataset, name)).find(existsSync);
+    if (!corpus) throw new Error(`${dataset} has no corpus.jsonl(.gz) or docs/`);
     const ingested = await ragline.ingest([corpus], tenant);
     console.error(
       `ingested ${ingested.documentsDone} documents (${ingested.rejected} rejected) in ` +
@@ -59,11 +83,15 @@ export async function run(args: string[]): Promise<void> {
       approvalTtlMs: 3_600_000,
       autoApplyScale: 1,
     });
-    const poor = await improvement.setParams(tenant, { topK: 1, bm25B: 1 }, 'bench', 'deliberately poor start');
+    const poorStart = dense ? { topK: 1, bm25B: 1, fusionWeight: 0 } : { topK: 1, bm25B: 1 };
+    const poor = await improvement.setParams(tenant, poorStart, 'bench', 'deliberately poor start');
     const start = mean(await evaluateParams(store, tenant, set.items, poor.params));
 
     const rows: string[][] = [['cycle', 'outcome', 'change', 'nDCG@10 before', 'after', 'noise', 'version']];
-    rows.push(['0', 'start', 'topK=1, bm25B=1', '', r4(start), '', String(poor.toVersion)]);
+    const startLabel = Object.entries(poorStart)
+      .map(([name, value]) => `${name}=${value}`)
+      .join(', ');
+    rows.push(['0', 'start', startLabel, '', r4(start), '', String(poor.toVersion)]);
     let lowered = false;
     let current = start;
     for (let cycle = 1; cycle <= cycles; cycle++) {
@@ -98,7 +126,7 @@ export async function run(args: string[]): Promise<void> {
     printTable(rows);
 
     console.error('grid search over the same bounds…');
-    const grid = await gridSearch(store, tenant, set.items, final.params);
+    const grid = await gridSearch(store, tenant, set.items, final.params, tuned);
     console.log(
       `grid best: nDCG@10 ${r4(grid.score)} with ${describeChanges(final.params, grid.params) || 'the loop’s final configuration'} ` +
         `(${grid.evaluated} configurations)`,
@@ -109,7 +137,7 @@ export async function run(args: string[]): Promise<void> {
         `(${gap <= 0.01 ? 'within' : 'NOT within'} 0.01); an applied change lowered the score: ${lowered ? 'yes' : 'no'}`,
     );
 
-    const cv = await twoFold(store, tenant, set.items, poor.params, cycles);
+    const cv = await twoFold(store, tenant, set.items, poor.params, cycles, tuned);
     console.log(
       `two-fold cross-validation of the same decision rule: held-out nDCG@10 ${r4(cv.heldOut)} ` +
         `(folds ${cv.folds.map(r4).join(', ')}) against ${r4(cv.tunedOnAll)} tuned and scored on all questions`,
@@ -118,6 +146,7 @@ export async function run(args: string[]): Promise<void> {
       JSON.stringify({
         bench: 'improve',
         dataset: set.name,
+        dense,
         questions: set.items.length,
         start,
         final: current,
@@ -139,16 +168,22 @@ function printTable(rows: string[][]): void {
   for (const row of rows) console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  '));
 }
 
-async function gridSearch(store: ChunkStore, tenant: string, items: EvalItem[], base: RetrievalParams) {
+async function gridSearch(
+  store: ChunkStore,
+  tenant: string,
+  items: EvalItem[],
+  base: RetrievalParams,
+  tuned: ParamName[],
+) {
   let best = { params: base, score: -1, evaluated: 0 };
-  const values = TUNED_PARAMS.map((name) => PARAM_BOUNDS[name].grid);
+  const values = tuned.map((name) => PARAM_BOUNDS[name].grid);
   const combinations = values.reduce<number[][]>(
     (acc, list) => acc.flatMap((prefix) => list.map((v) => [...prefix, v])),
     [[]],
   );
   for (const combination of combinations) {
     const params = { ...base };
-    TUNED_PARAMS.forEach((name, i) => (params[name] = combination[i]!));
+    tuned.forEach((name, i) => (params[name] = combination[i]!));
     const score = mean(await evaluateParams(store, tenant, items, params));
     best.evaluated++;
     if (score > best.score) best = { ...best, params, score };
@@ -157,12 +192,19 @@ async function gridSearch(store: ChunkStore, tenant: string, items: EvalItem[], 
 }
 
 /** The loop's decision rule in process: per cycle, the best coordinate-search candidate that beats the noise. */
-async function tune(store: ChunkStore, tenant: string, items: EvalItem[], start: RetrievalParams, cycles: number) {
+async function tune(
+  store: ChunkStore,
+  tenant: string,
+  items: EvalItem[],
+  start: RetrievalParams,
+  cycles: number,
+  tuned: ParamName[],
+) {
   let current = start;
   for (let cycle = 0; cycle < cycles; cycle++) {
     const baseline = await evaluateParams(store, tenant, items, current);
     let best: { params: RetrievalParams; gain: number } | undefined;
-    for (const candidate of candidateParams(current)) {
+    for (const candidate of candidateParams(current, tuned)) {
       const comparison = compareScores(baseline, await evaluateParams(store, tenant, items, candidate));
       if (beatsNoise(comparison) && (!best || comparison.delta > best.gain))
         best = { params: candidate, gain: comparison.delta };
@@ -173,7 +215,14 @@ async function tune(store: ChunkStore, tenant: string, items: EvalItem[], start:
   return current;
 }
 
-async function twoFold(store: ChunkStore, tenant: string, items: EvalItem[], start: RetrievalParams, cycles: number) {
+async function twoFold(
+  store: ChunkStore,
+  tenant: string,
+  items: EvalItem[],
+  start: RetrievalParams,
+  cycles: number,
+  tuned: ParamName[],
+) {
   // A fixed split by position in the shuffled-by-id order: deterministic, and not the file's order.
   const ordered = [...items].sort((a, b) => (hash(a.id) < hash(b.id) ? -1 : 1));
   const halves = [ordered.filter((_, i) => i % 2 === 0), ordered.filter((_, i) => i % 2 === 1)];
@@ -182,10 +231,10 @@ async function twoFold(store: ChunkStore, tenant: string, items: EvalItem[], sta
     [halves[0]!, halves[1]!],
     [halves[1]!, halves[0]!],
   ]) {
-    const tuned = await tune(store, tenant, tuneOn!, start, cycles);
-    folds.push(mean(await evaluateParams(store, tenant, scoreOn!, tuned)));
+    const chosen = await tune(store, tenant, tuneOn!, start, cycles, tuned);
+    folds.push(mean(await evaluateParams(store, tenant, scoreOn!, chosen)));
   }
-  const all = await tune(store, tenant, items, start, cycles);
+  const all = await tune(store, tenant, items, start, cycles, tuned);
   return {
     folds,
     heldOut: (folds[0]! * halves[1]!.length + folds[1]! * halves[0]!.length) / items.length,

@@ -479,11 +479,25 @@ function printImprovement(status: ImprovementStatus): void {
         `semantic ${a.hitRatio.semantic}, llm ${a.hitRatio.llm}), mean quality ${a.meanQuality}, ` +
         `degraded ${a.degradedShare} ${JSON.stringify(a.degradedByReason)}`,
     );
+    // Absent from analyses made before it was counted.
+    if (a.semanticHits)
+      console.log(
+        `  semantic-cache hits ${a.semanticHits.served}, rated ${a.semanticHits.rated}, ` +
+          `rated poorly ${a.semanticHits.poorlyRated}`,
+      );
     for (const s of a.documentSuggestions)
       console.log(`  suggest a document on "${s.topic}" (${s.priority}, ${s.estimatedImpact.queries} queries)`);
   }
-  for (const h of status.history.slice(-5))
+  for (const h of status.history.slice(-5)) {
     console.log(`  cycle ${h.cycle} ${h.outcome}${h.changes ? `: ${h.changes}` : ''} → version ${h.version}`);
+    const e = h.evalProposal;
+    if (e)
+      console.log(
+        `    evaluation-set proposal: ${e.outcome}${e.proposalId ? ` ${e.proposalId}` : ''}, ${e.questions} question(s)` +
+          `${e.workflowId ? ` to ${e.workflowId}` : ''}${e.skipped ? `, ${e.skipped} already known` : ''}` +
+          `${e.detail ? ` (${e.detail})` : ''}`,
+      );
+  }
   for (const p of status.pending) console.log(`  awaiting approval: ${describeProposal(p)}`);
 }
 program

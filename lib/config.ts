@@ -298,7 +298,10 @@ export const configSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** `auto` writes readable lines when stderr is a terminal and JSON otherwise; `json` and `pretty` force one. @default auto */
   LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
-  /** Replace query text in logs with its hash. @default false */
+  /**
+   * Replace query text with its hash in logs, Temporal UI summaries and the query log (where the improvement loop
+   * then groups only identical questions and proposes none to the evaluation set). @default false
+   */
   RAGLINE_LOG_REDACT_QUERIES: bool(false),
 });
 

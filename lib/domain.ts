@@ -47,6 +47,11 @@ export interface SearchRequest {
    * operator). The embedded index honours them; Qdrant computes BM25 itself and ignores them.
    */
   bm25?: { k1?: number; b?: number; titleWeight?: number };
+  /**
+   * The tenant's hybrid fusion parameters when they differ from the store's configured ones: the dense leg's weight
+   * (weighted fusion) and RRF's k. Used only when a dense leg answers; Qdrant honours `rrfK` alone.
+   */
+  fusion?: { denseWeight?: number; rrfK?: number };
 }
 
 export interface SearchHit {

@@ -19,11 +19,12 @@ import { Analyzer } from '../lib/retrieval/analyzer.js';
 import { withChunkCache } from '../lib/cache/cached-chunk-store.js';
 import { embeddingKey } from '../lib/cache/keys.js';
 import { createChunkStore, DiskEmbeddingCache, openAIEmbedderFromConfig } from '../lib/retrieval/index.js';
-import { createLogger, type Logger } from '../lib/telemetry/logger.js';
+import { createLogger, redactQuery, type Logger } from '../lib/telemetry/logger.js';
 import { createMetrics, type Metrics } from '../lib/telemetry/metrics.js';
 import type { RaglineSinks } from '../workflows/sinks.js';
 import { normalizeQuery } from '../lib/cache/keys.js';
 import { createImprovementStores } from '../lib/improve/index.js';
+import { tunedParams } from '../lib/improve/params.js';
 import type { QueryLogWriter } from '../lib/improve/query-log.js';
 import { createEvalMetrics } from '../lib/eval/eval-metrics.js';
 
@@ -128,7 +129,13 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
       staleTtlMs: config.RAGLINE_CACHE_TTL_STALE_SECONDS * 1000,
       answerSettings: answerSettingsHash(config),
     },
-    improvement: { queryLog: improvement.queryLog, params: improvement.params, store, analyzer },
+    improvement: {
+      queryLog: improvement.queryLog,
+      params: improvement.params,
+      store,
+      analyzer,
+      tuned: tunedParams({ store: store.kind, dense: embedder !== undefined, fusion: config.RAGLINE_FUSION }),
+    },
     evaluation: {
       metrics: createEvalMetrics(metrics.registry),
       logger,
@@ -154,7 +161,11 @@ export function workflowsPath(): string {
 }
 
 /** Query metrics and the query-log record from the workflow's sink; called once per query, never on replay. */
-export function querySinks(metrics: Metrics, queryLog?: QueryLogWriter): InjectedSinks<RaglineSinks> {
+export function querySinks(
+  metrics: Metrics,
+  queryLog?: QueryLogWriter,
+  options: { redactQueries?: boolean } = {},
+): InjectedSinks<RaglineSinks> {
   let answered = 0;
   let hits = 0;
   return {
@@ -170,7 +181,8 @@ export function querySinks(metrics: Metrics, queryLog?: QueryLogWriter): Injecte
               queryId: outcome.queryId ?? info.workflowId,
               at: new Date().toISOString(),
               tenant: outcome.tenant,
-              question: normalizeQuery(outcome.query),
+              question: redactQuery(normalizeQuery(outcome.query), options.redactQueries ?? false),
+              ...(options.redactQueries ? { redacted: true } : {}),
               cache: outcome.cache,
               cacheHit: outcome.cacheHit,
               sources: outcome.sourceDocIds ?? [],
@@ -243,7 +255,12 @@ export async function createWorker(params: WorkerParams): Promise<Worker> {
       workflowModules: params.workflowBundle ? undefined : params.tracing?.interceptors?.workflowModules,
       activity: [...(params.tracing?.interceptors?.activity ?? []), countFailures(runtime.deps.metrics)],
     },
-    sinks: { ...params.tracing?.sinks, ...querySinks(runtime.deps.metrics, runtime.deps.improvement.queryLog) },
+    sinks: {
+      ...params.tracing?.sinks,
+      ...querySinks(runtime.deps.metrics, runtime.deps.improvement.queryLog, {
+        redactQueries: runtime.deps.settings.redactQueries,
+      }),
+    },
     // When this worker dies, a query's next task waits this long on its sticky queue before any worker gets it,
     // instead of the default 10 s: a killed worker must cost its queries little more than their deadline.
     stickyQueueScheduleToStartTimeout: '3s',

@@ -38,6 +38,8 @@ export const DEFAULT_IMPROVEMENT_SETTINGS: ImprovementSettings = {
 export const MAX_REASON_CHARS = 500;
 /** Cycle summaries and decided proposals kept in the state (and so across continue-as-new). */
 export const IMPROVEMENT_HISTORY_LIMIT = 100;
+/** Evaluation item ids remembered as proposed. */
+export const EVAL_PROPOSED_LIMIT = 1000;
 /** The actor of automatic changes in the audit log. */
 export const LOOP_ACTOR = 'improvement-loop';
 
@@ -64,6 +66,17 @@ export interface ParamProposal {
 
 export type CycleOutcome = 'auto-applied' | 'proposed' | 'no-gain' | 'awaiting-approval' | 'no-eval-set' | 'failed';
 
+/** What a cycle did with its well-rated questions (step 4 of the evaluation issue). */
+export interface EvalProposalSummary {
+  outcome: 'proposed' | 'nothing-new' | 'no-evaluation-workflow' | 'failed';
+  /** The evaluation workflow the questions went to. */
+  workflowId?: string;
+  proposalId?: string;
+  questions: number;
+  skipped: number;
+  detail?: string;
+}
+
 export interface CycleSummary {
   cycle: number;
   at: string;
@@ -76,6 +89,7 @@ export interface CycleSummary {
   effect?: MeasuredEffect;
   candidates?: number;
   detail?: string;
+  evalProposal?: EvalProposalSummary;
 }
 
 /** Everything the workflow knows: what continue-as-new carries over, intact. */
@@ -88,6 +102,8 @@ export interface ImprovementState {
   proposals: ParamProposal[];
   history: CycleSummary[];
   lastAnalysis?: LogAnalysis;
+  /** Evaluation item ids this loop has proposed (newest last, bounded), so none is proposed twice. */
+  evalProposed?: string[];
 }
 
 export interface ImprovementInput {

@@ -5,6 +5,7 @@ import {
   condition,
   continueAsNew,
   log,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -18,6 +19,7 @@ import type { AuditEntry } from '../lib/improve/param-store.js';
 import { describeChanges, isSmallChange, paramsProblem } from '../lib/improve/params.js';
 import {
   DEFAULT_IMPROVEMENT_SETTINGS,
+  EVAL_PROPOSED_LIMIT,
   IMPROVEMENT_HISTORY_LIMIT,
   LOOP_ACTOR,
   approveProposalUpdate,
@@ -31,6 +33,7 @@ import {
   setParamsUpdate,
   type CycleSummary,
   type DecideProposalInput,
+  type EvalProposalSummary,
   type ImprovementInput,
   type ImprovementState,
   type ImprovementStatus,
@@ -238,6 +241,38 @@ export async function improvementWorkflow(input: ImprovementInput): Promise<void
     }
   }
 
+  /** Well-rated questions go to the evaluation workflow as a proposal; a failure there does not fail the cycle. */
+  async function proposeEvalItems(
+    n: number,
+    proposals: NonNullable<ImprovementState['lastAnalysis']>['evalSetProposals'],
+  ): Promise<EvalProposalSummary> {
+    try {
+      const sent = await quick.proposeEvalItems({
+        tenant,
+        evalSet: state.settings.evalSet,
+        proposals,
+        alreadyProposed: state.evalProposed ?? [],
+        updateId: changeId(`cycle-${n}-eval-items`),
+      });
+      state.evalProposed = [...(state.evalProposed ?? []), ...sent.itemIds].slice(-EVAL_PROPOSED_LIMIT);
+      return {
+        outcome: sent.outcome,
+        workflowId: sent.workflowId,
+        proposalId: sent.proposalId,
+        questions: sent.itemIds.length,
+        skipped: sent.skipped,
+      };
+    } catch (failure) {
+      const cause = failure instanceof ActivityFailure ? failure.cause : failure;
+      return {
+        outcome: 'failed',
+        questions: 0,
+        skipped: proposals.length,
+        detail: cause instanceof Error ? cause.message : String(cause),
+      };
+    }
+  }
+
   async function cycle(): Promise<void> {
     // Counted once the cycle is over, so a reader that sees the count also sees the cycle's summary.
     const n = state.cycles + 1;
@@ -254,6 +289,10 @@ export async function improvementWorkflow(input: ImprovementInput): Promise<void
       state.lastAnalysis = analysis;
       summary.volume = analysis.volume;
       summary.meanQuality = analysis.meanQuality;
+      // Added after histories were captured: a replayed cycle that never proposed must not start to.
+      if (analysis.evalSetProposals.length > 0 && patched('improvement-eval-proposals')) {
+        summary.evalProposal = await proposeEvalItems(n, analysis.evalSetProposals);
+      }
       if (state.proposals.some((p) => p.status === 'pending')) {
         summary.outcome = 'awaiting-approval';
       } else {

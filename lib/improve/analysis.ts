@@ -43,6 +43,12 @@ export interface LogAnalysis {
   hitRatio: { result: number; semantic: number; llm: number; any: number };
   meanQuality: number;
   feedback: { count: number; meanScore: number };
+  /**
+   * Answers the semantic cache served for a near-duplicate question, and how users rated them. A retrieval-level
+   * evaluation cannot measure the semantic threshold; paraphrase pairs set it (`npm run bench -- semantic`) and a
+   * share of poorly rated semantic hits here says it lets unlike questions through.
+   */
+  semanticHits: { served: number; rated: number; poorlyRated: number };
   degradedShare: number;
   degradedByReason: Record<string, number>;
   /** Categories (the document most answers came from, or `no-source`) whose mean quality is poor. */
@@ -95,6 +101,11 @@ export function analyzeQueryLog(
         : round(reachedGeneration.filter((q) => q.cache.llm === 'hit').length / reachedGeneration.length),
     any: share(queries.filter((q) => q.cacheHit).length),
   };
+  const semanticHits = queries.filter((q) => q.cache.semantic === 'hit');
+  const semanticRatings = semanticHits.flatMap((q) => {
+    const rated = feedbackOf.get(q.queryId);
+    return rated ? [rated.score] : [];
+  });
   const degraded = queries.filter((q) => q.degraded);
   const degradedByReason: Record<string, number> = {};
   for (const q of degraded) {
@@ -123,7 +134,7 @@ export function analyzeQueryLog(
     return (
       q.qualityScore < POOR_QUALITY ||
       q.sources.length === 0 ||
-      analyzer.analyze(q.question).some((term) => unknown.has(term))
+      (!q.redacted && analyzer.analyze(q.question).some((term) => unknown.has(term)))
     );
   };
   const poor = queries.filter(isPoor);
@@ -142,9 +153,12 @@ export function analyzeQueryLog(
 
   const proposed = new Set<string>();
   const evalSetProposals: EvalSetProposal[] = [];
-  for (const q of queries) {
+  // Newest first: the loop proposes what it has not proposed before, and the list is cut at `limit`.
+  for (const q of [...queries].reverse()) {
     const rated = feedbackOf.get(q.queryId);
-    if (!rated || rated.score < GOOD_FEEDBACK || q.sources.length === 0 || proposed.has(q.question)) continue;
+    // A hashed question cannot be asked again by an evaluation: redaction costs these proposals.
+    if (!rated || rated.score < GOOD_FEEDBACK || q.redacted || q.sources.length === 0 || proposed.has(q.question))
+      continue;
     proposed.add(q.question);
     evalSetProposals.push({
       queryId: q.queryId,
@@ -162,6 +176,11 @@ export function analyzeQueryLog(
     hitRatio,
     meanQuality: round(mean(queries.map((q) => q.qualityScore))),
     feedback: { count: window.feedback.length, meanScore: round(mean(window.feedback.map((f) => f.score))) },
+    semanticHits: {
+      served: semanticHits.length,
+      rated: semanticRatings.length,
+      poorlyRated: semanticRatings.filter((score) => score <= POOR_FEEDBACK).length,
+    },
     degradedShare: share(degraded.length),
     degradedByReason,
     lowQualityCategories,
@@ -187,7 +206,8 @@ function findPatterns(
   analyzer: Analyzer,
   minSupport: number,
 ): FailurePattern[] {
-  const termsOf = (q: QueryRecord) => new Set(analyzer.analyze(q.question));
+  // A redacted question's hash is its only term: identical questions still group, ones sharing words no longer do.
+  const termsOf = (q: QueryRecord) => new Set(q.redacted ? [q.question] : analyzer.analyze(q.question));
   const poorTerms = poor.map(termsOf);
   const goodCount = new Map<string, number>();
   for (const q of good) for (const term of termsOf(q)) goodCount.set(term, (goodCount.get(term) ?? 0) + 1);
@@ -208,9 +228,10 @@ function findPatterns(
       .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
       .map(([term]) => term);
     const examples = [...new Set(members.map((i) => poor[i]!.question))].slice(0, 3);
+    const redacted = members.every((i) => poor[i]!.redacted);
     patterns.push({
       terms,
-      topic: surfaceWords(terms, examples, analyzer),
+      topic: redacted ? `redacted question ${seed[0]}` : surfaceWords(terms, examples, analyzer),
       queries: members.length,
       meanQuality: round(mean(members.map((i) => poor[i]!.qualityScore))),
       examples,

@@ -4,7 +4,7 @@ import type { Config } from '../config.js';
 import { DEFAULT_BM25 } from '../retrieval/embedded-store.js';
 import type { Logger } from '../telemetry/logger.js';
 import { DiskAuditBackend, ParamStore, RedisAuditBackend } from './param-store.js';
-import { DEFAULT_PARAMS, type RetrievalParams } from './params.js';
+import { DEFAULT_PARAMS, paramsProblem, type RetrievalParams } from './params.js';
 import { DiskQueryLog, QueryLogWriter, RedisQueryLog } from './query-log.js';
 
 export interface ImprovementStores {
@@ -22,6 +22,9 @@ export function defaultParams(config: Config): RetrievalParams {
     bm25B: DEFAULT_BM25.b,
     titleWeight: DEFAULT_BM25.titleWeight,
     semanticThreshold: config.RAGLINE_SEMANTIC_THRESHOLD,
+    fusionWeight: config.RAGLINE_FUSION_DENSE_WEIGHT,
+    // RAGLINE_RRF_K may lie outside the loop's bounds; the store's configured value then stays in force.
+    ...(paramsProblem({ rrfK: config.RAGLINE_RRF_K }) ? {} : { rrfK: config.RAGLINE_RRF_K }),
   };
 }
 

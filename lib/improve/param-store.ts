@@ -170,12 +170,14 @@ export class ParamStore {
 
 function currentOf(entries: AuditEntry[], defaults: RetrievalParams): ParamVersion {
   const last = entries.at(-1);
-  return last ? { version: last.toVersion, params: last.params } : { version: 0, params: defaults };
+  // A version written before a parameter existed meant the configured value for it.
+  return last ? { version: last.toVersion, params: { ...defaults, ...last.params } } : { version: 0, params: defaults };
 }
 
 function paramsOf(entries: AuditEntry[], version: number, defaults: RetrievalParams): RetrievalParams {
   if (version === 0) return defaults;
-  return [...entries].reverse().find((e) => e.toVersion === version)?.params ?? defaults;
+  const params = [...entries].reverse().find((e) => e.toVersion === version)?.params;
+  return params ? { ...defaults, ...params } : defaults;
 }
 
 /** Audit lines in `<dataDir>/params/<tenant>.audit.jsonl`; one process owns a data directory. */

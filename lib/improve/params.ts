@@ -18,8 +18,9 @@ export interface RetrievalParams {
   /** Retrieved chunks handed to the generator (the rest are listed as sources but not in the prompt). */
   promptChunks: number;
   /**
-   * Weight of the dense leg in hybrid fusion and the RRF constant. Reserved: they take effect only once a dense
-   * retrieval leg exists; until then they are validated and versioned but change no ranking.
+   * Weight of the dense leg in weighted hybrid fusion (RAGLINE_FUSION=weighted) and RRF's k (RAGLINE_FUSION=rrf, and
+   * Qdrant's hybrid query). They change a ranking only where a dense leg answers (an embedding model is configured);
+   * without one they are versioned but inert, and the loop does not tune them.
    */
   fusionWeight?: number;
   rrfK?: number;
@@ -45,12 +46,34 @@ export const PARAM_BOUNDS: Record<ParamName, ParamBound> = {
   titleWeight: { min: 0, max: 10, integer: false, autoApplyStep: 1, grid: [1, 2, 3, 4] },
   semanticThreshold: { min: 0.5, max: 1, integer: false, autoApplyStep: 0.03, grid: [] },
   promptChunks: { min: 1, max: 20, integer: true, autoApplyStep: 2, grid: [] },
-  fusionWeight: { min: 0, max: 1, integer: false, autoApplyStep: 0.1, grid: [] },
-  rrfK: { min: 1, max: 200, integer: true, autoApplyStep: 20, grid: [] },
+  fusionWeight: { min: 0, max: 1, integer: false, autoApplyStep: 0.2, grid: [0.1, 0.3, 0.5, 0.7, 0.9] },
+  rrfK: { min: 1, max: 200, integer: true, autoApplyStep: 20, grid: [10, 20, 40, 60, 100] },
 };
 
-/** Parameters the loop can measure with a retrieval-level evaluation (the others change no ranking). */
+/**
+ * Parameters the loop tunes on the embedded lexical index: a retrieval-level evaluation measures them. The semantic
+ * threshold needs paraphrase pairs and chunks in the prompt needs answer quality, so the loop never proposes them.
+ */
 export const TUNED_PARAMS: ParamName[] = ['topK', 'bm25K1', 'bm25B', 'titleWeight'];
+
+/** What the serving store lets a parameter change: which parameters a shadow evaluation can measure there. */
+export interface RetrievalShape {
+  store: 'embedded' | 'qdrant' | string;
+  /** Whether a dense leg answers (an embedding model is configured). */
+  dense: boolean;
+  /** The embedded store's fusion of the two legs (RAGLINE_FUSION). */
+  fusion: 'weighted' | 'rrf';
+}
+
+/**
+ * The parameters worth tuning on this store: Qdrant computes BM25 itself and fuses by RRF, so there only top-k and
+ * (with a dense leg) RRF's k change a ranking; the embedded index honours BM25 and the configured fusion's parameter.
+ */
+export function tunedParams(shape: RetrievalShape): ParamName[] {
+  if (shape.store !== 'embedded') return shape.dense ? ['topK', 'rrfK'] : ['topK'];
+  if (!shape.dense) return TUNED_PARAMS;
+  return [...TUNED_PARAMS, shape.fusion === 'rrf' ? 'rrfK' : 'fusionWeight'];
+}
 
 export const DEFAULT_PARAMS: RetrievalParams = {
   topK: 5,
@@ -110,10 +133,10 @@ export function isSmallChange(from: RetrievalParams, to: RetrievalParams, scale 
  * Candidates for one cycle: every grid value of one tuned parameter at a time, the others held (coordinate
  * search). Deterministic, so the workflow can compute it.
  */
-export function candidateParams(current: RetrievalParams): RetrievalParams[] {
+export function candidateParams(current: RetrievalParams, tuned: ParamName[] = TUNED_PARAMS): RetrievalParams[] {
   const seen = new Set([paramsKey(current)]);
   const out: RetrievalParams[] = [];
-  for (const name of TUNED_PARAMS) {
+  for (const name of tuned) {
     for (const value of PARAM_BOUNDS[name].grid) {
       const candidate = { ...current, [name]: value };
       const key = paramsKey(candidate);

@@ -9,8 +9,13 @@ export interface QueryRecord {
   /** ISO time the answer was returned. */
   at: string;
   tenant: string;
-  /** The question, normalised (case, whitespace, trailing punctuation folded). */
+  /**
+   * The question, normalised (case, whitespace, trailing punctuation folded); with query redaction on
+   * (RAGLINE_LOG_REDACT_QUERIES) its hash, `sha256:<16 hex>`, instead, and `redacted` is set.
+   */
   question: string;
+  /** The question is stored as a hash: identical questions are recognisable, their words are not. */
+  redacted?: boolean;
   cache: { result: string; semantic?: string; llm?: string };
   cacheHit: boolean;
   /** Document ids of the sources, best first. */

@@ -1,7 +1,15 @@
-import type { ChunkStore } from '../domain.js';
+import type { ChunkStore, SearchRequest } from '../domain.js';
 import type { EvalItem } from '../eval/dataset.js';
 import { scoreRanking } from '../eval/scores.js';
 import type { RetrievalParams } from './params.js';
+
+/** The per-tenant parameters a store's search takes: BM25's and the hybrid fusion's. */
+export function searchTuning(params: RetrievalParams): Pick<SearchRequest, 'bm25' | 'fusion'> {
+  return {
+    bm25: { k1: params.bm25K1, b: params.bm25B, titleWeight: params.titleWeight },
+    fusion: { denseWeight: params.fusionWeight, rrfK: params.rrfK },
+  };
+}
 
 /** nDCG@10 of every question of the set with these parameters: a retrieval-level evaluation, no generation. */
 export async function evaluateParams(
@@ -15,7 +23,7 @@ export async function evaluateParams(
     const response = await store.search(tenant, {
       query: item.question,
       topK: params.topK,
-      bm25: { k1: params.bm25K1, b: params.bm25B, titleWeight: params.titleWeight },
+      ...searchTuning(params),
     });
     const ranked = [...new Set(response.hits.map((hit) => hit.docId))];
     scores.push(scoreRanking(ranked, item.relevant, 10).ndcg10);

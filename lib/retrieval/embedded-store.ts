@@ -281,9 +281,10 @@ export class EmbeddedStore implements ChunkStore {
     if (!vector || vectorProblem(vector, tenant.dense!.dimensions) !== undefined) {
       return respond(lexical(topK), 'embedder-unavailable');
     }
-    const depth = Math.max(topK, this.fusion.depth);
+    const fusion = request.fusion ? { ...this.fusion, ...definedOnly(request.fusion) } : this.fusion;
+    const depth = Math.max(topK, fusion.depth);
     const dense = tenant.dense!.search(vector, depth);
-    return respond(fuseHybrid(lexical(depth), dense, this.fusion, topK));
+    return respond(fuseHybrid(lexical(depth), dense, fusion, topK));
   }
 
   async getChunks(tenantName: string, chunkIds: string[]): Promise<Chunk[]> {

@@ -238,7 +238,9 @@ export class QdrantStore implements ChunkStore {
             { query: sparse, using: SPARSE, filter, limit: candidates },
           ],
           query:
-            this.options.fusion === 'dbsf' ? { fusion: 'dbsf' } : { rrf: { k: this.options.rrfK ?? DEFAULT_RRF_K } },
+            this.options.fusion === 'dbsf'
+              ? { fusion: 'dbsf' }
+              : { rrf: { k: request.fusion?.rrfK ?? this.options.rrfK ?? DEFAULT_RRF_K } },
           filter,
           limit: request.topK,
           with_payload: true,

@@ -1,8 +1,11 @@
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EvaluationClient } from '../../client/evaluation-client.js';
 import { ImprovementClient } from '../../client/improvement-client.js';
 import { createHttpApi } from '../../client/http-api.js';
 import { RaglineClient } from '../../client/ragline-client.js';
@@ -10,7 +13,13 @@ import { ErrorType, RaglineError } from '../../lib/errors.js';
 import { RedisQueryLog, type QueryRecord } from '../../lib/improve/query-log.js';
 import type { AnswerQueryResult } from '../../workflows/answer-query-types.js';
 import { answerQueryWorkflow } from '../../workflows/index.js';
-import type { ImprovementSettings, ImprovementStatus } from '../../workflows/improvement-types.js';
+import {
+  improvementWorkflowId,
+  rollbackParamsUpdate,
+  setParamsUpdate,
+  type ImprovementSettings,
+  type ImprovementStatus,
+} from '../../workflows/improvement-types.js';
 import { TestRedis } from '../support/redis.js';
 import { SAMPLE_CORPUS, startRagline, type TestRagline } from '../support/ragline.js';
 import { startTestTemporal } from '../support/temporal.js';
@@ -134,7 +143,48 @@ describe('continuous improvement on a real dev server', () => {
     const expired = await waitFor(tenant, (s) => s.proposals.some((p) => p.id === id && p.status === 'expired'));
     expect(expired.pending).toHaveLength(0);
     expect(expired.current?.version).toBe(1);
+    const before = await auditLength(tenant);
     expect((await refusal(improvement.approve(tenant, id, 'alice', 'too late'))).message).toMatch(/expired/);
+    expect((await refusal(improvement.reject(tenant, id, 'alice', 'too late'))).message).toMatch(/expired/);
+    expect(await auditLength(tenant)).toBe(before);
+    expect((await improvement.status(tenant)).current?.version).toBe(1);
+  });
+
+  it("refuses bad input at the workflow's validators too, for clients that skip the CLI's checks", async () => {
+    const tenant = await tenantWith({});
+    const handle = env.client.workflow.getHandle(improvementWorkflowId(tenant));
+    const refusedWith = async (update: Promise<unknown>) => {
+      const error = await update.then(
+        () => {
+          throw new Error('expected a refusal');
+        },
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(WorkflowUpdateFailedError);
+      return ((error as WorkflowUpdateFailedError).cause as Error).message;
+    };
+    const set = (params: Record<string, unknown>, reason = 'try', operator = 'alice') =>
+      refusedWith(handle.executeUpdate(setParamsUpdate, { args: [{ operator, reason, params }] }));
+    expect(await set({ topK: 0, bm25B: 1.5 })).toMatch(/topK=0 is outside its bounds.*bm25B=1.5 is outside/);
+    expect(await set({ fusionWeight: 2 })).toMatch(/fusionWeight=2 is outside its bounds \[0, 1\]/);
+    expect(await set({ temperature: 1 })).toMatch(/unknown parameter temperature/);
+    expect(await set({})).toMatch(/no parameter to set/);
+    expect(await set({ topK: 3 }, '')).toMatch(/a reason is required/);
+    expect(await set({ topK: 3 }, 'x'.repeat(501))).toMatch(/501 characters; at most 500/);
+    expect(await set({ topK: 3 }, 'ok', 'mallory')).toMatch(/mallory is not on the approvers allowlist/);
+    const rollback = (reason: string, operator = 'alice') =>
+      refusedWith(handle.executeUpdate(rollbackParamsUpdate, { args: [{ operator, reason }] }));
+    expect(await rollback(' ')).toMatch(/a reason is required/);
+    expect(await rollback('undo', 'mallory')).toMatch(/mallory is not on the approvers allowlist/);
+    expect((await refusal(improvement.reject(tenant, 'p42', 'alice', 'no'))).message).toMatch(/unknown proposal p42/);
+    // Fire-and-forget decisions on unknown proposals are dropped; the Update after them is ordered after them.
+    await improvement.decideAsync(tenant, 'approve', 'p42', 'alice', 'ok');
+    await improvement.decideAsync(tenant, 'reject', 'p43', 'mallory', 'ok');
+    expect(await auditLength(tenant)).toBe(0);
+    const applied = await improvement.setParams(tenant, { topK: 3 }, 'alice', 'the one valid change');
+    expect(applied).toMatchObject({ fromVersion: 0, toVersion: 1 });
+    expect(await ragline.runtime.deps.improvement.params.history(tenant)).toEqual([applied]);
+    expect((await improvement.status(tenant)).proposals).toEqual([]);
   });
 
   it('refuses parameters set by hand outside their bounds, naming them, and leaves the audit log alone', async () => {
@@ -222,6 +272,112 @@ describe('continuous improvement on a real dev server', () => {
       queryId: answer.queryId,
       question: 'what are the api rate limits',
     });
+    // No evaluation workflow runs for this tenant: the cycle says so and goes on.
+    expect(status.history[0]?.evalProposal).toMatchObject({ outcome: 'no-evaluation-workflow', questions: 0 });
+  });
+
+  it('counts semantic-cache hits and how users rated them', async () => {
+    const tenant = await tenantWith({});
+    await improvement.feedback({ queryId: (await ask(tenant, 'How can I reset my password?')).queryId, score: 5 });
+    const nearDuplicate = await ask(tenant, 'How do I reset my password?');
+    expect(nearDuplicate.cache).toMatchObject({ result: 'miss', semantic: 'hit' });
+    await improvement.feedback({ queryId: nearDuplicate.queryId, score: 1 });
+    await improvement.runNow(tenant);
+    const status = await waitFor(tenant, (s) => s.cycles === 1);
+    expect(status.lastAnalysis?.semanticHits).toEqual({ served: 1, rated: 1, poorlyRated: 1 });
+  });
+
+  it('sends well-rated logged questions to the evaluation workflow as a proposal, once, and no badly rated one', async () => {
+    const tenant = await tenantWith({});
+    const evaluation = new EvaluationClient(env.client, ragline.taskQueue);
+    const started = await evaluation.start({ tenant, dataset: EVAL_SET, settings: { intervalMs: HOUR, batchSize: 1 } });
+    const rate = async (query: string, score: number) =>
+      improvement.feedback({ queryId: (await ask(tenant, query)).queryId, score });
+    await rate('How do I rotate an API key?', 5);
+    await rate('Can I connect Snowflake to Lumen?', 1);
+    // Already in the set (gt-001), in other case and punctuation: not proposed again.
+    await rate('how do i reset my password', 5);
+    await improvement.runNow(tenant);
+    const first = await waitFor(tenant, (s) => s.cycles === 1);
+    expect(first.history[0]?.evalProposal).toMatchObject({
+      outcome: 'proposed',
+      workflowId: started.workflowId,
+      questions: 1,
+      skipped: 1,
+    });
+    const pending = (await evaluation.status(tenant, started.set.name)).pendingProposals;
+    expect(pending).toHaveLength(1);
+    expect(pending[0]).toMatchObject({ id: first.history[0]?.evalProposal?.proposalId, source: 'improvement-loop' });
+    expect(pending[0]!.items.map((item) => item.question)).toEqual(['how do i rotate an api key']);
+    expect(Object.keys(pending[0]!.items[0]!.relevant)).toContain('api-key-rotation');
+
+    // Asked and praised again (a cache hit, another query id): still one proposal on the evaluation workflow.
+    await rate('How do I rotate an API key?', 4);
+    await improvement.runNow(tenant);
+    const second = await waitFor(tenant, (s) => s.cycles === 2);
+    expect(second.history[1]?.evalProposal).toMatchObject({ outcome: 'nothing-new', questions: 0 });
+    expect((await evaluation.status(tenant, started.set.name)).pendingProposals).toHaveLength(1);
+  });
+});
+
+describe('query log with query redaction on', () => {
+  let env: TestWorkflowEnvironment;
+  let ragline: TestRagline;
+  let improvement: ImprovementClient;
+
+  beforeAll(async () => {
+    env = await startTestTemporal();
+    ragline = await startRagline({ env, config: { RAGLINE_LOG_REDACT_QUERIES: 'true' } });
+    improvement = new ImprovementClient(env.client, ragline.taskQueue);
+  });
+  afterAll(async () => {
+    await ragline?.stop();
+    await env?.teardown();
+  });
+
+  it('stores a hash instead of the question, still groups identical questions, and proposes none to the evaluation set', async () => {
+    const tenant = `t${randomUUID().slice(0, 8)}`;
+    await ragline.ingest([SAMPLE_CORPUS], tenant);
+    await improvement.ensure(tenant, { intervalMs: HOUR, evalSet: EVAL_SET, approvers: ['alice'] });
+    const rate = async (query: string, score: number) => {
+      const { queryId } = await env.client.workflow.execute(answerQueryWorkflow, {
+        taskQueue: ragline.taskQueue,
+        workflowId: `query-${tenant}-${randomUUID()}`,
+        args: [{ query, tenant }],
+      });
+      await improvement.feedback({ queryId, score });
+    };
+    await rate('How do I enable quantum teleportation?', 1);
+    await rate('how do I enable quantum teleportation', 1);
+    await rate('Is quantum teleportation on the free plan?', 1);
+    await rate('How do I rotate an API key?', 5);
+
+    const text = await readFile(path.join(ragline.dataDir, 'query-log', `${tenant}.jsonl`), 'utf8');
+    expect(text).not.toMatch(/teleportation|rotate/i);
+    const logged = text
+      .split('\n')
+      .filter((line) => line.includes('"kind":"query"'))
+      .map((line) => JSON.parse(line) as QueryRecord);
+    expect(logged).toHaveLength(4);
+    for (const record of logged)
+      expect(record).toMatchObject({ question: expect.stringMatching(/^sha256:[0-9a-f]{16}$/), redacted: true });
+
+    await improvement.runNow(tenant);
+    let status: ImprovementStatus | undefined;
+    for (let attempt = 0; attempt < 600 && status?.cycles !== 1; attempt++) {
+      status = await improvement.status(tenant);
+      if (status.cycles !== 1) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const analysis = status!.lastAnalysis!;
+    expect(analysis.volume).toBe(4);
+    // The two spellings of one question normalise to one hash; the third question shares words, not its hash.
+    expect(analysis.documentSuggestions).toHaveLength(1);
+    expect(analysis.documentSuggestions[0]).toMatchObject({
+      topic: `redacted question ${logged[0]!.question}`,
+      estimatedImpact: { queries: 2 },
+    });
+    expect(analysis.evalSetProposals).toEqual([]);
+    expect(status!.history[0]?.evalProposal).toBeUndefined();
   });
 });
 

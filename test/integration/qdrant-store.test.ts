@@ -134,6 +134,39 @@ describe('QdrantStore bad input', () => {
     await client.deleteCollection(collection);
   });
 
+  it("fuses with a tenant's RRF k when the request carries one", async () => {
+    const collection = newCollection();
+    // Sparse ranks a, b, d, c (by how often "alpha" occurs, lengths equal); dense ranks c, b, d, a. With k = 1 the
+    // leaders of either leg win (a or c); with k = 100 the smallest rank sum does (b).
+    const angle: Record<string, number> = { a: 1, b: 0.2, c: 0, d: 0.5 };
+    const texts = {
+      a: 'alpha alpha alpha alpha',
+      b: 'alpha alpha alpha pad',
+      d: 'alpha alpha pad pad',
+      c: 'alpha pad pad pad',
+    };
+    const embedder: Embedder = {
+      model: 'test-embedder',
+      dimensions: 2,
+      embed: async (input) =>
+        input.map((text) => {
+          const doc = Object.entries(texts).find(([, body]) => text.includes(body))?.[0];
+          return [1, doc === undefined ? 0 : angle[doc]!];
+        }),
+    };
+    const store = new QdrantStore({ url: qdrant.url, collection, embedder, rrfK: 60 });
+    await store.upsertDocuments(
+      't',
+      Object.entries(texts).map(([id, body]) => makeDoc(id, 'Doc', [body])),
+    );
+    const first = async (rrfK: number) =>
+      (await store.search('t', { query: 'alpha', topK: 4, fusion: { rrfK } })).hits[0]?.docId;
+    expect(['a', 'c']).toContain(await first(1));
+    expect(await first(100)).toBe('b');
+    await store.close();
+    await client.deleteCollection(collection);
+  });
+
   it('says which setting points at a Qdrant that does not answer', async () => {
     const url = `http://127.0.0.1:${await freePort()}`;
     // Unreachable is not a reason to refuse start-up: the store is built and its health says why it is not ready.

@@ -20,6 +20,8 @@ describe('replay of histories captured from real runs', () => {
         'answer-query-hit.json',
         'ingest-sample-corpus.json',
         'improvement-approval.json',
+        // A cycle sending well-rated questions to the evaluation workflow, behind patched('improvement-eval-proposals').
+        'improvement-eval-proposal.json',
         // The degradation ladder behind patched('deadline-ladder-v1').
         'answer-query-stale-cache.json',
         'answer-query-circuit-open.json',
@@ -37,6 +39,15 @@ describe('replay of histories captured from real runs', () => {
     );
     expect(events).toContain('EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED');
     expect(events.at(-1)).toBe('EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW');
+  });
+
+  it('has an improvement history whose cycle proposes evaluation-set items behind a patch marker', () => {
+    const events = load('improvement-eval-proposal.json').events as Array<{
+      eventType: string;
+      activityTaskScheduledEventAttributes?: { activityType?: { name?: string } };
+    }>;
+    expect(events.map((e) => e.eventType)).toContain('EVENT_TYPE_MARKER_RECORDED');
+    expect(events.map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name)).toContain('proposeEvalItems');
   });
 
   it.each(histories)('replays %s without a determinism violation', async (file) => {

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { DiskAuditBackend, ParamStore } from '../../lib/improve/param-store.js';
-import { DEFAULT_PARAMS, candidateParams, isSmallChange, paramsProblem } from '../../lib/improve/params.js';
+import {
+  DEFAULT_PARAMS,
+  TUNED_PARAMS,
+  candidateParams,
+  isSmallChange,
+  paramsProblem,
+  tunedParams,
+} from '../../lib/improve/params.js';
 import { resultKey } from '../../lib/cache/keys.js';
 import { compareScores, beatsNoise } from '../../lib/improve/shadow.js';
 import { EmbeddedStore } from '../../lib/retrieval/embedded-store.js';
@@ -34,6 +41,25 @@ describe('retrieval parameters', () => {
     expect(candidates).not.toContainEqual(DEFAULT_PARAMS);
   });
 
+  it('tunes only what the serving store lets change a ranking', () => {
+    expect(tunedParams({ store: 'embedded', dense: false, fusion: 'weighted' })).toEqual(TUNED_PARAMS);
+    expect(tunedParams({ store: 'embedded', dense: true, fusion: 'weighted' })).toEqual([
+      ...TUNED_PARAMS,
+      'fusionWeight',
+    ]);
+    expect(tunedParams({ store: 'embedded', dense: true, fusion: 'rrf' })).toEqual([...TUNED_PARAMS, 'rrfK']);
+    // Qdrant computes BM25 itself and always fuses by RRF.
+    expect(tunedParams({ store: 'qdrant', dense: false, fusion: 'weighted' })).toEqual(['topK']);
+    expect(tunedParams({ store: 'qdrant', dense: true, fusion: 'weighted' })).toEqual(['topK', 'rrfK']);
+    const withFusion = { ...DEFAULT_PARAMS, fusionWeight: 0.7, rrfK: 60 };
+    const candidates = candidateParams(withFusion, ['fusionWeight']);
+    expect(candidates.map((c) => c.fusionWeight)).toEqual([0.1, 0.3, 0.5, 0.9]);
+    expect(candidates.every((c) => paramsProblem(c as unknown as Record<string, unknown>) === undefined)).toBe(true);
+    expect(paramsProblem({ fusionWeight: 1.5, rrfK: 0 })).toBe(
+      'fusionWeight=1.5 is outside its bounds [0, 1]; rrfK=0 is outside its bounds [1, 200]',
+    );
+  });
+
   it('keeps version-0 result keys as they were and gives every other version its own', () => {
     const scope = { tenant: 'acme', corpusVersion: 3, topK: 5, generatorModel: 'extractive' };
     expect(resultKey({ ...scope, paramsVersion: undefined }, 'q')).toBe(resultKey(scope, 'q'));
@@ -52,6 +78,24 @@ describe('retrieval parameters', () => {
 });
 
 describe('parameter store', () => {
+  it('reads a version written before a parameter existed with the configured value for it', async () => {
+    const backend = new DiskAuditBackend(await tempDir());
+    const { fusionWeight: _absent, ...older } = { ...DEFAULT_PARAMS, fusionWeight: 0.7 };
+    await backend.append('acme', {
+      seq: 1,
+      at: new Date().toISOString(),
+      actor: 'alice',
+      action: 'apply',
+      reason: 'before fusion weights were versioned',
+      fromVersion: 0,
+      toVersion: 1,
+      params: { ...older, topK: 8 },
+      changes: { topK: [5, 8] },
+    });
+    const store = new ParamStore(backend, { ...DEFAULT_PARAMS, fusionWeight: 0.7 }, 0);
+    expect((await store.current('acme')).params).toMatchObject({ topK: 8, fusionWeight: 0.7 });
+  });
+
   it('versions, audits and rolls back; a refused change writes nothing', async () => {
     const store = new ParamStore(new DiskAuditBackend(await tempDir()), DEFAULT_PARAMS, 0);
     expect(await store.current('acme')).toEqual({ version: 0, params: DEFAULT_PARAMS });
