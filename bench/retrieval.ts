@@ -6,7 +6,7 @@
  * With QDRANT_URL set, QdrantStore (sparse BM25 through Qdrant) is measured too, beside the embedded store; its
  * rssMb is this client's only, the server's memory is its own.
  *
- *   npm run bench -- retrieval [--dataset DIR] [--k1 N] [--b N] [--title-weight N] [--title-b N]
+ *   npm run bench -- retrieval [--dataset DIR] [--k1 N] [--b N] [--title-weight N] [--title-b N] [--document-weight N]
  *                              [--rm3-docs N] [--rm3-terms N] [--rm3-weight N] [--only ragline]
  *   npm run bench -- retrieval --synthetic 1000000 [--queries 200]
  *   npm run bench -- retrieval --embedder-url URL --embedding-model NAME [--query-input-type query]
@@ -445,6 +445,7 @@ export async function run(args: string[]): Promise<void> {
       b: { type: 'string' },
       'title-weight': { type: 'string' },
       'title-b': { type: 'string' },
+      'document-weight': { type: 'string' },
       'rm3-docs': { type: 'string' },
       'rm3-terms': { type: 'string' },
       'rm3-weight': { type: 'string' },
@@ -467,6 +468,7 @@ export async function run(args: string[]): Promise<void> {
       b: num(values.b),
       titleWeight: num(values['title-weight']),
       titleB: num(values['title-b']),
+      documentWeight: num(values['document-weight']),
     }),
     feedback: defined({
       docs: num(values['rm3-docs']),
@@ -593,7 +595,7 @@ async function crossValidateLexical(dataset: Dataset, queryIds: string[]): Promi
   const configs: EmbeddedStoreOptions['bm25'][] = [];
   for (const k1 of [0.9, 1.2, 1.5]) {
     for (const b of [0.6, 0.75, 0.9])
-      for (const titleWeight of [1, 2, 3, 4]) configs.push({ k1, b, titleB: b, titleWeight });
+      for (const titleWeight of [1, 2, 3, 4]) configs.push({ k1, b, titleB: b, titleWeight, documentWeight: 0 });
   }
   const perConfig = new Map<string, Map<string, number>>();
   const describe = (bm25: EmbeddedStoreOptions['bm25']) => JSON.stringify(bm25);

@@ -59,6 +59,10 @@ export class DenseIndex {
   private readonly slotOf = new Map<string, number>();
   private idOf: (string | undefined)[] = [];
   private readonly free: number[] = [];
+  // 1 for a row holding a live vector: the scan tests a byte instead of loading a string slot.
+  private live = new Uint8Array(0);
+  private heapScore = new Float32Array(0);
+  private heapSlot = new Int32Array(0);
   private ann: UsearchIndex | undefined;
   private readonly annThreshold: number;
 
@@ -96,6 +100,7 @@ export class DenseIndex {
     this.matrix.set(normalised(vector), slot * this.dimensions);
     this.slotOf.set(id, slot);
     this.idOf[slot] = id;
+    this.live[slot] = 1;
     this.ann?.add(BigInt(slot), this.row(slot));
   }
 
@@ -104,6 +109,7 @@ export class DenseIndex {
     if (slot === undefined) return false;
     this.slotOf.delete(id);
     this.idOf[slot] = undefined;
+    this.live[slot] = 0;
     this.free.push(slot);
     this.ann?.remove(BigInt(slot));
     if (this.ann && this.size < this.annThreshold / 2) this.ann = undefined;
@@ -118,20 +124,41 @@ export class DenseIndex {
     return this.ann ? this.searchAnn(unit, k) : this.searchExact(unit, k);
   }
 
-  /** Exact search regardless of size: the reference the approximate index is measured against. */
+  /**
+   * Exact search regardless of size: the reference the approximate index is measured against. A scan of the one
+   * row-major matrix with four independent accumulators (V8 does not vectorise, but four chains of multiply-adds
+   * keep the FPU busy instead of waiting on one running sum: about twice as fast as a single accumulator) and a
+   * bounded min-heap in reused typed arrays, so a query allocates nothing but its result.
+   */
   searchExact(unitQuery: Float32Array, k: number): DenseMatch[] {
     const dims = this.dimensions;
     const matrix = this.matrix;
+    const live = this.live;
     const want = Math.min(k, this.size);
-    // A min-heap of the best `want` (score, slot) pairs seen so far.
-    const heapScore = new Float32Array(want);
-    const heapSlot = new Int32Array(want);
+    if (this.heapScore.length < want) {
+      this.heapScore = new Float32Array(want);
+      this.heapSlot = new Int32Array(want);
+    }
+    const heapScore = this.heapScore;
+    const heapSlot = this.heapSlot;
+    const tail = dims - (dims % 4);
     let filled = 0;
     for (let slot = 0; slot < this.rows; slot++) {
-      if (this.idOf[slot] === undefined) continue;
-      let dot = 0;
+      if (live[slot] === 0) continue;
       const base = slot * dims;
-      for (let d = 0; d < dims; d++) dot += matrix[base + d]! * unitQuery[d]!;
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      let d = 0;
+      for (; d < tail; d += 4) {
+        s0 += matrix[base + d]! * unitQuery[d]!;
+        s1 += matrix[base + d + 1]! * unitQuery[d + 1]!;
+        s2 += matrix[base + d + 2]! * unitQuery[d + 2]!;
+        s3 += matrix[base + d + 3]! * unitQuery[d + 3]!;
+      }
+      for (; d < dims; d++) s0 += matrix[base + d]! * unitQuery[d]!;
+      const dot = s0 + s1 + s2 + s3;
       if (filled < want) {
         let i = filled++;
         while (i > 0) {
@@ -161,7 +188,7 @@ export class DenseIndex {
     }
     const matches: DenseMatch[] = [];
     for (let i = 0; i < filled; i++) matches.push({ id: this.idOf[heapSlot[i]!]!, score: heapScore[i]! });
-    return matches.sort((a, b) => b.score - a.score);
+    return matches.sort((x, y) => y.score - x.score);
   }
 
   private searchAnn(unitQuery: Float32Array, k: number): DenseMatch[] {
@@ -208,6 +235,9 @@ export class DenseIndex {
     const grown = new Float32Array(capacity * this.dimensions);
     grown.set(this.matrix);
     this.matrix = grown;
+    const live = new Uint8Array(capacity);
+    live.set(this.live);
+    this.live = live;
     this.capacity = capacity;
   }
 }

@@ -16,7 +16,8 @@ interface GroundTruth {
 /**
  * The sample corpus with its ground-truth questions, through the same parsing, chunking and index as production:
  * a regression guard on the whole lexical path. Thresholds sit just under what was measured when they were set
- * (nDCG@5 0.800, Recall@5 0.886, MRR 0.804 with 70 questions), so a real regression fails and noise does not.
+ * (nDCG@5 0.843, Recall@5 0.886, MRR 0.873 with 70 questions, document-level evidence on), so a real regression
+ * fails and noise does not.
  */
 describe('retrieval on the sample corpus ground truth', () => {
   let store: EmbeddedStore;
@@ -50,7 +51,7 @@ describe('retrieval on the sample corpus ground truth', () => {
     }
     const at5 = evaluate(qrels, run, 5);
     expect(questions.length).toBeGreaterThanOrEqual(40);
-    expect(at5.mean.ndcg).toBeGreaterThan(0.77);
+    expect(at5.mean.ndcg).toBeGreaterThan(0.82);
     expect(at5.mean.recall).toBeGreaterThan(0.85);
   });
 });
