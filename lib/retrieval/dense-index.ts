@@ -14,6 +14,8 @@ export interface DenseIndexOptions {
   annThreshold?: number;
   /** HNSW neighbours per node. @default 16 */
   connectivity?: number;
+  /** HNSW candidate list while building; larger builds slower and a better graph. @default 128 */
+  expansionAdd?: number;
   /** HNSW candidate list while searching; larger is slower and more exact. @default 128 */
   expansionSearch?: number;
 }
@@ -191,10 +193,16 @@ export class DenseIndex {
     return matches.sort((x, y) => y.score - x.score);
   }
 
-  private searchAnn(unitQuery: Float32Array, k: number): DenseMatch[] {
-    const found = this.ann!.search(unitQuery, Math.min(k, this.size), 0);
+  /**
+   * The approximate top `k` for a unit query, asking the graph for `candidates` (≥ k) and keeping the best k: the
+   * graph's search list is at least the number of results asked for, so this widens the search per query without
+   * rebuilding (the bench sweeps it). Builds the graph first if there is none.
+   */
+  searchAnn(unitQuery: Float32Array, k: number, candidates = k): DenseMatch[] {
+    if (!this.ann) this.buildAnn();
+    const found = this.ann!.search(unitQuery, Math.min(Math.max(k, candidates), this.size), 0);
     const matches: DenseMatch[] = [];
-    for (let i = 0; i < found.keys.length; i++) {
+    for (let i = 0; i < found.keys.length && matches.length < k; i++) {
       const id = this.idOf[Number(found.keys[i]!)];
       // usearch's cosine distance is 1 - similarity.
       if (id !== undefined) matches.push({ id, score: 1 - found.distances[i]! });
@@ -209,7 +217,7 @@ export class DenseIndex {
       metric: 'cos' as never,
       quantization: 'f32' as never,
       connectivity: this.options.connectivity ?? 16,
-      expansion_add: 128,
+      expansion_add: this.options.expansionAdd ?? 128,
       expansion_search: this.options.expansionSearch ?? 128,
       multi: false,
     });
