@@ -11,7 +11,8 @@
  *   npm run bench -- retrieval --synthetic 1000000 [--queries 200]
  *   npm run bench -- retrieval --embedder-url URL --embedding-model NAME [--query-input-type query]
  *                              [--document-input-type passage] [--query-prefix P] [--document-prefix P]
- *                              [--fusion rrf|weighted] [--rrf-k N] [--dense-weight W] [--cv] [--cv-lexical]
+ *                              [--fusion rrf|weighted] [--rrf-k N] [--dense-weight W]
+ *                              [--normalisation z-score|min-max] [--cv] [--cv-lexical]
  *
  * With an embedder, `dense` (exact cosine over the document vectors) and `hybrid` (the EmbeddedStore with the
  * embedder, fusing both legs) are measured too; document embeddings come from the on-disk cache (fill it once
@@ -43,7 +44,13 @@ import { DenseIndex } from '../lib/retrieval/dense-index.js';
 import { EmbeddedStore, type EmbeddedStoreOptions } from '../lib/retrieval/embedded-store.js';
 import { QdrantStore } from '../lib/retrieval/qdrant-store.js';
 import { documentEmbeddingText } from '../lib/retrieval/embedder.js';
-import { DEFAULT_FUSION, fuseHybrid, type FusionKind, type FusionParams } from '../lib/retrieval/fusion.js';
+import {
+  DEFAULT_FUSION,
+  fuseHybrid,
+  type FusionKind,
+  type FusionParams,
+  type ScoreNormalisation,
+} from '../lib/retrieval/fusion.js';
 import { evaluate, evaluateQuery, type Qrels, type Run } from '../lib/retrieval/ir-metrics.js';
 import type { OpenAIEmbedder } from '../lib/retrieval/openai-embedder.js';
 import { embedAll, embedderFromArgs, embedderOptions } from './embeddings.js';
@@ -471,6 +478,7 @@ export async function run(args: string[]): Promise<void> {
       fusion: { type: 'string' },
       'rrf-k': { type: 'string' },
       'dense-weight': { type: 'string' },
+      normalisation: { type: 'string' },
       cv: { type: 'boolean', default: false },
       'cv-lexical': { type: 'boolean', default: false },
       ...embedderOptions,
@@ -508,6 +516,7 @@ export async function run(args: string[]): Promise<void> {
     kind: values.fusion as FusionKind | undefined,
     rrfK: num(values['rrf-k']),
     denseWeight: num(values['dense-weight']),
+    normalisation: values.normalisation as ScoreNormalisation | undefined,
   });
   if (embedder) {
     // Fill (or read) the cache before anything is timed, so build and query figures are not the embedder's.
@@ -602,7 +611,7 @@ function crossValidateFusion(qrels: Qrels, queryIds: string[], lexical: Run, den
     denseWeight: (i + 1) / 20,
   }));
   const describe = (p: FusionParams) =>
-    (p.kind === 'rrf' ? `rrf k=${p.rrfK}` : `weighted w=${p.denseWeight}`) +
+    (p.kind === 'rrf' ? `rrf k=${p.rrfK}` : `${p.normalisation} w=${p.denseWeight}`) +
     (p.depth === DEFAULT_FUSION.depth ? '' : ` depth=${p.depth}`);
   tuneByCrossValidation('cv rrf k', rrf, describe, perQuery, queryIds);
   tuneByCrossValidation('cv weighted w', weighted, describe, perQuery, queryIds);
@@ -615,40 +624,22 @@ function crossValidateFusion(qrels: Qrels, queryIds: string[], lexical: Run, den
     perQuery,
     queryIds,
   );
-  // z-score normalisation instead of min-max (Bruch et al. compare both): measured here only, not offered in
-  // fusion.ts unless it wins held out.
-  const zScored = (list: { id: string; score: number }[]) => {
-    const mean = list.reduce((sum, { score }) => sum + score, 0) / list.length;
-    const sd = Math.sqrt(list.reduce((sum, { score }) => sum + (score - mean) ** 2, 0) / list.length) || 1;
-    return list.map(({ id, score }) => ({ id, score: (score - mean) / sd }));
-  };
-  const zPerQuery = (w: number) =>
-    new Map(
-      queryIds.map((id) => {
-        const { lexical: lex, dense: den } = lists.get(id)!;
-        const [zl, zd] = [zScored(lex.slice(0, 100)), zScored(den.slice(0, 100))];
-        // A document missing from a leg counts as that leg's lowest score.
-        const floorL = Math.min(...zl.map(({ score }) => score));
-        const floorD = Math.min(...zd.map(({ score }) => score));
-        const lexOf = new Map(zl.map(({ id: docId, score }) => [docId, score]));
-        const denOf = new Map(zd.map(({ id: docId, score }) => [docId, score]));
-        const scores = new Map<string, number>();
-        for (const docId of new Set([...lexOf.keys(), ...denOf.keys()])) {
-          scores.set(docId, (1 - w) * (lexOf.get(docId) ?? floorL) + w * (denOf.get(docId) ?? floorD));
-        }
-        return [id, evaluateQuery(qrels.get(id)!, scores, 10).ndcg];
-      }),
-    );
-  const zWeights = Array.from({ length: 19 }, (_, i) => (i + 1) / 20);
-  const zTable = new Map(zWeights.map((w) => [w, zPerQuery(w)]));
+  const zScored = weighted.map((params): FusionParams => ({ ...params, normalisation: 'z-score' }));
+  const minMax = weighted.map((params): FusionParams => ({ ...params, normalisation: 'min-max' }));
+  tuneByCrossValidation('cv min-max weighted w', minMax, describe, perQuery, queryIds);
+  tuneByCrossValidation('cv z-score weighted w', zScored, describe, perQuery, queryIds);
   tuneByCrossValidation(
-    'cv z-score weighted w',
-    zWeights,
-    (w) => `z-score w=${w}`,
-    (w) => zTable.get(w)!,
+    'cv fusion (rrf k, min-max or z-score w)',
+    [...rrf, ...minMax, ...zScored],
+    describe,
+    perQuery,
     queryIds,
   );
-  for (const params of [{ ...DEFAULT_FUSION, kind: 'rrf' as const }, DEFAULT_FUSION]) {
+  const all = (scores: Map<string, number>) => round([...scores.values()].reduce((x, y) => x + y, 0) / queryIds.length);
+  console.log(`min-max by w: ${minMax.map((p) => `${p.denseWeight} ${all(perQuery(p))}`).join(', ')}`);
+  console.log(`z-score by w: ${zScored.map((p) => `${p.denseWeight} ${all(perQuery(p))}`).join(', ')}`);
+  const previousDefault: FusionParams = { ...DEFAULT_FUSION, denseWeight: 0.7, normalisation: 'min-max' };
+  for (const params of [{ ...DEFAULT_FUSION, kind: 'rrf' as const }, DEFAULT_FUSION, previousDefault]) {
     const scores = perQuery(params);
     const [a, b] = folds(queryIds);
     const mean = (ids: string[]) => ids.reduce((sum, id) => sum + scores.get(id)!, 0) / ids.length;

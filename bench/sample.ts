@@ -4,6 +4,7 @@
  * and (with an embedder) hybrid.
  *
  *   npm run bench -- sample [--embedder-url URL --embedding-model NAME] [--fusion rrf|weighted] [--rrf-k N]
+ *                           [--normalisation z-score|min-max]
  *                           [--dense-weight W] [--cv] [--latency]
  *
  * `--latency` times every question through the lexical and the hybrid store with the query embedding NOT cached
@@ -23,7 +24,7 @@ import { chunkDocument } from '../lib/ingest/chunker.js';
 import { discoverSources, readDocuments } from '../lib/ingest/sources.js';
 import { EmbeddedStore, type EmbeddedStoreOptions } from '../lib/retrieval/embedded-store.js';
 import type { Embedder, EmbeddingPurpose } from '../lib/retrieval/embedder.js';
-import type { FusionKind, FusionParams } from '../lib/retrieval/fusion.js';
+import type { FusionKind, FusionParams, ScoreNormalisation } from '../lib/retrieval/fusion.js';
 import { evaluate, rankDocuments, type Qrels, type Run } from '../lib/retrieval/ir-metrics.js';
 import { embedderFromArgs, embedderOptions } from './embeddings.js';
 
@@ -117,6 +118,7 @@ export async function run(args: string[]): Promise<void> {
       fusion: { type: 'string' },
       'rrf-k': { type: 'string' },
       'dense-weight': { type: 'string' },
+      normalisation: { type: 'string' },
       cv: { type: 'boolean', default: false },
       latency: { type: 'boolean', default: false },
     },
@@ -134,6 +136,7 @@ export async function run(args: string[]): Promise<void> {
       ...(values.fusion ? { kind: values.fusion as FusionKind } : {}),
       ...(values['rrf-k'] ? { rrfK: Number(values['rrf-k']) } : {}),
       ...(values['dense-weight'] ? { denseWeight: Number(values['dense-weight']) } : {}),
+      ...(values.normalisation ? { normalisation: values.normalisation as ScoreNormalisation } : {}),
     };
     results['hybrid'] = await measure({ embedder, fusion }, docs, questions);
     if (values.cv) await crossValidate(embedder, docs, questions);
@@ -152,12 +155,16 @@ async function crossValidate(
 ): Promise<void> {
   const configs: Partial<FusionParams>[] = [
     ...[1, 5, 10, 20, 40, 60, 100].map((rrfK) => ({ kind: 'rrf' as const, rrfK })),
-    ...[0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1].map((denseWeight) => ({
-      kind: 'weighted' as const,
-      denseWeight,
-    })),
+    ...(['min-max', 'z-score'] as const).flatMap((normalisation) =>
+      [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1].map((denseWeight) => ({
+        kind: 'weighted' as const,
+        denseWeight,
+        normalisation,
+      })),
+    ),
   ];
-  const describe = (c: Partial<FusionParams>) => (c.kind === 'rrf' ? `rrf k=${c.rrfK}` : `weighted w=${c.denseWeight}`);
+  const describe = (c: Partial<FusionParams>) =>
+    c.kind === 'rrf' ? `rrf k=${c.rrfK}` : `${c.normalisation} w=${c.denseWeight}`;
   const table: { fusion: Partial<FusionParams>; perQuery: Map<string, number> }[] = [];
   for (const fusion of configs) {
     const { perQuery, ndcg5, seedFirst } = await measureWithPerQuery({ embedder, fusion }, docs, questions);
