@@ -2,10 +2,9 @@ import { Index as UsearchIndex } from 'usearch';
 
 /**
  * Size (live vectors) from which a tenant's dense search goes through an HNSW graph (usearch) instead of an exact
- * scan. Provisional: `npm run bench -- dense` on a heavily loaded shared machine measured an exact scan of 5,183
- * 384-dimension vectors at p50 16.6 ms and of 20,000 at 63 ms, and the HNSW graph at 20,000 random vectors built
- * in 183 s with recall@10 0.41 (random Gaussian vectors are HNSW's worst case), so the crossover was not
- * established; re-measure on a quiet machine (lib/retrieval/README.md).
+ * scan. At 20,000 384-dimension vectors the exact scan costs ~13.5 CPU ms per query and the graph 1.5–2.5, but the
+ * graph is built in one blocking native call on the first search past the threshold (15–150 s for 20,000 on the
+ * loaded shared machine), so it is not lowered further (lib/retrieval/README.md, `npm run bench -- dense`).
  */
 export const DEFAULT_ANN_THRESHOLD = 20_000;
 
