@@ -54,4 +54,10 @@ describe('retrieval on the sample corpus ground truth', () => {
     expect(at5.mean.ndcg).toBeGreaterThan(0.82);
     expect(at5.mean.recall).toBeGreaterThan(0.85);
   });
+
+  it('answers the enterprise-plan question from its page, by document-level evidence', async () => {
+    // Chunk-level BM25F alone ranked the sandbox page's short "Availability" section first (the page 4th).
+    const { hits } = await store.search('default', { query: "What's included in the enterprise plan?", topK: 5 });
+    expect(hits[0]?.docId).toBe('enterprise-plan');
+  });
 });
