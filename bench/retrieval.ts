@@ -6,12 +6,13 @@
  * With QDRANT_URL set, QdrantStore (sparse BM25 through Qdrant) is measured too, beside the embedded store; its
  * rssMb is this client's only, the server's memory is its own.
  *
- *   npm run bench -- retrieval [--dataset DIR] [--k1 N] [--b N] [--title-weight N] [--title-b N]
+ *   npm run bench -- retrieval [--dataset DIR] [--k1 N] [--b N] [--title-weight N] [--title-b N] [--document-weight N]
  *                              [--rm3-docs N] [--rm3-terms N] [--rm3-weight N] [--only ragline]
  *   npm run bench -- retrieval --synthetic 1000000 [--queries 200]
  *   npm run bench -- retrieval --embedder-url URL --embedding-model NAME [--query-input-type query]
  *                              [--document-input-type passage] [--query-prefix P] [--document-prefix P]
- *                              [--fusion rrf|weighted] [--rrf-k N] [--dense-weight W] [--cv] [--cv-lexical]
+ *                              [--fusion rrf|weighted] [--rrf-k N] [--dense-weight W]
+ *                              [--normalisation z-score|min-max] [--cv] [--cv-lexical]
  *
  * With an embedder, `dense` (exact cosine over the document vectors) and `hybrid` (the EmbeddedStore with the
  * embedder, fusing both legs) are measured too; document embeddings come from the on-disk cache (fill it once
@@ -43,7 +44,13 @@ import { DenseIndex } from '../lib/retrieval/dense-index.js';
 import { EmbeddedStore, type EmbeddedStoreOptions } from '../lib/retrieval/embedded-store.js';
 import { QdrantStore } from '../lib/retrieval/qdrant-store.js';
 import { documentEmbeddingText } from '../lib/retrieval/embedder.js';
-import { DEFAULT_FUSION, fuseHybrid, type FusionKind, type FusionParams } from '../lib/retrieval/fusion.js';
+import {
+  DEFAULT_FUSION,
+  fuseHybrid,
+  type FusionKind,
+  type FusionParams,
+  type ScoreNormalisation,
+} from '../lib/retrieval/fusion.js';
 import { evaluate, evaluateQuery, type Qrels, type Run } from '../lib/retrieval/ir-metrics.js';
 import type { OpenAIEmbedder } from '../lib/retrieval/openai-embedder.js';
 import { embedAll, embedderFromArgs, embedderOptions } from './embeddings.js';
@@ -191,13 +198,32 @@ function denseEngine(embedder: OpenAIEmbedder): Engine {
  * QdrantStore against the server at QDRANT_URL, lexical through its sparse vectors, in a throwaway collection.
  * Queries and ingestion go over HTTP as a worker's do, so ms/query and docs/s include the round trips.
  */
-function qdrantEngine(url: string, apiKey: string | undefined): Engine {
+/**
+ * QdrantStore: sparse BM25 alone, or with an embedder its hybrid path (both legs prefetched, fused by `fusion`:
+ * RRF with rrfK, or Qdrant's DBSF), over the same cached embeddings as the embedded store's hybrid.
+ */
+function qdrantEngine(
+  url: string,
+  apiKey: string | undefined,
+  hybrid?: { embedder: OpenAIEmbedder; fusion: 'rrf' | 'dbsf'; rrfK?: number },
+): Engine {
   const collection = `ragline_bench_${randomUUID().slice(0, 8)}`;
   let store: QdrantStore | undefined;
   return {
-    name: 'qdrant',
+    name: hybrid ? `qdrant-hybrid-${hybrid.fusion}` : 'qdrant',
     async build(corpus) {
-      store = new QdrantStore({ url, apiKey, collection });
+      store = new QdrantStore({
+        url,
+        apiKey,
+        collection,
+        ...(hybrid
+          ? {
+              embedder: hybrid.embedder,
+              fusion: hybrid.fusion,
+              ...(hybrid.rrfK === undefined ? {} : { rrfK: hybrid.rrfK }),
+            }
+          : {}),
+      });
       // Batches of 200 as the ingestion activity sends them (RAGLINE_INGEST_BATCH).
       for (let i = 0; i < corpus.length; i += 200) {
         await store.upsertDocuments('bench', corpus.slice(i, i + 200).map(toDocument));
@@ -445,12 +471,14 @@ export async function run(args: string[]): Promise<void> {
       b: { type: 'string' },
       'title-weight': { type: 'string' },
       'title-b': { type: 'string' },
+      'document-weight': { type: 'string' },
       'rm3-docs': { type: 'string' },
       'rm3-terms': { type: 'string' },
       'rm3-weight': { type: 'string' },
       fusion: { type: 'string' },
       'rrf-k': { type: 'string' },
       'dense-weight': { type: 'string' },
+      normalisation: { type: 'string' },
       cv: { type: 'boolean', default: false },
       'cv-lexical': { type: 'boolean', default: false },
       ...embedderOptions,
@@ -467,6 +495,7 @@ export async function run(args: string[]): Promise<void> {
       b: num(values.b),
       titleWeight: num(values['title-weight']),
       titleB: num(values['title-b']),
+      documentWeight: num(values['document-weight']),
     }),
     feedback: defined({
       docs: num(values['rm3-docs']),
@@ -487,11 +516,18 @@ export async function run(args: string[]): Promise<void> {
     kind: values.fusion as FusionKind | undefined,
     rrfK: num(values['rrf-k']),
     denseWeight: num(values['dense-weight']),
+    normalisation: values.normalisation as ScoreNormalisation | undefined,
   });
   if (embedder) {
     // Fill (or read) the cache before anything is timed, so build and query figures are not the embedder's.
     await embedAll(embedder, [...dataset.queries.values()], 'query', 'queries');
     engines.push(denseEngine(embedder), raglineEngine({ ...options, embedder, fusion }, 'hybrid'));
+    if (QDRANT_URL) {
+      engines.push(
+        qdrantEngine(QDRANT_URL, QDRANT_API_KEY, { embedder, fusion: 'rrf', ...defined({ rrfK: fusion.rrfK }) }),
+        qdrantEngine(QDRANT_URL, QDRANT_API_KEY, { embedder, fusion: 'dbsf' }),
+      );
+    }
   }
   const selected = engines.filter((engine) => !values.only || values.only.split(',').includes(engine.name));
   const runs = new Map<string, Run>();
@@ -574,11 +610,36 @@ function crossValidateFusion(qrels: Qrels, queryIds: string[], lexical: Run, den
     kind: 'weighted',
     denseWeight: (i + 1) / 20,
   }));
-  const describe = (p: FusionParams) => (p.kind === 'rrf' ? `rrf k=${p.rrfK}` : `weighted w=${p.denseWeight}`);
+  const describe = (p: FusionParams) =>
+    (p.kind === 'rrf' ? `rrf k=${p.rrfK}` : `${p.normalisation} w=${p.denseWeight}`) +
+    (p.depth === DEFAULT_FUSION.depth ? '' : ` depth=${p.depth}`);
   tuneByCrossValidation('cv rrf k', rrf, describe, perQuery, queryIds);
   tuneByCrossValidation('cv weighted w', weighted, describe, perQuery, queryIds);
   tuneByCrossValidation('cv fusion (kind and parameter)', [...rrf, ...weighted], describe, perQuery, queryIds);
-  for (const params of [{ ...DEFAULT_FUSION, kind: 'rrf' as const }, DEFAULT_FUSION]) {
+  const shallower = [20, 50].flatMap((depth) => [...rrf, ...weighted].map((params) => ({ ...params, depth })));
+  tuneByCrossValidation(
+    'cv fusion (kind, parameter and depth 20/50/100)',
+    [...rrf, ...weighted, ...shallower],
+    describe,
+    perQuery,
+    queryIds,
+  );
+  const zScored = weighted.map((params): FusionParams => ({ ...params, normalisation: 'z-score' }));
+  const minMax = weighted.map((params): FusionParams => ({ ...params, normalisation: 'min-max' }));
+  tuneByCrossValidation('cv min-max weighted w', minMax, describe, perQuery, queryIds);
+  tuneByCrossValidation('cv z-score weighted w', zScored, describe, perQuery, queryIds);
+  tuneByCrossValidation(
+    'cv fusion (rrf k, min-max or z-score w)',
+    [...rrf, ...minMax, ...zScored],
+    describe,
+    perQuery,
+    queryIds,
+  );
+  const all = (scores: Map<string, number>) => round([...scores.values()].reduce((x, y) => x + y, 0) / queryIds.length);
+  console.log(`min-max by w: ${minMax.map((p) => `${p.denseWeight} ${all(perQuery(p))}`).join(', ')}`);
+  console.log(`z-score by w: ${zScored.map((p) => `${p.denseWeight} ${all(perQuery(p))}`).join(', ')}`);
+  const previousDefault: FusionParams = { ...DEFAULT_FUSION, denseWeight: 0.7, normalisation: 'min-max' };
+  for (const params of [{ ...DEFAULT_FUSION, kind: 'rrf' as const }, DEFAULT_FUSION, previousDefault]) {
     const scores = perQuery(params);
     const [a, b] = folds(queryIds);
     const mean = (ids: string[]) => ids.reduce((sum, id) => sum + scores.get(id)!, 0) / ids.length;
@@ -588,27 +649,35 @@ function crossValidateFusion(qrels: Qrels, queryIds: string[], lexical: Run, den
   }
 }
 
-/** Re-checks the BM25F defaults: a small grid around them, one index build per configuration. */
+/**
+ * Re-checks the BM25F defaults: a grid around them over one index, each configuration passed per search as the
+ * improvement loop's shadow evaluation does (title b stays at its default 0.75, within noise in the tuning log).
+ */
 async function crossValidateLexical(dataset: Dataset, queryIds: string[]): Promise<void> {
-  const configs: EmbeddedStoreOptions['bm25'][] = [];
-  for (const k1 of [0.9, 1.2, 1.5]) {
-    for (const b of [0.6, 0.75, 0.9])
-      for (const titleWeight of [1, 2, 3, 4]) configs.push({ k1, b, titleB: b, titleWeight });
+  const configs: { k1: number; b: number; titleWeight: number }[] = [];
+  for (const k1 of [0.9, 1.2, 1.5, 2]) {
+    for (const b of [0.6, 0.75, 0.9]) for (const titleWeight of [1, 2, 3, 4]) configs.push({ k1, b, titleWeight });
   }
+  const dir = await mkdtemp(path.join(tmpdir(), 'ragline-bench-'));
+  const store = await EmbeddedStore.open(dir);
   const perConfig = new Map<string, Map<string, number>>();
-  const describe = (bm25: EmbeddedStoreOptions['bm25']) => JSON.stringify(bm25);
-  for (const bm25 of configs) {
-    const engine = raglineEngine({ bm25 });
-    await engine.build(dataset.corpus);
-    const scores = new Map<string, number>();
-    for (const id of queryIds) {
-      scores.set(
-        id,
-        evaluateQuery(dataset.qrels.get(id)!, await engine.search(dataset.queries.get(id)!, 100), 10).ndcg,
-      );
+  const describe = (bm25: (typeof configs)[number]) => JSON.stringify(bm25);
+  try {
+    for (let i = 0; i < dataset.corpus.length; i += 1000) {
+      await store.upsertDocuments('bench', dataset.corpus.slice(i, i + 1000).map(toDocument));
     }
-    await engine.dispose();
-    perConfig.set(describe(bm25), scores);
+    for (const bm25 of configs) {
+      const scores = new Map<string, number>();
+      for (const id of queryIds) {
+        const { hits } = await store.search('bench', { query: dataset.queries.get(id)!, topK: 100, bm25 });
+        const run = new Map(hits.map((hit) => [hit.docId, hit.score]));
+        scores.set(id, evaluateQuery(dataset.qrels.get(id)!, run, 10).ndcg);
+      }
+      perConfig.set(describe(bm25), scores);
+    }
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
   }
   tuneByCrossValidation('cv lexical bm25', configs, describe, (c) => perConfig.get(describe(c))!, queryIds);
 }

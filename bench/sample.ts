@@ -4,8 +4,12 @@
  * and (with an embedder) hybrid.
  *
  *   npm run bench -- sample [--embedder-url URL --embedding-model NAME] [--fusion rrf|weighted] [--rrf-k N]
- *                           [--dense-weight W] [--cv]
+ *                           [--normalisation z-score|min-max]
+ *                           [--dense-weight W] [--cv] [--latency]
  *
+ * `--latency` times every question through the lexical and the hybrid store with the query embedding NOT cached
+ * (documents still come from the cache), and prints the p50 each adds: what a hybrid query costs over a lexical
+ * one, embedding plus fusion, with the embedder wherever --embedder-url points (loopback here).
  * `--cv` chooses the fusion (kind and parameter) by two-fold cross-validation over the ground-truth questions
  * (odd and even ids) on nDCG@5, and prints the held-out figure beside the optimistic full-set one.
  */
@@ -19,7 +23,8 @@ import type { DocumentChunks } from '../lib/domain.js';
 import { chunkDocument } from '../lib/ingest/chunker.js';
 import { discoverSources, readDocuments } from '../lib/ingest/sources.js';
 import { EmbeddedStore, type EmbeddedStoreOptions } from '../lib/retrieval/embedded-store.js';
-import type { FusionKind, FusionParams } from '../lib/retrieval/fusion.js';
+import type { Embedder, EmbeddingPurpose } from '../lib/retrieval/embedder.js';
+import type { FusionKind, FusionParams, ScoreNormalisation } from '../lib/retrieval/fusion.js';
 import { evaluate, rankDocuments, type Qrels, type Run } from '../lib/retrieval/ir-metrics.js';
 import { embedderFromArgs, embedderOptions } from './embeddings.js';
 
@@ -113,7 +118,9 @@ export async function run(args: string[]): Promise<void> {
       fusion: { type: 'string' },
       'rrf-k': { type: 'string' },
       'dense-weight': { type: 'string' },
+      normalisation: { type: 'string' },
       cv: { type: 'boolean', default: false },
+      latency: { type: 'boolean', default: false },
     },
   });
   const questions = readFileSync(path.join(corpusDir, 'ground-truth.jsonl'), 'utf8')
@@ -129,9 +136,14 @@ export async function run(args: string[]): Promise<void> {
       ...(values.fusion ? { kind: values.fusion as FusionKind } : {}),
       ...(values['rrf-k'] ? { rrfK: Number(values['rrf-k']) } : {}),
       ...(values['dense-weight'] ? { denseWeight: Number(values['dense-weight']) } : {}),
+      ...(values.normalisation ? { normalisation: values.normalisation as ScoreNormalisation } : {}),
     };
     results['hybrid'] = await measure({ embedder, fusion }, docs, questions);
     if (values.cv) await crossValidate(embedder, docs, questions);
+    if (values.latency) {
+      const uncached = embedderFromArgs(values, { cache: false })!;
+      await measureLatency(documentsCachedOnly(embedder, uncached), fusion, docs, questions);
+    }
   }
   console.log(JSON.stringify(results));
 }
@@ -143,12 +155,16 @@ async function crossValidate(
 ): Promise<void> {
   const configs: Partial<FusionParams>[] = [
     ...[1, 5, 10, 20, 40, 60, 100].map((rrfK) => ({ kind: 'rrf' as const, rrfK })),
-    ...[0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1].map((denseWeight) => ({
-      kind: 'weighted' as const,
-      denseWeight,
-    })),
+    ...(['min-max', 'z-score'] as const).flatMap((normalisation) =>
+      [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1].map((denseWeight) => ({
+        kind: 'weighted' as const,
+        denseWeight,
+        normalisation,
+      })),
+    ),
   ];
-  const describe = (c: Partial<FusionParams>) => (c.kind === 'rrf' ? `rrf k=${c.rrfK}` : `weighted w=${c.denseWeight}`);
+  const describe = (c: Partial<FusionParams>) =>
+    c.kind === 'rrf' ? `rrf k=${c.rrfK}` : `${c.normalisation} w=${c.denseWeight}`;
   const table: { fusion: Partial<FusionParams>; perQuery: Map<string, number> }[] = [];
   for (const fusion of configs) {
     const { perQuery, ndcg5, seedFirst } = await measureWithPerQuery({ embedder, fusion }, docs, questions);
@@ -174,4 +190,61 @@ async function crossValidate(
       folds: [describe(onA.fusion), describe(onB.fusion)],
     })}`,
   );
+}
+
+/** Documents through the cache (embedded once per machine), queries always computed. */
+function documentsCachedOnly(cached: Embedder, uncached: Embedder): Embedder {
+  return {
+    model: cached.model,
+    dimensions: cached.dimensions,
+    ...(cached.identity === undefined ? {} : { identity: cached.identity }),
+    embed: (texts: string[], purpose?: EmbeddingPurpose) =>
+      purpose === 'query' ? uncached.embed(texts, purpose) : cached.embed(texts, purpose),
+  };
+}
+
+async function measureLatency(
+  embedder: Embedder,
+  fusion: Partial<FusionParams>,
+  docs: DocumentChunks[],
+  questions: GroundTruth[],
+): Promise<void> {
+  const dirs = [
+    await mkdtemp(path.join(tmpdir(), 'ragline-sample-')),
+    await mkdtemp(path.join(tmpdir(), 'ragline-sample-')),
+  ];
+  const lexical = await EmbeddedStore.open(dirs[0]!, {});
+  const hybrid = await EmbeddedStore.open(dirs[1]!, { embedder, fusion });
+  try {
+    await lexical.upsertDocuments('default', docs);
+    await hybrid.upsertDocuments('default', docs);
+    const time = async (store: EmbeddedStore, query: string) => {
+      const started = performance.now();
+      const response = await store.search('default', { query, topK: 10 });
+      if (response.degradedReason) throw new Error(`search degraded: ${response.degradedReason}`);
+      return performance.now() - started;
+    };
+    // Warm both paths (JIT, frozen postings, HTTP keep-alive) before timing.
+    for (const q of questions.slice(0, 5)) await Promise.all([time(lexical, q.query), time(hybrid, q.query)]);
+    const lexicalMs: number[] = [];
+    const hybridMs: number[] = [];
+    for (const q of questions) {
+      lexicalMs.push(await time(lexical, q.query));
+      hybridMs.push(await time(hybrid, q.query));
+    }
+    const p50 = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+    const added = hybridMs.map((ms, i) => ms - lexicalMs[i]!);
+    console.log(
+      `latency: ${JSON.stringify({
+        queries: questions.length,
+        lexicalP50Ms: Number(p50(lexicalMs).toFixed(3)),
+        hybridP50Ms: Number(p50(hybridMs).toFixed(2)),
+        addedP50Ms: Number(p50(added).toFixed(2)),
+      })}`,
+    );
+  } finally {
+    await lexical.close();
+    await hybrid.close();
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  }
 }

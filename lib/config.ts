@@ -162,7 +162,8 @@ export const configSchema = z.object({
   RAGLINE_EMBEDDING_SEND_DIMENSIONS: bool(true),
   /**
    * How the embedded store fuses its lexical and dense rankings when an embedding model is configured:
-   * `weighted` (min-max normalised scores, RAGLINE_FUSION_DENSE_WEIGHT) or `rrf` (RAGLINE_RRF_K); Qdrant's hybrid
+   * `weighted` (normalised scores, RAGLINE_FUSION_DENSE_WEIGHT and RAGLINE_FUSION_NORMALISATION) or `rrf`
+   * (RAGLINE_RRF_K); Qdrant's hybrid
    * query uses RRF either way. @default weighted
    */
   RAGLINE_FUSION: z.enum(['rrf', 'weighted']).default('weighted'),
@@ -170,9 +171,14 @@ export const configSchema = z.object({
   RAGLINE_RRF_K: z.coerce.number().min(0).default(60),
   /**
    * Weight of the dense ranking in weighted fusion, from 0 (lexical only) to 1 (dense only); measured on the
-   * sample corpus (lib/retrieval/README.md). @default 0.7
+   * sample corpus and SciFact (lib/retrieval/README.md). @default 0.5
    */
-  RAGLINE_FUSION_DENSE_WEIGHT: z.coerce.number().min(0).max(1).default(0.7),
+  RAGLINE_FUSION_DENSE_WEIGHT: z.coerce.number().min(0).max(1).default(0.5),
+  /**
+   * How weighted fusion normalises each leg's scores: `z-score` (deviations from the list's mean) or `min-max`
+   * (onto [0, 1]). @default z-score
+   */
+  RAGLINE_FUSION_NORMALISATION: z.enum(['z-score', 'min-max']).default('z-score'),
   /** Candidates each leg contributes before fusion. @default 100 */
   RAGLINE_FUSION_DEPTH: int(100, 1),
   /**

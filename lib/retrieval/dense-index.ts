@@ -2,10 +2,9 @@ import { Index as UsearchIndex } from 'usearch';
 
 /**
  * Size (live vectors) from which a tenant's dense search goes through an HNSW graph (usearch) instead of an exact
- * scan. Provisional: `npm run bench -- dense` on a heavily loaded shared machine measured an exact scan of 5,183
- * 384-dimension vectors at p50 16.6 ms and of 20,000 at 63 ms, and the HNSW graph at 20,000 random vectors built
- * in 183 s with recall@10 0.41 (random Gaussian vectors are HNSW's worst case), so the crossover was not
- * established; re-measure on a quiet machine (lib/retrieval/README.md).
+ * scan. At 20,000 384-dimension vectors the exact scan costs ~13.5 CPU ms per query and the graph 1.5–2.5, but the
+ * graph is built in one blocking native call on the first search past the threshold (15–150 s for 20,000 on the
+ * loaded shared machine), so it is not lowered further (lib/retrieval/README.md, `npm run bench -- dense`).
  */
 export const DEFAULT_ANN_THRESHOLD = 20_000;
 
@@ -14,6 +13,8 @@ export interface DenseIndexOptions {
   annThreshold?: number;
   /** HNSW neighbours per node. @default 16 */
   connectivity?: number;
+  /** HNSW candidate list while building; larger builds slower and a better graph. @default 128 */
+  expansionAdd?: number;
   /** HNSW candidate list while searching; larger is slower and more exact. @default 128 */
   expansionSearch?: number;
 }
@@ -59,6 +60,10 @@ export class DenseIndex {
   private readonly slotOf = new Map<string, number>();
   private idOf: (string | undefined)[] = [];
   private readonly free: number[] = [];
+  // 1 for a row holding a live vector: the scan tests a byte instead of loading a string slot.
+  private live = new Uint8Array(0);
+  private heapScore = new Float32Array(0);
+  private heapSlot = new Int32Array(0);
   private ann: UsearchIndex | undefined;
   private readonly annThreshold: number;
 
@@ -96,6 +101,7 @@ export class DenseIndex {
     this.matrix.set(normalised(vector), slot * this.dimensions);
     this.slotOf.set(id, slot);
     this.idOf[slot] = id;
+    this.live[slot] = 1;
     this.ann?.add(BigInt(slot), this.row(slot));
   }
 
@@ -104,6 +110,7 @@ export class DenseIndex {
     if (slot === undefined) return false;
     this.slotOf.delete(id);
     this.idOf[slot] = undefined;
+    this.live[slot] = 0;
     this.free.push(slot);
     this.ann?.remove(BigInt(slot));
     if (this.ann && this.size < this.annThreshold / 2) this.ann = undefined;
@@ -118,20 +125,41 @@ export class DenseIndex {
     return this.ann ? this.searchAnn(unit, k) : this.searchExact(unit, k);
   }
 
-  /** Exact search regardless of size: the reference the approximate index is measured against. */
+  /**
+   * Exact search regardless of size: the reference the approximate index is measured against. A scan of the one
+   * row-major matrix with four independent accumulators (V8 does not vectorise, but four chains of multiply-adds
+   * keep the FPU busy instead of waiting on one running sum: about twice as fast as a single accumulator) and a
+   * bounded min-heap in reused typed arrays, so a query allocates nothing but its result.
+   */
   searchExact(unitQuery: Float32Array, k: number): DenseMatch[] {
     const dims = this.dimensions;
     const matrix = this.matrix;
+    const live = this.live;
     const want = Math.min(k, this.size);
-    // A min-heap of the best `want` (score, slot) pairs seen so far.
-    const heapScore = new Float32Array(want);
-    const heapSlot = new Int32Array(want);
+    if (this.heapScore.length < want) {
+      this.heapScore = new Float32Array(want);
+      this.heapSlot = new Int32Array(want);
+    }
+    const heapScore = this.heapScore;
+    const heapSlot = this.heapSlot;
+    const tail = dims - (dims % 4);
     let filled = 0;
     for (let slot = 0; slot < this.rows; slot++) {
-      if (this.idOf[slot] === undefined) continue;
-      let dot = 0;
+      if (live[slot] === 0) continue;
       const base = slot * dims;
-      for (let d = 0; d < dims; d++) dot += matrix[base + d]! * unitQuery[d]!;
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      let d = 0;
+      for (; d < tail; d += 4) {
+        s0 += matrix[base + d]! * unitQuery[d]!;
+        s1 += matrix[base + d + 1]! * unitQuery[d + 1]!;
+        s2 += matrix[base + d + 2]! * unitQuery[d + 2]!;
+        s3 += matrix[base + d + 3]! * unitQuery[d + 3]!;
+      }
+      for (; d < dims; d++) s0 += matrix[base + d]! * unitQuery[d]!;
+      const dot = s0 + s1 + s2 + s3;
       if (filled < want) {
         let i = filled++;
         while (i > 0) {
@@ -161,13 +189,19 @@ export class DenseIndex {
     }
     const matches: DenseMatch[] = [];
     for (let i = 0; i < filled; i++) matches.push({ id: this.idOf[heapSlot[i]!]!, score: heapScore[i]! });
-    return matches.sort((a, b) => b.score - a.score);
+    return matches.sort((x, y) => y.score - x.score);
   }
 
-  private searchAnn(unitQuery: Float32Array, k: number): DenseMatch[] {
-    const found = this.ann!.search(unitQuery, Math.min(k, this.size), 0);
+  /**
+   * The approximate top `k` for a unit query, asking the graph for `candidates` (≥ k) and keeping the best k: the
+   * graph's search list is at least the number of results asked for, so this widens the search per query without
+   * rebuilding (the bench sweeps it). Builds the graph first if there is none.
+   */
+  searchAnn(unitQuery: Float32Array, k: number, candidates = k): DenseMatch[] {
+    if (!this.ann) this.buildAnn();
+    const found = this.ann!.search(unitQuery, Math.min(Math.max(k, candidates), this.size), 0);
     const matches: DenseMatch[] = [];
-    for (let i = 0; i < found.keys.length; i++) {
+    for (let i = 0; i < found.keys.length && matches.length < k; i++) {
       const id = this.idOf[Number(found.keys[i]!)];
       // usearch's cosine distance is 1 - similarity.
       if (id !== undefined) matches.push({ id, score: 1 - found.distances[i]! });
@@ -182,7 +216,7 @@ export class DenseIndex {
       metric: 'cos' as never,
       quantization: 'f32' as never,
       connectivity: this.options.connectivity ?? 16,
-      expansion_add: 128,
+      expansion_add: this.options.expansionAdd ?? 128,
       expansion_search: this.options.expansionSearch ?? 128,
       multi: false,
     });
@@ -208,6 +242,9 @@ export class DenseIndex {
     const grown = new Float32Array(capacity * this.dimensions);
     grown.set(this.matrix);
     this.matrix = grown;
+    const live = new Uint8Array(capacity);
+    live.set(this.live);
+    this.live = live;
     this.capacity = capacity;
   }
 }

@@ -49,6 +49,7 @@ export async function createChunkStore(config: Config, deps: ChunkStoreDeps = {}
       kind: config.RAGLINE_FUSION,
       rrfK: config.RAGLINE_RRF_K,
       denseWeight: config.RAGLINE_FUSION_DENSE_WEIGHT,
+      normalisation: config.RAGLINE_FUSION_NORMALISATION,
       depth: config.RAGLINE_FUSION_DEPTH,
     },
     dense: { annThreshold: config.RAGLINE_DENSE_ANN_THRESHOLD },

@@ -20,6 +20,14 @@ export interface Bm25Params {
   titleB: number;
   /** How much one title occurrence counts against one body occurrence (BM25F field weight). */
   titleWeight: number;
+  /**
+   * Weight of document-level evidence: a chunk scores its own BM25F plus this times the mean BM25F of its
+   * document's chunks (Callan, "Passage-level evidence in document retrieval", SIGIR 1994). A short section that
+   * mentions every query term in passing otherwise beats the document that is about the subject throughout.
+   * The mean, not the sum, so a long document does not win by its number of chunks. 0 turns it off; with one
+   * chunk per document it only rescales scores, so rankings are unchanged.
+   */
+  documentWeight: number;
 }
 
 export interface FeedbackParams {
@@ -41,6 +49,8 @@ interface DocEntry {
   title: string;
   contentHash: string;
   slots: number[];
+  // Scratch for one search: the sum of its chunks' scores.
+  scoreSum: number;
 }
 
 const INITIAL_SLOTS = 1024;
@@ -56,6 +66,8 @@ export class TenantIndex {
   private readonly docs = new Map<string, DocEntry>();
   private readonly vocabulary = new Map<string, number>();
   private chunkOf: (Chunk | undefined)[] = [];
+  // Slot → its document's entry, for document-level evidence.
+  private entryOf: (DocEntry | undefined)[] = [];
   private liveChunks = 0;
 
   // Forward index: slot → [fwdStart, fwdStart + fwdCount) in the fwd* arrays.
@@ -110,7 +122,9 @@ export class TenantIndex {
   put(doc: DocumentChunks): void {
     this.remove(doc.docId);
     const slots = doc.chunks.map((chunk) => this.addChunk(chunk));
-    this.docs.set(doc.docId, { docId: doc.docId, title: doc.title, contentHash: doc.contentHash, slots });
+    const entry: DocEntry = { docId: doc.docId, title: doc.title, contentHash: doc.contentHash, slots, scoreSum: 0 };
+    for (const slot of slots) this.entryOf[slot] = entry;
+    this.docs.set(doc.docId, entry);
   }
 
   remove(docId: string): boolean {
@@ -118,6 +132,7 @@ export class TenantIndex {
     if (!entry) return false;
     for (const slot of entry.slots) {
       this.chunkOf[slot] = undefined;
+      this.entryOf[slot] = undefined;
       this.liveChunks--;
     }
     this.docs.delete(docId);
@@ -138,10 +153,11 @@ export class TenantIndex {
       const id = this.vocabulary.get(term);
       if (id !== undefined && index.docFrequency[id]! > 0) weights.set(id, (weights.get(id) ?? 0) + 1);
     }
-    if (!feedback || feedback.docs <= 0 || weights.size === 0) return this.score(index, weights, topK);
-    const firstPass = this.score(index, weights, feedback.docs);
+    const documentWeight = params.documentWeight;
+    if (!feedback || feedback.docs <= 0 || weights.size === 0) return this.score(index, weights, topK, documentWeight);
+    const firstPass = this.score(index, weights, feedback.docs, documentWeight);
     const expanded = this.expand(weights, firstPass, feedback);
-    return this.score(index, expanded, topK);
+    return this.score(index, expanded, topK, documentWeight);
   }
 
   private addChunk(chunk: Chunk): number {
@@ -212,6 +228,7 @@ export class TenantIndex {
     const dead = this.slotCount - this.liveChunks;
     if (dead < 1024 || dead < this.liveChunks) return;
     const chunkOf: (Chunk | undefined)[] = [];
+    const entryOf: (DocEntry | undefined)[] = [];
     const fwdStart = new Int32Array(Math.max(INITIAL_SLOTS, this.liveChunks));
     const fwdCount = new Int32Array(fwdStart.length);
     const titleLength = new Int32Array(fwdStart.length);
@@ -237,11 +254,22 @@ export class TenantIndex {
       titleLength[next] = this.titleLength[slot]!;
       bodyLength[next] = this.bodyLength[slot]!;
       chunkOf[next] = chunk;
+      entryOf[next] = this.entryOf[slot];
       renumber[slot] = next++;
       offset += count;
     }
     for (const entry of this.docs.values()) entry.slots = entry.slots.map((slot) => renumber[slot]!);
-    Object.assign(this, { chunkOf, fwdStart, fwdCount, titleLength, bodyLength, fwdTerm, fwdTitleTf, fwdBodyTf });
+    Object.assign(this, {
+      chunkOf,
+      entryOf,
+      fwdStart,
+      fwdCount,
+      titleLength,
+      bodyLength,
+      fwdTerm,
+      fwdTitleTf,
+      fwdBodyTf,
+    });
     this.slotCount = next;
     this.fwdUsed = offset;
   }
@@ -304,7 +332,7 @@ export class TenantIndex {
     return frozen;
   }
 
-  private score(index: FrozenIndex, weights: Map<number, number>, topK: number): ScoredSlot[] {
+  private score(index: FrozenIndex, weights: Map<number, number>, topK: number, documentWeight: number): ScoredSlot[] {
     const acc = this.accumulator;
     const touched = this.touched;
     let touchedCount = 0;
@@ -317,11 +345,20 @@ export class TenantIndex {
         acc[slot] = current + weight * index.impacts[i]!;
       }
     }
+    if (documentWeight > 0) {
+      for (let i = 0; i < touchedCount; i++) this.entryOf[touched[i]!]!.scoreSum += acc[touched[i]!]!;
+    }
     const top = new TopK(topK);
     for (let i = 0; i < touchedCount; i++) {
       const slot = touched[i]!;
-      top.offer(slot, acc[slot]!);
+      const entry = this.entryOf[slot]!;
+      const documentScore = documentWeight > 0 ? entry.scoreSum / entry.slots.length : 0;
+      top.offer(slot, acc[slot]! + documentWeight * documentScore);
+    }
+    for (let i = 0; i < touchedCount; i++) {
+      const slot = touched[i]!;
       acc[slot] = 0;
+      this.entryOf[slot]!.scoreSum = 0;
     }
     return top.sorted();
   }

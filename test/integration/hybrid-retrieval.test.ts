@@ -88,9 +88,9 @@ describe('hybrid retrieval with a real local embedding model', () => {
       for (const hit of response.hits) best.set(hit.docId, Math.max(best.get(hit.docId) ?? -Infinity, hit.score));
       run.set(q.id, best);
     }
-    // Lexical measures nDCG@5 0.800 / Recall@5 0.886 here; hybrid measured 0.885 / 0.93 (bench -- sample).
+    // Lexical measures nDCG@5 0.843 / Recall@5 0.886 here; hybrid measured 0.891 / 0.933 (bench -- sample).
     const at5 = evaluate(qrels, run, 5).mean;
-    expect(at5.ndcg).toBeGreaterThan(0.86);
+    expect(at5.ndcg).toBeGreaterThan(0.87);
     expect(at5.recall).toBeGreaterThan(0.9);
   });
 

@@ -72,10 +72,42 @@ describe('OpenAIEmbedder', () => {
     await expect(embedder.embed(['a'])).rejects.toMatchObject({ type: ErrorType.BadResponse });
   });
 
+  it.each([
+    [
+      'fewer vectors than texts',
+      (body: { input: string[] }) => body.input.slice(1).map(() => [1, 2]),
+      /1 vectors for 2 texts/,
+    ],
+    // JSON has no NaN: a server's NaN arrives as null.
+    ['NaN values', (body: { input: string[] }) => body.input.map(() => [Number.NaN, 1]), /NaN or infinite/],
+  ])('rejects %s as a bad response naming the endpoint, caching nothing', async (_label, vectors, message) => {
+    const { client } = clientAnswering((body) =>
+      Response.json({
+        object: 'list',
+        model: 'm',
+        usage: { prompt_tokens: 1, total_tokens: 1 },
+        data: vectors(body).map((embedding, index) => ({ object: 'embedding', index, embedding })),
+      }),
+    );
+    const cache = memoryCache();
+    const embedder = new OpenAIEmbedder(
+      { model: 'm', dimensions: 2, timeoutMs: 1000, baseURL: 'http://embeddings.test/v1' },
+      { client, cache },
+    );
+    const error = await embedder.embed(['a', 'bb']).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ type: ErrorType.BadResponse });
+    expect((error as Error).message).toMatch(message);
+    expect((error as Error).message).toContain('http://embeddings.test/v1');
+    expect(cache.entries.size).toBe(0);
+  });
+
   it('asks the API only for texts the cache lacks, once each', async () => {
     const { client, requests } = clientAnswering(vectorsFor);
     const cache = memoryCache();
-    const embedder = new OpenAIEmbedder({ model: 'm', dimensions: 2, timeoutMs: 1000 }, { client, cache });
+    const embedder = new OpenAIEmbedder(
+      { model: 'm', dimensions: 2, timeoutMs: 1000, baseURL: 'http://embeddings.test/v1' },
+      { client, cache },
+    );
     await embedder.embed(['a']);
     expect(await embedder.embed(['a', 'bb', 'bb'])).toEqual([
       [1, 0],

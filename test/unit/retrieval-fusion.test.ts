@@ -54,6 +54,24 @@ describe('weightedScoreFusion', () => {
     expect(weightedScoreFusion(lexical, dense, 0.5, 1)).toHaveLength(1);
   });
 
+  it("mixes z-scores, an id missing from a leg taking that leg's lowest", () => {
+    // Lexical z-scores: a +1.2247, b 0, c -1.2247; dense: x +1.4142, y -0.7071, z -0.7071.
+    const lexical = [
+      { id: 'a', score: 3 },
+      { id: 'b', score: 2 },
+      { id: 'c', score: 1 },
+    ];
+    const dense = [
+      { id: 'x', score: 0.9 },
+      { id: 'y', score: 0.6 },
+      { id: 'z', score: 0.6 },
+    ];
+    const fused = new Map(weightedScoreFusion(lexical, dense, 0.5, undefined, 'z-score').map((r) => [r.id, r.score]));
+    expect(fused.get('a')).toBeCloseTo(0.5 * 1.2247 + 0.5 * -0.7071, 3);
+    expect(fused.get('x')).toBeCloseTo(0.5 * -1.2247 + 0.5 * 1.4142, 3);
+    expect(fused.get('b')).toBeCloseTo(0.5 * 0 + 0.5 * -0.7071, 3);
+  });
+
   it('rejects a weight outside [0, 1]', () => {
     expect(() => weightedScoreFusion([], [], 1.5)).toThrow(RangeError);
   });

@@ -81,6 +81,47 @@ describe('TenantIndex ranking', () => {
     expect(ids(build(), 'quasar')).toEqual([]);
   });
 
+  it('ranks the chunk of a document about the subject above a passing mention, by document-level evidence', () => {
+    // "aside" names both terms once in a short section; "guide" is about webhooks in every chunk but one
+    // chunk is what a question about retries should return.
+    const docs = [
+      makeDoc('aside', 'Sandbox', [
+        'Sandbox basics for testing.',
+        'Sandbox data is wiped every month.',
+        'Webhooks retries are unchanged in the sandbox.',
+      ]),
+      makeDoc('guide', 'Webhooks', [
+        'Webhooks notify your endpoint when an event happens.',
+        'Each webhook delivery is signed; verify webhooks before trusting them.',
+        'A failed webhook delivery is attempted again with exponential backoff over many hours, so retries last about one day in total.',
+      ]),
+      makeDoc('billing', 'Billing', ['Invoices are sent monthly.']),
+      makeDoc('exports', 'Exports', ['Export your data as CSV.']),
+    ];
+    const top = (documentWeight: number) => {
+      const index = new TenantIndex(new Analyzer(), { ...DEFAULT_BM25, documentWeight });
+      for (const doc of docs) index.put(doc);
+      const hits = index.search('webhook retries', 3);
+      return hits.map(({ slot }) => index.chunk(slot)!.id);
+    };
+    expect(top(0)[0]).toBe('aside#2');
+    expect(top(DEFAULT_BM25.documentWeight)[0]).toBe('guide#2');
+  });
+
+  it('leaves the order unchanged with one chunk per document', () => {
+    const order = (documentWeight: number) => {
+      const index = new TenantIndex(new Analyzer(), { ...DEFAULT_BM25, documentWeight });
+      for (const doc of [
+        makeDoc('a', 'Insulin', ['insulin resistance in adults']),
+        makeDoc('b', 'Study', ['insulin dosing']),
+        makeDoc('c', 'Resistance', ['resistance training']),
+      ])
+        index.put(doc);
+      return index.search('insulin resistance', 3).map(({ slot }) => index.chunk(slot)!.docId);
+    };
+    expect(order(1)).toEqual(order(0));
+  });
+
   it('expands queries with RM3 when asked, still ranking the obvious match first', () => {
     const index = build();
     const hits = index.search('zebrafish', 5, { docs: 2, terms: 5, originalWeight: 0.5 });
