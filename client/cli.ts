@@ -180,10 +180,14 @@ program
   .description('make a bearer token for the HTTP API, and the RAGLINE_API_TOKENS entry that accepts it')
   .requiredOption('--tenant <tenant>', 'the only tenant the token may act for')
   .option('--expires <YYYY-MM-DD>', 'the UTC day from which the token is refused')
-  .action((options: { tenant: string; expires?: string }) => {
+  .option(
+    '--operator <name>',
+    "an operator's token: may decide approvals as <name> (checked against RAGLINE_APPROVERS)",
+  )
+  .action((options: { tenant: string; expires?: string; operator?: string }) => {
     let made;
     try {
-      made = createApiToken(options.tenant, options.expires);
+      made = createApiToken(options.tenant, options.expires, options.operator);
     } catch (error) {
       throw new RaglineError(ErrorType.InvalidInput, error instanceof Error ? error.message : String(error));
     }
@@ -626,9 +630,11 @@ async function startApi(
   }
   const bind = host ?? (tokens.length > 0 ? '0.0.0.0' : '127.0.0.1');
   const { createHttpApi } = await import('./http-api.js');
+  const { operatorRoutes } = await import('./http-operator-routes.js');
   const api = await createHttpApi(client, {
     tokens,
     rateLimitPerMinute: config.RAGLINE_API_RATE_LIMIT,
+    routes: [operatorRoutes(client.client, client.taskQueue, { evalSet: config.RAGLINE_EVAL_SET })],
     logger: createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT, name: 'ragline-api' }),
   });
   await api.listen({ port: config.RAGLINE_HTTP_PORT, host: bind });
