@@ -140,6 +140,7 @@ program
           maxQueryChars: config.RAGLINE_MAX_QUERY_CHARS,
           redactQueries: config.RAGLINE_LOG_REDACT_QUERIES,
           eagerStart: true,
+          onStarted: ({ eager }) => proc.runtime.deps.metrics.queryStarts.inc({ start: eager ? 'eager' : 'normal' }),
         },
       );
     } else {
