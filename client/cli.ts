@@ -14,6 +14,7 @@ import type { AnswerQueryResult } from '../workflows/answer-query-types.js';
 import type { IngestDocumentsResult, IngestProgress } from '../workflows/ingest-types.js';
 import { queryInputProblem } from '../workflows/query-validation.js';
 import { Client } from '@temporalio/client';
+import { registerDemoCommand } from './demo.js';
 import { registerEvalCommands } from './eval-commands.js';
 import { DEFAULT_LOAD, formatReport, readSampleQuestions, runLoad, validateLoadOptions } from './load.js';
 import { RaglineClient, temporalTarget } from './ragline-client.js';
@@ -599,6 +600,7 @@ program
   });
 
 registerEvalCommands(program, { loadConfig, connectWithWorker });
+registerDemoCommand(program, { loadConfig });
 
 let tracing: Tracing | undefined;
 
