@@ -221,6 +221,11 @@ describe('HTTP API for operators: approvals and evaluation', () => {
     }
     expect(after.batches).toBeGreaterThan(before.batches);
 
+    const forged = await call('POST', '/v1/evaluation/run', { token: 'rgl_forged' });
+    expect(forged.status).toBe(401);
+    expect((await errorOf(forged)).message).toBe('invalid token');
+    expect((await read()).batches).toBe(after.batches);
+
     const elsewhere = await call('GET', '/v1/evaluation', { token: aliceElsewhere.token });
     expect(elsewhere.status).toBe(404);
     expect((await errorOf(elsewhere)).message).toMatch(/no evaluation of set sample-corpus runs for tenant acme/);
