@@ -4,6 +4,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ErrorType } from '../lib/errors.js';
 import { loadEvalSet } from '../lib/eval/dataset.js';
+import { TENANT_PATTERN } from '../workflows/answer-query-types.js';
 import { MAX_REASON_CHARS, type ImprovementStatus, type ParamProposal } from '../workflows/improvement-types.js';
 import { EvaluationClient } from './evaluation-client.js';
 import { ApiErrorType, errors, HttpError, type RouteContext, type TypedApp } from './http-api.js';
@@ -13,6 +14,8 @@ export interface OperatorRoutesOptions {
   /** Evaluation set whose continuous evaluation `/v1/evaluation` addresses by default (RAGLINE_EVAL_SET). */
   evalSet: string;
 }
+
+const Tenant = z.string().regex(TENANT_PATTERN, "1–63 letters, digits, '-' or '_'");
 
 const ParamsSchema = z.object({
   topK: z.number(),
@@ -60,7 +63,7 @@ const Decision = z
       .max(100)
       .optional()
       .describe("Who decides; only on a server without tokens: with tokens the operator is the token's"),
-    tenant: z.string().optional().describe("Must be the token's tenant when given"),
+    tenant: Tenant.optional().describe("Must be the token's tenant when given"),
   })
   .meta({ id: 'Decision' });
 
@@ -114,7 +117,7 @@ export function operatorRoutes(client: Client, taskQueue: string, options: Opera
       {
         schema: {
           summary: "Parameter changes of the caller's tenant waiting for an operator (all proposals with all=true)",
-          querystring: z.strictObject({ all: z.stringbool().optional(), tenant: z.string().optional() }),
+          querystring: z.strictObject({ all: z.stringbool().optional(), tenant: Tenant.optional() }),
           response: {
             200: z.object({ tenant: z.string(), approvers: z.array(z.string()), proposals: z.array(Proposal) }),
             ...errors(400, 401, 403, 404, 429, 500, 503),
@@ -182,7 +185,7 @@ export function operatorRoutes(client: Client, taskQueue: string, options: Opera
 
     const EvalQuery = z.strictObject({
       set: SetName.optional().describe('Evaluation set name (default: the server’s RAGLINE_EVAL_SET)'),
-      tenant: z.string().optional(),
+      tenant: Tenant.optional(),
     });
 
     api.get(
