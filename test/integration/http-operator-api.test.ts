@@ -10,6 +10,7 @@ import { ImprovementClient } from '../../client/improvement-client.js';
 import { RaglineClient } from '../../client/ragline-client.js';
 import { createApiToken, parseApiTokens } from '../../lib/api-tokens.js';
 import type { ImprovementStatus, ParamProposal } from '../../workflows/improvement-types.js';
+import { runCli } from '../support/cli.js';
 import { SAMPLE_CORPUS, startRagline, type TestRagline } from '../support/ragline.js';
 
 const EVAL_SET = path.resolve(import.meta.dirname, '../../sample-corpus/ground-truth.jsonl');
@@ -250,5 +251,19 @@ describe('HTTP API for operators: approvals and evaluation', () => {
     expect(doc.paths['/v1/approvals']?.get).toBeDefined();
     expect(doc.paths['/v1/evaluation']?.get).toBeDefined();
     expect(doc.paths['/v1/evaluation/run']?.post).toBeDefined();
+  });
+
+  it("makes an operator's token with the CLI, and refuses a malformed operator name with exit code 2", async () => {
+    const made = await runCli(['token', 'create', '--tenant', 'acme', '--operator', 'alice']);
+    expect(made.code).toBe(0);
+    const token = /token \(shown once, give it to the app\): (\S+)/.exec(made.stdout)?.[1];
+    const entry = /RAGLINE_API_TOKENS \(comma-separated\): (\S+)/.exec(made.stdout)?.[1];
+    expect(entry).toMatch(/^acme:[0-9a-f]{64}:operator=alice$/);
+    const tokens = parseApiTokens(entry);
+    expect(tokens[0]).toMatchObject({ tenant: 'acme', operator: 'alice' });
+    expect(token).toMatch(/^rgl_/);
+    const bad = await runCli(['token', 'create', '--tenant', 'acme', '--operator', 'alice smith']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/operator must be/);
   });
 });
