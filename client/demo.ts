@@ -5,7 +5,8 @@ import type { Config } from '../lib/config.js';
 import type { ImprovementStatus, ParamProposal } from '../workflows/improvement-types.js';
 import { EvaluationClient } from './evaluation-client.js';
 import { ImprovementClient } from './improvement-client.js';
-import { DEFAULT_LOAD, readSampleQuestions, runLoad } from './load.js';
+import { loadEvalSet } from '../lib/eval/dataset.js';
+import { DEFAULT_LOAD, runLoad } from './load.js';
 import { RaglineClient, temporalTarget } from './ragline-client.js';
 
 export interface DemoCommandContext {
@@ -107,12 +108,25 @@ async function runDemo(
       summary.steps.push({ step: name, status: 'done', ...(note ? { note } : {}) });
     } catch (error) {
       const note = error instanceof Error ? error.message.split('\n')[0] : String(error);
-      log(`${name} failed: ${note}`);
-      summary.steps.push({ step: name, status: 'failed', note });
+      const status = error instanceof SkipStep ? 'skipped' : 'failed';
+      log(`${name} ${status}: ${note}`);
+      summary.steps.push({ step: name, status, note });
     }
   };
   const evalSet = path.resolve(config.RAGLINE_EVAL_SET);
-  const questions = readSampleQuestions(evalSet);
+  // The evaluation set's questions are the sample questions; without a readable set the steps needing it are skipped.
+  let setProblem: string | undefined;
+  const questions = await loadEvalSet(evalSet).then(
+    (set) => set.items.map((item) => item.question),
+    (error: unknown) => {
+      setProblem = error instanceof Error ? error.message : String(error);
+      return [] as string[];
+    },
+  );
+  const needs = (what: 'questions' | 'evaluation set') => {
+    if (questions.length === 0)
+      throw new SkipStep(`no ${what}: RAGLINE_EVAL_SET (${evalSet}) ${setProblem ?? 'holds no questions'}`);
+  };
 
   try {
     await step('ingest the sample corpus', async () => {
@@ -127,6 +141,7 @@ async function runDemo(
     });
 
     await step('answer sample questions', async () => {
+      needs('questions');
       const asked = questions.slice(0, size.questions);
       const results = [];
       for (const query of asked) results.push(await client.ask({ query, tenant }));
@@ -141,6 +156,7 @@ async function runDemo(
     });
 
     await step('simulate users', async () => {
+      needs('questions');
       const report = await runLoad(client, questions, {
         ...DEFAULT_LOAD,
         concurrency: 4,
@@ -160,6 +176,7 @@ async function runDemo(
     });
 
     await step('run an evaluation batch', async () => {
+      needs('evaluation set');
       const result = await new EvaluationClient(client.client, client.taskQueue).runOnce({
         dataset: evalSet,
         tenant,
@@ -176,6 +193,7 @@ async function runDemo(
     });
 
     await step('run an improvement cycle and approve its proposal', async () => {
+      needs('evaluation set');
       const improvement = new ImprovementClient(client.client, client.taskQueue);
       await improvement.ensure(tenant, {
         intervalMs: 3_600_000,
@@ -225,6 +243,9 @@ async function runDemo(
 }
 
 const round = (n: number) => Math.round(n * 1000) / 1000;
+
+/** Thrown by a step whose feature or input is not there: reported as skipped with the reason, not as a failure. */
+class SkipStep extends Error {}
 
 export function formatDemo(s: DemoSummary): string {
   const lines = [`ragline demo${s.short ? ' (short)' : ''} — tenant ${s.tenant}`];

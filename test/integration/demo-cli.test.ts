@@ -55,4 +55,22 @@ describe('ragline demo --short, through the real CLI', () => {
       health: `http://127.0.0.1:${env.RAGLINE_METRICS_PORT}/readyz`,
     });
   }, 300_000);
+
+  it('skips the steps whose input is missing, with a note, and still runs the rest', async () => {
+    const missing = `${dataDir}/no-such-set.jsonl`;
+    const run = await runCli(
+      ['demo', '--short', '--exit', '--json'],
+      { ...env, RAGLINE_EVAL_SET: missing },
+      {
+        timeoutMs: 240_000,
+      },
+    );
+    expect(run.code).toBe(0);
+    const summary = JSON.parse(run.stdout) as DemoSummary;
+    expect(summary.steps[0]).toEqual({ step: 'ingest the sample corpus', status: 'done' });
+    expect(summary.steps.slice(1).map((s) => s.status)).toEqual(['skipped', 'skipped', 'skipped', 'skipped']);
+    for (const step of summary.steps.slice(1)) expect(step.note).toContain(missing);
+    expect(summary.answers).toBeUndefined();
+    expect(summary.improvement).toBeUndefined();
+  }, 300_000);
 });
