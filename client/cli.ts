@@ -66,7 +66,13 @@ program
     const client = await RaglineClient.connect(config);
     // Read from the worker in this process: no workflow per call in the Temporal UI's list.
     const stats = await proc.runtime.deps.store.stats(config.RAGLINE_DEFAULT_TENANT);
-    if (options.api) api = await startApi(config, client);
+    if (options.api) {
+      // A port clash must not leave the embedded dev server running without its parent.
+      api = await startApi(config, client).catch(async (error: unknown) => {
+        await proc.stop();
+        throw error;
+      });
+    }
     if (options.sample && stats.documents === 0) {
       const sample = path.resolve(config.RAGLINE_SAMPLE_CORPUS);
       console.error(`the index is empty: ingesting the sample corpus from ${sample}`);
