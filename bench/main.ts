@@ -17,6 +17,7 @@ const known = [
   'dense',
   'improve',
   'load',
+  'api',
 ];
 if (!name || !known.includes(name)) {
   console.error(`usage: npm run bench -- <${known.join('|')}> [options]`);

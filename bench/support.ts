@@ -97,6 +97,8 @@ export async function measureInterleaved<K extends string>(
 export interface BenchStack {
   server: DevServerHandle;
   client: Client;
+  /** The worker's connection: a client over it can start workflows eagerly on that worker. */
+  nativeConnection: NativeConnection;
   runtime: Runtime;
   worker: Worker;
   taskQueue: string;
@@ -127,6 +129,7 @@ export async function startBenchStack(
   return {
     server,
     client,
+    nativeConnection,
     runtime,
     worker,
     taskQueue,

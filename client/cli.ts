@@ -14,6 +14,7 @@ import type { AnswerQueryResult } from '../workflows/answer-query-types.js';
 import type { IngestDocumentsResult, IngestProgress } from '../workflows/ingest-types.js';
 import { queryInputProblem } from '../workflows/query-validation.js';
 import { Client } from '@temporalio/client';
+import { registerDemoCommand } from './demo.js';
 import { registerEvalCommands } from './eval-commands.js';
 import { DEFAULT_LOAD, formatReport, readSampleQuestions, runLoad, validateLoadOptions } from './load.js';
 import { RaglineClient, temporalTarget } from './ragline-client.js';
@@ -65,7 +66,13 @@ program
     const client = await RaglineClient.connect(config);
     // Read from the worker in this process: no workflow per call in the Temporal UI's list.
     const stats = await proc.runtime.deps.store.stats(config.RAGLINE_DEFAULT_TENANT);
-    if (options.api) api = await startApi(config, client);
+    if (options.api) {
+      // A port clash must not leave the embedded dev server running without its parent.
+      api = await startApi(config, client).catch(async (error: unknown) => {
+        await proc.stop();
+        throw error;
+      });
+    }
     if (options.sample && stats.documents === 0) {
       const sample = path.resolve(config.RAGLINE_SAMPLE_CORPUS);
       console.error(`the index is empty: ingesting the sample corpus from ${sample}`);
@@ -140,6 +147,7 @@ program
           maxQueryChars: config.RAGLINE_MAX_QUERY_CHARS,
           redactQueries: config.RAGLINE_LOG_REDACT_QUERIES,
           eagerStart: true,
+          onStarted: ({ eager }) => proc.runtime.deps.metrics.queryStarts.inc({ start: eager ? 'eager' : 'normal' }),
         },
       );
     } else {
@@ -180,10 +188,14 @@ program
   .description('make a bearer token for the HTTP API, and the RAGLINE_API_TOKENS entry that accepts it')
   .requiredOption('--tenant <tenant>', 'the only tenant the token may act for')
   .option('--expires <YYYY-MM-DD>', 'the UTC day from which the token is refused')
-  .action((options: { tenant: string; expires?: string }) => {
+  .option(
+    '--operator <name>',
+    "an operator's token: may decide approvals as <name> (checked against RAGLINE_APPROVERS)",
+  )
+  .action((options: { tenant: string; expires?: string; operator?: string }) => {
     let made;
     try {
-      made = createApiToken(options.tenant, options.expires);
+      made = createApiToken(options.tenant, options.expires, options.operator);
     } catch (error) {
       throw new RaglineError(ErrorType.InvalidInput, error instanceof Error ? error.message : String(error));
     }
@@ -608,6 +620,7 @@ program
   });
 
 registerEvalCommands(program, { loadConfig, connectWithWorker });
+registerDemoCommand(program, { loadConfig });
 
 let tracing: Tracing | undefined;
 
@@ -640,9 +653,11 @@ async function startApi(
   }
   const bind = host ?? (tokens.length > 0 ? '0.0.0.0' : '127.0.0.1');
   const { createHttpApi } = await import('./http-api.js');
+  const { operatorRoutes } = await import('./http-operator-routes.js');
   const api = await createHttpApi(client, {
     tokens,
     rateLimitPerMinute: config.RAGLINE_API_RATE_LIMIT,
+    routes: [operatorRoutes(client.client, client.taskQueue, { evalSet: config.RAGLINE_EVAL_SET })],
     logger: createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT, name: 'ragline-api' }),
   });
   await api.listen({ port: config.RAGLINE_HTTP_PORT, host: bind });

@@ -44,10 +44,11 @@ export interface RouteContext {
   tenantOf(request: FastifyRequest, requested?: string): string;
 }
 
-const ApiErrorType = {
+export const ApiErrorType = {
   ...ErrorType,
   Unauthorized: 'Unauthorized',
   Forbidden: 'Forbidden',
+  Conflict: 'Conflict',
   RateLimited: 'RateLimited',
   Internal: 'InternalError',
 } as const;
@@ -60,8 +61,8 @@ const STATUS_BY_TYPE: Record<string, number> = {
   [ErrorType.Unavailable]: 503,
 };
 
-/** Errors this module raises itself, whose message is written for the caller. */
-class HttpError extends Error {
+/** Errors the API's routes raise themselves, whose message is written for the caller. */
+export class HttpError extends Error {
   constructor(
     readonly statusCode: number,
     readonly type: string,
@@ -128,7 +129,7 @@ export const QueryResult = z
   })
   .meta({ id: 'QueryResult' });
 
-const ErrorBody = z
+export const ErrorBody = z
   .object({
     error: z.object({
       type: z.string().describe('Stable reason code'),
@@ -151,7 +152,7 @@ const QueryState = z.discriminatedUnion('status', [
 /** The result as the response schema sees it: its listed fields, and any later ones passed through. */
 const asBody = (result: AnswerQueryResult) => result as AnswerQueryResult & Record<string, unknown>;
 
-const errors = (...codes: number[]) => Object.fromEntries(codes.map((code) => [code, ErrorBody]));
+export const errors = (...codes: number[]) => Object.fromEntries(codes.map((code) => [code, ErrorBody]));
 
 /**
  * ragline's HTTP API for apps in any language. Each request starts a workflow through the client. Requests carry a

@@ -111,6 +111,11 @@ export interface ClientLimits {
    * queue; without a free slot the server starts the workflow normally.
    */
   eagerStart?: boolean;
+  /**
+   * Told how each query workflow was started: eagerly (its first task handed to this process's worker) or normally
+   * (no worker slot was free, or none shares the connection). The API counts it in `rag_query_starts_total`.
+   */
+  onStarted?: (start: { queryId: string; eager: boolean }) => void;
 }
 
 /** ragline's client API: what the CLI, the HTTP API and applications use to start ragline's workflows. */
@@ -172,7 +177,7 @@ export class RaglineClient {
     const deadlineMs = input.options?.deadlineMs ?? this.limits.deadlineMs;
     const args = deadlineMs === undefined ? input : { ...input, options: { ...input.options, deadlineMs } };
     const summary = querySummary(input.query, this.limits.redactQueries ?? false);
-    return this.client.workflow.start('answerQueryWorkflow', {
+    const handle = await this.client.workflow.start('answerQueryWorkflow', {
       taskQueue: this.taskQueue,
       workflowId: queryWorkflowId(tenant, input.query),
       args: [args],
@@ -186,6 +191,8 @@ export class RaglineClient {
       memo: { tenant, question: summary },
       requestEagerStart: this.limits.eagerStart,
     });
+    this.limits.onStarted?.({ queryId: handle.workflowId, eager: handle.eagerlyStarted });
+    return handle;
   }
 
   /**

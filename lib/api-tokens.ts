@@ -7,21 +7,30 @@ export interface ApiToken {
   sha256: Buffer;
   /** The token stops working at this instant. */
   expiresAt?: Date;
+  /**
+   * Set on an operator's token: the person it acts as, whose name the improvement workflow checks against its
+   * approvers allowlist. An app's token has none and so can never decide an approval.
+   */
+  operator?: string;
 }
 
 /** The caller a request was authenticated as. `key` identifies the token (for rate limits and logs) without revealing it. */
 export interface ApiCaller {
   tenant: string;
   key: string;
+  /** The operator the token belongs to; undefined for an app's token. */
+  operator?: string;
 }
 
 export class ApiTokenFormatError extends Error {
   override readonly name = 'ApiTokenFormatError';
 }
 
+const OPERATOR_PATTERN = /^[A-Za-z0-9._@-]{1,100}$/;
+
 /**
  * Parses `RAGLINE_API_TOKENS`: comma-separated `tenant:sha256hex` entries, each optionally followed by
- * `:YYYY-MM-DD`, the UTC day from which the token is refused.
+ * `:YYYY-MM-DD`, the UTC day from which the token is refused, and by `:operator=<name>` for an operator's token.
  */
 export function parseApiTokens(raw: string | undefined): ApiToken[] {
   if (raw === undefined || raw.trim() === '') return [];
@@ -30,14 +39,24 @@ export function parseApiTokens(raw: string | undefined): ApiToken[] {
     .map((entry) => entry.trim())
     .filter((entry) => entry !== '')
     .map((entry, i) => {
-      const [tenant = '', hash = '', expires, ...rest] = entry.split(':');
-      if (rest.length > 0 || !TENANT_PATTERN.test(tenant) || !/^[0-9a-f]{64}$/i.test(hash)) {
-        throw new ApiTokenFormatError(`entry ${i + 1} must be tenant:sha256hex[:YYYY-MM-DD]`);
+      const [tenant = '', hash = '', ...extras] = entry.split(':');
+      if (!TENANT_PATTERN.test(tenant) || !/^[0-9a-f]{64}$/i.test(hash)) {
+        throw new ApiTokenFormatError(`entry ${i + 1} must be tenant:sha256hex[:YYYY-MM-DD][:operator=<name>]`);
       }
       const token: ApiToken = { tenant, sha256: Buffer.from(hash, 'hex') };
-      if (expires !== undefined) {
-        const at = /^\d{4}-\d{2}-\d{2}$/.test(expires) ? new Date(`${expires}T00:00:00Z`) : new Date(NaN);
-        if (Number.isNaN(at.getTime())) throw new ApiTokenFormatError(`entry ${i + 1}: expiry must be YYYY-MM-DD`);
+      for (const extra of extras) {
+        if (extra.startsWith('operator=')) {
+          const name = extra.slice('operator='.length);
+          if (token.operator !== undefined || !OPERATOR_PATTERN.test(name))
+            throw new ApiTokenFormatError(
+              `entry ${i + 1}: operator must be 1–100 letters, digits, '.', '_', '@' or '-'`,
+            );
+          token.operator = name;
+          continue;
+        }
+        const at = /^\d{4}-\d{2}-\d{2}$/.test(extra) ? new Date(`${extra}T00:00:00Z`) : new Date(NaN);
+        if (token.expiresAt !== undefined || Number.isNaN(at.getTime()))
+          throw new ApiTokenFormatError(`entry ${i + 1}: expiry must be YYYY-MM-DD, given once`);
         token.expiresAt = at;
       }
       return token;
@@ -45,10 +64,10 @@ export function parseApiTokens(raw: string | undefined): ApiToken[] {
 }
 
 /** A new random token and the `RAGLINE_API_TOKENS` entry that accepts it; the token itself is shown once. */
-export function createApiToken(tenant: string, expires?: string): { token: string; entry: string } {
+export function createApiToken(tenant: string, expires?: string, operator?: string): { token: string; entry: string } {
   const token = `rgl_${randomBytes(24).toString('base64url')}`;
   const hash = createHash('sha256').update(token).digest('hex');
-  const entry = `${tenant}:${hash}${expires ? `:${expires}` : ''}`;
+  const entry = `${tenant}:${hash}${expires ? `:${expires}` : ''}${operator ? `:operator=${operator}` : ''}`;
   parseApiTokens(entry);
   return { token, entry };
 }
@@ -69,5 +88,7 @@ export function authenticate(header: string | undefined, tokens: ApiToken[], now
   }
   if (!found) return { ok: false, reason: 'invalid' };
   if (found.expiresAt && now >= found.expiresAt) return { ok: false, reason: 'expired' };
-  return { ok: true, caller: { tenant: found.tenant, key: presented.toString('hex').slice(0, 16) } };
+  const caller: ApiCaller = { tenant: found.tenant, key: presented.toString('hex').slice(0, 16) };
+  if (found.operator !== undefined) caller.operator = found.operator;
+  return { ok: true, caller };
 }

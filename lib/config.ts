@@ -279,9 +279,11 @@ export const configSchema = z.object({
   /** Port of the HTTP API. @default 8080 */
   RAGLINE_HTTP_PORT: int(8080, 0),
   /**
-   * Bearer tokens of the HTTP API, each bound to one tenant: comma-separated `tenant:sha256hex[:YYYY-MM-DD]`, the
-   * SHA-256 of the token (never the token) and an optional expiry day; `ragline token create` makes one. Unset:
-   * no authentication, and `ragline serve` listens on loopback only. @default unset
+   * Bearer tokens of the HTTP API, each bound to one tenant: comma-separated
+   * `tenant:sha256hex[:YYYY-MM-DD][:operator=<name>]`, the SHA-256 of the token (never the token), an optional expiry
+   * day and, for an operator's token, the name it decides approvals as (checked against RAGLINE_APPROVERS; an app's
+   * token has none and cannot decide); `ragline token create` makes one. Unset: no authentication, and
+   * `ragline serve` listens on loopback only. @default unset
    */
   RAGLINE_API_TOKENS: z
     .string()

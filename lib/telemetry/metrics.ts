@@ -21,6 +21,12 @@ export function createMetrics(registry: Registry = new Registry()) {
       labelNames: ['cache_hit', 'quality_tier'] as const,
       registers,
     }),
+    queryStarts: new Counter({
+      name: 'rag_query_starts_total',
+      help: 'Query workflows started by a client asking for eager start, by how the server started them (eager | normal)',
+      labelNames: ['start'] as const,
+      registers,
+    }),
     queryDuration: new Histogram({
       name: 'rag_query_duration_seconds',
       help: 'End-to-end query workflow duration, by path (hit, miss, degraded)',

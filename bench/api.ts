@@ -1,0 +1,113 @@
+/**
+ * `npm run bench -- api [--serial N] [--total N] [--concurrency N]`: a cached answer through the HTTP API, measured in
+ * one run on one tuned dev server, with the serial phases interleaved so drift hits every variant alike:
+ * - `ask`: `RaglineClient.ask` in process, no HTTP (what the API adds is measured against this);
+ * - `api`: `POST /v1/query` with a bearer token, the API's client on its own connection (a normal start);
+ * - `apiEager`: the same, the API's client sharing the worker's NativeConnection and asking for eager start, as
+ *   `ragline serve --worker` runs it.
+ * Goal (issue #14): apiEager.p50MsSerial ≤ 0.8 × api.p50MsSerial. The API's overhead is api − ask at p50. Every eager
+ * request is checked to have been started eagerly (counted), and every answer to be a cache hit. Last stdout line is
+ * JSON: `{ "ask": {...}, "api": {...}, "apiEager": {...}, "eagerStarts": n, "normalStarts": n, "failures": {...} }`.
+ */
+import { fileURLToPath } from 'node:url';
+import { randomUUID } from 'node:crypto';
+import { Client } from '@temporalio/client';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import type { FastifyInstance } from 'fastify';
+import { createHttpApi } from '../client/http-api.js';
+import { RaglineClient } from '../client/ragline-client.js';
+import { createApiToken, parseApiTokens } from '../lib/api-tokens.js';
+import type { AnswerQueryResult } from '../workflows/answer-query-types.js';
+import { ingestDocumentsWorkflow } from '../workflows/index.js';
+import { flag, measureInterleaved, startBenchStack } from './support.js';
+
+const SAMPLE_DOCS = fileURLToPath(new URL('../sample-corpus/docs', import.meta.url));
+const HIT_QUESTION = 'How do I reset my password?';
+
+export async function run(args: string[]): Promise<void> {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const options = {
+    serial: Number(flag(args, 'serial') ?? 200),
+    total: Number(flag(args, 'total') ?? 300),
+    concurrency: Number(flag(args, 'concurrency') ?? 4),
+  };
+  const stack = await startBenchStack({ tuned: true });
+  const apis: FastifyInstance[] = [];
+  try {
+    await stack.client.workflow.execute(ingestDocumentsWorkflow, {
+      taskQueue: stack.taskQueue,
+      workflowId: `ingest-bench-${randomUUID()}`,
+      args: [{ paths: [SAMPLE_DOCS] }],
+    });
+    const limits = { maxQueryChars: 4000 };
+    const direct = new RaglineClient(stack.client, stack.taskQueue, limits);
+    const starts = { eager: 0, normal: 0 };
+    const eagerClient = new RaglineClient(new Client({ connection: stack.nativeConnection }), stack.taskQueue, {
+      ...limits,
+      eagerStart: true,
+      onStarted: ({ eager }) => (starts[eager ? 'eager' : 'normal'] += 1),
+    });
+    await direct.ask({ query: HIT_QUESTION });
+
+    const token = createApiToken('default');
+    const serve = async (client: RaglineClient) => {
+      const api = await createHttpApi(client, { tokens: parseApiTokens(token.entry), rateLimitPerMinute: 1_000_000 });
+      apis.push(api);
+      return `${await api.listen({ port: 0, host: '127.0.0.1' })}/v1/query`;
+    };
+    const normalUrl = await serve(direct);
+    const eagerUrl = await serve(eagerClient);
+    const hit = (where: string, result: AnswerQueryResult) => {
+      if (result.cache.result !== 'hit') throw new Error(`${where}: missed the result cache`);
+    };
+    const post = async (url: string) => {
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token.token}` },
+        body: JSON.stringify({ query: HIT_QUESTION }),
+      });
+      if (response.status !== 200) throw new Error(`${url}: HTTP ${response.status} ${await response.text()}`);
+      hit(url, (await response.json()) as AnswerQueryResult);
+    };
+
+    // A failed request is counted and its first message shown, not thrown: on a loaded machine one timed-out query
+    // must not abort the run with requests still in flight.
+    const failures: Record<string, { count: number; first?: string }> = {};
+    const counted = (name: string, once: () => Promise<void>) => async () => {
+      try {
+        await once();
+      } catch (error) {
+        const failure = (failures[name] ??= { count: 0 });
+        failure.count += 1;
+        failure.first ??= error instanceof Error ? error.message : String(error);
+      }
+    };
+    const figures = await measureInterleaved(
+      {
+        ask: counted('ask', async () => hit('ask', await direct.ask({ query: HIT_QUESTION }))),
+        api: counted('api', () => post(normalUrl)),
+        apiEager: counted('apiEager', () => post(eagerUrl)),
+      },
+      options,
+    );
+    for (const [name, failure] of Object.entries(failures))
+      console.log(`${name}: ${failure.count} requests failed (first: ${failure.first ?? ''})`);
+    const ratio = figures.apiEager.p50MsSerial / figures.api.p50MsSerial;
+    console.log(
+      `hit p50 (serial): ask ${figures.ask.p50MsSerial} ms, API ${figures.api.p50MsSerial} ms, API eager ` +
+        `${figures.apiEager.p50MsSerial} ms → eager/non-eager ${ratio.toFixed(2)} (goal ≤ 0.8: ${ratio <= 0.8 ? 'met' : 'NOT met'})`,
+    );
+    console.log(
+      `API overhead over client.ask at p50: ${(figures.api.p50MsSerial - figures.ask.p50MsSerial).toFixed(2)} ms serial, ` +
+        `${(figures.api.p50Ms - figures.ask.p50Ms).toFixed(2)} ms at concurrency ${options.concurrency}`,
+    );
+    console.log(
+      `concurrency ${options.concurrency}: ask ${figures.ask.qps} q/s, API ${figures.api.qps} q/s, API eager ${figures.apiEager.qps} q/s; ` +
+        `eager API requests started eagerly: ${starts.eager}, normally: ${starts.normal}`,
+    );
+    console.log(JSON.stringify({ ...figures, eagerStarts: starts.eager, normalStarts: starts.normal, failures }));
+  } finally {
+    for (const api of apis) await api.close();
+    await stack.stop();
+  }
+}
