@@ -35,6 +35,7 @@ import { createEvaluationActivities, type EvaluationDeps } from './evaluation.js
 import { createImprovementActivities, type ImprovementDeps } from './improvement.js';
 import type { ParamVersion } from '../lib/improve/params.js';
 import { atBoundary } from './failures.js';
+import type { StreamMessage, TokenChannel } from '../lib/stream/token-channel.js';
 
 /** What ragline's activities need, injected by the composition root (workers/) or by a test. */
 export interface ActivityDeps {
@@ -54,6 +55,8 @@ export interface ActivityDeps {
   evaluation?: EvaluationDeps;
   /** The query log and the per-tenant parameter store (versioned by the improvement loop). */
   improvement: ImprovementDeps;
+  /** Where a streamed query's answer tokens are published while it is generated; unset, nothing streams. */
+  tokens?: TokenChannel;
 }
 
 export interface ActivitySettings {
@@ -122,6 +125,8 @@ export interface GenerateInput {
   /** Retrieved chunk ids, best first: the generator loads their text itself, so histories stay small. */
   hits: Array<{ chunkId: string; score: number }>;
   reason?: string;
+  /** Publish the answer's tokens on the query's stream channel as they are written (`options.stream`). */
+  stream?: boolean;
 }
 
 export interface GenerateResult {
@@ -286,12 +291,56 @@ export const createActivities = (deps: ActivityDeps) => {
       })
     ).value;
 
+  /**
+   * The publisher of a streamed query's tokens, or undefined when nobody asked for a stream. Best effort by design:
+   * the first failed publish stops this attempt's stream (the listener still gets the whole answer from the
+   * result), and `flush` waits for what was sent so the last tokens reach Redis before the activity completes.
+   */
+  const tokenStream = (input: GenerateInput, restart: boolean) => {
+    const tokens = deps.tokens;
+    const workflowId = Context.current().info.workflowExecution?.workflowId;
+    if (!input.stream || !tokens || !workflowId) return undefined;
+    const channel = tokens.name(input.tenant, workflowId);
+    const sent: Array<Promise<void>> = [];
+    let broken = false;
+    const publish = (message: StreamMessage) => {
+      if (broken) return;
+      sent.push(
+        tokens.publish(channel, message).catch((error: unknown) => {
+          if (!broken) deps.logger.warn({ err: error, workflowId }, 'answer stream publish failed; the answer arrives whole');
+          broken = true;
+        }),
+      );
+    };
+    // A retry or the fallback writes the answer again: listeners drop what an earlier attempt showed.
+    if (restart) publish({ type: 'reset' });
+    return {
+      onDelta: (text: string) => publish({ type: 'delta', text }),
+      flush: () => Promise.all(sent),
+    };
+  };
+
   const generateWith = async (
     generator: AnswerGenerator,
     input: GenerateInput,
     signal: AbortSignal,
   ): Promise<GenerateResult> => {
     const started = performance.now();
+    const stream = tokenStream(input, Context.current().info.attempt > 1 || generator === deps.extractive);
+    try {
+      return await generateTo(generator, input, signal, started, stream?.onDelta);
+    } finally {
+      await stream?.flush();
+    }
+  };
+
+  const generateTo = async (
+    generator: AnswerGenerator,
+    input: GenerateInput,
+    signal: AbortSignal,
+    started: number,
+    onDelta: ((text: string) => void) | undefined,
+  ): Promise<GenerateResult> => {
     const chunks = await contextFor(input.tenant, input.hits);
     if (chunks.length === 0) {
       return {
@@ -312,6 +361,7 @@ export const createActivities = (deps: ActivityDeps) => {
           tenant: input.tenant,
           chunks,
           signal,
+          ...(onDelta ? { onDelta } : {}),
         });
         span.setAttributes({
           'llm.prompt_tokens': answer.usage?.promptTokens ?? 0,

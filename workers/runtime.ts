@@ -26,6 +26,7 @@ import { normalizeQuery } from '../lib/cache/keys.js';
 import { createImprovementStores } from '../lib/improve/index.js';
 import type { QueryLogWriter } from '../lib/improve/query-log.js';
 import { createEvalMetrics } from '../lib/eval/eval-metrics.js';
+import { createTokenChannel, type TokenChannel } from '../lib/stream/token-channel.js';
 
 /** Everything a worker process owns, built once from the configuration: the composition root. */
 export interface Runtime {
@@ -43,6 +44,7 @@ export interface RuntimeOverrides {
   generator?: AnswerGenerator;
   metrics?: Metrics;
   logger?: Logger;
+  tokens?: TokenChannel;
 }
 
 export async function createRuntime(config: Config, overrides: RuntimeOverrides = {}): Promise<Runtime> {
@@ -107,6 +109,8 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
   // The extractive generator is the fallback itself: nothing to guard.
   const generator = breakers && chosen !== extractive ? guardGenerator(chosen, breakers.llm, callTimeoutMs) : chosen;
   const improvement = createImprovementStores(config, logger);
+  // Redis pub/sub when Redis is configured; otherwise only a listener in this process (serve --worker) hears it.
+  const tokens = overrides.tokens ?? createTokenChannel(config, logger);
   const deps: ActivityDeps = {
     store,
     cache,
@@ -129,6 +133,7 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
       answerSettings: answerSettingsHash(config),
     },
     improvement: { queryLog: improvement.queryLog, params: improvement.params, store, analyzer },
+    tokens,
     evaluation: {
       metrics: createEvalMetrics(metrics.registry),
       logger,
@@ -142,7 +147,7 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
     logger,
     breakers,
     async close() {
-      await Promise.allSettled([store.close(), cache.close(), improvement.close()]);
+      await Promise.allSettled([store.close(), cache.close(), improvement.close(), tokens.close()]);
     },
   };
 }
