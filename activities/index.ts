@@ -307,7 +307,8 @@ export const createActivities = (deps: ActivityDeps) => {
       if (broken) return;
       sent.push(
         tokens.publish(channel, message).catch((error: unknown) => {
-          if (!broken) deps.logger.warn({ err: error, workflowId }, 'answer stream publish failed; the answer arrives whole');
+          if (!broken)
+            deps.logger.warn({ err: error, workflowId }, 'answer stream publish failed; the answer arrives whole');
           broken = true;
         }),
       );

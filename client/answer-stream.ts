@@ -7,9 +7,7 @@ import type { AnswerQueryResult } from '../workflows/answer-query-types.js';
  * shown so far. The final result's `answer` is the answer of record, the same one the caches keep.
  */
 export type AnswerStreamEvent =
-  | { type: 'delta'; text: string }
-  | { type: 'reset' }
-  | { type: 'final'; result: AnswerQueryResult };
+  { type: 'delta'; text: string } | { type: 'reset' } | { type: 'final'; result: AnswerQueryResult };
 
 /**
  * How tokens reach this stream: `redis` from any worker, `in-process` only from a worker in this process, `none` when
