@@ -63,7 +63,8 @@ program
     process.on('SIGINT', () => void stop('SIGINT'));
     process.on('SIGTERM', () => void stop('SIGTERM'));
 
-    const client = await RaglineClient.connect(config);
+    // Streamed answers reach the API here from this process's worker, through Redis or in-process.
+    const client = await RaglineClient.connect(config, { tokens: proc.runtime.deps.tokens });
     // Read from the worker in this process: no workflow per call in the Temporal UI's list.
     const stats = await proc.runtime.deps.store.stats(config.RAGLINE_DEFAULT_TENANT);
     if (options.api) api = await startApi(config, client);
@@ -142,6 +143,8 @@ program
           redactQueries: config.RAGLINE_LOG_REDACT_QUERIES,
           eagerStart: true,
         },
+        // Without Redis, in-process tokens reach this API only from queries this worker generates.
+        { tokens: proc.runtime.deps.tokens },
       );
     } else {
       client = await connect(config);
@@ -650,6 +653,13 @@ async function startApi(
     logger: createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT, name: 'ragline-api' }),
   });
   await api.listen({ port: config.RAGLINE_HTTP_PORT, host: bind });
+  console.error(
+    {
+      redis: 'streamed answers (?stream=true): tokens over Redis pub/sub from any worker',
+      'in-process': 'streamed answers (?stream=true): tokens from the worker in this process only (no Redis)',
+      none: 'streamed answers (?stream=true) arrive whole: no Redis and no worker here (see serve --worker)',
+    }[client.streaming],
+  );
   const url = `http://${bind.includes(':') ? `[${bind}]` : bind}:${config.RAGLINE_HTTP_PORT}`;
   console.error(
     tokens.length > 0

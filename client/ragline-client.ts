@@ -136,7 +136,7 @@ export class RaglineClient {
 
   static async connect(
     config: Config,
-    options: { interceptors?: ClientInterceptors; connectTimeoutMs?: number } = {},
+    options: { interceptors?: ClientInterceptors; connectTimeoutMs?: number; tokens?: TokenChannel } = {},
   ): Promise<RaglineClient> {
     const target = temporalTarget(config);
     let connection: Connection;
@@ -153,8 +153,8 @@ export class RaglineClient {
       );
     }
     const client = new Client({ connection, namespace: target.namespace, interceptors: options.interceptors });
-    // Opened lazily, on the first askStream: other commands never touch Redis's pub/sub.
-    const tokens = remoteTokenChannel(config);
+    // A worker hosted in this process lends its channel; otherwise Redis's, opened on the first askStream only.
+    const tokens = options.tokens ?? remoteTokenChannel(config);
     return new RaglineClient(
       client,
       config.RAGLINE_TASK_QUEUE,
@@ -164,7 +164,7 @@ export class RaglineClient {
         deadlineMs: config.RAGLINE_QUERY_DEADLINE_MS,
         redactQueries: config.RAGLINE_LOG_REDACT_QUERIES,
       },
-      { tokens, ownsTokens: true },
+      { tokens, ownsTokens: options.tokens === undefined },
     );
   }
 
@@ -176,6 +176,11 @@ export class RaglineClient {
   async ask(input: AnswerQueryInput): Promise<AnswerQueryResult> {
     const handle = await this.startQuery(input);
     return this.unwrapQuery(() => handle.result() as Promise<AnswerQueryResult>);
+  }
+
+  /** How streamed answers reach this client: see {@link AnswerStream.channel}. */
+  get streaming(): 'redis' | 'in-process' | 'none' {
+    return this.streams.tokens?.kind ?? 'none';
   }
 
   /**
