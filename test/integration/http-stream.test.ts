@@ -242,6 +242,20 @@ describe('streaming answers', () => {
     expect(tokensOf(own).join('')).toBe(final.answer);
   });
 
+  it('ends with a typed error event when the workflow fails after the stream began', async () => {
+    // A client looser than the worker: the question passes the API's check and fails the activity's (4000 chars).
+    const loose = new RaglineClient(remote.env.client, remote.taskQueue, { maxQueryChars: 10_000 });
+    const api = await createHttpApi(loose, { tokens, rateLimitPerMinute: 1000 });
+    apis.push(api);
+    const base = await api.listen({ port: 0, host: '127.0.0.1' });
+    const response = await stream(base, { query: `rate limits ${'x'.repeat(5000)}` });
+    expect(response.status).toBe(200);
+    const events = await new SseReader(response).rest();
+    expect(events.map((e) => e.event)).toEqual(['start', 'error']);
+    expect(events[1]?.data).toMatchObject({ error: { type: 'InvalidInput', message: /4000/ } });
+    expect(fake.calls).toBe(0);
+  });
+
   it('documents the streaming variant in the OpenAPI document', async () => {
     const doc = (await (await fetch(`${redisBase}/openapi.json`)).json()) as {
       paths: Record<
