@@ -325,9 +325,10 @@ export const createActivities = (deps: ActivityDeps) => {
     generator: AnswerGenerator,
     input: GenerateInput,
     signal: AbortSignal,
+    restart = Context.current().info.attempt > 1,
   ): Promise<GenerateResult> => {
     const started = performance.now();
-    const stream = tokenStream(input, Context.current().info.attempt > 1 || generator === deps.extractive);
+    const stream = tokenStream(input, restart);
     try {
       return await generateTo(generator, input, signal, started, stream?.onDelta);
     } finally {
@@ -537,7 +538,10 @@ export const createActivities = (deps: ActivityDeps) => {
     },
 
     async composeExtractiveAnswer(input: GenerateInput): Promise<GenerateResult> {
-      return atBoundary(() => generateWith(deps.extractive, input, Context.current().cancellationSignal));
+      // The fallback rewrites whatever the configured generator had streamed; without an LLM there was nothing.
+      return atBoundary(() =>
+        generateWith(deps.extractive, input, Context.current().cancellationSignal, deps.generator !== deps.extractive),
+      );
     },
 
     /** Discovery as started by ingestion runs of older code, which carry the whole file list in their history. */

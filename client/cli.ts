@@ -723,8 +723,10 @@ async function printStream(stream: AnswerStream, json: boolean): Promise<void> {
       process.stdout.write(event.text);
       shown += event.text;
     } else if (event.type === 'reset') {
-      if (shown) process.stdout.write('\n');
-      console.error('(the answer is being written again)');
+      if (shown) {
+        process.stdout.write('\n');
+        console.error('(the answer is being written again)');
+      }
       shown = '';
     } else {
       const same = shown.trim() === event.result.answer;

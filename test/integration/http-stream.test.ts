@@ -88,7 +88,13 @@ describe('streaming answers', () => {
     fake = await startFakeOpenAI();
     redis = await TestRedis.start();
     const env = await startTestTemporal();
-    const llm = { OPENAI_BASE_URL: fake.baseURL, OPENAI_MODEL: 'fake-model', OPENAI_TIMEOUT_MS: '5000' };
+    const llm = {
+      OPENAI_BASE_URL: fake.baseURL,
+      OPENAI_MODEL: 'fake-model',
+      OPENAI_TIMEOUT_MS: '5000',
+      // Broken streams are injected on purpose; the breaker must not open on them for the file's later queries.
+      RAGLINE_BREAKER_LLM: 'minCalls=20,window=20',
+    };
     // Two workers on one dev server: one with no Redis (tokens only reach this process), one publishing to Redis.
     [local, remote] = await Promise.all([
       startRagline({ env, config: llm }),
@@ -211,6 +217,22 @@ describe('streaming answers', () => {
     expect(tokensOf(events.slice(reset)).join('')).toBe(final.answer);
     expect(final).toMatchObject({ answer: ANSWER, degraded: false });
     expect(fake.streamedCalls).toBe(2);
+  });
+
+  it('when every attempt breaks, the stream resets once more and ends with the extractive answer', async () => {
+    fake.mode = { kind: 'stream-break', content: ANSWER, afterChunks: 2 };
+    const events = await new SseReader(await stream(redisBase, { query: 'How do I cancel my subscription?' })).rest();
+    const names = events.map((e) => e.event);
+    // Three attempts of two tokens each, each followed by a reset: the last one from the fallback.
+    expect(names).toEqual([
+      'start',
+      ...['token', 'token', 'reset'],
+      ...['token', 'token', 'reset'],
+      ...['token', 'token', 'reset'],
+      'final',
+    ]);
+    expect(events.at(-1)?.data).toMatchObject({ degraded: true, model: 'extractive' });
+    expect(fake.streamedCalls).toBe(3);
   });
 
   it("binds the stream route to the token's tenant and validates before streaming", async () => {
