@@ -317,7 +317,11 @@ export const createActivities = (deps: ActivityDeps) => {
     if (restart) publish({ type: 'reset' });
     return {
       onDelta: (text: string) => publish({ type: 'delta', text }),
-      flush: () => Promise.all(sent),
+      flush: async () => {
+        await Promise.all(sent);
+        publish({ type: 'end' });
+        await Promise.all(sent);
+      },
     };
   };
 

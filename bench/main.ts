@@ -16,6 +16,7 @@ const known = [
   'semantic',
   'dense',
   'improve',
+  'stream',
 ];
 if (!name || !known.includes(name)) {
   console.error(`usage: npm run bench -- <${known.join('|')}> [options]`);

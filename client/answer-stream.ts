@@ -15,6 +15,9 @@ export type AnswerStreamEvent =
  */
 export type StreamChannelKind = 'redis' | 'in-process' | 'none';
 
+/** How long a result waits for tokens still in flight on the channel before it is delivered anyway. */
+const END_GRACE_MS = 2000;
+
 /**
  * One query's answer as it is written. Iterate it once; leaving the loop early (or `close()`) only stops listening:
  * the workflow runs on, and its answer is cached as usual.
@@ -25,6 +28,9 @@ export class AnswerStream implements AsyncIterable<AnswerStreamEvent> {
   private failure?: { error: unknown };
   private ended = false;
   private abandoned = false;
+  /** Tokens were heard since the last `end`: more may still be in flight when the result arrives. */
+  private inFlight = false;
+  private onEnd?: () => void;
   private unsubscribe: () => Promise<void> = async () => undefined;
   private stopping?: Promise<void>;
   /** Settles with the workflow's result whether or not anyone iterates or listens. */
@@ -49,8 +55,9 @@ export class AnswerStream implements AsyncIterable<AnswerStreamEvent> {
   follow(result: Promise<AnswerQueryResult>): void {
     this.result = result;
     result.then(
-      (value) => {
-        // Tokens published after the result (none, in order) would only repeat it.
+      async (value) => {
+        // The result travels through Temporal, the tokens through the channel: let the last tokens land first.
+        await this.tokensSettled();
         void this.stopListening();
         this.enqueue({ type: 'final', result: value });
       },
@@ -62,8 +69,26 @@ export class AnswerStream implements AsyncIterable<AnswerStreamEvent> {
     );
   }
 
+  /** Resolves once the last attempt's `end` is heard, or after END_GRACE_MS (a publisher that lost Redis sends none). */
+  private tokensSettled(): Promise<void> {
+    if (!this.inFlight) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, END_GRACE_MS);
+      this.onEnd = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
   private push(message: StreamMessage): void {
     if (this.ended) return;
+    if (message.type === 'end') {
+      this.inFlight = false;
+      this.onEnd?.();
+      return;
+    }
+    this.inFlight = true;
     this.enqueue(message.type === 'delta' ? { type: 'delta', text: message.text } : { type: 'reset' });
   }
 

@@ -7,9 +7,10 @@ import type { Logger } from '../telemetry/logger.js';
 /**
  * What travels on a query's stream channel while its answer is written. The workflow's result stays the answer of
  * record: a `reset` tells listeners to drop what they showed, because a retry or the extractive fallback is writing
- * the answer again from the start.
+ * the answer again from the start. `end` closes an attempt's tokens, so a listener whose result arrives first (it
+ * travels another way) knows whether tokens are still in flight.
  */
-export type StreamMessage = { type: 'delta'; text: string } | { type: 'reset' };
+export type StreamMessage = { type: 'delta'; text: string } | { type: 'reset' } | { type: 'end' };
 
 export type StreamListener = (message: StreamMessage) => void;
 

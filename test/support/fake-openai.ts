@@ -81,6 +81,10 @@ export interface FakeOpenAI {
   holdStream(afterChunks: number): { reached: Promise<void>; release(): void };
   /** Streamed (`stream: true`) chat-completion requests received. */
   readonly streamedCalls: number;
+  /** Pause between the content deltas of a streamed answer, as a model's decoding pace (a whole answer waits as long). @default 0 */
+  streamDelayMs: number;
+  /** When each content delta of the latest streamed answers was written (performance.now()), one list per answer. */
+  readonly streamWrites: number[][];
   /** Back to a normal answer, empty script and records, options as started. */
   reset(): void;
   close(): Promise<void>;
@@ -132,6 +136,8 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     get calls() {
       return requests.length;
     },
+    streamDelayMs: 0,
+    streamWrites: [] as number[][],
     get streamedCalls() {
       return requests.filter((r) => r.body?.stream === true).length;
     },
@@ -153,6 +159,8 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     reset() {
       queue.length = 0;
       holds.length = 0;
+      fake.streamDelayMs = 0;
+      fake.streamWrites.length = 0;
       requests.length = 0;
       allRequests.length = 0;
       fake.mode = { kind: 'answer' };
@@ -193,7 +201,10 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     await send(chunk([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null, logprobs: null }]));
     const deltas = (reply.kind === 'answer' ? reply.chunks : undefined) ?? streamChunks(content);
     const hold = holds.shift();
+    const writes: number[] = [];
+    fake.streamWrites.push(writes);
     for (const [i, delta] of deltas.entries()) {
+      if (fake.streamDelayMs > 0 && i > 0) await new Promise((resolve) => setTimeout(resolve, fake.streamDelayMs));
       if (reply.kind === 'stream-break' && i === (reply.afterChunks ?? 2)) {
         res.destroy();
         return;
@@ -202,6 +213,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
         hold.reached();
         await hold.released;
       }
+      writes.push(performance.now());
       await send(chunk([{ index: 0, delta: { content: delta }, finish_reason: null, logprobs: null }]));
     }
     if (hold && deltas.length <= hold.afterChunks) hold.reached();
@@ -217,7 +229,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     res.end('data: [DONE]\n\n');
   };
 
-  const answer = (res: ServerResponse, body: ChatCompletionBody, reply: FakeReply): void => {
+  const answer = (res: ServerResponse, body: ChatCompletionBody, reply: FakeReply, paced = false): void => {
     // Errors are JSON whether or not the request streams, as OpenAI's are; only successful bodies change format.
     if (body.stream === true) {
       switch (reply.kind) {
@@ -245,6 +257,12 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     }
     switch (reply.kind) {
       case 'answer': {
+        // A paced model takes as long to write a whole answer as to stream it.
+        const writing = fake.streamDelayMs * (streamChunks(reply.content ?? DEFAULT_FAKE_ANSWER).length - 1);
+        if (!paced && writing > 0) {
+          setTimeout(() => answer(res, body, reply, true), writing);
+          return;
+        }
         completionId += 1;
         const usage = reply.usage === undefined ? { prompt_tokens: 100, completion_tokens: 20 } : reply.usage;
         sendJson(res, 200, {
