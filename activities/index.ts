@@ -36,6 +36,7 @@ import { createImprovementActivities, type ImprovementDeps } from './improvement
 import type { ParamVersion } from '../lib/improve/params.js';
 import { searchTuning } from '../lib/improve/shadow.js';
 import { atBoundary, atIngestionBoundary } from './failures.js';
+import type { StreamMessage, TokenChannel } from '../lib/stream/token-channel.js';
 
 /** What ragline's activities need, injected by the composition root (workers/) or by a test. */
 export interface ActivityDeps {
@@ -55,6 +56,8 @@ export interface ActivityDeps {
   evaluation?: EvaluationDeps;
   /** The query log and the per-tenant parameter store (versioned by the improvement loop). */
   improvement: ImprovementDeps;
+  /** Where a streamed query's answer tokens are published while it is generated; unset, nothing streams. */
+  tokens?: TokenChannel;
 }
 
 export interface ActivitySettings {
@@ -123,6 +126,8 @@ export interface GenerateInput {
   /** Retrieved chunk ids, best first: the generator loads their text itself, so histories stay small. */
   hits: Array<{ chunkId: string; score: number }>;
   reason?: string;
+  /** Publish the answer's tokens on the query's stream channel as they are written (`options.stream`). */
+  stream?: boolean;
 }
 
 export interface GenerateResult {
@@ -287,12 +292,62 @@ export const createActivities = (deps: ActivityDeps) => {
       })
     ).value;
 
+  /**
+   * The publisher of a streamed query's tokens, or undefined when nobody asked for a stream. Best effort by design:
+   * the first failed publish stops this attempt's stream (the listener still gets the whole answer from the
+   * result), and `flush` waits for what was sent so the last tokens reach Redis before the activity completes.
+   */
+  const tokenStream = (input: GenerateInput, restart: boolean) => {
+    const tokens = deps.tokens;
+    const workflowId = Context.current().info.workflowExecution?.workflowId;
+    if (!input.stream || !tokens || !workflowId) return undefined;
+    const channel = tokens.name(input.tenant, workflowId);
+    const sent: Array<Promise<void>> = [];
+    let broken = false;
+    const publish = (message: StreamMessage) => {
+      if (broken) return;
+      sent.push(
+        tokens.publish(channel, message).catch((error: unknown) => {
+          if (!broken)
+            deps.logger.warn({ err: error, workflowId }, 'answer stream publish failed; the answer arrives whole');
+          broken = true;
+        }),
+      );
+    };
+    // A retry or the fallback writes the answer again: listeners drop what an earlier attempt showed.
+    if (restart) publish({ type: 'reset' });
+    return {
+      onDelta: (text: string) => publish({ type: 'delta', text }),
+      flush: async () => {
+        await Promise.all(sent);
+        publish({ type: 'end' });
+        await Promise.all(sent);
+      },
+    };
+  };
+
   const generateWith = async (
     generator: AnswerGenerator,
     input: GenerateInput,
     signal: AbortSignal,
+    restart = Context.current().info.attempt > 1,
   ): Promise<GenerateResult> => {
     const started = performance.now();
+    const stream = tokenStream(input, restart);
+    try {
+      return await generateTo(generator, input, signal, started, stream?.onDelta);
+    } finally {
+      await stream?.flush();
+    }
+  };
+
+  const generateTo = async (
+    generator: AnswerGenerator,
+    input: GenerateInput,
+    signal: AbortSignal,
+    started: number,
+    onDelta: ((text: string) => void) | undefined,
+  ): Promise<GenerateResult> => {
     const chunks = await contextFor(input.tenant, input.hits);
     if (chunks.length === 0) {
       return {
@@ -313,6 +368,7 @@ export const createActivities = (deps: ActivityDeps) => {
           tenant: input.tenant,
           chunks,
           signal,
+          ...(onDelta ? { onDelta } : {}),
         });
         span.setAttributes({
           'llm.prompt_tokens': answer.usage?.promptTokens ?? 0,
@@ -487,7 +543,10 @@ export const createActivities = (deps: ActivityDeps) => {
     },
 
     async composeExtractiveAnswer(input: GenerateInput): Promise<GenerateResult> {
-      return atBoundary(() => generateWith(deps.extractive, input, Context.current().cancellationSignal));
+      // The fallback rewrites whatever the configured generator had streamed; without an LLM there was nothing.
+      return atBoundary(() =>
+        generateWith(deps.extractive, input, Context.current().cancellationSignal, deps.generator !== deps.extractive),
+      );
     },
 
     /** Discovery as started by ingestion runs of older code, which carry the whole file list in their history. */

@@ -18,6 +18,7 @@ const known = [
   'improve',
   'load',
   'api',
+  'stream',
 ];
 if (!name || !known.includes(name)) {
   console.error(`usage: npm run bench -- <${known.join('|')}> [options]`);

@@ -18,6 +18,7 @@ import { registerDemoCommand } from './demo.js';
 import { registerEvalCommands } from './eval-commands.js';
 import { DEFAULT_LOAD, formatReport, readSampleQuestions, runLoad, validateLoadOptions } from './load.js';
 import { RaglineClient, temporalTarget } from './ragline-client.js';
+import type { AnswerStream } from './answer-stream.js';
 import { ImprovementClient, improvementSettings } from './improvement-client.js';
 import { feedbackProblem } from '../lib/improve/feedback.js';
 import { PARAM_BOUNDS, paramsProblem, type RetrievalParams } from '../lib/improve/params.js';
@@ -63,7 +64,8 @@ program
     process.on('SIGINT', () => void stop('SIGINT'));
     process.on('SIGTERM', () => void stop('SIGTERM'));
 
-    const client = await RaglineClient.connect(config);
+    // Streamed answers reach the API here from this process's worker, through Redis or in-process.
+    const client = await RaglineClient.connect(config, { tokens: proc.runtime.deps.tokens });
     // Read from the worker in this process: no workflow per call in the Temporal UI's list.
     const stats = await proc.runtime.deps.store.stats(config.RAGLINE_DEFAULT_TENANT);
     if (options.api) {
@@ -149,6 +151,8 @@ program
           eagerStart: true,
           onStarted: ({ eager }) => proc.runtime.deps.metrics.queryStarts.inc({ start: eager ? 'eager' : 'normal' }),
         },
+        // Without Redis, in-process tokens reach this API only from queries this worker generates.
+        { tokens: proc.runtime.deps.tokens },
       );
     } else {
       client = await connect(config);
@@ -203,6 +207,14 @@ program
     console.log(`add to RAGLINE_API_TOKENS (comma-separated): ${made.entry}`);
   });
 
+interface AskOptions {
+  tenant?: string;
+  topK?: number;
+  cache: boolean;
+  json?: boolean;
+  stream?: boolean;
+}
+
 program
   .command('ask')
   .description('answer a question through the query workflow')
@@ -210,8 +222,9 @@ program
   .option('--tenant <tenant>', 'tenant whose corpus answers')
   .option('--top-k <n>', 'chunks to retrieve', positiveInt)
   .option('--no-cache', 'skip the result cache')
-  .option('--json', 'print the whole result as JSON')
-  .action(async (question: string, options: { tenant?: string; topK?: number; cache: boolean; json?: boolean }) => {
+  .option('--json', 'print the whole result as JSON (with --stream: one JSON line per event)')
+  .option('--stream', 'print the answer as it is written (needs Redis, REDIS_URL; without it the answer comes whole)')
+  .action(async (question: string, options: AskOptions) => {
     const config = loadConfig();
     const input = {
       query: question,
@@ -222,6 +235,14 @@ program
     const problem = queryInputProblem(input, { maxQueryChars: config.RAGLINE_MAX_QUERY_CHARS });
     if (problem) throw new RaglineError(ErrorType.InvalidInput, problem);
     const client = await connectWithWorker(config);
+    if (options.stream) {
+      try {
+        await printStream(await client.askStream(input), options.json ?? false);
+      } finally {
+        await client.close();
+      }
+      return;
+    }
     const result = await client.ask(input);
     await client.close();
     if (options.json) console.log(JSON.stringify(result, null, 2));
@@ -661,6 +682,13 @@ async function startApi(
     logger: createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT, name: 'ragline-api' }),
   });
   await api.listen({ port: config.RAGLINE_HTTP_PORT, host: bind });
+  console.error(
+    {
+      redis: 'streamed answers (?stream=true): tokens over Redis pub/sub from any worker',
+      'in-process': 'streamed answers (?stream=true): tokens from the worker in this process only (no Redis)',
+      none: 'streamed answers (?stream=true) arrive whole: no Redis and no worker here (see serve --worker)',
+    }[client.streaming],
+  );
   const url = `http://${bind.includes(':') ? `[${bind}]` : bind}:${config.RAGLINE_HTTP_PORT}`;
   console.error(
     tokens.length > 0
@@ -706,8 +734,39 @@ async function withProgressBar(
   }
 }
 
-function printAnswer(result: AnswerQueryResult): void {
-  console.log(result.answer);
+/**
+ * Prints tokens as they arrive, then the sources and flags. The final result's answer is the answer of record: it is
+ * printed again only when what was streamed differs from it (a rewrite after a reset, or citations it corrected).
+ */
+async function printStream(stream: AnswerStream, json: boolean): Promise<void> {
+  if (stream.channel === 'none' && !json) {
+    console.error(
+      '(no token channel reaches this process — set REDIS_URL on workers and here; the answer comes whole)',
+    );
+  }
+  let shown = '';
+  for await (const event of stream) {
+    if (json) {
+      console.log(JSON.stringify(event));
+    } else if (event.type === 'delta') {
+      process.stdout.write(event.text);
+      shown += event.text;
+    } else if (event.type === 'reset') {
+      if (shown) {
+        process.stdout.write('\n');
+        console.error('(the answer is being written again)');
+      }
+      shown = '';
+    } else {
+      const same = shown.trim() === event.result.answer;
+      if (shown && !same) process.stdout.write('\n\n');
+      printAnswer(event.result, same);
+    }
+  }
+}
+
+function printAnswer(result: AnswerQueryResult, answerShown = false): void {
+  console.log(answerShown ? '' : result.answer);
   const cited = new Set(result.citations ?? []);
   const show = (title: string, sources: AnswerQueryResult['sources']) => {
     if (sources.length === 0) return;

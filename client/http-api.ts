@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import fastifySwagger from '@fastify/swagger';
 import fastifyRateLimit from '@fastify/rate-limit';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import {
   hasZodFastifySchemaValidationErrors,
   jsonSchemaTransform,
@@ -54,6 +54,7 @@ export const ApiErrorType = {
 } as const;
 import { ImprovementClient } from './improvement-client.js';
 import { QueryTimeoutError, type RaglineClient } from './ragline-client.js';
+import type { AnswerStream } from './answer-stream.js';
 
 const STATUS_BY_TYPE: Record<string, number> = {
   [ErrorType.InvalidInput]: 400,
@@ -91,6 +92,10 @@ export const QueryBody = z
 
 const QueryParams = z.strictObject({
   async: z.stringbool().optional().describe('Return the workflow id at once (202) instead of the answer'),
+  stream: z
+    .stringbool()
+    .optional()
+    .describe('Answer with Server-Sent Events: the tokens as they are written, then the result (text/event-stream)'),
 });
 
 const SourceSchema = z.object({
@@ -148,6 +153,69 @@ const QueryState = z.discriminatedUnion('status', [
     error: z.object({ type: z.string(), message: z.string() }),
   }),
 ]);
+
+/**
+ * Writes an answer stream as Server-Sent Events. The reply is taken over from Fastify (its headers, rate-limit ones
+ * included, are kept). A client that goes away only stops the listening: the workflow completes and is cached.
+ */
+async function sendEventStream(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  stream: AnswerStream,
+  logger: Logger | undefined,
+): Promise<void> {
+  reply.hijack();
+  const raw = reply.raw;
+  for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) raw.setHeader(name, value);
+  raw.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    // Proxies such as nginx would otherwise buffer the tokens into one late chunk.
+    'x-accel-buffering': 'no',
+  });
+  const send = (event: string, data: unknown) => {
+    if (!raw.destroyed && !raw.writableEnded) raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  };
+  raw.on('close', () => void stream.close());
+  // Comments keep idle proxies from closing a stream whose tokens have not started yet.
+  const keepAlive = setInterval(() => !raw.destroyed && raw.write(': keep-alive\n\n'), SSE_KEEPALIVE_MS);
+  send('start', { queryId: stream.queryId, channel: stream.channel });
+  try {
+    for await (const event of stream) {
+      if (event.type === 'delta') send('token', { text: event.text });
+      else if (event.type === 'reset') send('reset', {});
+      else send('final', asBody(event.result));
+    }
+  } catch (error) {
+    send('error', streamError(error, request, logger));
+  } finally {
+    clearInterval(keepAlive);
+    if (!raw.writableEnded) raw.end();
+  }
+}
+
+const SSE_KEEPALIVE_MS = 15_000;
+
+/** The `error` event of a stream: what the JSON error of the same failure would say, status aside. */
+function streamError(error: unknown, request: FastifyRequest, logger: Logger | undefined) {
+  if (error instanceof QueryTimeoutError) {
+    logger?.warn({ requestId: request.id, err: error.message }, 'streamed query timed out');
+    return { error: { type: error.reason, message: error.message, requestId: request.id } };
+  }
+  if (error instanceof RaglineError && (STATUS_BY_TYPE[error.type] ?? 500) < 500) {
+    return { error: { type: error.type, message: error.message } };
+  }
+  logger?.error({ requestId: request.id, err: error }, 'streamed query failed');
+  const type = error instanceof RaglineError ? error.type : ApiErrorType.Internal;
+  const unavailable = (STATUS_BY_TYPE[type] ?? 500) === 503;
+  return {
+    error: {
+      type,
+      message: unavailable ? 'a dependency is unavailable; try again shortly' : 'internal error',
+      requestId: request.id,
+    },
+  };
+}
 
 /** The result as the response schema sees it: its listed fields, and any later ones passed through. */
 const asBody = (result: AnswerQueryResult) => result as AnswerQueryResult & Record<string, unknown>;
@@ -297,7 +365,17 @@ export async function createHttpApi(client: RaglineClient, options: HttpApiOptio
         body: QueryBody,
         querystring: QueryParams,
         response: {
-          200: QueryResult,
+          200: {
+            description:
+              'The answer; with `stream=true` a text/event-stream instead. Its events: `start` ({queryId, channel}: ' +
+              'channel is `none` when no token channel reaches this server, and the answer then comes whole), `token` ' +
+              '({text}, in order), `reset` ({}: drop the text shown so far, the answer is being written again), then ' +
+              'one `final` (a QueryResult, the answer of record) or one `error` (an Error).',
+            content: {
+              'application/json': { schema: QueryResult },
+              'text/event-stream': { schema: z.string().describe('Server-Sent Events, as described above') },
+            },
+          },
           202: z.object({ queryId: z.string(), status: z.literal('running') }),
           ...errors(400, 401, 403, 413, 415, 429, 500, 503),
         },
@@ -305,6 +383,12 @@ export async function createHttpApi(client: RaglineClient, options: HttpApiOptio
     },
     async (request, reply) => {
       const input = { ...request.body, tenant: context.tenantOf(request, request.body.tenant) };
+      if (request.query.stream) {
+        if (request.query.async) throw new HttpError(400, ErrorType.InvalidInput, 'ask for async=true or stream=true');
+        // Bad input and an unreachable Temporal fail here, as JSON with their status, before the stream begins.
+        const stream = await client.askStream(input);
+        return sendEventStream(request, reply, stream, logger);
+      }
       if (request.query.async) {
         const { queryId } = await client.startAsk(input);
         return reply.code(202).send({ queryId, status: 'running' as const });

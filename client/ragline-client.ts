@@ -27,6 +27,8 @@ import { queryInputProblem } from '../workflows/query-validation.js';
 import { batchSizeProblem } from '../lib/ingest-limits.js';
 import { tenantProblem } from '../lib/tenant.js';
 import { tenantSearchAttribute } from '../workflows/search-attributes.js';
+import { remoteTokenChannel, type TokenChannel } from '../lib/stream/token-channel.js';
+import { AnswerStream } from './answer-stream.js';
 
 /** Where the Temporal frontend is: configured (TEMPORAL_ADDRESS or an envconfig profile), or the embedded server. */
 export interface TemporalTarget {
@@ -118,17 +120,28 @@ export interface ClientLimits {
   onStarted?: (start: { queryId: string; eager: boolean }) => void;
 }
 
+export interface ClientStreams {
+  /**
+   * Where `askStream` listens for answer tokens: Redis pub/sub (any worker), or the in-process channel of a worker
+   * hosted in this process. Unset: streamed queries deliver their final answer at once.
+   */
+  tokens?: TokenChannel;
+  /** Close `tokens` with the client (the client opened it). */
+  ownsTokens?: boolean;
+}
+
 /** ragline's client API: what the CLI, the HTTP API and applications use to start ragline's workflows. */
 export class RaglineClient {
   constructor(
     readonly client: Client,
     readonly taskQueue: string,
     private readonly limits: ClientLimits,
+    private readonly streams: ClientStreams = {},
   ) {}
 
   static async connect(
     config: Config,
-    options: { interceptors?: ClientInterceptors; connectTimeoutMs?: number } = {},
+    options: { interceptors?: ClientInterceptors; connectTimeoutMs?: number; tokens?: TokenChannel } = {},
   ): Promise<RaglineClient> {
     const target = temporalTarget(config);
     let connection: Connection;
@@ -145,12 +158,19 @@ export class RaglineClient {
       );
     }
     const client = new Client({ connection, namespace: target.namespace, interceptors: options.interceptors });
-    return new RaglineClient(client, config.RAGLINE_TASK_QUEUE, {
-      maxQueryChars: config.RAGLINE_MAX_QUERY_CHARS,
-      ingestBatch: config.RAGLINE_INGEST_BATCH,
-      deadlineMs: config.RAGLINE_QUERY_DEADLINE_MS,
-      redactQueries: config.RAGLINE_LOG_REDACT_QUERIES,
-    });
+    // A worker hosted in this process lends its channel; otherwise Redis's, opened on the first askStream only.
+    const tokens = options.tokens ?? remoteTokenChannel(config);
+    return new RaglineClient(
+      client,
+      config.RAGLINE_TASK_QUEUE,
+      {
+        maxQueryChars: config.RAGLINE_MAX_QUERY_CHARS,
+        ingestBatch: config.RAGLINE_INGEST_BATCH,
+        deadlineMs: config.RAGLINE_QUERY_DEADLINE_MS,
+        redactQueries: config.RAGLINE_LOG_REDACT_QUERIES,
+      },
+      { tokens, ownsTokens: options.tokens === undefined },
+    );
   }
 
   /**
@@ -163,13 +183,42 @@ export class RaglineClient {
     return this.unwrapQuery(() => handle.result() as Promise<AnswerQueryResult>);
   }
 
+  /** How streamed answers reach this client: see {@link AnswerStream.channel}. */
+  get streaming(): 'redis' | 'in-process' | 'none' {
+    return this.streams.tokens?.kind ?? 'none';
+  }
+
+  /**
+   * Answers a question as it is written: listens on the query's stream channel, then starts the workflow, and yields
+   * its tokens followed by the final result (the same one {@link ask} returns). Bad input is rejected here, before
+   * anything starts. With no channel reaching this process (`stream.channel === 'none'`) the final result arrives at
+   * once when the workflow completes. Abandoning the stream never cancels the workflow.
+   */
+  async askStream(input: AnswerQueryInput): Promise<AnswerStream> {
+    const problem = queryInputProblem(input, this.limits);
+    if (problem) throw new InvalidInputError(problem);
+    const tenant = input.tenant ?? DEFAULT_TENANT;
+    const stream = new AnswerStream(queryWorkflowId(tenant, input.query));
+    await stream.listen(this.streams.tokens, tenant);
+    let handle;
+    try {
+      handle = await this.startQuery({ ...input, options: { ...input.options, stream: true } }, stream.queryId);
+    } catch (error) {
+      await stream.close();
+      throw error;
+    }
+    const started = handle;
+    stream.follow(this.unwrapQuery(() => started.result() as Promise<AnswerQueryResult>));
+    return stream;
+  }
+
   /** Starts the query workflow and returns its id at once; {@link queryState} reports how it went. */
   async startAsk(input: AnswerQueryInput): Promise<{ queryId: string; eagerlyStarted: boolean }> {
     const handle = await this.startQuery(input);
     return { queryId: handle.workflowId, eagerlyStarted: handle.eagerlyStarted };
   }
 
-  private async startQuery(input: AnswerQueryInput) {
+  private async startQuery(input: AnswerQueryInput, workflowId?: string) {
     const problem = queryInputProblem(input, this.limits);
     if (problem) throw new InvalidInputError(problem);
     const tenant = input.tenant ?? DEFAULT_TENANT;
@@ -179,7 +228,7 @@ export class RaglineClient {
     const summary = querySummary(input.query, this.limits.redactQueries ?? false);
     const handle = await this.client.workflow.start('answerQueryWorkflow', {
       taskQueue: this.taskQueue,
-      workflowId: queryWorkflowId(tenant, input.query),
+      workflowId: workflowId ?? queryWorkflowId(tenant, input.query),
       args: [args],
       workflowExecutionTimeout: queryTimeoutMs(args),
       // A worker that dies holding a query's task costs this, not the 10 s default, before another worker
@@ -300,6 +349,7 @@ export class RaglineClient {
   }
 
   async close(): Promise<void> {
+    if (this.streams.ownsTokens) await this.streams.tokens?.close();
     await this.client.connection.close();
   }
 }

@@ -140,6 +140,11 @@ export interface GenerateRequest {
   tenant?: string;
   chunks: ContextChunk[];
   signal?: AbortSignal;
+  /**
+   * Set when someone is listening for the answer as it is written: a generator that can stream calls it with each
+   * piece of text, in order. The returned answer stays authoritative (citations checked, whitespace trimmed).
+   */
+  onDelta?: (text: string) => void;
 }
 
 /** Turns a question and its retrieved chunks into a cited answer. */

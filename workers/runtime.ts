@@ -27,6 +27,7 @@ import { createImprovementStores } from '../lib/improve/index.js';
 import { tunedParams } from '../lib/improve/params.js';
 import type { QueryLogWriter } from '../lib/improve/query-log.js';
 import { createEvalMetrics } from '../lib/eval/eval-metrics.js';
+import { createTokenChannel, type TokenChannel } from '../lib/stream/token-channel.js';
 
 /** Everything a worker process owns, built once from the configuration: the composition root. */
 export interface Runtime {
@@ -44,6 +45,7 @@ export interface RuntimeOverrides {
   generator?: AnswerGenerator;
   metrics?: Metrics;
   logger?: Logger;
+  tokens?: TokenChannel;
 }
 
 export async function createRuntime(config: Config, overrides: RuntimeOverrides = {}): Promise<Runtime> {
@@ -108,6 +110,8 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
   // The extractive generator is the fallback itself: nothing to guard.
   const generator = breakers && chosen !== extractive ? guardGenerator(chosen, breakers.llm, callTimeoutMs) : chosen;
   const improvement = createImprovementStores(config, logger);
+  // Redis pub/sub when Redis is configured; otherwise only a listener in this process (serve --worker) hears it.
+  const tokens = overrides.tokens ?? createTokenChannel(config, logger);
   const deps: ActivityDeps = {
     store,
     cache,
@@ -136,6 +140,7 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
       analyzer,
       tuned: tunedParams({ store: store.kind, dense: embedder !== undefined, fusion: config.RAGLINE_FUSION }),
     },
+    tokens,
     evaluation: {
       metrics: createEvalMetrics(metrics.registry),
       logger,
@@ -149,7 +154,7 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
     logger,
     breakers,
     async close() {
-      await Promise.allSettled([store.close(), cache.close(), improvement.close()]);
+      await Promise.allSettled([store.close(), cache.close(), improvement.close(), tokens.close()]);
     },
   };
 }

@@ -11,6 +11,11 @@ export interface QueryOptions {
   bypassCache?: boolean;
   /** Time the whole query may take, in ms; the fallback's own small budget comes out of it. @default 10000 */
   deadlineMs?: number;
+  /**
+   * Publish the answer's tokens on the query's stream channel while it is generated (set by `askStream`; the
+   * result is the same either way). @default false
+   */
+  stream?: boolean;
 }
 
 export interface AnswerQueryInput {

@@ -196,6 +196,8 @@ export async function answerQueryWorkflow(input: AnswerQueryInput): Promise<Answ
     flightKey,
     hits: retrieved.hits.map(({ chunkId, score }) => ({ chunkId, score })),
     reason: retrieved.reason,
+    // An activity argument, not a command: histories of either kind replay unchanged.
+    ...(input.options?.stream ? { stream: true } : {}),
   };
 
   let generated;

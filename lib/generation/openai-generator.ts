@@ -1,5 +1,5 @@
 import OpenAI from 'openai';
-import type { ChatCompletion } from 'openai/resources/chat/completions';
+import type { ChatCompletion, ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
 import type { Cache } from '../cache/cache.js';
 import { cacheTtls, llmKey } from '../cache/keys.js';
 import type { Config } from '../config.js';
@@ -96,17 +96,17 @@ export class OpenAIGenerator implements AnswerGenerator {
     const deadline = AbortSignal.timeout(this.options.timeoutMs);
     const signal = request.signal ? AbortSignal.any([request.signal, deadline]) : deadline;
     let completion: ChatCompletion;
+    const body = {
+      model: this.model,
+      messages: prompt.messages,
+      temperature: this.options.temperature,
+      // `max_tokens`, not `max_completion_tokens`: every OpenAI-compatible server understands it.
+      max_tokens: this.options.maxTokens,
+    };
     try {
-      completion = await this.client.chat.completions.create(
-        {
-          model: this.model,
-          messages: prompt.messages,
-          temperature: this.options.temperature,
-          // `max_tokens`, not `max_completion_tokens`: every OpenAI-compatible server understands it.
-          max_tokens: this.options.maxTokens,
-        },
-        { signal },
-      );
+      completion = request.onDelta
+        ? await this.streamed(body, signal, request.onDelta)
+        : await this.client.chat.completions.create(body, { signal });
     } catch (error) {
       throw this.failed(error, deadline.aborted && !request.signal?.aborted);
     }
@@ -125,6 +125,63 @@ export class OpenAIGenerator implements AnswerGenerator {
     await this.cacheSet(key, answer);
     // `false` rather than absent tells callers the cache was asked and missed, which they report as such.
     return this.deps.cache ? { ...answer, cached: false } : answer;
+  }
+
+  /**
+   * Streams the completion, handing each content delta on as it arrives, and folds the chunks back into the one
+   * completion the non-streamed path gets, so citations, usage, caching and errors are handled once. A connection
+   * that drops mid-stream throws like any other failed request: the activity retries and the caller is told to
+   * discard what it showed.
+   */
+  private async streamed(
+    body: ChatCompletionCreateParamsNonStreaming,
+    signal: AbortSignal,
+    onDelta: (text: string) => void,
+  ): Promise<ChatCompletion> {
+    const stream = await this.client.chat.completions.create(
+      // Usage arrives in a last chunk only when asked for; servers that ignore the option leave our estimate in place.
+      { ...body, stream: true, stream_options: { include_usage: true } },
+      { signal },
+    );
+    let content = '';
+    let seen = false;
+    let id = '';
+    let model = this.model;
+    let finishReason: ChatCompletion.Choice['finish_reason'] | null = null;
+    let usage: ChatCompletion['usage'];
+    for await (const chunk of stream) {
+      id ||= chunk.id;
+      model = chunk.model || model;
+      if (chunk.usage) usage = chunk.usage;
+      const choice = chunk.choices?.[0];
+      if (!choice) continue;
+      seen = true;
+      const delta = choice.delta?.content;
+      if (delta) {
+        content += delta;
+        onDelta(delta);
+      }
+      if (choice.finish_reason) finishReason = choice.finish_reason;
+    }
+    // The SDK ends a stream quietly when its signal aborts; a timeout or cancellation must fail, not look complete.
+    signal.throwIfAborted();
+    return {
+      id,
+      object: 'chat.completion',
+      created: 0,
+      model,
+      choices: seen
+        ? [
+            {
+              index: 0,
+              message: { role: 'assistant', content, refusal: null },
+              finish_reason: finishReason ?? 'stop',
+              logprobs: null,
+            },
+          ]
+        : [],
+      ...(usage ? { usage } : {}),
+    };
   }
 
   async health(): Promise<HealthStatus> {

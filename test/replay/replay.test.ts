@@ -27,6 +27,8 @@ describe('replay of histories captured from real runs', () => {
         'answer-query-circuit-open.json',
         'answer-query-retrieval-unavailable.json',
         'ingest-manifest-continued.json',
+        // A streamed query (options.stream) whose first generation attempt broke mid-stream: no new command.
+        'answer-query-streamed-retry.json',
       ]),
     );
     // Histories recorded by older code stay beside the new ones, named by the commit that recorded them.

@@ -15,7 +15,11 @@ export type FakeReply =
       usage?: { prompt_tokens: number; completion_tokens: number } | null;
       model?: string;
       finishReason?: string;
+      /** How a streamed answer is cut into content deltas; by default one per word. Joined, they must equal `content`. */
+      chunks?: string[];
     }
+  /** A streamed answer whose connection drops after `afterChunks` content deltas (non-streamed: half a JSON body). */
+  | { kind: 'stream-break'; content?: string; afterChunks?: number }
   /** 429 with Retry-After (seconds or an HTTP date) and/or retry-after-ms. */
   | { kind: 'rate-limit'; retryAfter?: string; retryAfterMs?: string; code?: string }
   | { kind: 'server-error'; status?: number }
@@ -70,6 +74,17 @@ export interface FakeOpenAI {
   readonly calls: number;
   /** Queues replies for the next chat completions, ahead of `mode`. */
   script(...replies: FakeReply[]): void;
+  /**
+   * Holds the next streamed answer after `afterChunks` content deltas until `release()`: `reached` resolves once
+   * they are sent, so a test knows tokens are in flight without sleeping.
+   */
+  holdStream(afterChunks: number): { reached: Promise<void>; release(): void };
+  /** Streamed (`stream: true`) chat-completion requests received. */
+  readonly streamedCalls: number;
+  /** Pause between the content deltas of a streamed answer, as a model's decoding pace (a whole answer waits as long). @default 0 */
+  streamDelayMs: number;
+  /** When each content delta of the latest streamed answers was written (performance.now()), one list per answer. */
+  readonly streamWrites: number[][];
   /** Back to a normal answer, empty script and records, options as started. */
   reset(): void;
   close(): Promise<void>;
@@ -80,6 +95,17 @@ export const DEFAULT_FAKE_ANSWER = 'The answer is in the first document [1].';
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': 'application/json', ...headers });
   res.end(JSON.stringify(body));
+}
+
+/** Content deltas of a streamed answer: one per word with its leading space, so they join back to the text. */
+export function streamChunks(content: string): string[] {
+  return content.match(/\s*\S+/g) ?? [content];
+}
+
+interface StreamHold {
+  afterChunks: number;
+  reached: () => void;
+  released: Promise<void>;
 }
 
 function apiError(res: ServerResponse, status: number, message: string, type: string, code: string | null): void {
@@ -98,6 +124,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
   const requests: RecordedRequest[] = [];
   const allRequests: RecordedRequest[] = [];
   let completionId = 0;
+  const holds: StreamHold[] = [];
 
   const fake = {
     baseURL: '',
@@ -109,11 +136,31 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     get calls() {
       return requests.length;
     },
+    streamDelayMs: 0,
+    streamWrites: [] as number[][],
+    get streamedCalls() {
+      return requests.filter((r) => r.body?.stream === true).length;
+    },
     script(...replies: FakeReply[]) {
       queue.push(...replies);
     },
+    holdStream(afterChunks: number) {
+      let reached!: () => void;
+      let release!: () => void;
+      const hold = {
+        afterChunks,
+        reached: () => reached(),
+        released: new Promise<void>((resolve) => (release = resolve)),
+      };
+      const reachedPromise = new Promise<void>((resolve) => (reached = resolve));
+      holds.push(hold);
+      return { reached: reachedPromise, release };
+    },
     reset() {
       queue.length = 0;
+      holds.length = 0;
+      fake.streamDelayMs = 0;
+      fake.streamWrites.length = 0;
       requests.length = 0;
       allRequests.length = 0;
       fake.mode = { kind: 'answer' };
@@ -127,9 +174,95 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     },
   };
 
-  const answer = (res: ServerResponse, body: ChatCompletionBody, reply: FakeReply): void => {
+  /** The real wire format: `data: <chunk JSON>` events, a usage chunk when asked for, then `data: [DONE]`. */
+  const streamAnswer = async (
+    res: ServerResponse,
+    body: ChatCompletionBody,
+    reply: Extract<FakeReply, { kind: 'answer' | 'stream-break' }>,
+  ): Promise<void> => {
+    completionId += 1;
+    const id = `chatcmpl-fake-${completionId}`;
+    const content = reply.content ?? DEFAULT_FAKE_ANSWER;
+    const model = (reply.kind === 'answer' ? reply.model : undefined) ?? body.model;
+    const includeUsage = (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
+    const chunk = (choices: unknown[], extra: object = {}) =>
+      `data: ${JSON.stringify({
+        id,
+        object: 'chat.completion.chunk',
+        created: Math.floor(Date.now() / 1000),
+        model,
+        choices,
+        ...(includeUsage ? { usage: null } : {}),
+        ...extra,
+      })}\n\n`;
+    // Each event is flushed before the next, so a client sees deltas one by one and a drop lands after them.
+    const send = (data: string) => new Promise<void>((resolve) => res.write(data, () => resolve()));
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    await send(chunk([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null, logprobs: null }]));
+    const deltas = (reply.kind === 'answer' ? reply.chunks : undefined) ?? streamChunks(content);
+    const hold = holds.shift();
+    const writes: number[] = [];
+    fake.streamWrites.push(writes);
+    for (const [i, delta] of deltas.entries()) {
+      if (fake.streamDelayMs > 0 && i > 0) await new Promise((resolve) => setTimeout(resolve, fake.streamDelayMs));
+      if (reply.kind === 'stream-break' && i === (reply.afterChunks ?? 2)) {
+        res.destroy();
+        return;
+      }
+      if (hold && i === hold.afterChunks) {
+        hold.reached();
+        await hold.released;
+      }
+      writes.push(performance.now());
+      await send(chunk([{ index: 0, delta: { content: delta }, finish_reason: null, logprobs: null }]));
+    }
+    if (hold && deltas.length <= hold.afterChunks) hold.reached();
+    const finishReason = (reply.kind === 'answer' ? reply.finishReason : undefined) ?? 'stop';
+    await send(chunk([{ index: 0, delta: {}, finish_reason: finishReason, logprobs: null }]));
+    const usage =
+      reply.kind === 'answer' && reply.usage !== undefined
+        ? reply.usage
+        : { prompt_tokens: 100, completion_tokens: 20 };
+    if (includeUsage && usage !== null) {
+      await send(chunk([], { usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens } }));
+    }
+    res.end('data: [DONE]\n\n');
+  };
+
+  const answer = (res: ServerResponse, body: ChatCompletionBody, reply: FakeReply, paced = false): void => {
+    // Errors are JSON whether or not the request streams, as OpenAI's are; only successful bodies change format.
+    if (body.stream === true) {
+      switch (reply.kind) {
+        case 'answer':
+        case 'stream-break':
+          void streamAnswer(res, body, reply);
+          return;
+        case 'malformed':
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          res.end('data: {"id": "chatcmpl-broken", "choices": [ {"delta": \n\n');
+          return;
+        case 'empty-choices':
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          res.end(
+            `data: ${JSON.stringify({ id: 'chatcmpl-empty', object: 'chat.completion.chunk', model: body.model, choices: [] })}\n\ndata: [DONE]\n\n`,
+          );
+          return;
+        case 'stall-body':
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          res.flushHeaders();
+          return;
+        default:
+          break;
+      }
+    }
     switch (reply.kind) {
       case 'answer': {
+        // A paced model takes as long to write a whole answer as to stream it.
+        const writing = fake.streamDelayMs * (streamChunks(reply.content ?? DEFAULT_FAKE_ANSWER).length - 1);
+        if (!paced && writing > 0) {
+          setTimeout(() => answer(res, body, reply, true), writing);
+          return;
+        }
         completionId += 1;
         const usage = reply.usage === undefined ? { prompt_tokens: 100, completion_tokens: 20 } : reply.usage;
         sendJson(res, 200, {
@@ -182,6 +315,11 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
       case 'malformed':
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end('{"id": "chatcmpl-broken", "choices": [ {"message": ');
+        return;
+      case 'stream-break':
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write('{"id": "chatcmpl-broken", "choices": [');
+        res.destroy();
         return;
       case 'empty-choices':
         sendJson(res, 200, { id: 'chatcmpl-empty', object: 'chat.completion', model: body.model, choices: [] });
