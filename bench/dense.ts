@@ -3,7 +3,12 @@
  * recall@10 against exact, its build time and the process's memory growth.
  *
  *   npm run bench -- dense [--vectors 5183] [--dimensions 384] [--queries 200] [--ann] [--clusters N]
- *                          [--connectivity 16] [--expansion-add 128] [--expansion-search 128]
+ *                          [--connectivity 16] [--expansion-add 128] [--expansion-search 128] [--scalar]
+ *
+ * `--scalar` also times the scalar JavaScript scan on the same queries (the SIMD kernel's reference) and counts
+ * queries whose results differ between the two (must be 0). The `neighbourCos*` figures (mean cosine of a query's
+ * 1st and 10th nearest stored vector, and the median cosine to a random stored vector) describe how clustered the
+ * synthetic set is, to compare with real embeddings (lib/retrieval/README.md).
  *
  * Random Gaussian vectors are the hard case for HNSW (no cluster structure, every point nearly equidistant in 384
  * dimensions), so recall on them is a floor. `--clusters N` draws vectors around N random centres instead (each a
@@ -56,6 +61,7 @@ export async function run(args: string[]): Promise<void> {
       'expansion-search': { type: 'string', default: '128' },
       // Results asked of the graph per query, each a separate measurement (comma-separated; ≥ 10 widens the search).
       candidates: { type: 'string', default: '10' },
+      scalar: { type: 'boolean', default: false },
     },
   });
   const count = Number(values.vectors);
@@ -96,11 +102,37 @@ export async function run(args: string[]): Promise<void> {
     vectors: count,
     dimensions: dims,
     distribution: clusters === 0 ? 'gaussian' : `${clusters} clusters`,
+    exactScan: index.exactScan,
     exactP50Ms: round(percentile(exactMs, 0.5)),
     exactP95Ms: round(percentile(exactMs, 0.95)),
     exactCpuMsPerQuery: round(cpuMs(process.cpuUsage(cpuBefore)) / queries.length),
     matrixRssMb: Math.round(loadedMb),
   };
+  const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / values.length;
+  figures['neighbourCos1'] = round(mean(exact.map((found) => found[0]!.score)));
+  figures['neighbourCos10'] = round(mean(exact.map((found) => found[9]?.score ?? Number.NaN)));
+  const randomCos = queries.map((query) => {
+    const unit = normalised(query);
+    const other = index.get(`v${Math.floor(pick() * count)}`)!;
+    return unit.reduce((sum, value, d) => sum + value * other[d]!, 0);
+  });
+  figures['randomPairCosMedian'] = round(percentile(randomCos, 0.5));
+  if (values.scalar) {
+    for (const query of queries.slice(0, 20)) index.searchExact(normalised(query), 10, 'scalar');
+    const scalarMs: number[] = [];
+    let differing = 0;
+    const scalarCpuBefore = process.cpuUsage();
+    queries.forEach((query, i) => {
+      const started = performance.now();
+      const found = index.searchExact(normalised(query), 10, 'scalar');
+      scalarMs.push(performance.now() - started);
+      if (JSON.stringify(found) !== JSON.stringify(exact[i])) differing++;
+    });
+    figures['scalarP50Ms'] = round(percentile(scalarMs, 0.5));
+    figures['scalarP95Ms'] = round(percentile(scalarMs, 0.95));
+    figures['scalarCpuMsPerQuery'] = round(cpuMs(process.cpuUsage(scalarCpuBefore)) / queries.length);
+    figures['queriesDifferingFromScalar'] = differing;
+  }
   if (values.ann) {
     let started = performance.now();
     index.buildAnn();

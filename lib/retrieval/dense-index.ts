@@ -1,4 +1,5 @@
 import { Index as UsearchIndex } from 'usearch';
+import { createMemory, dotKernel, type DotsFunction } from './dot-kernel.js';
 
 /**
  * Size (live vectors) from which a tenant's dense search goes through an HNSW graph (usearch) instead of an exact
@@ -18,6 +19,13 @@ export interface DenseIndexOptions {
   /** HNSW candidate list while searching; larger is slower and more exact. @default 128 */
   expansionSearch?: number;
 }
+
+/** How the exact scan computes its dot products: the SIMD kernel (default) or the scalar JavaScript loop it replaces. */
+export type ExactScan = 'simd' | 'scalar';
+
+// Rows scored per kernel call: their float64 scores (8 KB) stay in the L1 cache for the selection that follows.
+const SCAN_BLOCK = 1024;
+const PAGE = 65_536;
 
 export interface DenseMatch {
   id: string;
@@ -54,7 +62,16 @@ export function normalised(vector: ArrayLike<number>): Float32Array {
  * loading a snapshot and then building once is much faster than growing the graph row by row.
  */
 export class DenseIndex {
-  private matrix: Float32Array;
+  // The vectors live in WebAssembly memory, laid out as [query as float64 | one block's scores | matrix], so the SIMD
+  // kernel reads them in place. Growing the memory detaches the old views, so they are rebuilt in ensureCapacity.
+  private readonly memory = createMemory(1);
+  private readonly kernel: DotsFunction | undefined;
+  private readonly queryOffset = 0;
+  private readonly scoresOffset: number;
+  private readonly matrixOffset: number;
+  private queryView!: Float64Array;
+  private scores!: Float64Array;
+  private matrix!: Float32Array;
   private capacity = 0;
   private rows = 0;
   private readonly slotOf = new Map<string, number>();
@@ -72,11 +89,19 @@ export class DenseIndex {
     private readonly options: DenseIndexOptions = {},
   ) {
     this.annThreshold = options.annThreshold ?? DEFAULT_ANN_THRESHOLD;
-    this.matrix = new Float32Array(0);
+    this.kernel = dotKernel(this.memory);
+    this.scoresOffset = align16(dimensions * 8);
+    this.matrixOffset = this.scoresOffset + SCAN_BLOCK * 8;
+    this.ensureCapacity(0);
   }
 
   get size(): number {
     return this.slotOf.size;
+  }
+
+  /** How searchExact computes by default: 'scalar' only where WebAssembly SIMD is unavailable. */
+  get exactScan(): ExactScan {
+    return this.kernel ? 'simd' : 'scalar';
   }
 
   get usesAnn(): boolean {
@@ -87,10 +112,10 @@ export class DenseIndex {
     return this.slotOf.has(id);
   }
 
-  /** The stored (unit-length) vector of `id`. */
+  /** A copy of the stored (unit-length) vector of `id` (a copy: a later put may move the memory it lives in). */
   get(id: string): Float32Array | undefined {
     const slot = this.slotOf.get(id);
-    return slot === undefined ? undefined : this.matrix.subarray(slot * this.dimensions, (slot + 1) * this.dimensions);
+    return slot === undefined ? undefined : this.row(slot).slice();
   }
 
   /** Stores `vector` (normalised) for `id`, replacing any previous one. Check it with `vectorProblem` first. */
@@ -126,14 +151,13 @@ export class DenseIndex {
   }
 
   /**
-   * Exact search regardless of size: the reference the approximate index is measured against. A scan of the one
-   * row-major matrix with four independent accumulators (V8 does not vectorise, but four chains of multiply-adds
-   * keep the FPU busy instead of waiting on one running sum: about twice as fast as a single accumulator) and a
-   * bounded min-heap in reused typed arrays, so a query allocates nothing but its result.
+   * Exact search regardless of size: the reference the approximate index is measured against. Scores a block of rows
+   * at a time with the SIMD kernel (dot-kernel.ts; `scan: 'scalar'` runs the JavaScript loop it reproduces bit for
+   * bit), then keeps the best `k` in a bounded min-heap in reused typed arrays, so a query allocates nothing but its
+   * result.
    */
-  searchExact(unitQuery: Float32Array, k: number): DenseMatch[] {
+  searchExact(unitQuery: Float32Array, k: number, scan: ExactScan = 'simd'): DenseMatch[] {
     const dims = this.dimensions;
-    const matrix = this.matrix;
     const live = this.live;
     const want = Math.min(k, this.size);
     if (this.heapScore.length < want) {
@@ -142,49 +166,47 @@ export class DenseIndex {
     }
     const heapScore = this.heapScore;
     const heapSlot = this.heapSlot;
-    const tail = dims - (dims % 4);
+    const scores = this.scores;
+    const kernel = scan === 'simd' ? this.kernel : undefined;
+    if (kernel) this.queryView.set(unitQuery);
     let filled = 0;
-    for (let slot = 0; slot < this.rows; slot++) {
-      if (live[slot] === 0) continue;
-      const base = slot * dims;
-      let s0 = 0;
-      let s1 = 0;
-      let s2 = 0;
-      let s3 = 0;
-      let d = 0;
-      for (; d < tail; d += 4) {
-        s0 += matrix[base + d]! * unitQuery[d]!;
-        s1 += matrix[base + d + 1]! * unitQuery[d + 1]!;
-        s2 += matrix[base + d + 2]! * unitQuery[d + 2]!;
-        s3 += matrix[base + d + 3]! * unitQuery[d + 3]!;
+    for (let first = 0; first < this.rows; first += SCAN_BLOCK) {
+      const count = Math.min(SCAN_BLOCK, this.rows - first);
+      if (kernel) {
+        kernel(this.matrixOffset + first * dims * 4, this.queryOffset, this.scoresOffset, count, dims);
+      } else {
+        scalarDots(this.matrix, unitQuery, scores, first, count, dims);
       }
-      for (; d < dims; d++) s0 += matrix[base + d]! * unitQuery[d]!;
-      const dot = s0 + s1 + s2 + s3;
-      if (filled < want) {
-        let i = filled++;
-        while (i > 0) {
-          const parent = (i - 1) >> 1;
-          if (heapScore[parent]! <= dot) break;
-          heapScore[i] = heapScore[parent]!;
-          heapSlot[i] = heapSlot[parent]!;
-          i = parent;
+      for (let i = 0; i < count; i++) {
+        const slot = first + i;
+        if (live[slot] === 0) continue;
+        const dot = scores[i]!;
+        if (filled < want) {
+          let at = filled++;
+          while (at > 0) {
+            const parent = (at - 1) >> 1;
+            if (heapScore[parent]! <= dot) break;
+            heapScore[at] = heapScore[parent]!;
+            heapSlot[at] = heapSlot[parent]!;
+            at = parent;
+          }
+          heapScore[at] = dot;
+          heapSlot[at] = slot;
+        } else if (dot > heapScore[0]!) {
+          let at = 0;
+          for (;;) {
+            const left = 2 * at + 1;
+            if (left >= want) break;
+            const right = left + 1;
+            const child = right < want && heapScore[right]! < heapScore[left]! ? right : left;
+            if (heapScore[child]! >= dot) break;
+            heapScore[at] = heapScore[child]!;
+            heapSlot[at] = heapSlot[child]!;
+            at = child;
+          }
+          heapScore[at] = dot;
+          heapSlot[at] = slot;
         }
-        heapScore[i] = dot;
-        heapSlot[i] = slot;
-      } else if (dot > heapScore[0]!) {
-        let i = 0;
-        for (;;) {
-          const left = 2 * i + 1;
-          if (left >= want) break;
-          const right = left + 1;
-          const child = right < want && heapScore[right]! < heapScore[left]! ? right : left;
-          if (heapScore[child]! >= dot) break;
-          heapScore[i] = heapScore[child]!;
-          heapSlot[i] = heapSlot[child]!;
-          i = child;
-        }
-        heapScore[i] = dot;
-        heapSlot[i] = slot;
       }
     }
     const matches: DenseMatch[] = [];
@@ -237,14 +259,60 @@ export class DenseIndex {
   }
 
   private ensureCapacity(rows: number): void {
-    if (rows <= this.capacity) return;
-    const capacity = Math.max(rows, Math.ceil(this.capacity * 1.5), 64);
-    const grown = new Float32Array(capacity * this.dimensions);
-    grown.set(this.matrix);
-    this.matrix = grown;
+    if (rows <= this.capacity && this.matrix) return;
+    const capacity = rows <= this.capacity ? this.capacity : Math.max(rows, Math.ceil(this.capacity * 1.5), 64);
+    const bytes = this.matrixOffset + capacity * this.dimensions * 4;
+    const pages = Math.ceil(bytes / PAGE) - this.memory.buffer.byteLength / PAGE;
+    if (pages > 0) {
+      try {
+        this.memory.grow(pages);
+      } catch (error) {
+        throw new Error(
+          `dense index cannot grow to ${capacity} vectors of ${this.dimensions} dimensions (${Math.ceil(bytes / 2 ** 20)} MB; WebAssembly memory is limited to 4 GB)`,
+          { cause: error },
+        );
+      }
+    }
+    const buffer = this.memory.buffer;
+    this.queryView = new Float64Array(buffer, this.queryOffset, this.dimensions);
+    this.scores = new Float64Array(buffer, this.scoresOffset, SCAN_BLOCK);
+    this.matrix = new Float32Array(buffer, this.matrixOffset, capacity * this.dimensions);
     const live = new Uint8Array(capacity);
     live.set(this.live);
     this.live = live;
     this.capacity = capacity;
+  }
+}
+
+const align16 = (bytes: number) => Math.ceil(bytes / 16) * 16;
+
+/**
+ * The scalar scan the kernel replaces (kept as its reference and as the fallback without WebAssembly SIMD): four
+ * independent sums per row, one per dimension modulo 4, so the FPU works on four chains instead of waiting on one.
+ */
+function scalarDots(
+  matrix: Float32Array,
+  query: Float32Array,
+  out: Float64Array,
+  first: number,
+  count: number,
+  dims: number,
+): void {
+  const tail = dims - (dims % 4);
+  for (let i = 0; i < count; i++) {
+    const base = (first + i) * dims;
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    let d = 0;
+    for (; d < tail; d += 4) {
+      s0 += matrix[base + d]! * query[d]!;
+      s1 += matrix[base + d + 1]! * query[d + 1]!;
+      s2 += matrix[base + d + 2]! * query[d + 2]!;
+      s3 += matrix[base + d + 3]! * query[d + 3]!;
+    }
+    for (; d < dims; d++) s0 += matrix[base + d]! * query[d]!;
+    out[i] = s0 + s1 + s2 + s3;
   }
 }

@@ -79,4 +79,35 @@ describe('DenseIndex', () => {
     expect(vectorProblem([0, 0, 0], 3)).toMatch(/zeros/);
     expect(vectorProblem([0, 1, 0], 3)).toBeUndefined();
   });
+
+  it('gives the SIMD scan exactly the scalar scan results: ids, order and float scores, across growth and removals', () => {
+    for (const dims of [384, 7]) {
+      const index = new DenseIndex(dims);
+      // More rows than one scan block (1,024), some removed and some reused, and duplicates so ties occur.
+      const stored = vectors(2600, dims, dims);
+      stored.forEach((vector, i) => index.put(`c${i}`, vector));
+      for (let i = 0; i < 2600; i += 7) index.remove(`c${i}`);
+      for (let i = 0; i < 40; i++) index.put(`dup${i}`, stored[i % 5]!);
+      for (const query of [...vectors(30, dims, 5), stored[1]!]) {
+        const unit = normalised(query);
+        for (const k of [1, 10, 100]) {
+          const simd = index.searchExact(unit, k, 'simd');
+          expect(simd).toEqual(index.searchExact(unit, k, 'scalar'));
+          expect(simd).toHaveLength(k);
+        }
+      }
+      // c1 and its eight duplicates tie at the top.
+      const ties = index.searchExact(normalised(stored[1]!), 9);
+      expect(new Set(ties.map(({ score }) => score)).size).toBe(1);
+    }
+  });
+
+  it('returns stored vectors as copies that outlive the index growing', () => {
+    const index = new DenseIndex(4);
+    index.put('a', [3, 0, 4, 0]);
+    const before = index.get('a')!;
+    for (let i = 0; i < 5000; i++) index.put(`v${i}`, [1, i, 2, 3]);
+    expect(Array.from(before)).toEqual([0.6000000238418579, 0, 0.800000011920929, 0]);
+    expect(index.get('a')).toEqual(before);
+  });
 });
