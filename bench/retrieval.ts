@@ -12,12 +12,13 @@
  *   npm run bench -- retrieval --embedder-url URL --embedding-model NAME [--query-input-type query]
  *                              [--document-input-type passage] [--query-prefix P] [--document-prefix P]
  *                              [--fusion rrf|weighted] [--rrf-k N] [--dense-weight W]
- *                              [--normalisation z-score|min-max] [--cv] [--cv-lexical]
+ *                              [--normalisation z-score|min-max] [--cv] [--cv-lexical] [--cv-feedback] [--cv-rm3]
  *
  * With an embedder, `dense` (exact cosine over the document vectors) and `hybrid` (the EmbeddedStore with the
  * embedder, fusing both legs) are measured too; document embeddings come from the on-disk cache (fill it once
  * with `npm run bench -- embed`). `--cv` prints two-fold cross-validated nDCG@10 for the fusion parameters,
- * `--cv-lexical` for the BM25F parameters (see tuneByCrossValidation).
+ * `--cv-lexical` for the BM25F parameters (see tuneByCrossValidation), `--cv-feedback` for dense pseudo-relevance
+ * feedback on the hybrid (crossValidateDenseFeedback), `--cv-rm3` for RM3 on the hybrid's lexical leg.
  *
  * One chunk per BEIR document (title + text), which is how BEIR numbers are reported; ragline's chunker would
  * split long abstracts and change what is being compared. Each peer runs its documented default BM25 setup.
@@ -40,7 +41,7 @@ import MiniSearch from 'minisearch';
 import { QdrantClient } from '@qdrant/js-client-rest';
 import { loadConfig } from '../lib/config.js';
 import type { DocumentChunks } from '../lib/domain.js';
-import { DenseIndex } from '../lib/retrieval/dense-index.js';
+import { DenseIndex, normalised } from '../lib/retrieval/dense-index.js';
 import { EmbeddedStore, type EmbeddedStoreOptions } from '../lib/retrieval/embedded-store.js';
 import { QdrantStore } from '../lib/retrieval/qdrant-store.js';
 import { documentEmbeddingText } from '../lib/retrieval/embedder.js';
@@ -481,6 +482,8 @@ export async function run(args: string[]): Promise<void> {
       normalisation: { type: 'string' },
       cv: { type: 'boolean', default: false },
       'cv-lexical': { type: 'boolean', default: false },
+      'cv-feedback': { type: 'boolean', default: false },
+      'cv-rm3': { type: 'boolean', default: false },
       ...embedderOptions,
     },
   });
@@ -538,6 +541,10 @@ export async function run(args: string[]): Promise<void> {
     crossValidateFusion(dataset.qrels, queryIds, runs.get('ragline')!, runs.get('dense')!);
   }
   if (values['cv-lexical']) await crossValidateLexical(dataset, queryIds);
+  if (values['cv-feedback'] && embedder && runs.has('ragline')) {
+    await crossValidateDenseFeedback(dataset, queryIds, runs.get('ragline')!, embedder);
+  }
+  if (values['cv-rm3'] && embedder) await crossValidateHybridRm3(dataset, queryIds, options, embedder);
   if (embedder) {
     await queryEmbeddingLatency(
       embedderFromArgs(values, { cache: false })!,
@@ -680,6 +687,144 @@ async function crossValidateLexical(dataset: Dataset, queryIds: string[]): Promi
     await rm(dir, { recursive: true, force: true });
   }
   tuneByCrossValidation('cv lexical bm25', configs, describe, (c) => perConfig.get(describe(c))!, queryIds);
+}
+
+/** The corpus's vectors in an exact DenseIndex, and every query's unit vector (all from the embedding cache). */
+async function denseSetup(
+  dataset: Dataset,
+  queryIds: string[],
+  embedder: OpenAIEmbedder,
+): Promise<{ index: DenseIndex; queryVectors: Map<string, Float32Array> }> {
+  const vectors = await embedAll(
+    embedder,
+    dataset.corpus.map((doc) => documentEmbeddingText(doc.title ?? '', doc.text)),
+    'document',
+    'documents',
+  );
+  const index = new DenseIndex(embedder.dimensions, { annThreshold: Infinity });
+  dataset.corpus.forEach((doc, i) => index.put(doc._id, vectors[i]!));
+  const queryVectors = new Map<string, Float32Array>();
+  for (const id of queryIds) {
+    const [vector] = await embedder.embed([dataset.queries.get(id)!], 'query');
+    queryVectors.set(id, normalised(vector!));
+  }
+  return { index, queryVectors };
+}
+
+const rankedList = (scores: Map<string, number> | undefined, depth: number) =>
+  [...(scores ?? new Map<string, number>()).entries()]
+    .map(([id, score]) => ({ id, score }))
+    .sort((x, y) => y.score - x.score)
+    .slice(0, depth);
+
+/**
+ * RM3 on the lexical leg of the hybrid: alone it always lost to plain BM25F here (README), but the dense leg may
+ * absorb its drift while its expansion terms add recall. Each configuration builds its own lexical index.
+ */
+async function crossValidateHybridRm3(
+  dataset: Dataset,
+  queryIds: string[],
+  options: EmbeddedStoreOptions,
+  embedder: OpenAIEmbedder,
+): Promise<void> {
+  const { index, queryVectors } = await denseSetup(dataset, queryIds, embedder);
+  const depth = DEFAULT_FUSION.depth;
+  const denseLists = new Map(queryIds.map((id) => [id, index.searchExact(queryVectors.get(id)!, depth)]));
+  const configs = [
+    { docs: 0, terms: 0, originalWeight: 1 },
+    ...[3, 5, 10].flatMap((docs) =>
+      [10, 20].flatMap((terms) => [0.5, 0.7, 0.85].map((originalWeight) => ({ docs, terms, originalWeight }))),
+    ),
+  ];
+  const describe = (c: (typeof configs)[number]) => (c.docs === 0 ? 'no rm3' : JSON.stringify(c));
+  const perConfig = new Map<string, Map<string, number>>();
+  const lines: string[] = [];
+  for (const feedback of configs) {
+    const engine = raglineEngine({ ...options, feedback }, 'rm3');
+    await engine.build(dataset.corpus);
+    const hybrid = new Map<string, number>();
+    let lexicalSum = 0;
+    for (const id of queryIds) {
+      const lexical = await engine.search(dataset.queries.get(id)!, depth);
+      lexicalSum += evaluateQuery(dataset.qrels.get(id)!, lexical, 10).ndcg;
+      const fused = fuseHybrid(rankedList(lexical, depth), denseLists.get(id)!, DEFAULT_FUSION, 100);
+      const run = new Map(fused.map(({ id: docId, score }) => [docId, score]));
+      hybrid.set(id, evaluateQuery(dataset.qrels.get(id)!, run, 10).ndcg);
+    }
+    await engine.dispose();
+    perConfig.set(describe(feedback), hybrid);
+    const all = [...hybrid.values()].reduce((x, y) => x + y, 0) / queryIds.length;
+    lines.push(`${describe(feedback)} lexical ${round(lexicalSum / queryIds.length)} hybrid ${round(all)}`);
+  }
+  console.log(`hybrid rm3 by config: ${lines.join('; ')}`);
+  tuneByCrossValidation('cv hybrid rm3', configs, describe, (c) => perConfig.get(describe(c))!, queryIds);
+}
+
+/**
+ * Dense pseudo-relevance feedback (Rocchio): the query vector plus β × the mean vector of the top `docs` documents of
+ * the default hybrid ranking, searched again and fused again with the same lexical leg. Needs no new embeddings.
+ * β = 0 is the default hybrid itself, so the cross-validation can choose "no feedback"; the fusion weight is tuned
+ * jointly, since a sharper dense leg may deserve more weight.
+ */
+async function crossValidateDenseFeedback(
+  dataset: Dataset,
+  queryIds: string[],
+  lexical: Run,
+  embedder: OpenAIEmbedder,
+): Promise<void> {
+  const { index, queryVectors } = await denseSetup(dataset, queryIds, embedder);
+  const depth = DEFAULT_FUSION.depth;
+  const lexicalLists = new Map(queryIds.map((id) => [id, rankedList(lexical.get(id), depth)]));
+  const firstPass = new Map(
+    queryIds.map((id) => [
+      id,
+      fuseHybrid(lexicalLists.get(id)!, index.searchExact(queryVectors.get(id)!, depth), DEFAULT_FUSION, depth),
+    ]),
+  );
+  interface Feedback {
+    beta: number;
+    docs: number;
+    denseWeight: number;
+  }
+  const configs: Feedback[] = [];
+  for (const denseWeight of [0.4, 0.5, 0.6]) {
+    configs.push({ beta: 0, docs: 0, denseWeight });
+    for (const beta of [0.25, 0.5, 1, 2]) for (const docs of [3, 5, 10]) configs.push({ beta, docs, denseWeight });
+  }
+  const describe = (c: Feedback) => (c.beta === 0 ? `no feedback, w=${c.denseWeight}` : JSON.stringify(c));
+  const perConfig = new Map<string, Map<string, number>>();
+  for (const config of configs) {
+    const scores = new Map<string, number>();
+    for (const id of queryIds) {
+      const query = Float32Array.from(queryVectors.get(id)!);
+      for (const { id: docId } of firstPass.get(id)!.slice(0, config.docs)) {
+        const vector = index.get(docId)!;
+        for (let d = 0; d < query.length; d++) query[d]! += (config.beta / config.docs) * vector[d]!;
+      }
+      const params = { ...DEFAULT_FUSION, denseWeight: config.denseWeight };
+      const fused = fuseHybrid(lexicalLists.get(id)!, index.searchExact(normalised(query), depth), params, 100);
+      const run = new Map(fused.map(({ id: docId, score }) => [docId, score]));
+      scores.set(id, evaluateQuery(dataset.qrels.get(id)!, run, 10).ndcg);
+    }
+    perConfig.set(describe(config), scores);
+  }
+  const all = (scores: Map<string, number>) => round([...scores.values()].reduce((x, y) => x + y, 0) / queryIds.length);
+  console.log(
+    `dense feedback by config: ${configs.map((c) => `${describe(c)} ${all(perConfig.get(describe(c))!)}`).join('; ')}`,
+  );
+  const [a, b] = folds(queryIds);
+  const fixed = perConfig.get(describe({ beta: 0, docs: 0, denseWeight: DEFAULT_FUSION.denseWeight }))!;
+  const mean = (scores: Map<string, number>, ids: string[]) =>
+    round(ids.reduce((x, id) => x + scores.get(id)!, 0) / ids.length);
+  console.log(`default hybrid: all ${mean(fixed, queryIds)}, fold A ${mean(fixed, a)}, fold B ${mean(fixed, b)}`);
+  tuneByCrossValidation('cv dense feedback', configs, describe, (c) => perConfig.get(describe(c))!, queryIds);
+  tuneByCrossValidation(
+    'cv dense feedback (w fixed 0.5)',
+    configs.filter((c) => c.denseWeight === 0.5),
+    describe,
+    (c) => perConfig.get(describe(c))!,
+    queryIds,
+  );
 }
 
 /** What a hybrid query adds over a lexical one: embedding the query, measured without the cache. */
