@@ -5,6 +5,10 @@
  *   npm run bench -- dense [--vectors 5183] [--dimensions 384] [--queries 200] [--ann] [--clusters N]
  *                          [--connectivity 16] [--expansion-add 128] [--expansion-search 128] [--scalar]
  *
+ * `--checkpoints 100000,250000,1000000` (with --ann) grows one HNSW graph batch by batch (multi-threaded adds) and
+ * prints a JSON line at each size: build seconds and CPU seconds so far, memory, exact and ANN latency and recall@10
+ * against exact for the queries, so a run cut short still reports every size it reached.
+ *
  * `--scalar` also times the scalar JavaScript scan on the same queries (the SIMD kernel's reference) and counts
  * queries whose results differ between the two (must be 0). The `neighbourCos*` figures (mean cosine of a query's
  * 1st and 10th nearest stored vector, and the median cosine to a random stored vector) describe how clustered the
@@ -19,6 +23,7 @@
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { Index as UsearchIndex } from 'usearch';
 import { DenseIndex, normalised } from '../lib/retrieval/dense-index.js';
 
 const gc: () => void = (() => {
@@ -62,6 +67,7 @@ export async function run(args: string[]): Promise<void> {
       // Results asked of the graph per query, each a separate measurement (comma-separated; ≥ 10 widens the search).
       candidates: { type: 'string', default: '10' },
       scalar: { type: 'boolean', default: false },
+      checkpoints: { type: 'string' },
     },
   });
   const count = Number(values.vectors);
@@ -76,6 +82,22 @@ export async function run(args: string[]): Promise<void> {
     const centre = centres[Math.min(clusters - 1, Math.floor(pick() * clusters))]!;
     return Float32Array.from(centre, (value) => value + noise * next());
   };
+  if (values.checkpoints) {
+    growing({
+      sizes: values.checkpoints.split(',').map(Number),
+      dims,
+      queries: Number(values.queries),
+      vector,
+      distribution: clusters === 0 ? 'gaussian' : `${clusters} clusters`,
+      hnsw: {
+        connectivity: Number(values.connectivity),
+        expansionAdd: Number(values['expansion-add']),
+        expansionSearch: Number(values['expansion-search']),
+      },
+      candidates: values.candidates.split(',').map(Number),
+    });
+    return;
+  }
   gc();
   const rssBefore = process.memoryUsage().rss;
   const index = new DenseIndex(dims, {
@@ -161,4 +183,104 @@ export async function run(args: string[]): Promise<void> {
     }
   }
   console.log(JSON.stringify({ dense: figures }));
+}
+
+interface GrowingRun {
+  sizes: number[];
+  dims: number;
+  queries: number;
+  vector: () => Float32Array;
+  distribution: string;
+  hnsw: { connectivity: number; expansionAdd: number; expansionSearch: number };
+  candidates: number[];
+}
+
+/**
+ * One graph grown to each size in turn, with the same usearch settings DenseIndex.buildAnn uses; the exact
+ * reference is a DenseIndex holding the same vectors. Queries are drawn before the vectors, from the same generator.
+ */
+function growing(run: GrowingRun): void {
+  const { dims, hnsw } = run;
+  const queries = Array.from({ length: run.queries }, () => normalised(run.vector()));
+  gc();
+  const rssBefore = process.memoryUsage().rss;
+  const exact = new DenseIndex(dims, { annThreshold: Infinity });
+  const ann = new UsearchIndex({
+    dimensions: dims,
+    metric: 'cos' as never,
+    quantization: 'f32' as never,
+    connectivity: hnsw.connectivity,
+    expansion_add: hnsw.expansionAdd,
+    expansion_search: hnsw.expansionSearch,
+    multi: false,
+  });
+  const batch = 65_536;
+  let added = 0;
+  let buildMs = 0;
+  let buildCpuMs = 0;
+  for (const size of [...run.sizes].sort((a, b) => a - b)) {
+    while (added < size) {
+      const count = Math.min(batch, size - added);
+      const keys = new BigUint64Array(count);
+      const block = new Float32Array(count * dims);
+      for (let i = 0; i < count; i++) {
+        const unit = normalised(run.vector());
+        exact.put(String(added + i), unit);
+        block.set(unit, i * dims);
+        keys[i] = BigInt(added + i);
+      }
+      const started = performance.now();
+      const cpuBefore = process.cpuUsage();
+      ann.add(keys, block, 0);
+      buildCpuMs += cpuMs(process.cpuUsage(cpuBefore));
+      buildMs += performance.now() - started;
+      added += count;
+    }
+    gc();
+    const rssMb = (process.memoryUsage().rss - rssBefore) / 2 ** 20;
+    const vectorsMb = (size * dims * 4) / 2 ** 20;
+    for (const query of queries.slice(0, 20)) exact.searchExact(query, 10);
+    const exactMs: number[] = [];
+    const truth = queries.map((query) => {
+      const started = performance.now();
+      const found = exact.searchExact(query, 10);
+      exactMs.push(performance.now() - started);
+      return found;
+    });
+    const figures: Record<string, number | string> = {
+      vectors: size,
+      dimensions: dims,
+      distribution: run.distribution,
+      hnsw: `M ${hnsw.connectivity}, ef_add ${hnsw.expansionAdd}, ef ${hnsw.expansionSearch}`,
+      annBuildSeconds: round(buildMs / 1000, 1),
+      annBuildCpuSeconds: round(buildCpuMs / 1000, 1),
+      rssMb: Math.round(rssMb),
+      vectorsMb: Math.round(vectorsMb),
+      // The exact DenseIndex holds one float32 copy of the vectors; the rest of the growth is the graph's.
+      annRssMb: Math.round(rssMb - vectorsMb),
+      exactP50Ms: round(percentile(exactMs, 0.5)),
+      neighbourCos1: round(truth.reduce((sum, found) => sum + found[0]!.score, 0) / truth.length),
+      neighbourCos10: round(truth.reduce((sum, found) => sum + (found[9]?.score ?? Number.NaN), 0) / truth.length),
+    };
+    for (const candidates of run.candidates) {
+      const ask = Math.min(Math.max(10, candidates), size);
+      for (const query of queries.slice(0, 20)) ann.search(query, ask, 0);
+      const annMs: number[] = [];
+      let agreed = 0;
+      const cpuBefore = process.cpuUsage();
+      queries.forEach((query, i) => {
+        const started = performance.now();
+        const found = ann.search(query, ask, 0);
+        annMs.push(performance.now() - started);
+        const expected = new Set(truth[i]!.map(({ id }) => id));
+        for (let j = 0; j < Math.min(10, found.keys.length); j++) if (expected.has(String(found.keys[j]))) agreed++;
+      });
+      const suffix = candidates === 10 ? '' : `@${candidates}`;
+      figures[`annP50Ms${suffix}`] = round(percentile(annMs, 0.5));
+      figures[`annP95Ms${suffix}`] = round(percentile(annMs, 0.95));
+      figures[`annCpuMsPerQuery${suffix}`] = round(cpuMs(process.cpuUsage(cpuBefore)) / queries.length);
+      figures[`annRecall10${suffix}`] = round(agreed / (queries.length * 10), 4);
+    }
+    console.log(JSON.stringify({ dense: figures }));
+  }
 }
