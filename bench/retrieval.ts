@@ -12,14 +12,15 @@
  *   npm run bench -- retrieval --embedder-url URL --embedding-model NAME [--query-input-type query]
  *                              [--document-input-type passage] [--query-prefix P] [--document-prefix P]
  *                              [--fusion rrf|weighted] [--rrf-k N] [--dense-weight W]
- *                              [--normalisation z-score|min-max] [--cv] [--cv-lexical] [--cv-feedback] [--cv-rm3] [--cv-joint]
+ *                              [--normalisation z-score|min-max] [--cv] [--cv-lexical] [--cv-feedback] [--cv-rm3] [--cv-joint] [--cv-fill]
  *
  * With an embedder, `dense` (exact cosine over the document vectors) and `hybrid` (the EmbeddedStore with the
  * embedder, fusing both legs) are measured too; document embeddings come from the on-disk cache (fill it once
  * with `npm run bench -- embed`). `--cv` prints two-fold cross-validated nDCG@10 for the fusion parameters,
  * `--cv-lexical` for the BM25F parameters (see tuneByCrossValidation), `--cv-feedback` for dense pseudo-relevance
  * feedback on the hybrid (crossValidateDenseFeedback), `--cv-rm3` for RM3 on the hybrid's lexical leg, `--cv-joint`
- * for BM25F's parameters chosen together with the fusion weight (crossValidateJoint).
+ * for BM25F's parameters chosen together with the fusion weight (crossValidateJoint), `--cv-fill` for fusion with
+ * every candidate's true score in both legs (crossValidateFilledFusion).
  *
  * One chunk per BEIR document (title + text), which is how BEIR numbers are reported; ragline's chunker would
  * split long abstracts and change what is being compared. Each peer runs its documented default BM25 setup.
@@ -486,6 +487,7 @@ export async function run(args: string[]): Promise<void> {
       'cv-feedback': { type: 'boolean', default: false },
       'cv-rm3': { type: 'boolean', default: false },
       'cv-joint': { type: 'boolean', default: false },
+      'cv-fill': { type: 'boolean', default: false },
       ...embedderOptions,
     },
   });
@@ -548,6 +550,7 @@ export async function run(args: string[]): Promise<void> {
   }
   if (values['cv-rm3'] && embedder) await crossValidateHybridRm3(dataset, queryIds, options, embedder);
   if (values['cv-joint'] && embedder) await crossValidateJoint(dataset, queryIds, embedder);
+  if (values['cv-fill'] && embedder) await crossValidateFilledFusion(dataset, queryIds, embedder);
   if (embedder) {
     await queryEmbeddingLatency(
       embedderFromArgs(values, { cache: false })!,
@@ -720,6 +723,101 @@ const rankedList = (scores: Map<string, number> | undefined, depth: number) =>
     .sort((x, y) => y.score - x.score)
     .slice(0, depth);
 
+/** Mean per-query nDCG@10 difference of two configurations, per fold, with its paired t statistic. */
+function pairedDifference(label: string, a: Map<string, number>, b: Map<string, number>, queryIds: string[]): void {
+  const diff = (ids: string[]) => ids.map((id) => a.get(id)! - b.get(id)!);
+  const mean = (values: number[]) => values.reduce((x, y) => x + y, 0) / values.length;
+  const all = diff(queryIds);
+  const sd = Math.sqrt(all.reduce((x, d) => x + (d - mean(all)) ** 2, 0) / (all.length - 1));
+  const [foldA, foldB] = folds(queryIds);
+  console.log(
+    `${label}: mean difference ${round(mean(all), 4)} (fold A ${round(mean(diff(foldA)), 4)}, fold B ` +
+      `${round(mean(diff(foldB)), 4)}), paired t ${round(mean(all) / (sd / Math.sqrt(all.length)), 2)}, ` +
+      `${all.filter((d) => d > 0).length} queries up, ${all.filter((d) => d < 0).length} down`,
+  );
+}
+
+/**
+ * Weighted z-score fusion where a candidate missing from one leg's top 100 gets its true score in that leg (its
+ * cosine, or its BM25F over every matching document) instead of the leg's floor; each leg's mean and deviation still
+ * come from its top 100, as in the store. The floor ranks a document the dense leg placed 101st like one it placed
+ * last; filling removes that cliff (Bruch et al. TOIS 2023 discuss the same gap).
+ */
+async function crossValidateFilledFusion(
+  dataset: Dataset,
+  queryIds: string[],
+  embedder: OpenAIEmbedder,
+): Promise<void> {
+  const { index, queryVectors } = await denseSetup(dataset, queryIds, embedder);
+  const depth = DEFAULT_FUSION.depth;
+  const dir = await mkdtemp(path.join(tmpdir(), 'ragline-bench-'));
+  const store = await EmbeddedStore.open(dir);
+  const legs = new Map<string, { lexicalAll: Map<string, number>; denseAll: Map<string, number> }>();
+  try {
+    for (let i = 0; i < dataset.corpus.length; i += 1000) {
+      await store.upsertDocuments('bench', dataset.corpus.slice(i, i + 1000).map(toDocument));
+    }
+    for (const id of queryIds) {
+      const { hits } = await store.search('bench', { query: dataset.queries.get(id)!, topK: dataset.corpus.length });
+      const lexicalAll = new Map(hits.map((hit) => [hit.docId, hit.score]));
+      const denseAll = new Map(
+        index.searchExact(queryVectors.get(id)!, dataset.corpus.length).map(({ id: docId, score }) => [docId, score]),
+      );
+      legs.set(id, { lexicalAll, denseAll });
+    }
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+  const stats = (all: Map<string, number>) => {
+    const top = [...all.values()].sort((x, y) => y - x).slice(0, depth);
+    const mean = top.reduce((x, y) => x + y, 0) / top.length;
+    const sd = Math.sqrt(top.reduce((x, y) => x + (y - mean) ** 2, 0) / top.length) || 1;
+    return { mean, sd, floor: Math.min((top[top.length - 1]! - mean) / sd, 0), cut: top[top.length - 1]! };
+  };
+  const configs = [0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6].flatMap((denseWeight) =>
+    (['floor', 'fill'] as const).map((mode) => ({ denseWeight, mode })),
+  );
+  const describe = (c: (typeof configs)[number]) => `${c.mode} w=${c.denseWeight}`;
+  const perConfig = new Map<string, Map<string, number>>();
+  for (const config of configs) {
+    const scores = new Map<string, number>();
+    for (const id of queryIds) {
+      const { lexicalAll, denseAll } = legs.get(id)!;
+      const lex = stats(lexicalAll);
+      const den = stats(denseAll);
+      const inTop = (all: Map<string, number>, cut: number, docId: string) => (all.get(docId) ?? -Infinity) >= cut;
+      const candidates = new Set<string>();
+      for (const [docId, score] of lexicalAll) if (score >= lex.cut) candidates.add(docId);
+      for (const [docId, score] of denseAll) if (score >= den.cut) candidates.add(docId);
+      const run = new Map<string, number>();
+      for (const docId of candidates) {
+        const z = (all: Map<string, number>, s: ReturnType<typeof stats>) =>
+          config.mode === 'fill' || inTop(all, s.cut, docId)
+            ? all.has(docId)
+              ? (all.get(docId)! - s.mean) / s.sd
+              : s.floor
+            : s.floor;
+        run.set(docId, (1 - config.denseWeight) * z(lexicalAll, lex) + config.denseWeight * z(denseAll, den));
+      }
+      scores.set(id, evaluateQuery(dataset.qrels.get(id)!, run, 10).ndcg);
+    }
+    perConfig.set(describe(config), scores);
+  }
+  const all = (scores: Map<string, number>) => round([...scores.values()].reduce((x, y) => x + y, 0) / queryIds.length);
+  console.log(
+    `filled fusion by config: ${configs.map((c) => `${describe(c)} ${all(perConfig.get(describe(c))!)}`).join('; ')}`,
+  );
+  tuneByCrossValidation('cv filled fusion', configs, describe, (c) => perConfig.get(describe(c))!, queryIds);
+  tuneByCrossValidation(
+    'cv filled fusion (fill only)',
+    configs.filter((c) => c.mode === 'fill'),
+    describe,
+    (c) => perConfig.get(describe(c))!,
+    queryIds,
+  );
+}
+
 /**
  * BM25F's k1, b and title weight chosen together with the z-score fusion weight: the lexical settings that suit
  * BM25F alone need not suit it as one leg of two (a leg whose misses the other covers may do better more precise).
@@ -769,7 +867,20 @@ async function crossValidateJoint(dataset: Dataset, queryIds: string[], embedder
     await rm(dir, { recursive: true, force: true });
   }
   const configs = lexicalConfigs.flatMap((bm25) => weights.map((denseWeight) => ({ bm25, denseWeight })));
-  tuneByCrossValidation('cv joint bm25f + z-score w', configs, describe, (c) => perConfig.get(describe(c))!, queryIds);
+  const chosen = tuneByCrossValidation(
+    'cv joint bm25f + z-score w',
+    configs,
+    describe,
+    (c) => perConfig.get(describe(c))!,
+    queryIds,
+  );
+  const defaults = describe({ bm25: { k1: 1.2, b: 0.75, titleWeight: 3 }, denseWeight: 0.5 });
+  pairedDifference(
+    `${chosen.fullConfig} vs defaults`,
+    perConfig.get(chosen.fullConfig)!,
+    perConfig.get(defaults)!,
+    queryIds,
+  );
 }
 
 /**
@@ -812,7 +923,19 @@ async function crossValidateHybridRm3(
     lines.push(`${describe(feedback)} lexical ${round(lexicalSum / queryIds.length)} hybrid ${round(all)}`);
   }
   console.log(`hybrid rm3 by config: ${lines.join('; ')}`);
-  tuneByCrossValidation('cv hybrid rm3', configs, describe, (c) => perConfig.get(describe(c))!, queryIds);
+  const chosen = tuneByCrossValidation(
+    'cv hybrid rm3',
+    configs,
+    describe,
+    (c) => perConfig.get(describe(c))!,
+    queryIds,
+  );
+  pairedDifference(
+    `${chosen.fullConfig} vs no rm3`,
+    perConfig.get(chosen.fullConfig)!,
+    perConfig.get('no rm3')!,
+    queryIds,
+  );
 }
 
 /**
