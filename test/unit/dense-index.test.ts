@@ -83,6 +83,7 @@ describe('DenseIndex', () => {
   it('gives the SIMD scan exactly the scalar scan results: ids, order and float scores, across growth and removals', () => {
     for (const dims of [384, 7]) {
       const index = new DenseIndex(dims);
+      expect(index.exactScan).toBe('simd');
       // More rows than one scan block (1,024), some removed and some reused, and duplicates so ties occur.
       const stored = vectors(2600, dims, dims);
       stored.forEach((vector, i) => index.put(`c${i}`, vector));
