@@ -3,9 +3,10 @@ import { createMemory, dotKernel, type DotsFunction } from './dot-kernel.js';
 
 /**
  * Size (live vectors) from which a tenant's dense search goes through an HNSW graph (usearch) instead of an exact
- * scan. At 20,000 384-dimension vectors the exact scan costs ~13.5 CPU ms per query and the graph 1.5–2.5, but the
- * graph is built in one blocking native call on the first search past the threshold (15–150 s for 20,000 on the
- * loaded shared machine), so it is not lowered further (lib/retrieval/README.md, `npm run bench -- dense`).
+ * scan. At 20,000 384-dimension vectors the SIMD exact scan costs ~3.3 CPU ms per query (13.5 with the scalar loop it
+ * replaced) and the graph 1.5–2.5, but the graph is built in one blocking native call on the first search past the
+ * threshold (15–150 s for 20,000 on the loaded shared machine), so it is not lowered (lib/retrieval/README.md,
+ * `npm run bench -- dense`).
  */
 export const DEFAULT_ANN_THRESHOLD = 20_000;
 
