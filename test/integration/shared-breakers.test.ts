@@ -1,9 +1,14 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ConfigError, loadConfig } from '../../lib/config.js';
 import { ErrorType, RaglineError } from '../../lib/errors.js';
 import { breakersHealth, CircuitOpenError, createBreakers, type Breakers } from '../../lib/resilience/breakers.js';
 import { BreakerSharing } from '../../lib/resilience/shared-breakers.js';
+import { createLogger } from '../../lib/telemetry/logger.js';
+import { createRuntime } from '../../workers/runtime.js';
 import { freePort, TestRedis } from '../support/redis.js';
 
 const settings = { failureRatio: 0.5, window: 4, minCalls: 4, openMs: 60_000, halfOpenProbes: 1 };
@@ -136,6 +141,27 @@ describe('breakers shared between workers through Redis', () => {
     for (let i = 0; i < settings.minCalls; i += 1) await expect(breakers.llm.run(fail)).rejects.toThrow('llm down');
     expect(breakers.llm.state).toBe('open');
     await expect(breakers.store.run(() => Promise.resolve(1))).resolves.toBe(1);
+  });
+
+  it('is wired into a worker runtime by RAGLINE_BREAKER_SHARED', async () => {
+    const keyPrefix = freshPrefix();
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'ragline-shared-'));
+    const config = loadConfig({
+      RAGLINE_DATA_DIR: dir,
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: keyPrefix,
+      RAGLINE_BREAKER_SHARED: 'true',
+    });
+    const runtime = await createRuntime(config, { logger: createLogger({ level: 'silent' }) });
+    try {
+      await subscribed(keyPrefix, 1);
+      const news = { dependency: 'store', state: 'open', until: Date.now() + 60_000, by: 'worker-elsewhere' };
+      await raw.publish(`${keyPrefix}breakers`, JSON.stringify(news));
+      await vi.waitFor(() => expect(runtime.breakers?.store.state).toBe('open'), { timeout: 5000 });
+    } finally {
+      await runtime.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses to start sharing without Redis or without breakers, naming the variable', () => {
