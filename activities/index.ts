@@ -20,6 +20,7 @@ import {
   type SourceFile,
   type SourceProblem,
 } from '../lib/ingest/sources.js';
+import { CircuitOpenError, refusedDependencies, type Breakers, type Dependency } from '../lib/resilience/breakers.js';
 import { tenantProblem } from '../lib/tenant.js';
 import type { Analyzer } from '../lib/retrieval/analyzer.js';
 import { validateDocument } from '../lib/retrieval/embedded-store.js';
@@ -58,6 +59,8 @@ export interface ActivityDeps {
   improvement: ImprovementDeps;
   /** Where a streamed query's answer tokens are published while it is generated; unset, nothing streams. */
   tokens?: TokenChannel;
+  /** This worker's breakers (the adapters above already go through them); unset with RAGLINE_BREAKERS=false. */
+  breakers?: Breakers;
 }
 
 export interface ActivitySettings {
@@ -95,9 +98,26 @@ export type CachedAnswer = Pick<
   'answer' | 'sources' | 'qualityScore' | 'model' | 'citations' | 'uncited' | 'corpusVersion'
 >;
 
+/**
+ * `refused` lists the dependencies whose breaker in this worker would refuse a call right now (absent when none), so
+ * the workflow takes their fallback without scheduling an activity only to see it refused. `unavailable`: the store's
+ * breaker refused the corpus version the cache key needs, so no current answer could be looked up; `stale` is the
+ * last good answer the store-down rung serves, read in the same step (absent when it could not be read).
+ */
+export type StaleLookup = { status: 'hit'; answer: CachedAnswer; cachedAt: string } | { status: 'miss' };
+
 export type LookupResult =
   | { status: 'hit'; answer: CachedAnswer; cache: CacheReport; tookMs: number }
-  | { status: 'miss'; key: string; scope: ResultScope; corpusVersion: number; cache: CacheReport; tookMs: number };
+  | {
+      status: 'miss';
+      key: string;
+      scope: ResultScope;
+      corpusVersion: number;
+      cache: CacheReport;
+      tookMs: number;
+      refused?: Dependency[];
+    }
+  | { status: 'unavailable'; refused: Dependency[]; cache: CacheReport; tookMs: number; stale?: StaleLookup };
 
 export interface RetrievedHit {
   chunkId: string;
@@ -128,6 +148,11 @@ export interface GenerateInput {
   reason?: string;
   /** Publish the answer's tokens on the query's stream channel as they are written (`options.stream`). */
   stream?: boolean;
+  /**
+   * Set on the extractive fallback when the workflow skipped the generation activity because the LLM's breaker was
+   * refusing: the refusal is counted here, as the skipped call would have counted it.
+   */
+  circuitOpen?: boolean;
 }
 
 export interface GenerateResult {
@@ -397,6 +422,18 @@ export const createActivities = (deps: ActivityDeps) => {
     return { ...generated, qualityScore, tookMs: Math.round(performance.now() - started) };
   };
 
+  /** The last good answer to this question, whatever the corpus version, for when the store is down. */
+  const staleAnswerFor = async (input: { query: string; tenant: string; options?: QueryOptions }) => {
+    const scope = {
+      tenant: input.tenant,
+      topK: input.options?.topK ?? settings.topK,
+      generatorModel: deps.generator.model,
+    };
+    const found = await cache.get<StaleAnswer>(staleKey(scope, input.query));
+    logQuery(input.tenant, input.query, 'stale answer lookup', { stale: found ? 'hit' : 'miss' });
+    return found ? { status: 'hit' as const, ...found } : { status: 'miss' as const };
+  };
+
   const evaluation = createEvaluationActivities(
     deps.evaluation ?? { metrics: createEvalMetrics(new Registry()), logger: deps.logger, webhookTimeoutMs: 5000 },
   );
@@ -414,8 +451,27 @@ export const createActivities = (deps: ActivityDeps) => {
       const started = performance.now();
       checkQuery(input.query, input.tenant);
       const params = await paramsFor(input.tenant);
-      const scope = await scopeFor(input.tenant, input.options?.topK ?? params.params.topK, params.version);
       const tookMs = () => Math.round(performance.now() - started);
+      // Read last, so the workflow acts on the freshest state; absent when nothing is refused, as results always were.
+      const refused = () => {
+        const list = refusedDependencies(deps.breakers);
+        return list.length > 0 ? { refused: list } : {};
+      };
+      let scope: ResultScope;
+      try {
+        scope = await scopeFor(input.tenant, input.options?.topK ?? params.params.topK, params.version);
+      } catch (error) {
+        if (!(error instanceof CircuitOpenError)) throw error;
+        const stale = await staleAnswerFor(input).catch(() => undefined);
+        const list = refusedDependencies(deps.breakers);
+        return {
+          status: 'unavailable',
+          refused: list.includes(error.dependency) ? list : [...list, error.dependency],
+          cache: { result: 'error' },
+          tookMs: tookMs(),
+          ...(stale ? { stale } : {}),
+        };
+      }
       if (input.options?.bypassCache) {
         const key = resultKey(scope, input.query);
         return {
@@ -425,6 +481,7 @@ export const createActivities = (deps: ActivityDeps) => {
           corpusVersion: scope.corpusVersion,
           cache: { result: 'bypass' },
           tookMs: tookMs(),
+          ...refused(),
         };
       }
       const found = await withSpan(
@@ -455,6 +512,7 @@ export const createActivities = (deps: ActivityDeps) => {
         corpusVersion: scope.corpusVersion,
         cache: { result: found.outcome },
         tookMs: tookMs(),
+        ...refused(),
       };
     },
 
@@ -480,16 +538,9 @@ export const createActivities = (deps: ActivityDeps) => {
       query: string;
       tenant: string;
       options?: QueryOptions;
-    }): Promise<{ status: 'hit'; answer: CachedAnswer; cachedAt: string } | { status: 'miss' }> {
+    }): Promise<StaleLookup> {
       checkQuery(input.query, input.tenant);
-      const scope = {
-        tenant: input.tenant,
-        topK: input.options?.topK ?? settings.topK,
-        generatorModel: deps.generator.model,
-      };
-      const found = await cache.get<StaleAnswer>(staleKey(scope, input.query));
-      logQuery(input.tenant, input.query, 'stale answer lookup', { stale: found ? 'hit' : 'miss' });
-      return found ? { status: 'hit', ...found } : { status: 'miss' };
+      return staleAnswerFor(input);
     },
 
     async retrieveChunks(input: {
@@ -543,6 +594,7 @@ export const createActivities = (deps: ActivityDeps) => {
     },
 
     async composeExtractiveAnswer(input: GenerateInput): Promise<GenerateResult> {
+      if (input.circuitOpen) deps.breakers?.llm.countRefusal();
       // The fallback rewrites whatever the configured generator had streamed; without an LLM there was nothing.
       return atBoundary(() =>
         generateWith(deps.extractive, input, Context.current().cancellationSignal, deps.generator !== deps.extractive),

@@ -141,6 +141,7 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
       tuned: tunedParams({ store: store.kind, dense: embedder !== undefined, fusion: config.RAGLINE_FUSION }),
     },
     tokens,
+    breakers,
     evaluation: {
       metrics: createEvalMetrics(metrics.registry),
       logger,

@@ -46,6 +46,12 @@ const local = proxyLocalActivities<Activities>({
  * histories from before it do not have.
  */
 const DEADLINE_LADDER_PATCH = 'deadline-ladder-v1';
+/**
+ * A dependency whose breaker the cache lookup reported as refusing gets no activity: the workflow takes its fallback
+ * at once instead of scheduling a task (a server round trip) only to have it refused. Marked only on queries that
+ * take that shortcut, so every other query issues the same commands as before.
+ */
+const BREAKER_SHORTCUT_PATCH = 'breaker-shortcut-v1';
 /** Below this much budget a remote step is not worth starting: the fallback answers instead. */
 const MIN_STEP_MS = 500;
 const RETRIEVAL_ATTEMPT_MS = 10_000;
@@ -135,21 +141,26 @@ export async function answerQueryWorkflow(input: AnswerQueryInput): Promise<Answ
   const cacheReport: CacheReport = lookup.status === 'error' ? { result: 'error' } : lookup.cache;
   // Identical misses in flight at once share one retrieval and one generation, keyed by the result key.
   const flightKey = lookup.status === 'miss' && !input.options?.bypassCache ? lookup.key : undefined;
+  const refused = lookup.status === 'error' ? [] : (lookup.refused ?? []);
+  // Whether to skip a refused dependency's activity; patched() is called only then, so only such queries carry it.
+  const shortcut = (dependency: 'store' | 'llm') => refused.includes(dependency) && patched(BREAKER_SHORTCUT_PATCH);
 
   const ladderOn = patched(DEADLINE_LADDER_PATCH);
   const retrieval = retrievalWithin(ladderOn ? Math.max(stepBudget(), MIN_STEP_MS) : RETRIEVAL_ATTEMPT_MS * 3);
-  const lookupMs = lookup.status === 'error' ? undefined : lookup.tookMs;
+  const lookupMs = lookup.status === 'error' || lookup.status === 'unavailable' ? undefined : lookup.tookMs;
   let retrieved;
   try {
+    if (ladderOn && shortcut('store')) throw circuitOpen('store');
     retrieved = await retrieval.retrieveChunks({ query: input.query, tenant, topK: input.options?.topK, flightKey });
   } catch (failure) {
     rethrowInvalidInput(failure);
     const detail = failureMessage(failure);
     if (ladderOn) {
       // The store is down: the last good answer to the same question beats no answer, flagged as such.
-      const stale = await local
-        .lookupStaleAnswer({ query: input.query, tenant, options: input.options })
-        .catch(() => undefined);
+      // The lookup that found the store breaker refusing has read the last good answer already.
+      const stale =
+        (lookup.status === 'unavailable' ? lookup.stale : undefined) ??
+        (await local.lookupStaleAnswer({ query: input.query, tenant, options: input.options }).catch(() => undefined));
       if (stale?.status === 'hit') {
         return finish(
           {
@@ -205,6 +216,13 @@ export async function answerQueryWorkflow(input: AnswerQueryInput): Promise<Answ
   if (ladderOn && remainingMs < MIN_STEP_MS) {
     reasons.push('deadline');
     generated = await local.composeExtractiveAnswer(generateInput).catch(() => snippetAnswer(retrieved.hits));
+  } else if (ladderOn && shortcut('llm')) {
+    // The same flags as a generation attempt refused with CircuitOpen, without the attempt.
+    reasons.push('generation-failed');
+    failureDetail = failureMessage(circuitOpen('llm'));
+    generated = await local
+      .composeExtractiveAnswer({ ...generateInput, circuitOpen: true })
+      .catch(() => snippetAnswer(retrieved.hits));
   } else {
     const generation = proxyActivities<Activities>({
       // Two attempts' worth of the remaining deadline at most, so the extractive fallback still fits in it.
@@ -298,6 +316,15 @@ function snippetAnswer(hits: RetrievedHit[]): GenerateResult {
     uncited: quoted.length === 0 ? true : undefined,
     tookMs: 0,
   };
+}
+
+/** What the refused activity would have failed with (the message of lib/resilience's CircuitOpenError). */
+function circuitOpen(dependency: 'store' | 'llm'): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: ErrorType.CircuitOpen,
+    message: `circuit breaker for ${dependency} is open`,
+    nonRetryable: true,
+  });
 }
 
 function failureMessage(failure: unknown): string {
