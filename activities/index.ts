@@ -434,6 +434,23 @@ export const createActivities = (deps: ActivityDeps) => {
     return found ? { status: 'hit' as const, ...found } : { status: 'miss' as const };
   };
 
+  /**
+   * Heartbeats while `body` outlasts a third of the activity's heartbeat timeout, so a worker that dies mid-activity
+   * is noticed within that timeout instead of at the end of the start-to-close one and the attempt moves to another
+   * worker; a quick call sends none. Activities scheduled without a heartbeat timeout run as they are.
+   */
+  const keepAlive = async <T>(body: () => Promise<T>): Promise<T> => {
+    const context = Context.current();
+    const timeoutMs = context.info.heartbeatTimeoutMs;
+    if (!timeoutMs) return body();
+    const beat = setInterval(() => context.heartbeat(), Math.max(100, Math.floor(timeoutMs / 3)));
+    try {
+      return await body();
+    } finally {
+      clearInterval(beat);
+    }
+  };
+
   const evaluation = createEvaluationActivities(
     deps.evaluation ?? { metrics: createEvalMetrics(new Registry()), logger: deps.logger, webhookTimeoutMs: 5000 },
   );
@@ -534,11 +551,7 @@ export const createActivities = (deps: ActivityDeps) => {
     },
 
     /** The last good answer to this question, whatever the corpus version, for when the store is down. */
-    async lookupStaleAnswer(input: {
-      query: string;
-      tenant: string;
-      options?: QueryOptions;
-    }): Promise<StaleLookup> {
+    async lookupStaleAnswer(input: { query: string; tenant: string; options?: QueryOptions }): Promise<StaleLookup> {
       checkQuery(input.query, input.tenant);
       return staleAnswerFor(input);
     },
@@ -549,47 +562,51 @@ export const createActivities = (deps: ActivityDeps) => {
       topK?: number;
       flightKey?: string;
     }): Promise<RetrieveResult> {
-      return atBoundary(async () => {
-        const started = performance.now();
-        checkQuery(input.query, input.tenant);
-        const params = await paramsFor(input.tenant);
-        const topK = input.topK ?? params.params.topK;
-        const search = () =>
-          withSpan('retrieval.search', { 'retrieval.k': topK, 'retrieval.store': store.kind }, async (span) => {
-            const [response, stats] = await Promise.all([
-              store.search(input.tenant, { query: input.query, topK, ...tuningOf(params) }),
-              store.stats(input.tenant),
-            ]);
-            span.setAttributes({
-              'retrieval.hits': response.hits.length,
-              'retrieval.top_score': response.hits[0]?.score ?? 0,
+      return atBoundary(() =>
+        keepAlive(async () => {
+          const started = performance.now();
+          checkQuery(input.query, input.tenant);
+          const params = await paramsFor(input.tenant);
+          const topK = input.topK ?? params.params.topK;
+          const search = () =>
+            withSpan('retrieval.search', { 'retrieval.k': topK, 'retrieval.store': store.kind }, async (span) => {
+              const [response, stats] = await Promise.all([
+                store.search(input.tenant, { query: input.query, topK, ...tuningOf(params) }),
+                store.stats(input.tenant),
+              ]);
+              span.setAttributes({
+                'retrieval.hits': response.hits.length,
+                'retrieval.top_score': response.hits[0]?.score ?? 0,
+              });
+              const hits = response.hits.map(({ chunkId, docId, title, text, score }) => ({
+                chunkId,
+                docId,
+                title,
+                snippet: snippet(text),
+                score: Math.round(score * 10_000) / 10_000,
+              }));
+              return {
+                hits,
+                reason: response.reason,
+                corpusVersion: stats.corpusVersion,
+                ...(response.degradedReason
+                  ? { retrievalDegraded: response.degradedReason, degradedReasons: ['lexical-only' as const] }
+                  : {}),
+              };
             });
-            const hits = response.hits.map(({ chunkId, docId, title, text, score }) => ({
-              chunkId,
-              docId,
-              title,
-              snippet: snippet(text),
-              score: Math.round(score * 10_000) / 10_000,
-            }));
-            return {
-              hits,
-              reason: response.reason,
-              corpusVersion: stats.corpusVersion,
-              ...(response.degradedReason
-                ? { retrievalDegraded: response.degradedReason, degradedReasons: ['lexical-only' as const] }
-                : {}),
-            };
-          });
-        const result = input.flightKey ? await shared(`${input.flightKey}:retrieval`, search) : await search();
-        return { ...result, tookMs: Math.round(performance.now() - started) };
-      });
+          const result = input.flightKey ? await shared(`${input.flightKey}:retrieval`, search) : await search();
+          return { ...result, tookMs: Math.round(performance.now() - started) };
+        }),
+      );
     },
 
     async generateAnswer(input: GenerateInput): Promise<GenerateResult> {
       return atBoundary(() =>
-        input.flightKey
-          ? shared(`${input.flightKey}:generation`, (signal) => generateWith(deps.generator, input, signal))
-          : generateWith(deps.generator, input, Context.current().cancellationSignal),
+        keepAlive(() =>
+          input.flightKey
+            ? shared(`${input.flightKey}:generation`, (signal) => generateWith(deps.generator, input, signal))
+            : generateWith(deps.generator, input, Context.current().cancellationSignal),
+        ),
       );
     },
 

@@ -52,16 +52,24 @@ const DEADLINE_LADDER_PATCH = 'deadline-ladder-v1';
  * take that shortcut, so every other query issues the same commands as before.
  */
 const BREAKER_SHORTCUT_PATCH = 'breaker-shortcut-v1';
+/**
+ * Retrieval and generation are scheduled with a heartbeat timeout (the activities heartbeat once they run longer
+ * than a third of it): an attempt on a worker that died is retried elsewhere after this long, not after its whole
+ * start-to-close timeout — which with a SIGKILLed worker used to cost a query most of its deadline.
+ */
+const HEARTBEAT_PATCH = 'activity-heartbeat-v1';
+const HEARTBEAT_TIMEOUT_MS = 2000;
 /** Below this much budget a remote step is not worth starting: the fallback answers instead. */
 const MIN_STEP_MS = 500;
 const RETRIEVAL_ATTEMPT_MS = 10_000;
 
 // Retrieval is a lookup in an index or in Qdrant: quick to fail, quick to retry; after that the query answers
 // with a clear fallback. Every attempt together must end before the deadline, less the fallback's budget.
-const retrievalWithin = (budgetMs: number) =>
+const retrievalWithin = (budgetMs: number, heartbeat: boolean) =>
   proxyActivities<Activities>({
     startToCloseTimeout: Math.min(RETRIEVAL_ATTEMPT_MS, budgetMs),
     scheduleToCloseTimeout: budgetMs,
+    ...(heartbeat ? { heartbeatTimeout: Math.min(HEARTBEAT_TIMEOUT_MS, budgetMs) } : {}),
     retry: {
       maximumAttempts: 3,
       initialInterval: '200ms',
@@ -146,7 +154,11 @@ export async function answerQueryWorkflow(input: AnswerQueryInput): Promise<Answ
   const shortcut = (dependency: 'store' | 'llm') => refused.includes(dependency) && patched(BREAKER_SHORTCUT_PATCH);
 
   const ladderOn = patched(DEADLINE_LADDER_PATCH);
-  const retrieval = retrievalWithin(ladderOn ? Math.max(stepBudget(), MIN_STEP_MS) : RETRIEVAL_ATTEMPT_MS * 3);
+  const heartbeat = ladderOn && patched(HEARTBEAT_PATCH);
+  const retrieval = retrievalWithin(
+    ladderOn ? Math.max(stepBudget(), MIN_STEP_MS) : RETRIEVAL_ATTEMPT_MS * 3,
+    heartbeat,
+  );
   const lookupMs = lookup.status === 'error' || lookup.status === 'unavailable' ? undefined : lookup.tookMs;
   let retrieved;
   try {
@@ -228,6 +240,7 @@ export async function answerQueryWorkflow(input: AnswerQueryInput): Promise<Answ
       // Two attempts' worth of the remaining deadline at most, so the extractive fallback still fits in it.
       startToCloseTimeout: Math.max(Math.floor(remainingMs / 2), ladderOn ? MIN_STEP_MS / 2 : 1000),
       scheduleToCloseTimeout: ladderOn ? remainingMs : Math.max(remainingMs - 500, 1000),
+      ...(heartbeat ? { heartbeatTimeout: Math.min(HEARTBEAT_TIMEOUT_MS, remainingMs) } : {}),
       retry: {
         maximumAttempts: 3,
         initialInterval: '500ms',

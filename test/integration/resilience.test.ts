@@ -222,6 +222,10 @@ describe('resilience: breakers, deadline and the degradation ladder', () => {
       Number(d?.seconds ?? 0) * 1000 + Math.round((d?.nanos ?? 0) / 1e6);
     expect(ms(scheduled?.scheduleToCloseTimeout)).toBeLessThanOrEqual(deadlineMs - FALLBACK_BUDGET_MS);
     expect(ms(scheduled?.startToCloseTimeout)).toBeLessThanOrEqual(ms(scheduled?.scheduleToCloseTimeout));
+    // A heartbeat timeout well inside the attempt's: an attempt on a worker that died is retried elsewhere soon.
+    expect(ms(scheduled?.heartbeatTimeout)).toBeGreaterThan(0);
+    expect(ms(scheduled?.heartbeatTimeout)).toBeLessThanOrEqual(Math.min(2000, ms(scheduled?.startToCloseTimeout)));
+    expect(patchMarkers(history)).toContain('activity-heartbeat-v1');
     expect(history.events?.some((e) => e.activityTaskTimedOutEventAttributes)).toBe(true);
   });
 

@@ -34,6 +34,8 @@ describe('replay of histories captured from real runs', () => {
         'answer-query-breaker-shortcut-llm.json',
         'answer-query-breaker-shortcut-stale.json',
         'answer-query-breaker-shortcut-message.json',
+        // Retrieval and generation with a heartbeat timeout, behind patched('activity-heartbeat-v1').
+        'answer-query-heartbeat-miss.json',
       ]),
     );
     // Histories recorded by older code stay beside the new ones, named by the commit that recorded them.
