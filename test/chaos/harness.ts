@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { temporal as proto } from '@temporalio/proto';
+import proto from '@temporalio/proto';
 import { runLoad, DEFAULT_LOAD, readSampleQuestions, type LoadReport, type LoadSample } from '../../client/load.js';
 import { RaglineClient } from '../../client/ragline-client.js';
 import { loadConfig } from '../../lib/config.js';
@@ -256,7 +256,7 @@ export async function timeline(stack: Stack, queryId: string): Promise<string> {
   const names = new Map<string, string>();
   return events
     .map((e) => {
-      const type = String(proto.api.enums.v1.EventType[e.eventType ?? 0] ?? e.eventType)
+      const type = String(proto.temporal.api.enums.v1.EventType[e.eventType ?? 0] ?? e.eventType)
         .replace(/^EVENT_TYPE_/, '')
         .toLowerCase();
       const scheduled = e.activityTaskScheduledEventAttributes;
