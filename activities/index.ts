@@ -310,7 +310,9 @@ export const createActivities = (deps: ActivityDeps) => {
   const shared = async <T>(key: string, compute: (signal: AbortSignal) => Promise<T>): Promise<T> =>
     (
       await cachedCompute(cache, key, { ttlMs: FLIGHT_TTL_MS }, compute, {
-        lockMs: 30_000,
+        // Renewed while the holder works, so a shared computation may take longer; a holder whose worker was killed
+        // stops renewing, and the queries waiting on it take over within this long instead of waiting it out.
+        lockMs: 3000,
         waitMs: settings.stampedeWaitMs ?? 5000,
         // This query's cancellation ends only its wait; the shared work stops when every query that joined it has.
         signal: Context.current().cancellationSignal,
