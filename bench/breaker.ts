@@ -1,7 +1,9 @@
 /**
  * `npm run bench -- breaker [--n 200]`: what an open breaker costs a query. LLM: runs the same uncached questions
- * (a) with no LLM configured (extractive answers, no generation activity) and (b) with an LLM whose breaker is held
- * open, answered extractively; the difference of the medians is the open LLM breaker's added latency. Store: the
+ * (a) with no LLM configured (the extractive generator, still run as the generation activity) and (b) with an LLM
+ * whose breaker is held open, answered extractively by the fallback (a local activity, the generation activity
+ * skipped); the difference of the medians is the open LLM breaker's added latency, negative when skipping the
+ * remote activity saves more than the open breaker costs. Store: the
  * same questions (c) answered from the result cache of a healthy worker, the one-local-activity path that touches
  * no store, and (d) on a worker whose store breaker is held open, answered with the last good answer (stale-cache
  * rung); the difference is the open store breaker's cost over a query that needs no store. Also times `run()` on a
