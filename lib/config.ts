@@ -214,6 +214,12 @@ export const configSchema = z.object({
    * opens it again at once instead of waiting for the window's minimum calls. @default 1
    */
   RAGLINE_BREAKER_HALF_OPEN_PROBES: int(1, 1),
+  /**
+   * Share breaker openings between workers through Redis (needs REDIS_URL or REDIS_CLUSTER_NODES): when one worker's
+   * breaker for the store, the LLM or the embedder opens, every worker holds its own open for the rest of that open
+   * period, and the first worker's recovery releases them. @default false
+   */
+  RAGLINE_BREAKER_SHARED: bool(false),
   /** Overrides for the store's breaker, e.g. `openMs=10000,minCalls=5,halfOpenProbes=3`. @default unset */
   RAGLINE_BREAKER_STORE: breakerOverride,
   /** Overrides for the LLM's breaker. @default unset */
@@ -352,6 +358,10 @@ function crossProblems(config: Config): string[] {
         `cache-lookup activity timeout plus the ${FALLBACK_BUDGET_MS} ms fallback budget (minimum ${MIN_DEADLINE_MS})`,
     );
   }
+  if (config.RAGLINE_BREAKER_SHARED && !config.REDIS_URL && !config.REDIS_CLUSTER_NODES)
+    problems.push('RAGLINE_BREAKER_SHARED: sharing breakers needs Redis; set REDIS_URL or REDIS_CLUSTER_NODES');
+  if (config.RAGLINE_BREAKER_SHARED && !config.RAGLINE_BREAKERS)
+    problems.push('RAGLINE_BREAKER_SHARED: there are no breakers to share with RAGLINE_BREAKERS=false');
   for (const [dep, s] of Object.entries(breakerSettings(config))) {
     const variable = config[BREAKER_VARIABLES[dep as keyof typeof BREAKER_VARIABLES]];
     const name =
@@ -373,6 +383,13 @@ function crossProblems(config: Config): string[] {
       );
   }
   return [...new Set(problems)];
+}
+
+/** REDIS_CLUSTER_NODES as a list; undefined or empty means a single node at REDIS_URL (or no Redis). */
+export function redisClusterNodes(config: Config): string[] | undefined {
+  return config.REDIS_CLUSTER_NODES?.split(',')
+    .map((node) => node.trim())
+    .filter(Boolean);
 }
 
 export class ConfigError extends Error {

@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NativeConnection } from '@temporalio/worker';
@@ -8,8 +10,9 @@ import { createActivities, type ActivityDeps } from '../activities/index.js';
 import type { Cache } from '../lib/cache/cache.js';
 import { answerSettingsHash, cacheTtls } from '../lib/cache/keys.js';
 import { createCache, createCacheMetrics, createSemanticCache, ResultCache } from '../lib/cache/index.js';
-import { breakerSettings, type Config } from '../lib/config.js';
+import { breakerSettings, redisClusterNodes, type Config } from '../lib/config.js';
 import { createBreakers, type Breakers } from '../lib/resilience/breakers.js';
+import { BreakerSharing } from '../lib/resilience/shared-breakers.js';
 import { guardCache, guardEmbedder, guardGenerator, guardStore } from '../lib/resilience/guarded.js';
 import type { AnswerGenerator, ChunkStore } from '../lib/domain.js';
 import { ExtractiveGenerator } from '../lib/generation/extractive.js';
@@ -56,6 +59,16 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
   const breakers = config.RAGLINE_BREAKERS
     ? createBreakers(breakerSettings(config), { registry: metrics.registry, logger })
     : undefined;
+  const sharing =
+    breakers && config.RAGLINE_BREAKER_SHARED
+      ? BreakerSharing.start(breakers, {
+          url: config.REDIS_URL,
+          clusterNodes: redisClusterNodes(config),
+          keyPrefix: config.REDIS_KEY_PREFIX,
+          workerId: `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
+          logger,
+        })
+      : undefined;
   // A hung call counts as a failure once it outlives what a query could wait for it.
   const callTimeoutMs = Math.min(config.OPENAI_TIMEOUT_MS, config.RAGLINE_QUERY_DEADLINE_MS);
   const rawCache = overrides.cache ?? createCache(config, logger, cacheMetrics);
@@ -155,7 +168,7 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
     logger,
     breakers,
     async close() {
-      await Promise.allSettled([store.close(), cache.close(), improvement.close(), tokens.close()]);
+      await Promise.allSettled([store.close(), cache.close(), improvement.close(), tokens.close(), sharing?.close()]);
     },
   };
 }

@@ -1,4 +1,4 @@
-import type { Config } from '../config.js';
+import { redisClusterNodes, type Config } from '../config.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Cache } from './cache.js';
 import type { CacheMetrics } from './cache-metrics.js';
@@ -32,9 +32,7 @@ export {
 
 /** Redis (single node or cluster) when configured, else the in-process LRU. Never waits for Redis to be reachable. */
 export function createCache(config: Config, logger?: Logger, metrics?: CacheMetrics): Cache {
-  const clusterNodes = config.REDIS_CLUSTER_NODES?.split(',')
-    .map((node) => node.trim())
-    .filter(Boolean);
+  const clusterNodes = redisClusterNodes(config);
   if (config.REDIS_URL || (clusterNodes && clusterNodes.length > 0)) {
     return new RedisCache({
       url: config.REDIS_URL,

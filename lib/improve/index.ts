@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { Cluster, Redis } from 'ioredis';
-import type { Config } from '../config.js';
+import { redisClusterNodes, type Config } from '../config.js';
 import { DEFAULT_BM25 } from '../retrieval/embedded-store.js';
 import type { Logger } from '../telemetry/logger.js';
 import { DiskAuditBackend, ParamStore, RedisAuditBackend } from './param-store.js';
@@ -39,9 +39,7 @@ export function createImprovementStores(config: Config, logger?: Logger): Improv
     maxEntries: config.RAGLINE_QUERY_LOG_MAX_ENTRIES,
   };
   const defaults = defaultParams(config);
-  const clusterNodes = config.REDIS_CLUSTER_NODES?.split(',')
-    .map((node) => node.trim())
-    .filter(Boolean);
+  const clusterNodes = redisClusterNodes(config);
   let client: Redis | Cluster | undefined;
   if (clusterNodes && clusterNodes.length > 0) {
     client = new Cluster(

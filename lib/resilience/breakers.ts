@@ -134,15 +134,26 @@ export function createBreakerMetrics(registry: Registry): BreakerMetrics {
 
 export interface BreakerSnapshot {
   state: BreakerState;
-  /** Transitions since the process started, in order, capped at the last 20. */
-  transitions: Array<{ to: BreakerState; at: string }>;
+  /** Transitions since the process started, in order, capped at the last 20; `by` marks another worker's news. */
+  transitions: Array<{ to: BreakerState; at: string; by?: string }>;
+  /** The worker whose open breaker holds this one open, while it does (RAGLINE_BREAKER_SHARED). */
+  heldOpenBy?: string;
+}
+
+/** Another worker's open breaker, held here until `until` (epoch ms) or until that worker reports recovery. */
+interface Hold {
+  by: string;
+  until: number;
+  timer: NodeJS.Timeout;
 }
 
 /** A dependency's breaker: cockatiel's count-window breaker, with metrics and a readable state. */
 export class DependencyBreaker {
   private readonly policy: CircuitBreakerPolicy;
   private readonly history: BreakerSnapshot['transitions'] = [];
+  private readonly listeners: Array<(state: BreakerState, retryAfterMs: number) => void> = [];
   private openedAt = 0;
+  private hold?: Hold;
 
   constructor(
     readonly dependency: Dependency,
@@ -163,25 +174,28 @@ export class DependencyBreaker {
     this.policy.onStateChange((state) => {
       const to = STATE_NAMES[state];
       if (state === CircuitState.Open) this.openedAt = Date.now();
-      this.history.push({ to, at: new Date().toISOString() });
-      if (this.history.length > 20) this.history.shift();
-      metrics?.state.set({ dependency }, state);
+      this.record(to);
+      // A held breaker stays open to callers whatever its own window does meanwhile.
+      if (!this.hold) metrics?.state.set({ dependency }, state);
       metrics?.transitions.inc({ dependency, to });
       const line = { dependency, breaker: to };
       if (state === CircuitState.Open) logger?.warn(line, 'circuit breaker opened');
       else logger?.info(line, 'circuit breaker state changed');
+      for (const listener of this.listeners) listener(to, this.retryAfterMs);
     });
   }
 
   get state(): BreakerState {
-    return STATE_NAMES[this.policy.state];
+    const own = STATE_NAMES[this.policy.state];
+    return this.hold && own !== 'isolated' ? 'open' : own;
   }
 
   /** How long until an open breaker lets a probe through: 0 once it may, the whole open period when held open. */
   get retryAfterMs(): number {
+    const held = this.hold ? Math.max(0, this.hold.until - Date.now()) : 0;
     if (this.policy.state === CircuitState.Isolated) return this.settings.openMs;
-    if (this.policy.state !== CircuitState.Open) return 0;
-    return Math.max(0, this.openedAt + this.settings.openMs - Date.now());
+    if (this.policy.state !== CircuitState.Open) return held;
+    return Math.max(held, this.openedAt + this.settings.openMs - Date.now());
   }
 
   /**
@@ -199,7 +213,48 @@ export class DependencyBreaker {
   }
 
   snapshot(): BreakerSnapshot {
-    return { state: this.state, transitions: [...this.history] };
+    return {
+      state: this.state,
+      transitions: [...this.history],
+      ...(this.hold ? { heldOpenBy: this.hold.by } : {}),
+    };
+  }
+
+  /**
+   * Told of this breaker's own transitions (not of holds), with how long an open one refuses calls: what another
+   * worker needs to hold its breaker open too.
+   */
+  onStateChange(listener: (state: BreakerState, retryAfterMs: number) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /**
+   * Refuses calls until `until` (epoch ms) because another worker's breaker for this dependency opened; the calls
+   * this worker makes meanwhile would only fail too. A later hold extends an earlier one.
+   */
+  holdOpen(until: number, by: string): void {
+    const remaining = until - Date.now();
+    if (remaining <= 0 || (this.hold && this.hold.until >= until)) return;
+    if (this.hold) clearTimeout(this.hold.timer);
+    else this.record('open', by);
+    const timer = setTimeout(() => this.release(by), remaining);
+    timer.unref();
+    this.hold = { by, until, timer };
+    this.metrics?.state.set({ dependency: this.dependency }, CircuitState.Open);
+  }
+
+  /** Ends a hold: its period ran out, or the worker that opened it saw the dependency recover. */
+  release(by: string): void {
+    if (!this.hold) return;
+    clearTimeout(this.hold.timer);
+    this.hold = undefined;
+    this.record(STATE_NAMES[this.policy.state], by);
+    this.metrics?.state.set({ dependency: this.dependency }, this.policy.state);
+  }
+
+  private record(to: BreakerState, by?: string): void {
+    this.history.push({ to, at: new Date().toISOString(), ...(by ? { by } : {}) });
+    if (this.history.length > 20) this.history.shift();
   }
 
   /**
@@ -208,6 +263,10 @@ export class DependencyBreaker {
    */
   async run<T>(fn: () => Promise<T>, options: { timeoutMs?: number } = {}): Promise<T> {
     const { timeoutMs } = options;
+    if (this.hold) {
+      this.metrics?.rejected.inc({ dependency: this.dependency });
+      throw new CircuitOpenError(this.dependency, this.retryAfterMs);
+    }
     try {
       return await this.policy.execute(() =>
         timeoutMs === undefined ? fn() : withTimeout(fn(), timeoutMs, this.dependency),
@@ -264,7 +323,10 @@ export function createBreakers(
  */
 export function breakersHealth(breakers: Breakers): () => Promise<HealthStatus> {
   return async () => {
-    const states = DEPENDENCIES.map((d) => `${d}=${breakers[d].state}`);
+    const states = DEPENDENCIES.map((d) => {
+      const { state, heldOpenBy } = breakers[d].snapshot();
+      return heldOpenBy ? `${d}=${state} (held by ${heldOpenBy})` : `${d}=${state}`;
+    });
     const open = DEPENDENCIES.filter((d) => breakers[d].state === 'open' || breakers[d].state === 'isolated');
     return { ok: true, latencyMs: 0, detail: open.length > 0 ? `${states.join(' ')} (degraded)` : states.join(' ') };
   };

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Cluster, Redis } from 'ioredis';
-import type { Config } from '../config.js';
+import { redisClusterNodes, type Config } from '../config.js';
 import { createRedisClient } from '../cache/redis-cache.js';
 import type { Logger } from '../telemetry/logger.js';
 
@@ -167,9 +167,7 @@ async function ready(client: RedisClient, timeoutMs: number): Promise<void> {
  * listener only from a worker in the same process (`ragline serve --worker`, `ragline up --api`).
  */
 export function createTokenChannel(config: Config, logger?: Logger): TokenChannel {
-  const clusterNodes = config.REDIS_CLUSTER_NODES?.split(',')
-    .map((node) => node.trim())
-    .filter(Boolean);
+  const clusterNodes = redisClusterNodes(config);
   if (config.REDIS_URL || (clusterNodes && clusterNodes.length > 0)) {
     return new RedisTokenChannel({ url: config.REDIS_URL, clusterNodes, prefix: config.REDIS_KEY_PREFIX, logger });
   }
