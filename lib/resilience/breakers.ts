@@ -203,6 +203,8 @@ export class DependencyBreaker {
    * the next call is the half-open probe, and a caller that skipped calls on this answer would keep it open forever.
    */
   get refusing(): boolean {
+    // Held open by another worker's breaker: `run` refuses until the hold ends, whatever this one's own state.
+    if (this.hold) return true;
     const state = this.policy.state;
     return state === CircuitState.Isolated || (state === CircuitState.Open && this.retryAfterMs > 0);
   }

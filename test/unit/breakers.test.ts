@@ -54,6 +54,11 @@ describe('dependency breakers', () => {
       expect(refusedDependencies(breakers)).toEqual(['store']);
       held.dispose();
       expect(refusedDependencies(breakers)).toEqual([]);
+      // Held open by another worker's breaker (RAGLINE_BREAKER_SHARED): refusing until the hold ends.
+      breakers.embedder.holdOpen(Date.now() + 1000, 'worker-b');
+      expect(refusedDependencies(breakers)).toEqual(['embedder']);
+      vi.advanceTimersByTime(1000);
+      expect(refusedDependencies(breakers)).toEqual([]);
       expect(refusedDependencies(undefined)).toEqual([]);
     } finally {
       vi.useRealTimers();
