@@ -98,14 +98,15 @@ export type CachedAnswer = Pick<
   'answer' | 'sources' | 'qualityScore' | 'model' | 'citations' | 'uncited' | 'corpusVersion'
 >;
 
+/** The last good answer to a question, whatever the corpus version: the store-down rung. */
+export type StaleLookup = { status: 'hit'; answer: CachedAnswer; cachedAt: string } | { status: 'miss' };
+
 /**
  * `refused` lists the dependencies whose breaker in this worker would refuse a call right now (absent when none), so
  * the workflow takes their fallback without scheduling an activity only to see it refused. `unavailable`: the store's
  * breaker refused the corpus version the cache key needs, so no current answer could be looked up; `stale` is the
  * last good answer the store-down rung serves, read in the same step (absent when it could not be read).
  */
-export type StaleLookup = { status: 'hit'; answer: CachedAnswer; cachedAt: string } | { status: 'miss' };
-
 export type LookupResult =
   | { status: 'hit'; answer: CachedAnswer; cache: CacheReport; tookMs: number }
   | {
