@@ -61,6 +61,13 @@ const HEARTBEAT_PATCH = 'activity-heartbeat-v1';
 const HEARTBEAT_TIMEOUT_MS = 2000;
 /** Below this much budget a remote step is not worth starting: the fallback answers instead. */
 const MIN_STEP_MS = 500;
+/**
+ * Below this much budget a remote generation is not started either: a task dispatch and a server timer on a loaded
+ * machine can take seconds, and `npm run chaos` showed a generation scheduled with 0.6 s left time out 4 s later,
+ * past the deadline, when the local extractive answer was there at once.
+ */
+const MIN_REMOTE_GENERATION_MS = 1500;
+const MIN_REMOTE_GENERATION_PATCH = 'min-remote-generation-v1';
 const RETRIEVAL_ATTEMPT_MS = 10_000;
 
 // Retrieval is a lookup in an index or in Qdrant: quick to fail, quick to retry; after that the query answers
@@ -225,7 +232,11 @@ export async function answerQueryWorkflow(input: AnswerQueryInput): Promise<Answ
 
   let generated;
   let failureDetail: string | undefined;
-  if (ladderOn && remainingMs < MIN_STEP_MS) {
+  // patched() only where the rule changed anything, so other queries carry no marker.
+  const tooLate =
+    ladderOn &&
+    (remainingMs < MIN_STEP_MS || (remainingMs < MIN_REMOTE_GENERATION_MS && patched(MIN_REMOTE_GENERATION_PATCH)));
+  if (tooLate) {
     reasons.push('deadline');
     generated = await local.composeExtractiveAnswer(generateInput).catch(() => snippetAnswer(retrieved.hits));
   } else if (ladderOn && shortcut('llm')) {

@@ -229,6 +229,18 @@ describe('resilience: breakers, deadline and the degradation ladder', () => {
     expect(history.events?.some((e) => e.activityTaskTimedOutEventAttributes)).toBe(true);
   });
 
+  it('starts no remote generation with under 1.5 s of the deadline left: the extractive answer comes at once', async () => {
+    const llm = { down: false, calls: 0 };
+    const ragline = await raglineWith({ generator: switchableGenerator(llm) });
+    // 3 s less the fallback's 2 s leaves under 1 s for generation once the lookup and retrieval are done.
+    const { result, history } = await ask(ragline, 'How do I reset my password?', { deadlineMs: 3000 });
+    expect(result.fallbackReason).toBe('deadline');
+    expect(result.rung).toBe('extractive');
+    expect(result.model).toBe('extractive');
+    expect(scheduledActivities(history)).toEqual(['retrieveChunks']);
+    expect(llm.calls).toBe(0);
+  });
+
   it('keeps ingesting through an open store breaker: the batch waits for the probe instead of failing', async () => {
     const store = { down: false as false | 'fail' | 'hang', calls: 0 };
     const ragline = await raglineWith(

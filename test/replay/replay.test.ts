@@ -36,6 +36,8 @@ describe('replay of histories captured from real runs', () => {
         'answer-query-breaker-shortcut-message.json',
         // Retrieval and generation with a heartbeat timeout, behind patched('activity-heartbeat-v1').
         'answer-query-heartbeat-miss.json',
+        // Under 1.5 s left for generation: extractive at once, behind patched('min-remote-generation-v1').
+        'answer-query-min-remote-generation.json',
       ]),
     );
     // Histories recorded by older code stay beside the new ones, named by the commit that recorded them.
