@@ -20,6 +20,7 @@ import {
   type SourceFile,
   type SourceProblem,
 } from '../lib/ingest/sources.js';
+import { CircuitOpenError, refusedDependencies, type Breakers, type Dependency } from '../lib/resilience/breakers.js';
 import { tenantProblem } from '../lib/tenant.js';
 import type { Analyzer } from '../lib/retrieval/analyzer.js';
 import { validateDocument } from '../lib/retrieval/embedded-store.js';
@@ -58,6 +59,8 @@ export interface ActivityDeps {
   improvement: ImprovementDeps;
   /** Where a streamed query's answer tokens are published while it is generated; unset, nothing streams. */
   tokens?: TokenChannel;
+  /** This worker's breakers (the adapters above already go through them); unset with RAGLINE_BREAKERS=false. */
+  breakers?: Breakers;
 }
 
 export interface ActivitySettings {
@@ -95,9 +98,27 @@ export type CachedAnswer = Pick<
   'answer' | 'sources' | 'qualityScore' | 'model' | 'citations' | 'uncited' | 'corpusVersion'
 >;
 
+/** The last good answer to a question, whatever the corpus version: the store-down rung. */
+export type StaleLookup = { status: 'hit'; answer: CachedAnswer; cachedAt: string } | { status: 'miss' };
+
+/**
+ * `refused` lists the dependencies whose breaker in this worker would refuse a call right now (absent when none), so
+ * the workflow takes their fallback without scheduling an activity only to see it refused. `unavailable`: the store's
+ * breaker refused the corpus version the cache key needs, so no current answer could be looked up; `stale` is the
+ * last good answer the store-down rung serves, read in the same step (absent when it could not be read).
+ */
 export type LookupResult =
   | { status: 'hit'; answer: CachedAnswer; cache: CacheReport; tookMs: number }
-  | { status: 'miss'; key: string; scope: ResultScope; corpusVersion: number; cache: CacheReport; tookMs: number };
+  | {
+      status: 'miss';
+      key: string;
+      scope: ResultScope;
+      corpusVersion: number;
+      cache: CacheReport;
+      tookMs: number;
+      refused?: Dependency[];
+    }
+  | { status: 'unavailable'; refused: Dependency[]; cache: CacheReport; tookMs: number; stale?: StaleLookup };
 
 export interface RetrievedHit {
   chunkId: string;
@@ -128,6 +149,11 @@ export interface GenerateInput {
   reason?: string;
   /** Publish the answer's tokens on the query's stream channel as they are written (`options.stream`). */
   stream?: boolean;
+  /**
+   * Set on the extractive fallback when the workflow skipped the generation activity because the LLM's breaker was
+   * refusing: the refusal is counted here, as the skipped call would have counted it.
+   */
+  circuitOpen?: boolean;
 }
 
 export interface GenerateResult {
@@ -285,7 +311,9 @@ export const createActivities = (deps: ActivityDeps) => {
   const shared = async <T>(key: string, compute: (signal: AbortSignal) => Promise<T>): Promise<T> =>
     (
       await cachedCompute(cache, key, { ttlMs: FLIGHT_TTL_MS }, compute, {
-        lockMs: 30_000,
+        // Renewed while the holder works, so a shared computation may take longer; a holder whose worker was killed
+        // stops renewing, and the queries waiting on it take over within this long instead of waiting it out.
+        lockMs: 3000,
         waitMs: settings.stampedeWaitMs ?? 5000,
         // This query's cancellation ends only its wait; the shared work stops when every query that joined it has.
         signal: Context.current().cancellationSignal,
@@ -397,6 +425,35 @@ export const createActivities = (deps: ActivityDeps) => {
     return { ...generated, qualityScore, tookMs: Math.round(performance.now() - started) };
   };
 
+  /** The last good answer to this question, whatever the corpus version, for when the store is down. */
+  const staleAnswerFor = async (input: { query: string; tenant: string; options?: QueryOptions }) => {
+    const scope = {
+      tenant: input.tenant,
+      topK: input.options?.topK ?? settings.topK,
+      generatorModel: deps.generator.model,
+    };
+    const found = await cache.get<StaleAnswer>(staleKey(scope, input.query));
+    logQuery(input.tenant, input.query, 'stale answer lookup', { stale: found ? 'hit' : 'miss' });
+    return found ? { status: 'hit' as const, ...found } : { status: 'miss' as const };
+  };
+
+  /**
+   * Heartbeats while `body` outlasts a third of the activity's heartbeat timeout, so a worker that dies mid-activity
+   * is noticed within that timeout instead of at the end of the start-to-close one and the attempt moves to another
+   * worker; a quick call sends none. Activities scheduled without a heartbeat timeout run as they are.
+   */
+  const keepAlive = async <T>(body: () => Promise<T>): Promise<T> => {
+    const context = Context.current();
+    const timeoutMs = context.info.heartbeatTimeoutMs;
+    if (!timeoutMs) return body();
+    const beat = setInterval(() => context.heartbeat(), Math.max(100, Math.floor(timeoutMs / 3)));
+    try {
+      return await body();
+    } finally {
+      clearInterval(beat);
+    }
+  };
+
   const evaluation = createEvaluationActivities(
     deps.evaluation ?? { metrics: createEvalMetrics(new Registry()), logger: deps.logger, webhookTimeoutMs: 5000 },
   );
@@ -414,8 +471,27 @@ export const createActivities = (deps: ActivityDeps) => {
       const started = performance.now();
       checkQuery(input.query, input.tenant);
       const params = await paramsFor(input.tenant);
-      const scope = await scopeFor(input.tenant, input.options?.topK ?? params.params.topK, params.version);
       const tookMs = () => Math.round(performance.now() - started);
+      // Read last, so the workflow acts on the freshest state; absent when nothing is refused, as results always were.
+      const refused = () => {
+        const list = refusedDependencies(deps.breakers);
+        return list.length > 0 ? { refused: list } : {};
+      };
+      let scope: ResultScope;
+      try {
+        scope = await scopeFor(input.tenant, input.options?.topK ?? params.params.topK, params.version);
+      } catch (error) {
+        if (!(error instanceof CircuitOpenError)) throw error;
+        const stale = await staleAnswerFor(input).catch(() => undefined);
+        const list = refusedDependencies(deps.breakers);
+        return {
+          status: 'unavailable',
+          refused: list.includes(error.dependency) ? list : [...list, error.dependency],
+          cache: { result: 'error' },
+          tookMs: tookMs(),
+          ...(stale ? { stale } : {}),
+        };
+      }
       if (input.options?.bypassCache) {
         const key = resultKey(scope, input.query);
         return {
@@ -425,6 +501,7 @@ export const createActivities = (deps: ActivityDeps) => {
           corpusVersion: scope.corpusVersion,
           cache: { result: 'bypass' },
           tookMs: tookMs(),
+          ...refused(),
         };
       }
       const found = await withSpan(
@@ -455,6 +532,7 @@ export const createActivities = (deps: ActivityDeps) => {
         corpusVersion: scope.corpusVersion,
         cache: { result: found.outcome },
         tookMs: tookMs(),
+        ...refused(),
       };
     },
 
@@ -476,20 +554,9 @@ export const createActivities = (deps: ActivityDeps) => {
     },
 
     /** The last good answer to this question, whatever the corpus version, for when the store is down. */
-    async lookupStaleAnswer(input: {
-      query: string;
-      tenant: string;
-      options?: QueryOptions;
-    }): Promise<{ status: 'hit'; answer: CachedAnswer; cachedAt: string } | { status: 'miss' }> {
+    async lookupStaleAnswer(input: { query: string; tenant: string; options?: QueryOptions }): Promise<StaleLookup> {
       checkQuery(input.query, input.tenant);
-      const scope = {
-        tenant: input.tenant,
-        topK: input.options?.topK ?? settings.topK,
-        generatorModel: deps.generator.model,
-      };
-      const found = await cache.get<StaleAnswer>(staleKey(scope, input.query));
-      logQuery(input.tenant, input.query, 'stale answer lookup', { stale: found ? 'hit' : 'miss' });
-      return found ? { status: 'hit', ...found } : { status: 'miss' };
+      return staleAnswerFor(input);
     },
 
     async retrieveChunks(input: {
@@ -498,51 +565,56 @@ export const createActivities = (deps: ActivityDeps) => {
       topK?: number;
       flightKey?: string;
     }): Promise<RetrieveResult> {
-      return atBoundary(async () => {
-        const started = performance.now();
-        checkQuery(input.query, input.tenant);
-        const params = await paramsFor(input.tenant);
-        const topK = input.topK ?? params.params.topK;
-        const search = () =>
-          withSpan('retrieval.search', { 'retrieval.k': topK, 'retrieval.store': store.kind }, async (span) => {
-            const [response, stats] = await Promise.all([
-              store.search(input.tenant, { query: input.query, topK, ...tuningOf(params) }),
-              store.stats(input.tenant),
-            ]);
-            span.setAttributes({
-              'retrieval.hits': response.hits.length,
-              'retrieval.top_score': response.hits[0]?.score ?? 0,
+      return atBoundary(() =>
+        keepAlive(async () => {
+          const started = performance.now();
+          checkQuery(input.query, input.tenant);
+          const params = await paramsFor(input.tenant);
+          const topK = input.topK ?? params.params.topK;
+          const search = () =>
+            withSpan('retrieval.search', { 'retrieval.k': topK, 'retrieval.store': store.kind }, async (span) => {
+              const [response, stats] = await Promise.all([
+                store.search(input.tenant, { query: input.query, topK, ...tuningOf(params) }),
+                store.stats(input.tenant),
+              ]);
+              span.setAttributes({
+                'retrieval.hits': response.hits.length,
+                'retrieval.top_score': response.hits[0]?.score ?? 0,
+              });
+              const hits = response.hits.map(({ chunkId, docId, title, text, score }) => ({
+                chunkId,
+                docId,
+                title,
+                snippet: snippet(text),
+                score: Math.round(score * 10_000) / 10_000,
+              }));
+              return {
+                hits,
+                reason: response.reason,
+                corpusVersion: stats.corpusVersion,
+                ...(response.degradedReason
+                  ? { retrievalDegraded: response.degradedReason, degradedReasons: ['lexical-only' as const] }
+                  : {}),
+              };
             });
-            const hits = response.hits.map(({ chunkId, docId, title, text, score }) => ({
-              chunkId,
-              docId,
-              title,
-              snippet: snippet(text),
-              score: Math.round(score * 10_000) / 10_000,
-            }));
-            return {
-              hits,
-              reason: response.reason,
-              corpusVersion: stats.corpusVersion,
-              ...(response.degradedReason
-                ? { retrievalDegraded: response.degradedReason, degradedReasons: ['lexical-only' as const] }
-                : {}),
-            };
-          });
-        const result = input.flightKey ? await shared(`${input.flightKey}:retrieval`, search) : await search();
-        return { ...result, tookMs: Math.round(performance.now() - started) };
-      });
+          const result = input.flightKey ? await shared(`${input.flightKey}:retrieval`, search) : await search();
+          return { ...result, tookMs: Math.round(performance.now() - started) };
+        }),
+      );
     },
 
     async generateAnswer(input: GenerateInput): Promise<GenerateResult> {
       return atBoundary(() =>
-        input.flightKey
-          ? shared(`${input.flightKey}:generation`, (signal) => generateWith(deps.generator, input, signal))
-          : generateWith(deps.generator, input, Context.current().cancellationSignal),
+        keepAlive(() =>
+          input.flightKey
+            ? shared(`${input.flightKey}:generation`, (signal) => generateWith(deps.generator, input, signal))
+            : generateWith(deps.generator, input, Context.current().cancellationSignal),
+        ),
       );
     },
 
     async composeExtractiveAnswer(input: GenerateInput): Promise<GenerateResult> {
+      if (input.circuitOpen) deps.breakers?.llm.countRefusal();
       // The fallback rewrites whatever the configured generator had streamed; without an LLM there was nothing.
       return atBoundary(() =>
         generateWith(deps.extractive, input, Context.current().cancellationSignal, deps.generator !== deps.extractive),

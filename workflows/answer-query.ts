@@ -46,16 +46,37 @@ const local = proxyLocalActivities<Activities>({
  * histories from before it do not have.
  */
 const DEADLINE_LADDER_PATCH = 'deadline-ladder-v1';
+/**
+ * A dependency whose breaker the cache lookup reported as refusing gets no activity: the workflow takes its fallback
+ * at once instead of scheduling a task (a server round trip) only to have it refused. Marked only on queries that
+ * take that shortcut, so every other query issues the same commands as before.
+ */
+const BREAKER_SHORTCUT_PATCH = 'breaker-shortcut-v1';
+/**
+ * Retrieval and generation are scheduled with a heartbeat timeout (the activities heartbeat once they run longer
+ * than a third of it): an attempt on a worker that died is retried elsewhere after this long, not after its whole
+ * start-to-close timeout — which with a SIGKILLed worker used to cost a query most of its deadline.
+ */
+const HEARTBEAT_PATCH = 'activity-heartbeat-v1';
+const HEARTBEAT_TIMEOUT_MS = 2000;
 /** Below this much budget a remote step is not worth starting: the fallback answers instead. */
 const MIN_STEP_MS = 500;
+/**
+ * Below this much budget a remote generation is not started either: a task dispatch and a server timer on a loaded
+ * machine can take seconds, and `npm run chaos` showed a generation scheduled with 0.6 s left time out 4 s later,
+ * past the deadline, when the local extractive answer was there at once.
+ */
+const MIN_REMOTE_GENERATION_MS = 1500;
+const MIN_REMOTE_GENERATION_PATCH = 'min-remote-generation-v1';
 const RETRIEVAL_ATTEMPT_MS = 10_000;
 
 // Retrieval is a lookup in an index or in Qdrant: quick to fail, quick to retry; after that the query answers
 // with a clear fallback. Every attempt together must end before the deadline, less the fallback's budget.
-const retrievalWithin = (budgetMs: number) =>
+const retrievalWithin = (budgetMs: number, heartbeat: boolean) =>
   proxyActivities<Activities>({
     startToCloseTimeout: Math.min(RETRIEVAL_ATTEMPT_MS, budgetMs),
     scheduleToCloseTimeout: budgetMs,
+    ...(heartbeat ? { heartbeatTimeout: Math.min(HEARTBEAT_TIMEOUT_MS, budgetMs) } : {}),
     retry: {
       maximumAttempts: 3,
       initialInterval: '200ms',
@@ -135,21 +156,30 @@ export async function answerQueryWorkflow(input: AnswerQueryInput): Promise<Answ
   const cacheReport: CacheReport = lookup.status === 'error' ? { result: 'error' } : lookup.cache;
   // Identical misses in flight at once share one retrieval and one generation, keyed by the result key.
   const flightKey = lookup.status === 'miss' && !input.options?.bypassCache ? lookup.key : undefined;
+  const refused = lookup.status === 'error' ? [] : (lookup.refused ?? []);
+  // Whether to skip a refused dependency's activity; patched() is called only then, so only such queries carry it.
+  const shortcut = (dependency: 'store' | 'llm') => refused.includes(dependency) && patched(BREAKER_SHORTCUT_PATCH);
 
   const ladderOn = patched(DEADLINE_LADDER_PATCH);
-  const retrieval = retrievalWithin(ladderOn ? Math.max(stepBudget(), MIN_STEP_MS) : RETRIEVAL_ATTEMPT_MS * 3);
-  const lookupMs = lookup.status === 'error' ? undefined : lookup.tookMs;
+  const heartbeat = ladderOn && patched(HEARTBEAT_PATCH);
+  const retrieval = retrievalWithin(
+    ladderOn ? Math.max(stepBudget(), MIN_STEP_MS) : RETRIEVAL_ATTEMPT_MS * 3,
+    heartbeat,
+  );
+  const lookupMs = lookup.status === 'error' || lookup.status === 'unavailable' ? undefined : lookup.tookMs;
   let retrieved;
   try {
+    if (ladderOn && shortcut('store')) throw circuitOpen('store');
     retrieved = await retrieval.retrieveChunks({ query: input.query, tenant, topK: input.options?.topK, flightKey });
   } catch (failure) {
     rethrowInvalidInput(failure);
     const detail = failureMessage(failure);
     if (ladderOn) {
       // The store is down: the last good answer to the same question beats no answer, flagged as such.
-      const stale = await local
-        .lookupStaleAnswer({ query: input.query, tenant, options: input.options })
-        .catch(() => undefined);
+      // The lookup that found the store breaker refusing has read the last good answer already.
+      const stale =
+        (lookup.status === 'unavailable' ? lookup.stale : undefined) ??
+        (await local.lookupStaleAnswer({ query: input.query, tenant, options: input.options }).catch(() => undefined));
       if (stale?.status === 'hit') {
         return finish(
           {
@@ -202,14 +232,26 @@ export async function answerQueryWorkflow(input: AnswerQueryInput): Promise<Answ
 
   let generated;
   let failureDetail: string | undefined;
-  if (ladderOn && remainingMs < MIN_STEP_MS) {
+  // patched() only where the rule changed anything, so other queries carry no marker.
+  const tooLate =
+    ladderOn &&
+    (remainingMs < MIN_STEP_MS || (remainingMs < MIN_REMOTE_GENERATION_MS && patched(MIN_REMOTE_GENERATION_PATCH)));
+  if (tooLate) {
     reasons.push('deadline');
     generated = await local.composeExtractiveAnswer(generateInput).catch(() => snippetAnswer(retrieved.hits));
+  } else if (ladderOn && shortcut('llm')) {
+    // The same flags as a generation attempt refused with CircuitOpen, without the attempt.
+    reasons.push('generation-failed');
+    failureDetail = failureMessage(circuitOpen('llm'));
+    generated = await local
+      .composeExtractiveAnswer({ ...generateInput, circuitOpen: true })
+      .catch(() => snippetAnswer(retrieved.hits));
   } else {
     const generation = proxyActivities<Activities>({
       // Two attempts' worth of the remaining deadline at most, so the extractive fallback still fits in it.
       startToCloseTimeout: Math.max(Math.floor(remainingMs / 2), ladderOn ? MIN_STEP_MS / 2 : 1000),
       scheduleToCloseTimeout: ladderOn ? remainingMs : Math.max(remainingMs - 500, 1000),
+      ...(heartbeat ? { heartbeatTimeout: Math.min(HEARTBEAT_TIMEOUT_MS, remainingMs) } : {}),
       retry: {
         maximumAttempts: 3,
         initialInterval: '500ms',
@@ -298,6 +340,15 @@ function snippetAnswer(hits: RetrievedHit[]): GenerateResult {
     uncited: quoted.length === 0 ? true : undefined,
     tookMs: 0,
   };
+}
+
+/** What the refused activity would have failed with (the message of lib/resilience's CircuitOpenError). */
+function circuitOpen(dependency: 'store' | 'llm'): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: ErrorType.CircuitOpen,
+    message: `circuit breaker for ${dependency} is open`,
+    nonRetryable: true,
+  });
 }
 
 function failureMessage(failure: unknown): string {

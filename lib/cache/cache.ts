@@ -13,9 +13,14 @@ export interface CacheLookup<T> {
   value?: T;
 }
 
-/** A cross-process lock held until released or until its TTL lapses; release never throws. */
+/** A cross-process lock held until released or until its TTL lapses; release and extend never throw. */
 export interface CacheLock {
   release(): Promise<void>;
+  /**
+   * Sets the TTL to `ttlMs` from now if this holder still has the lock: a holder that keeps working keeps it, one
+   * that died (a killed worker) loses it within one TTL, so its waiters need not wait out a long one.
+   */
+  extend?(ttlMs: number): Promise<boolean>;
 }
 
 /**

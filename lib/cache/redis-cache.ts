@@ -35,6 +35,7 @@ type Client = Redis | Cluster;
 interface ScriptedClient {
   ragTagAdd(tagKey: string, member: string, expiresAt: number, now: number, ttlMs: number): Promise<number>;
   ragUnlock(lockKey: string, token: string): Promise<number>;
+  ragExtendLock(lockKey: string, token: string, ttlMs: number): Promise<number>;
 }
 
 // A tag is a sorted set of entry keys scored by when each entry expires. Every add trims the members already gone,
@@ -51,6 +52,10 @@ return redis.call('ZCARD', KEYS[1])`;
 // Deletes the lock only if we still hold it: after our TTL lapsed another worker may own it.
 const UNLOCK_LUA = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+const EXTEND_LOCK_LUA = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0`;
 
 /** Keeps reconnecting forever, backing off to 2 s, so the cache comes back by itself when Redis does. */
@@ -114,6 +119,7 @@ export class RedisCache implements Cache {
     this.tagGraceMs = options.tagGraceMs ?? 60_000;
     this.client.defineCommand('ragTagAdd', { numberOfKeys: 1, lua: TAG_ADD_LUA });
     this.client.defineCommand('ragUnlock', { numberOfKeys: 1, lua: UNLOCK_LUA });
+    this.client.defineCommand('ragExtendLock', { numberOfKeys: 1, lua: EXTEND_LOCK_LUA });
     // Without a listener ioredis reports connection errors as unhandled; the commands report their own failures.
     this.client.on('error', (error: unknown) => this.markDegraded('connection', error));
     this.client.on('ready', () => this.recovered());
@@ -217,6 +223,15 @@ export class RedisCache implements Cache {
         } catch (error) {
           // The lock's TTL frees it anyway.
           this.fail('lock', error);
+        }
+      },
+      extend: async (extendMs) => {
+        try {
+          const scripted = this.client as unknown as ScriptedClient;
+          return (await scripted.ragExtendLock(lockKey, token, Math.max(1, Math.round(extendMs)))) === 1;
+        } catch (error) {
+          this.fail('lock', error);
+          return false;
         }
       },
     };

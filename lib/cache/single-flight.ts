@@ -82,7 +82,10 @@ function abortReason(signal: AbortSignal): unknown {
 export type ComputeSource = 'cache' | 'computed' | 'shared' | 'waited';
 
 export interface StampedeOptions {
-  /** How long the cross-process lock lasts; should exceed a typical computation. @default 10000 */
+  /**
+   * TTL of the cross-process lock. The holder renews it every third of this while it computes, so it may be far
+   * shorter than a computation: it is how long waiters keep waiting on a holder that died. @default 10000
+   */
   lockMs?: number;
   /** How long a process that lost the lock polls the cache before computing itself. @default 3000 */
   waitMs?: number;
@@ -152,22 +155,33 @@ async function computeWithLock<T>(
   options: StampedeOptions,
   signal: AbortSignal,
 ): Promise<CachedValue<T> & { timedOut?: boolean }> {
-  const lock = cache.tryLock ? await cache.tryLock(`compute:${key}`, options.lockMs ?? 10_000) : 'unavailable';
+  const lockMs = options.lockMs ?? 10_000;
+  const takeLock = () =>
+    cache.tryLock ? cache.tryLock(`compute:${key}`, lockMs) : Promise.resolve('unavailable' as const);
+  let lock = await takeLock();
   if (lock === 'busy') {
     const deadline = Date.now() + (options.waitMs ?? 3000);
     let interval = options.pollMs ?? 20;
-    while (Date.now() < deadline) {
+    while (lock === 'busy' && Date.now() < deadline) {
       await sleep(Math.min(interval, Math.max(1, deadline - Date.now())), undefined, { signal });
       interval = Math.min(interval * 2, 200);
       const value = await cache.get<T>(key);
       if (value !== undefined) return { value, source: 'waited' };
+      // A live holder keeps renewing its lock; one that died stops, and its lock lapses: take the work over.
+      lock = await takeLock();
     }
-    const value = await compute(signal);
-    await cache.set(key, value, setOptions);
-    return { value, source: 'computed', timedOut: true };
+    if (lock === 'busy') {
+      const value = await compute(signal);
+      await cache.set(key, value, setOptions);
+      return { value, source: 'computed', timedOut: true };
+    }
   }
+  const held = lock === 'unavailable' ? undefined : lock;
+  const renewal = held?.extend
+    ? setInterval(() => void held.extend?.(lockMs), Math.max(1, Math.floor(lockMs / 3)))
+    : undefined;
   try {
-    if (lock !== 'unavailable') {
+    if (held) {
       // The previous holder may have written the value between our miss and our lock.
       const value = await cache.get<T>(key);
       if (value !== undefined) return { value, source: 'waited' };
@@ -176,6 +190,7 @@ async function computeWithLock<T>(
     await cache.set(key, value, setOptions);
     return { value, source: 'computed' };
   } finally {
-    if (lock !== 'unavailable') await lock.release();
+    clearInterval(renewal);
+    await held?.release();
   }
 }

@@ -60,6 +60,10 @@ export interface AuditBackend {
  */
 export class ParamStore {
   private readonly memo = new Map<string, { value: ParamVersion; at: number }>();
+  /** One read per tenant at a time, shared by every query that finds the memo expired. */
+  private readonly reading = new Map<string, Promise<ParamVersion>>();
+  /** Tenants whose last read failed: their queries keep the last version while one read retries behind them. */
+  private readonly failing = new Set<string>();
 
   constructor(
     private readonly backend: AuditBackend,
@@ -74,20 +78,38 @@ export class ParamStore {
   /**
    * The live version. When the backend cannot be read (Redis down) the query path keeps the last version it read —
    * or the defaults if it never read one — and tries again after `refreshMs`: a parameter store outage must not
-   * turn into a retrieval outage.
+   * turn into a retrieval outage. While it is failing, queries do not wait for those retries (each would cost them up
+   * to `readTimeoutMs`, several times per query): one read runs in the background and the next query sees its result.
    */
   async current(tenant: string): Promise<ParamVersion> {
     const memo = this.memo.get(tenant);
     if (memo && performance.now() - memo.at < this.refreshMs) return memo.value;
-    let value: ParamVersion;
-    try {
-      value = currentOf(await this.boundedEntries(tenant), this.defaults);
-    } catch (error) {
-      this.onReadError?.(tenant, error);
-      value = memo?.value ?? { version: 0, params: this.defaults };
-    }
-    this.memo.set(tenant, { value, at: performance.now() });
-    return value;
+    const read = this.reading.get(tenant) ?? this.read(tenant);
+    return memo && this.failing.has(tenant) ? memo.value : read;
+  }
+
+  /** The read in flight for `tenant` if there is one (a query just got the last version without it), else `current`. */
+  async settled(tenant: string): Promise<ParamVersion> {
+    return this.reading.get(tenant) ?? this.current(tenant);
+  }
+
+  private read(tenant: string): Promise<ParamVersion> {
+    const read = (async () => {
+      let value: ParamVersion;
+      try {
+        value = currentOf(await this.boundedEntries(tenant), this.defaults);
+        this.failing.delete(tenant);
+      } catch (error) {
+        this.onReadError?.(tenant, error);
+        this.failing.add(tenant);
+        value = this.memo.get(tenant)?.value ?? { version: 0, params: this.defaults };
+      }
+      this.memo.set(tenant, { value, at: performance.now() });
+      this.reading.delete(tenant);
+      return value;
+    })();
+    this.reading.set(tenant, read);
+    return read;
   }
 
   private async boundedEntries(tenant: string): Promise<AuditEntry[]> {

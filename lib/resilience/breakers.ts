@@ -198,6 +198,22 @@ export class DependencyBreaker {
     return Math.max(held, this.openedAt + this.settings.openMs - Date.now());
   }
 
+  /**
+   * Whether a call made now would be refused without reaching the dependency. False once the open period is over:
+   * the next call is the half-open probe, and a caller that skipped calls on this answer would keep it open forever.
+   */
+  get refusing(): boolean {
+    // Held open by another worker's breaker: `run` refuses until the hold ends, whatever this one's own state.
+    if (this.hold) return true;
+    const state = this.policy.state;
+    return state === CircuitState.Isolated || (state === CircuitState.Open && this.retryAfterMs > 0);
+  }
+
+  /** Counts a call its caller skipped because {@link refusing} said it would be refused, as `run` counts one. */
+  countRefusal(): void {
+    this.metrics?.rejected.inc({ dependency: this.dependency });
+  }
+
   snapshot(): BreakerSnapshot {
     return {
       state: this.state,
@@ -288,6 +304,11 @@ async function withTimeout<T>(work: Promise<T>, timeoutMs: number, dependency: D
 }
 
 export type Breakers = Record<Dependency, DependencyBreaker>;
+
+/** The dependencies whose breaker would refuse a call made now, in {@link DEPENDENCIES} order. */
+export function refusedDependencies(breakers: Breakers | undefined): Dependency[] {
+  return breakers ? DEPENDENCIES.filter((d) => breakers[d].refusing) : [];
+}
 
 export function createBreakers(
   settings: Record<Dependency, BreakerSettings>,

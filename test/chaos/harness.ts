@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import proto from '@temporalio/proto';
 import { runLoad, DEFAULT_LOAD, readSampleQuestions, type LoadReport, type LoadSample } from '../../client/load.js';
 import { RaglineClient } from '../../client/ragline-client.js';
 import { loadConfig } from '../../lib/config.js';
@@ -42,6 +43,8 @@ export interface Stack {
   storeProxy?: FaultProxy;
   workers: WorkerHandle[];
   client: RaglineClient;
+  /** The Temporal client under {@link client}, to read a slow query's history. */
+  temporalClient: Client;
   env: Record<string, string>;
   startWorker(name: string): Promise<WorkerHandle>;
   restartTemporal(): Promise<void>;
@@ -133,7 +136,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   // The client connects to the address directly: envconfig reads this process's environment, not the workers'.
   const config = loadConfig(env);
   const connection = await Connection.connect({ address: temporal.address });
-  const client = new RaglineClient(new Client({ connection }), env.RAGLINE_TASK_QUEUE ?? 'ragline-chaos', {
+  const temporalClient = new Client({ connection });
+  const client = new RaglineClient(temporalClient, env.RAGLINE_TASK_QUEUE ?? 'ragline-chaos', {
     maxQueryChars: config.RAGLINE_MAX_QUERY_CHARS,
     ingestBatch: config.RAGLINE_INGEST_BATCH,
     deadlineMs: config.RAGLINE_QUERY_DEADLINE_MS,
@@ -150,6 +154,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     storeProxy,
     workers,
     client,
+    temporalClient,
     env,
     startWorker,
     async restartTemporal() {
@@ -182,6 +187,8 @@ export interface FaultReport {
   p99Ms: number;
   maxMs: number;
   breakerTransitions: BreakerTransition[];
+  /** The slowest answered query of the phase: its id and latency as the client saw it. */
+  slowest?: { queryId: string; latencyMs: number };
   load: LoadReport;
 }
 
@@ -196,6 +203,7 @@ export async function phase(
   hooks: { before?: () => Promise<void>; during?: (done: number) => void; after?: () => Promise<void> } = {},
 ): Promise<FaultReport> {
   const seen = stack.transitions().length;
+  let slowest: FaultReport['slowest'];
   await hooks.before?.();
   const report = await runLoad(
     stack.client,
@@ -208,7 +216,14 @@ export async function phase(
       seed: load.seed ?? fault.length,
       newShare: load.newShare ?? DEFAULT_LOAD.newShare,
     },
-    { onDone: (_: LoadSample, done: number) => hooks.during?.(done) },
+    {
+      onDone: (sample: LoadSample, done: number) => {
+        if (sample.result && sample.latencyMs > (slowest?.latencyMs ?? -1)) {
+          slowest = { queryId: sample.result.queryId, latencyMs: sample.latencyMs };
+        }
+        hooks.during?.(done);
+      },
+    },
   );
   await hooks.after?.();
   return {
@@ -221,8 +236,48 @@ export async function phase(
     p99Ms: report.latencyMs.all.p99,
     maxMs: report.latencyMs.all.max,
     breakerTransitions: stack.transitions().slice(seen),
+    slowest,
     load: report,
   };
+}
+
+/**
+ * Where a query's time went, from its history: each event's offset from the start, with the activity it concerns
+ * and which timeout fired. One line, for the chaos report's slowest query of a phase.
+ */
+export async function timeline(stack: Stack, queryId: string): Promise<string> {
+  const history = await stack.temporalClient.workflow.getHandle(queryId).fetchHistory();
+  const events = history.events ?? [];
+  const at = (e: (typeof events)[number]) => {
+    const t = e.eventTime;
+    return Number(t?.seconds ?? 0) * 1000 + Math.round((t?.nanos ?? 0) / 1e6);
+  };
+  const start = events[0] ? at(events[0]) : 0;
+  const names = new Map<string, string>();
+  return events
+    .map((e) => {
+      const type = String(proto.temporal.api.enums.v1.EventType[e.eventType ?? 0] ?? e.eventType)
+        .replace(/^EVENT_TYPE_/, '')
+        .toLowerCase();
+      const scheduled = e.activityTaskScheduledEventAttributes;
+      if (scheduled) names.set(String(e.eventId), scheduled.activityType?.name ?? '?');
+      const activity =
+        scheduled?.activityType?.name ??
+        names.get(
+          String(
+            e.activityTaskStartedEventAttributes?.scheduledEventId ??
+              e.activityTaskCompletedEventAttributes?.scheduledEventId ??
+              e.activityTaskFailedEventAttributes?.scheduledEventId ??
+              e.activityTaskTimedOutEventAttributes?.scheduledEventId ??
+              '',
+          ),
+        );
+      const timeout =
+        e.workflowTaskTimedOutEventAttributes?.timeoutType ??
+        e.activityTaskTimedOutEventAttributes?.failure?.timeoutFailureInfo?.timeoutType;
+      return `+${at(e) - start} ${type}${activity ? `(${activity})` : ''}${timeout !== undefined && timeout !== null ? `[timeout ${timeout}]` : ''}`;
+    })
+    .join(' ');
 }
 
 export function formatFault(r: FaultReport): string {
@@ -232,6 +287,7 @@ export function formatFault(r: FaultReport): string {
     `${r.fault}: sent ${r.sent}, answered ${r.answered}, errors ${r.errors}, lost ${r.lost}, p99 ${r.p99Ms} ms (max ${r.maxMs} ms)`,
     `  degraded: ${reasons.length > 0 ? reasons.join(', ') : 'none'}`,
     `  breaker transitions: ${transitions.length > 0 ? transitions.join(' ') : 'none'}`,
+    ...(r.slowest ? [`  slowest: ${r.slowest.queryId} ${r.slowest.latencyMs} ms`] : []),
   ].join('\n');
 }
 

@@ -242,6 +242,68 @@ describe('redis cache across workers and outages', () => {
     expect(await w2.tryLock(`compute:${key}`, 1000)).toBe('busy');
   });
 
+  it('takes the work over from a lock holder that died, once its unrenewed lock lapses', async () => {
+    const [w1, w2] = [await openWorker(), await openWorker()];
+    const key = resultKey(scope, 'killed lock holder');
+    // A holder that took the lock and was killed: it never renews nor releases it.
+    expect(await w1.tryLock(`compute:${key}`, 300)).not.toBe('busy');
+    const sources: string[] = [];
+    let computed = 0;
+    const result = await cachedCompute(
+      w2,
+      key,
+      minute,
+      async () => {
+        computed += 1;
+        return 'computed after takeover';
+      },
+      // A wait far longer than the test: only taking the lapsed lock over lets this finish.
+      { waitMs: 3_600_000, lockMs: 1000, onSource: (source) => sources.push(source) },
+    );
+    expect(result).toEqual({ value: 'computed after takeover', source: 'computed' });
+    expect(sources).toEqual(['computed']);
+    expect(computed).toBe(1);
+  });
+
+  it('keeps its lock while it computes for longer than the lock TTL, so a waiter waits for its value', async () => {
+    const [w1, w2] = [await openWorker(), await openWorker()];
+    const key = resultKey(scope, 'slow live lock holder');
+    // The holder's computation ends only after its lock has been renewed three times, i.e. outlived its TTL.
+    let renewed = 0;
+    let renewedThrice!: () => void;
+    const outlived = new Promise<void>((resolve) => (renewedThrice = resolve));
+    let started!: () => void;
+    const holding = new Promise<void>((resolve) => (started = resolve));
+    const counting: Cache = Object.assign(Object.create(w1) as Cache, {
+      tryLock: async (name: string, ttlMs: number) => {
+        const lock = await w1.tryLock(name, ttlMs);
+        if (typeof lock === 'string') return lock;
+        return {
+          release: () => lock.release(),
+          extend: async (ms: number) => {
+            const kept = (await lock.extend?.(ms)) ?? false;
+            if (kept && (renewed += 1) === 3) renewedThrice();
+            return kept;
+          },
+        };
+      },
+    });
+    let runs = 0;
+    const compute = async () => {
+      runs += 1;
+      started();
+      await outlived;
+      return 'from the live holder';
+    };
+    const options = { waitMs: 3_600_000, lockMs: 150 };
+    const first = cachedCompute(counting, key, minute, compute, options);
+    await holding;
+    const second = await cachedCompute(w2, key, minute, compute, options);
+    expect((await first).source).toBe('computed');
+    expect(second).toEqual({ value: 'from the live holder', source: 'waited' });
+    expect(runs).toBe(1);
+  });
+
   it('serves misses and swallows writes while Redis is down, then recovers by itself', async () => {
     const cache = await openWorker();
     const key = resultKey(scope, 'outage');

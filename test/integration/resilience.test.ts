@@ -79,6 +79,16 @@ describe('resilience: breakers, deadline and the degradation ladder', () => {
     return { result, history };
   };
 
+  type History = Awaited<ReturnType<typeof ask>>['history'];
+  const scheduledActivities = (history: History) =>
+    (history.events ?? []).flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
+  const patchMarkers = (history: History) =>
+    (history.events ?? []).flatMap((e) => {
+      const details = e.markerRecordedEventAttributes?.details;
+      const id = details?.['patch-data']?.payloads?.[0]?.data;
+      return id ? [JSON.parse(Buffer.from(id).toString()).id as string] : [];
+    });
+
   const metricValue = async (ragline: TestRagline, name: string, labels: Record<string, string>) => {
     const metric = (await ragline.runtime.deps.metrics.registry.getMetricsAsJSON()).find((m) => m.name === name);
     const found = metric?.values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l));
@@ -104,15 +114,16 @@ describe('resilience: breakers, deadline and the degradation ladder', () => {
     expect(second.result.rung).toBe('extractive');
     expect(second.result.model).toBe('extractive');
     expect(second.result.fallbackDetail).toBe(FALLBACK_MESSAGES['generation-failed']);
-    // One attempt, failed as non-retryable CircuitOpen: the workflow took its fallback at once.
-    const generateFailures = second.history.events?.filter((e) => e.activityTaskFailedEventAttributes) ?? [];
-    expect(generateFailures).toHaveLength(1);
-    const failure = generateFailures[0]?.activityTaskFailedEventAttributes?.failure;
-    expect(failure?.cause?.applicationFailureInfo?.type ?? failure?.applicationFailureInfo?.type).toBe(
-      ErrorType.CircuitOpen,
-    );
+    // The cache lookup reported the LLM breaker refusing, so no generation activity was even scheduled: the
+    // workflow went straight to the extractive fallback, behind its patch marker.
+    expect(scheduledActivities(second.history)).toEqual(['retrieveChunks']);
+    expect(patchMarkers(second.history)).toContain('breaker-shortcut-v1');
+    expect(second.history.events?.some((e) => e.activityTaskFailedEventAttributes)).toBe(false);
     expect(await metricValue(ragline, 'rag_breaker_state', { dependency: 'llm' })).toBe(1);
-    expect(await metricValue(ragline, 'rag_breaker_rejected_total', { dependency: 'llm' })).toBeGreaterThanOrEqual(1);
+    // The skipped call is counted as the refusal it would have been.
+    expect(await metricValue(ragline, 'rag_breaker_rejected_total', { dependency: 'llm' })).toBe(1);
+    // A query that needs no shortcut carries no marker: its commands are what they always were.
+    expect(patchMarkers(first.history)).not.toContain('breaker-shortcut-v1');
 
     // Recovery: once the open period has passed, one probe goes through and closes it. Queries are retried until
     // one gets the LLM's answer; what is asserted is the order of states, not how long it took.
@@ -162,6 +173,38 @@ describe('resilience: breakers, deadline and the degradation ladder', () => {
     expect(await metricValue(ragline, 'rag_answers_by_rung_total', { rung: 'message' })).toBe(1);
   });
 
+  it('skips retrieval while the store breaker refuses: the stale answer or the message, at once', async () => {
+    const store = { down: false as false | 'fail' | 'hang', calls: 0 };
+    const ragline = await raglineWith(
+      { store: switchableStore(await EmbeddedStore.open(await tempDir()), store) },
+      { RAGLINE_BREAKER_STORE: 'minCalls=2,window=2,openMs=600000' },
+    );
+    const fresh = await ask(ragline, 'How do I reset my password?');
+    expect(fresh.result.degraded).toBe(false);
+    store.down = 'fail';
+    // The first failing query's lookup and retrieval fill the window and open the breaker.
+    const opening = await ask(ragline, 'What are the API rate limits?');
+    expect(opening.result.fallbackReason).toBe('retrieval-unavailable');
+    expect(ragline.runtime.breakers?.store.state).toBe('open');
+    const callsWhenOpened = store.calls;
+
+    const stale = await ask(ragline, 'How do I reset my password?');
+    expect(stale.result.fallbackReason).toBe('stale-cache');
+    expect(stale.result.rung).toBe('stale-cache');
+    expect(stale.result.cache).toEqual({ result: 'error', stale: 'hit' });
+    expect(stale.result.answer).toBe(fresh.result.answer);
+    expect(scheduledActivities(stale.history)).toEqual([]);
+    expect(patchMarkers(stale.history)).toContain('breaker-shortcut-v1');
+
+    const message = await ask(ragline, 'How do I export my data?');
+    expect(message.result.fallbackReason).toBe('retrieval-unavailable');
+    expect(message.result.rung).toBe('message');
+    expect(message.result.cache).toEqual({ result: 'error', stale: 'miss' });
+    expect(scheduledActivities(message.history)).toEqual([]);
+    // Neither query reached the store.
+    expect(store.calls).toBe(callsWhenOpened);
+  });
+
   it('bounds every retrieval attempt by what is left of the deadline when the store hangs', async () => {
     const store = { down: false as false | 'fail' | 'hang', calls: 0 };
     const ragline = await raglineWith(
@@ -179,7 +222,23 @@ describe('resilience: breakers, deadline and the degradation ladder', () => {
       Number(d?.seconds ?? 0) * 1000 + Math.round((d?.nanos ?? 0) / 1e6);
     expect(ms(scheduled?.scheduleToCloseTimeout)).toBeLessThanOrEqual(deadlineMs - FALLBACK_BUDGET_MS);
     expect(ms(scheduled?.startToCloseTimeout)).toBeLessThanOrEqual(ms(scheduled?.scheduleToCloseTimeout));
+    // A heartbeat timeout well inside the attempt's: an attempt on a worker that died is retried elsewhere soon.
+    expect(ms(scheduled?.heartbeatTimeout)).toBeGreaterThan(0);
+    expect(ms(scheduled?.heartbeatTimeout)).toBeLessThanOrEqual(Math.min(2000, ms(scheduled?.startToCloseTimeout)));
+    expect(patchMarkers(history)).toContain('activity-heartbeat-v1');
     expect(history.events?.some((e) => e.activityTaskTimedOutEventAttributes)).toBe(true);
+  });
+
+  it('starts no remote generation with under 1.5 s of the deadline left: the extractive answer comes at once', async () => {
+    const llm = { down: false, calls: 0 };
+    const ragline = await raglineWith({ generator: switchableGenerator(llm) });
+    // 3 s less the fallback's 2 s leaves under 1 s for generation once the lookup and retrieval are done.
+    const { result, history } = await ask(ragline, 'How do I reset my password?', { deadlineMs: 3000 });
+    expect(result.fallbackReason).toBe('deadline');
+    expect(result.rung).toBe('extractive');
+    expect(result.model).toBe('extractive');
+    expect(scheduledActivities(history)).toEqual(['retrieveChunks']);
+    expect(llm.calls).toBe(0);
   });
 
   it('keeps ingesting through an open store breaker: the batch waits for the probe instead of failing', async () => {

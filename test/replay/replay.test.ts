@@ -29,6 +29,15 @@ describe('replay of histories captured from real runs', () => {
         'ingest-manifest-continued.json',
         // A streamed query (options.stream) whose first generation attempt broke mid-stream: no new command.
         'answer-query-streamed-retry.json',
+        // An open LLM or store breaker reported by the cache lookup: no activity for it, behind
+        // patched('breaker-shortcut-v1').
+        'answer-query-breaker-shortcut-llm.json',
+        'answer-query-breaker-shortcut-stale.json',
+        'answer-query-breaker-shortcut-message.json',
+        // Retrieval and generation with a heartbeat timeout, behind patched('activity-heartbeat-v1').
+        'answer-query-heartbeat-miss.json',
+        // Under 1.5 s left for generation: extractive at once, behind patched('min-remote-generation-v1').
+        'answer-query-min-remote-generation.json',
       ]),
     );
     // Histories recorded by older code stay beside the new ones, named by the commit that recorded them.

@@ -70,6 +70,18 @@ export class TestRedis {
     }
   }
 
+  /**
+   * An outage that keeps the data, as a network partition or a failover does: the server is frozen (SIGSTOP), so
+   * clients' commands time out, until {@link resume}. `stop` + `restart` instead comes back empty (no persistence).
+   */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.child?.kill('SIGCONT');
+  }
+
   async stop(): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null) return;

@@ -1,7 +1,12 @@
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ErrorType, RaglineError } from '../../lib/errors.js';
-import { CircuitOpenError, createBreakers, DependencyBreaker } from '../../lib/resilience/breakers.js';
+import {
+  CircuitOpenError,
+  createBreakers,
+  DependencyBreaker,
+  refusedDependencies,
+} from '../../lib/resilience/breakers.js';
 import { guardCache } from '../../lib/resilience/guarded.js';
 import { MemoryCache } from '../../lib/cache/memory-cache.js';
 import type { Cache } from '../../lib/cache/cache.js';
@@ -24,6 +29,40 @@ describe('dependency breakers', () => {
     await expect(breaker.run(failing)).rejects.toBeInstanceOf(CircuitOpenError);
     await expect(breaker.run(failing)).rejects.toMatchObject({ type: ErrorType.CircuitOpen });
     expect(calls).toBe(4);
+  });
+
+  it('says it is refusing while open, and not once the open period is over, so the next call is the probe', async () => {
+    vi.useFakeTimers();
+    try {
+      const breakers = createBreakers({
+        store: settings,
+        llm: { ...settings, minCalls: 1, window: 1, openMs: 1000 },
+        embedder: settings,
+        cache: settings,
+      });
+      expect(refusedDependencies(breakers)).toEqual([]);
+      await expect(breakers.llm.run(fail)).rejects.toThrow('down');
+      expect(breakers.llm.refusing).toBe(true);
+      expect(refusedDependencies(breakers)).toEqual(['llm']);
+      vi.advanceTimersByTime(1000);
+      // Still 'open' to cockatiel until a call arrives, yet that call would go through as the half-open probe.
+      expect(breakers.llm.state).toBe('open');
+      expect(breakers.llm.refusing).toBe(false);
+      await expect(breakers.llm.run(() => Promise.resolve('ok'))).resolves.toBe('ok');
+      expect(breakers.llm.state).toBe('closed');
+      const held = breakers.store.isolate();
+      expect(refusedDependencies(breakers)).toEqual(['store']);
+      held.dispose();
+      expect(refusedDependencies(breakers)).toEqual([]);
+      // Held open by another worker's breaker (RAGLINE_BREAKER_SHARED): refusing until the hold ends.
+      breakers.embedder.holdOpen(Date.now() + 1000, 'worker-b');
+      expect(refusedDependencies(breakers)).toEqual(['embedder']);
+      vi.advanceTimersByTime(1000);
+      expect(refusedDependencies(breakers)).toEqual([]);
+      expect(refusedDependencies(undefined)).toEqual([]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('does not count a rejected request (bad input, context too long) as the dependency failing', async () => {

@@ -99,6 +99,29 @@ describe('generateAnswer', () => {
     expect(uncited.qualityScore).toBeLessThan(cited.qualityScore);
   });
 
+  it('heartbeats while a generation outlasts a third of its heartbeat timeout, so a dead worker is noticed', async () => {
+    generator.hold = true;
+    generator.citations = [1];
+    const input = { query: QUESTION, tenant: TENANT, hits: [{ chunkId, score: 1 }] };
+    const env = new MockActivityEnvironment({ heartbeatTimeoutMs: 300 });
+    let beats = 0;
+    env.on('heartbeat', () => {
+      beats += 1;
+      // Released only by heartbeats: without them this generation would hold until the test times out.
+      if (beats === 2) generator.finish();
+    });
+    const answer = await call(env, activities.generateAnswer, input);
+    expect(answer.citations).toEqual([1]);
+    expect(beats).toBeGreaterThanOrEqual(2);
+    // Scheduled without a heartbeat timeout (older histories), the activity sends none.
+    generator.hold = false;
+    const quiet = new MockActivityEnvironment();
+    let quietBeats = 0;
+    quiet.on('heartbeat', () => (quietBeats += 1));
+    await call(quiet, activities.generateAnswer, input);
+    expect(quietBeats).toBe(0);
+  });
+
   it('keeps a shared generation running when one of the queries that joined it is cancelled', async () => {
     generator.hold = true;
     generator.aborted = 0;

@@ -180,6 +180,35 @@ describe('BM25 parameters per search', () => {
     expect(errors).toContain('hung:acme');
     down = false;
     await disk.append('acme', { ...(await disk.entries('acme'))[0]!, seq: 2, fromVersion: 1, toVersion: 2 });
+    // The query that finds it back still gets the last version at once; the read behind it brings the new one.
+    expect((await store.current('acme')).version).toBe(1);
+    expect((await store.settled('acme')).version).toBe(2);
     expect((await store.current('acme')).version).toBe(2);
+  });
+
+  it('does not make queries wait on a failing backend: one read retries behind them', async () => {
+    const disk = new DiskAuditBackend(await tempDir());
+    let mode: 'up' | 'down' | 'hang' = 'up';
+    let reads = 0;
+    const backend = {
+      entries: (tenant: string) => {
+        reads += 1;
+        if (mode === 'down') return Promise.reject(new Error('connect ECONNREFUSED'));
+        return mode === 'hang' ? new Promise<never>(() => undefined) : disk.entries(tenant);
+      },
+      append: disk.append.bind(disk),
+      close: () => disk.close(),
+    };
+    // A read timeout longer than any test: a query that waited on the hanging read would never finish.
+    const store = new ParamStore(backend, DEFAULT_PARAMS, 0, undefined, 3_600_000);
+    await store.apply('acme', { params: { ...DEFAULT_PARAMS, topK: 4 }, actor: 'a', action: 'apply', reason: 'r' });
+    mode = 'down';
+    expect((await store.current('acme')).version).toBe(1);
+    mode = 'hang';
+    reads = 0;
+    const answers = await Promise.all(Array.from({ length: 5 }, () => store.current('acme')));
+    expect(answers.map((a) => a.version)).toEqual([1, 1, 1, 1, 1]);
+    // Five queries, one read in flight for all of them.
+    expect(reads).toBe(1);
   });
 });
