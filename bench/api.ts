@@ -7,11 +7,14 @@
  *   `ragline serve --worker` runs it.
  * Goal (issue #14): apiEager.p50MsSerial ≤ 0.8 × api.p50MsSerial. The API's overhead is api − ask at p50. Every eager
  * request is checked to have been started eagerly (counted), and every answer to be a cache hit. Last stdout line is
- * JSON: `{ "ask": {...}, "api": {...}, "apiEager": {...}, "eagerStarts": n, "normalStarts": n, "failures": {...} }`.
+ * JSON: `{ "ask": {...}, "api": {...}, "apiEager": {...}, "eagerStarts": n, "normalStarts": n, "failures": {...},
+ * "breakdown": { "normal": {...}, "eager": {...} } }` — the breakdown (`--breakdown N` samples, default 50) says where
+ * a hit's time goes on each path, from the start call to the result.
  */
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import { Client } from '@temporalio/client';
+import proto from '@temporalio/proto';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
 import { createHttpApi } from '../client/http-api.js';
@@ -19,8 +22,10 @@ import { RaglineClient } from '../client/ragline-client.js';
 import { createApiToken, parseApiTokens } from '../lib/api-tokens.js';
 import type { AnswerQueryResult } from '../workflows/answer-query-types.js';
 import { ingestDocumentsWorkflow } from '../workflows/index.js';
-import { flag, measureInterleaved, startBenchStack } from './support.js';
+import { flag, measureInterleaved, percentile, startBenchStack } from './support.js';
 
+const EventType = proto.temporal.api.enums.v1.EventType;
+type EventType = proto.temporal.api.enums.v1.EventType;
 const SAMPLE_DOCS = fileURLToPath(new URL('../sample-corpus/docs', import.meta.url));
 const HIT_QUESTION = 'How do I reset my password?';
 
@@ -30,6 +35,7 @@ export async function run(args: string[]): Promise<void> {
     serial: Number(flag(args, 'serial') ?? 200),
     total: Number(flag(args, 'total') ?? 300),
     concurrency: Number(flag(args, 'concurrency') ?? 4),
+    breakdown: Number(flag(args, 'breakdown') ?? 50),
   };
   const stack = await startBenchStack({ tuned: true });
   const apis: FastifyInstance[] = [];
@@ -105,9 +111,71 @@ export async function run(args: string[]): Promise<void> {
       `concurrency ${options.concurrency}: ask ${figures.ask.qps} q/s, API ${figures.api.qps} q/s, API eager ${figures.apiEager.qps} q/s; ` +
         `eager API requests started eagerly: ${starts.eager}, normally: ${starts.normal}`,
     );
-    console.log(JSON.stringify({ ...figures, eagerStarts: starts.eager, normalStarts: starts.normal, failures }));
+    const where = {
+      normal: await breakdown(direct, options.breakdown),
+      eager: await breakdown(eagerClient, options.breakdown),
+    };
+    for (const [name, b] of Object.entries(where))
+      console.log(
+        `where a ${name} hit's time goes (p50 of ${options.breakdown}, ms after the start call): start call returned ` +
+          `${b.startReturned}, first workflow task started ${b.taskStarted} and completed ${b.taskCompleted} ` +
+          `(server clock), result in the client ${b.result}`,
+      );
+    console.log(
+      JSON.stringify({
+        ...figures,
+        eagerStarts: starts.eager,
+        normalStarts: starts.normal,
+        failures,
+        breakdown: where,
+      }),
+    );
   } finally {
     for (const api of apis) await api.close();
     await stack.stop();
   }
+}
+
+/**
+ * Where a cached answer's time goes, without HTTP: the start call, the first workflow task as the server recorded it
+ * (one task answers a hit), and the result reaching the client. Eager start removes the wait between the start and
+ * the task's start (the matching hop and one persistence write); the rest is common to both paths.
+ */
+async function breakdown(client: RaglineClient, samples: number) {
+  const marks = {
+    startReturned: [] as number[],
+    taskStarted: [] as number[],
+    taskCompleted: [] as number[],
+    result: [] as number[],
+  };
+  for (let i = 0; i < samples; i += 1) {
+    const t0 = performance.timeOrigin + performance.now();
+    const { queryId } = await client.startAsk({ query: HIT_QUESTION });
+    const t1 = performance.timeOrigin + performance.now();
+    const handle = client.client.workflow.getHandle(queryId);
+    await handle.result();
+    const t2 = performance.timeOrigin + performance.now();
+    const events = (await handle.fetchHistory()).events ?? [];
+    const at = (type: EventType) => {
+      const time = events.find((event) => event.eventType === type)?.eventTime;
+      return time ? Number(time.seconds ?? 0) * 1000 + (time.nanos ?? 0) / 1e6 - t0 : NaN;
+    };
+    marks.startReturned.push(t1 - t0);
+    marks.taskStarted.push(at(EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED));
+    marks.taskCompleted.push(at(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED));
+    marks.result.push(t2 - t0);
+  }
+  const p50 = (values: number[]) =>
+    Math.round(
+      percentile(
+        [...values].sort((a, b) => a - b),
+        50,
+      ) * 100,
+    ) / 100;
+  return {
+    startReturned: p50(marks.startReturned),
+    taskStarted: p50(marks.taskStarted),
+    taskCompleted: p50(marks.taskCompleted),
+    result: p50(marks.result),
+  };
 }
