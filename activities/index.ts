@@ -263,7 +263,7 @@ export const createActivities = (deps: ActivityDeps) => {
     }
     metrics.ingestedDocuments.inc({ outcome: 'rejected' }, result.rejected.length);
     if (result.rejected.length > 0) log.warn('ingestion rejected documents', { rejected: result.rejected.length });
-    result.corpusVersion = (await store.stats(tenant)).corpusVersion;
+    result.corpusVersion = await store.corpusVersion(tenant);
   };
 
   const discover = (paths: string[]) =>
@@ -285,7 +285,7 @@ export const createActivities = (deps: ActivityDeps) => {
 
   const scopeFor = async (tenant: string, topK: number, paramsVersion: number): Promise<ResultScope> => ({
     tenant,
-    corpusVersion: (await store.stats(tenant)).corpusVersion,
+    corpusVersion: await store.corpusVersion(tenant),
     topK,
     generatorModel: deps.generator.model,
     paramsVersion: paramsVersion === 0 ? undefined : paramsVersion,
@@ -573,9 +573,9 @@ export const createActivities = (deps: ActivityDeps) => {
           const topK = input.topK ?? params.params.topK;
           const search = () =>
             withSpan('retrieval.search', { 'retrieval.k': topK, 'retrieval.store': store.kind }, async (span) => {
-              const [response, stats] = await Promise.all([
+              const [response, corpusVersion] = await Promise.all([
                 store.search(input.tenant, { query: input.query, topK, ...tuningOf(params) }),
-                store.stats(input.tenant),
+                store.corpusVersion(input.tenant),
               ]);
               span.setAttributes({
                 'retrieval.hits': response.hits.length,
@@ -591,7 +591,7 @@ export const createActivities = (deps: ActivityDeps) => {
               return {
                 hits,
                 reason: response.reason,
-                corpusVersion: stats.corpusVersion,
+                corpusVersion,
                 ...(response.degradedReason
                   ? { retrievalDegraded: response.degradedReason, degradedReasons: ['lexical-only' as const] }
                   : {}),
@@ -717,7 +717,7 @@ export const createActivities = (deps: ActivityDeps) => {
           await invalidateDocuments(cache, input.tenant, outcome.deleted);
           metrics.ingestedDocuments.inc({ outcome: 'deleted' }, outcome.deleted.length);
         }
-        return { ...outcome, corpusVersion: (await store.stats(input.tenant)).corpusVersion };
+        return { ...outcome, corpusVersion: await store.corpusVersion(input.tenant) };
       });
     },
 

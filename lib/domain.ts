@@ -101,6 +101,11 @@ export interface ChunkStore {
   /** Content hash of a document, or undefined when the tenant has no such document. */
   documentHash(tenant: string, docId: string): Promise<string | undefined>;
   stats(tenant: string): Promise<CorpusStats>;
+  /**
+   * The tenant's corpus version alone: what every query's cache keys need. Cheaper than {@link stats}, which also
+   * counts documents and chunks (on Qdrant, exact counts over the tenant's whole corpus).
+   */
+  corpusVersion(tenant: string): Promise<number>;
   health(): Promise<HealthStatus>;
   close(): Promise<void>;
 }

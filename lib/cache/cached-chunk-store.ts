@@ -13,7 +13,7 @@ export function withChunkCache(
   options: { ttlMs: number; onLookup?: (outcome: 'hit' | 'miss') => void },
 ): ChunkStore {
   const getChunks = async (tenant: string, chunkIds: string[]): Promise<Chunk[]> => {
-    const version = String((await store.stats(tenant)).corpusVersion);
+    const version = String(await store.corpusVersion(tenant));
     const keyOf = (chunkId: string) => chunkKey({ tenant, chunkId, contentHash: version });
     const cached = await Promise.all(chunkIds.map((id) => cache.get<Chunk>(keyOf(id))));
     const missing = chunkIds.filter((_, i) => cached[i] === undefined);

@@ -19,6 +19,7 @@ export function guardStore(store: ChunkStore, breaker: DependencyBreaker, readTi
     getChunks: (tenant, ids) => breaker.run(() => store.getChunks(tenant, ids), read),
     documentHash: (tenant, docId) => breaker.run(() => store.documentHash(tenant, docId), read),
     stats: (tenant) => breaker.run(() => store.stats(tenant), read),
+    corpusVersion: (tenant) => breaker.run(() => store.corpusVersion(tenant), read),
     health: () => store.health(),
     close: () => store.close(),
   };

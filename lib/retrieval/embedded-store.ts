@@ -305,6 +305,10 @@ export class EmbeddedStore implements ChunkStore {
     return this.tenants.get(tenantName)?.index.contentHash(docId);
   }
 
+  async corpusVersion(tenantName: string): Promise<number> {
+    return this.tenants.get(tenantName)?.index.corpusVersion ?? 0;
+  }
+
   async stats(tenantName: string): Promise<CorpusStats> {
     const index = this.tenants.get(tenantName)?.index;
     return {

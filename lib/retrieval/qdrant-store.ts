@@ -306,9 +306,14 @@ export class QdrantStore implements ChunkStore {
     const [chunks, documents, corpusVersion] = await Promise.all([
       this.countChunks(tenant),
       this.countChunks(tenant, true),
-      this.corpusVersion(tenant),
+      this.readCorpusVersion(tenant),
     ]);
     return { documents, chunks, corpusVersion };
+  }
+
+  async corpusVersion(tenant: string): Promise<number> {
+    await this.ensureCollection();
+    return this.readCorpusVersion(tenant);
   }
 
   async health(): Promise<HealthStatus> {
@@ -480,7 +485,7 @@ export class QdrantStore implements ChunkStore {
     return count;
   }
 
-  private async corpusVersion(tenant: string): Promise<number> {
+  private async readCorpusVersion(tenant: string): Promise<number> {
     const [[meta], { count }] = await Promise.all([
       this.call('retrieve', () =>
         this.client.retrieve(this.collection, { ids: [pointId(tenant, '\u0000meta')], with_payload: true }),

@@ -74,6 +74,8 @@ describe('QdrantStore shared by several workers', () => {
     expect((await store.stats('t')).corpusVersion).toBe(8);
     await store.upsertDocuments('t', [makeDoc('b', 'B', ['beta'])]);
     expect((await store.stats('t')).corpusVersion).toBe(9);
+    // What the query path reads instead of the full stats.
+    expect(await store.corpusVersion('t')).toBe(9);
     await store.close();
     await client.deleteCollection(collection);
   });

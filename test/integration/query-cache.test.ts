@@ -9,15 +9,18 @@ import { TestRedis } from '../support/redis.js';
 import { SAMPLE_CORPUS, startRagline, tempDir, type TestRagline } from '../support/ragline.js';
 import { startTestTemporal } from '../support/temporal.js';
 
-/** Counts calls to the store's search and the generator, the two expensive steps of a miss. */
+/**
+ * Counts calls to the store's search and the generator, the two expensive steps of a miss, and to the store's full
+ * stats, which no query should need.
+ */
 function counted(store: ChunkStore, generator: AnswerGenerator) {
-  const calls = { search: 0, generate: 0 };
+  const calls = { search: 0, generate: 0, stats: 0 };
   const countingStore = new Proxy(store, {
     get(target, property, receiver) {
       const value: unknown = Reflect.get(target, property, receiver);
-      if (property === 'search' && typeof value === 'function') {
+      if ((property === 'search' || property === 'stats') && typeof value === 'function') {
         return (...args: unknown[]) => {
-          calls.search += 1;
+          calls[property] += 1;
           return (value as (...a: unknown[]) => unknown).apply(target, args);
         };
       }
@@ -41,7 +44,7 @@ describe.each(['memory', 'redis'] as const)('query workflow with the %s cache', 
   let env: TestWorkflowEnvironment;
   let redis: TestRedis | undefined;
   let ragline: TestRagline;
-  let calls: { search: number; generate: number };
+  let calls: { search: number; generate: number; stats: number };
 
   beforeAll(async () => {
     env = await startTestTemporal();
@@ -75,6 +78,16 @@ describe.each(['memory', 'redis'] as const)('query workflow with the %s cache', 
     expect(calls.generate - before.generate).toBe(1);
     expect(new Set(results.map((r) => r.answer)).size).toBe(1);
     expect(results.every((r) => r.sources.some((s) => s.docId === 'enterprise-plan'))).toBe(true);
+  });
+
+  it("reads only the corpus version on a miss and on a hit, never the store's full stats", async () => {
+    // On Qdrant, stats are exact counts over the tenant's whole corpus: a cost no query should pay.
+    const before = { ...calls };
+    const miss = await ask('How long are audit logs kept?');
+    const hit = await ask('How long are audit logs kept?');
+    expect([miss.cache.result, hit.cache.result]).toEqual(['miss', 'hit']);
+    expect(calls.search - before.search).toBe(1);
+    expect(calls.stats - before.stats).toBe(0);
   });
 
   it('serves a near-duplicate question from the semantic cache, and refuses an opposite one', async () => {
