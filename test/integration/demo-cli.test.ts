@@ -1,23 +1,14 @@
 import fs from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DemoSummary } from '../../client/demo.js';
-import { runCli } from '../support/cli.js';
-import { freePorts } from '../support/redis.js';
-import { tempDir } from '../support/ragline.js';
+import { cliStackEnv, runCli } from '../support/cli.js';
 
 describe('ragline demo --short, through the real CLI', () => {
   let env: Record<string, string>;
   let dataDir: string;
 
   beforeAll(async () => {
-    dataDir = await tempDir('ragline-demo-');
-    const [temporal, ui, metrics] = await freePorts(3);
-    env = {
-      RAGLINE_DATA_DIR: dataDir,
-      TEMPORAL_PORT: String(temporal),
-      TEMPORAL_UI_PORT: String(ui),
-      RAGLINE_METRICS_PORT: String(metrics),
-    };
+    ({ dataDir, env } = await cliStackEnv('ragline-demo-'));
   });
   afterAll(async () => {
     await fs.rm(dataDir, { recursive: true, force: true });

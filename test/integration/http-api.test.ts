@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHttpApi } from '../../client/http-api.js';
 import { RaglineClient } from '../../client/ragline-client.js';
 import { createApiToken, parseApiTokens } from '../../lib/api-tokens.js';
+import { apiRequest, type ApiRequestOptions } from '../support/http.js';
 import { SAMPLE_CORPUS, startRagline, type TestRagline } from '../support/ragline.js';
 
 interface ErrorReply {
@@ -40,21 +41,8 @@ describe('HTTP API', () => {
     await ragline?.stop();
   });
 
-  const call = (
-    method: string,
-    route: string,
-    options: { token?: string; body?: unknown; raw?: string; type?: string; at?: string } = {},
-  ) =>
-    fetch(`${options.at ?? base}${route}`, {
-      method,
-      headers: {
-        ...(options.body !== undefined || options.raw !== undefined
-          ? { 'content-type': options.type ?? 'application/json' }
-          : {}),
-        ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
-      },
-      body: options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
-    });
+  const call = (method: string, route: string, options: ApiRequestOptions & { at?: string } = {}) =>
+    apiRequest(options.at ?? base, method, route, options);
   const asDefault = { token: defaultToken.token };
   const asAcme = { token: acmeToken.token };
 

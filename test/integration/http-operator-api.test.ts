@@ -11,6 +11,7 @@ import { RaglineClient } from '../../client/ragline-client.js';
 import { createApiToken, parseApiTokens } from '../../lib/api-tokens.js';
 import type { ImprovementStatus, ParamProposal } from '../../workflows/improvement-types.js';
 import { runCli } from '../support/cli.js';
+import { apiRequest, type ApiRequestOptions } from '../support/http.js';
 import { SAMPLE_CORPUS, startRagline, type TestRagline } from '../support/ragline.js';
 
 const EVAL_SET = path.resolve(import.meta.dirname, '../../sample-corpus/ground-truth.jsonl');
@@ -84,21 +85,8 @@ describe('HTTP API for operators: approvals and evaluation', () => {
     await ragline?.stop();
   });
 
-  const call = (
-    method: string,
-    route: string,
-    options: { token?: string; body?: unknown; raw?: string; type?: string } = {},
-  ) =>
-    fetch(`${base}${route}`, {
-      method,
-      headers: {
-        ...(options.body !== undefined || options.raw !== undefined
-          ? { 'content-type': options.type ?? 'application/json' }
-          : {}),
-        ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
-      },
-      body: options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
-    });
+  const call = (method: string, route: string, options: ApiRequestOptions = {}) =>
+    apiRequest(base, method, route, options);
   const errorOf = async (response: Response) => ((await response.json()) as ErrorReply).error;
   const pendingId = async () => (await improvement.status(tenant)).pending[0]!.id;
 

@@ -4,8 +4,8 @@ import { createConnection, createServer } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTemporalCli } from '../../lib/temporal/dev-server.js';
-import { freePort, freePorts } from '../support/redis.js';
-import { tempDir } from '../support/ragline.js';
+import { cliStackEnv } from '../support/cli.js';
+import { freePort } from '../support/redis.js';
 
 const BIN = path.resolve(import.meta.dirname, '../../bin/ragline.mjs');
 
@@ -51,14 +51,7 @@ describe('ragline up, the main job', () => {
   const children: ChildProcess[] = [];
 
   beforeAll(async () => {
-    dataDir = await tempDir('ragline-up-');
-    const [temporal, ui, metrics] = await freePorts(3);
-    env = {
-      RAGLINE_DATA_DIR: dataDir,
-      TEMPORAL_PORT: String(temporal),
-      TEMPORAL_UI_PORT: String(ui),
-      RAGLINE_METRICS_PORT: String(metrics),
-    };
+    ({ dataDir, env } = await cliStackEnv('ragline-up-'));
   });
   afterAll(async () => {
     for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');

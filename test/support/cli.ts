@@ -1,5 +1,8 @@
 import { execFile } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
+import { freePorts } from './redis.js';
 
 const BIN = path.resolve(import.meta.dirname, '../../bin/ragline.mjs');
 
@@ -27,4 +30,22 @@ export function runCli(
       (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
     );
   });
+}
+
+/**
+ * A fresh data folder and free ports for a `ragline up` stack started through the CLI, as the environment its
+ * child processes get.
+ */
+export async function cliStackEnv(prefix: string): Promise<{ dataDir: string; env: Record<string, string> }> {
+  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  const [temporal, ui, metrics] = await freePorts(3);
+  return {
+    dataDir,
+    env: {
+      RAGLINE_DATA_DIR: dataDir,
+      TEMPORAL_PORT: String(temporal),
+      TEMPORAL_UI_PORT: String(ui),
+      RAGLINE_METRICS_PORT: String(metrics),
+    },
+  };
 }

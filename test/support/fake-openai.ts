@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { ContextChunk } from '../../lib/domain.js';
 
 /**
  * A local OpenAI-compatible endpoint over real HTTP, so tests exercise the real `openai` client end to end: its
@@ -89,6 +90,26 @@ export interface FakeOpenAI {
   reset(): void;
   close(): Promise<void>;
 }
+
+/** Two retrieved chunks to ask a generator about; the fake's default answer cites the first. */
+export const TWO_CHUNKS: ContextChunk[] = [
+  {
+    n: 1,
+    chunkId: 'warranty#0',
+    docId: 'warranty',
+    title: 'Warranty',
+    text: 'The warranty lasts two years.',
+    score: 3,
+  },
+  {
+    n: 2,
+    chunkId: 'returns#0',
+    docId: 'returns',
+    title: 'Returns',
+    text: 'Returns are accepted for 30 days.',
+    score: 2,
+  },
+];
 
 export const DEFAULT_FAKE_ANSWER = 'The answer is in the first document [1].';
 

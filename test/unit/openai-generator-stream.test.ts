@@ -1,28 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryCache } from '../../lib/cache/memory-cache.js';
-import type { ContextChunk } from '../../lib/domain.js';
 import { ErrorType, RaglineError } from '../../lib/errors.js';
 import { OpenAIGenerator } from '../../lib/generation/openai-generator.js';
-import { startFakeOpenAI, streamChunks, type FakeOpenAI, type FakeReply } from '../support/fake-openai.js';
+import { startFakeOpenAI, TWO_CHUNKS, streamChunks, type FakeOpenAI, type FakeReply } from '../support/fake-openai.js';
 
-const chunks: ContextChunk[] = [
-  {
-    n: 1,
-    chunkId: 'warranty#0',
-    docId: 'warranty',
-    title: 'Warranty',
-    text: 'The warranty lasts two years.',
-    score: 3,
-  },
-  {
-    n: 2,
-    chunkId: 'returns#0',
-    docId: 'returns',
-    title: 'Returns',
-    text: 'Returns are accepted for 30 days.',
-    score: 2,
-  },
-];
+const chunks = TWO_CHUNKS;
 
 let fake: FakeOpenAI;
 beforeAll(async () => {

@@ -10,26 +10,9 @@ import {
   openAIGeneratorFromConfig,
   type OpenAIGeneratorOptions,
 } from '../../lib/generation/openai-generator.js';
-import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
+import { startFakeOpenAI, TWO_CHUNKS, type FakeOpenAI } from '../support/fake-openai.js';
 
-const chunks: ContextChunk[] = [
-  {
-    n: 1,
-    chunkId: 'warranty#0',
-    docId: 'warranty',
-    title: 'Warranty',
-    text: 'The warranty lasts two years.',
-    score: 3,
-  },
-  {
-    n: 2,
-    chunkId: 'returns#0',
-    docId: 'returns',
-    title: 'Returns',
-    text: 'Returns are accepted for 30 days.',
-    score: 2,
-  },
-];
+const chunks = TWO_CHUNKS;
 
 let fake: FakeOpenAI;
 beforeAll(async () => {
