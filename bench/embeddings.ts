@@ -57,9 +57,9 @@ export async function embedAll(
   texts: string[],
   purpose: 'query' | 'document',
   label: string,
+  slice = 32,
 ): Promise<number[][]> {
   const vectors: number[][] = [];
-  const slice = 32;
   const started = performance.now();
   for (let start = 0; start < texts.length; start += slice) {
     vectors.push(...(await embedder.embed(texts.slice(start, start + slice), purpose)));

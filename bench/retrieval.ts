@@ -13,6 +13,7 @@
  *                              [--document-input-type passage] [--query-prefix P] [--document-prefix P]
  *                              [--fusion rrf|weighted] [--rrf-k N] [--dense-weight W]
  *                              [--normalisation z-score|min-max] [--cv] [--cv-lexical] [--cv-feedback] [--cv-rm3] [--cv-joint] [--cv-fill]
+ *                              [--cv-sentences]
  *
  * With an embedder, `dense` (exact cosine over the document vectors) and `hybrid` (the EmbeddedStore with the
  * embedder, fusing both legs) are measured too; document embeddings come from the on-disk cache (fill it once
@@ -20,7 +21,9 @@
  * `--cv-lexical` for the BM25F parameters (see tuneByCrossValidation), `--cv-feedback` for dense pseudo-relevance
  * feedback on the hybrid (crossValidateDenseFeedback), `--cv-rm3` for RM3 on the hybrid's lexical leg, `--cv-joint`
  * for BM25F's parameters chosen together with the fusion weight (crossValidateJoint), `--cv-fill` for fusion with
- * every candidate's true score in both legs (crossValidateFilledFusion).
+ * every candidate's true score in both legs (crossValidateFilledFusion), `--cv-sentences` for a dense leg that also
+ * scores each document by its best-matching sentences (crossValidateSentences; embeds every abstract sentence once,
+ * through the cache).
  *
  * One chunk per BEIR document (title + text), which is how BEIR numbers are reported; ragline's chunker would
  * split long abstracts and change what is being compared. Each peer runs its documented default BM25 setup.
@@ -47,6 +50,7 @@ import { DenseIndex, normalised } from '../lib/retrieval/dense-index.js';
 import { EmbeddedStore, type EmbeddedStoreOptions } from '../lib/retrieval/embedded-store.js';
 import { QdrantStore } from '../lib/retrieval/qdrant-store.js';
 import { documentEmbeddingText } from '../lib/retrieval/embedder.js';
+import { splitSentences } from '../lib/retrieval/sentences.js';
 import {
   DEFAULT_FUSION,
   fuseHybrid,
@@ -57,6 +61,7 @@ import {
 import { evaluate, evaluateQuery, type Qrels, type Run } from '../lib/retrieval/ir-metrics.js';
 import type { OpenAIEmbedder } from '../lib/retrieval/openai-embedder.js';
 import { embedAll, embedderFromArgs, embedderOptions } from './embeddings.js';
+import { SENTENCE_SCORINGS, SentenceVectors, type SentenceScoring } from './sentence-dense.js';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -490,6 +495,7 @@ export async function run(args: string[]): Promise<void> {
       'cv-rm3': { type: 'boolean', default: false },
       'cv-joint': { type: 'boolean', default: false },
       'cv-fill': { type: 'boolean', default: false },
+      'cv-sentences': { type: 'boolean', default: false },
       ...embedderOptions,
     },
   });
@@ -567,6 +573,9 @@ export async function run(args: string[]): Promise<void> {
   if (values['cv-rm3'] && embedder) await crossValidateHybridRm3(dataset, queryIds, options, embedder);
   if (values['cv-joint'] && embedder) await crossValidateJoint(dataset, queryIds, embedder);
   if (values['cv-fill'] && embedder) await crossValidateFilledFusion(dataset, queryIds, embedder);
+  if (values['cv-sentences'] && embedder && runs.has('ragline')) {
+    await crossValidateSentences(dataset, queryIds, runs.get('ragline')!, embedder);
+  }
   if (embedder) {
     await queryEmbeddingLatency(
       embedderFromArgs(values, { cache: false })!,
@@ -1019,6 +1028,166 @@ async function crossValidateDenseFeedback(
     (c) => perConfig.get(describe(c))!,
     queryIds,
   );
+}
+
+/**
+ * Sentence-level dense scoring ("MaxP", Dai & Callan 2019; "small-to-big"): a SciFact claim usually restates one
+ * rationale sentence, and one vector for the whole abstract dilutes it. Every abstract sentence (splitSentences,
+ * plain text, passage mode) is embedded once through the cache; a document's dense score is then
+ * (1 - α) × cos(query, title + abstract) + α × S, where S is its best sentence's cosine (`max`), the mean of its best
+ * two (`top2`), or its best window of two adjacent sentences (`win2`, cosine with the normalised sum of both
+ * vectors, needing no further embedding). The top 100 by that score are fused with the same lexical top 100 as the
+ * store does (z-score, weight w). α = 0 is today's hybrid, so the cross-validation can choose it.
+ */
+async function crossValidateSentences(
+  dataset: Dataset,
+  queryIds: string[],
+  lexical: Run,
+  embedder: OpenAIEmbedder,
+): Promise<void> {
+  const { index, queryVectors } = await denseSetup(dataset, queryIds, embedder);
+  const depth = DEFAULT_FUSION.depth;
+  const perDocument = dataset.corpus.map((doc) => splitSentences(doc.text));
+  const texts = perDocument.flat();
+  const started = performance.now();
+  const sentenceVectors = new SentenceVectors(
+    await embedAll(embedder, texts, 'document', 'sentences', 64),
+    perDocument.map((sentences) => sentences.length),
+    embedder.dimensions,
+  );
+  console.log(
+    `sentences: ${texts.length} over ${dataset.corpus.length} documents ` +
+      `(${round((performance.now() - started) / 1000, 1)} s to load or embed)`,
+  );
+  type Scoring = SentenceScoring;
+  const scorings = SENTENCE_SCORINGS;
+  const features = new Map<string, { abstract: Float32Array } & Record<Scoring, Float32Array>>();
+  for (const id of queryIds) {
+    const query = queryVectors.get(id)!;
+    const abstractById = new Map(index.searchExact(query, dataset.corpus.length).map((m) => [m.id, m.score]));
+    const abstract = Float32Array.from(dataset.corpus, (doc) => abstractById.get(doc._id)!);
+    features.set(id, { abstract, ...sentenceVectors.scores(query) });
+  }
+  interface SentenceConfig {
+    scoring: Scoring;
+    alpha: number;
+    denseWeight: number;
+    /** `cosine`: one dense leg of mixed cosines; `legs`: abstract and sentence legs z-scored and fused apart. */
+    combine: 'cosine' | 'legs';
+  }
+  const configs: SentenceConfig[] = [];
+  for (const denseWeight of [0.4, 0.5, 0.6]) {
+    configs.push({ scoring: 'max', alpha: 0, denseWeight, combine: 'cosine' });
+    for (const scoring of scorings) {
+      for (const alpha of [0.25, 0.5, 0.75, 1]) configs.push({ scoring, alpha, denseWeight, combine: 'cosine' });
+      for (const alpha of [0.25, 0.5, 0.75]) configs.push({ scoring, alpha, denseWeight, combine: 'legs' });
+    }
+  }
+  const describe = (c: SentenceConfig) =>
+    c.alpha === 0
+      ? `abstract only, w=${c.denseWeight}`
+      : `${c.combine === 'legs' ? 'legs ' : ''}${c.scoring} α=${c.alpha} w=${c.denseWeight}`;
+  const top = (scores: Float32Array) =>
+    dataset.corpus
+      .map((doc, d) => ({ id: doc._id, score: scores[d]! }))
+      .sort((x, y) => y.score - x.score)
+      .slice(0, depth);
+  const denseList = (id: string, c: SentenceConfig) => {
+    const f = features.get(id)!;
+    const sentence = f[c.scoring];
+    return top(f.abstract.map((abstract, d) => (1 - c.alpha) * abstract + c.alpha * sentence[d]!));
+  };
+  const lexicalLists = new Map(queryIds.map((id) => [id, rankedList(lexical.get(id), depth)]));
+  const perConfig = new Map<string, Map<string, number>>();
+  const denseAlone = new Map<string, number>();
+  for (const config of configs) {
+    const scores = new Map<string, number>();
+    let denseSum = 0;
+    for (const id of queryIds) {
+      if (config.combine === 'legs') {
+        const f = features.get(id)!;
+        const fused = zScoreFusion([
+          { list: lexicalLists.get(id)!, weight: 1 - config.denseWeight },
+          { list: top(f.abstract), weight: config.denseWeight * (1 - config.alpha) },
+          { list: top(f[config.scoring]), weight: config.denseWeight * config.alpha },
+        ]);
+        scores.set(id, evaluateQuery(dataset.qrels.get(id)!, fused, 10).ndcg);
+        continue;
+      }
+      const dense = denseList(id, config);
+      if (config.denseWeight === 0.5) {
+        denseSum += evaluateQuery(dataset.qrels.get(id)!, new Map(dense.map((m) => [m.id, m.score])), 10).ndcg;
+      }
+      const fused = fuseHybrid(
+        lexicalLists.get(id)!,
+        dense,
+        { ...DEFAULT_FUSION, denseWeight: config.denseWeight },
+        100,
+      );
+      scores.set(id, evaluateQuery(dataset.qrels.get(id)!, new Map(fused.map((m) => [m.id, m.score])), 10).ndcg);
+    }
+    perConfig.set(describe(config), scores);
+    if (config.denseWeight === 0.5 && config.combine === 'cosine')
+      denseAlone.set(describe(config), round(denseSum / queryIds.length));
+  }
+  const all = (scores: Map<string, number>) => round([...scores.values()].reduce((x, y) => x + y, 0) / queryIds.length);
+  console.log(`sentence dense leg alone (nDCG@10): ${[...denseAlone].map(([c, v]) => `${c} ${v}`).join('; ')}`);
+  console.log(
+    `sentence hybrid by config: ${configs.map((c) => `${describe(c)} ${all(perConfig.get(describe(c))!)}`).join('; ')}`,
+  );
+  const [a, b] = folds(queryIds);
+  const baseline = perConfig.get(
+    describe({ scoring: 'max', alpha: 0, denseWeight: DEFAULT_FUSION.denseWeight, combine: 'cosine' }),
+  )!;
+  const mean = (scores: Map<string, number>, ids: string[]) =>
+    round(ids.reduce((x, id) => x + scores.get(id)!, 0) / ids.length);
+  console.log(
+    `default hybrid: all ${mean(baseline, queryIds)}, fold A ${mean(baseline, a)}, fold B ${mean(baseline, b)}`,
+  );
+  const pick = (label: string, subset: SentenceConfig[]) => {
+    const chosen = tuneByCrossValidation(label, subset, describe, (c) => perConfig.get(describe(c))!, queryIds);
+    pairedDifference(`${chosen.fullConfig} vs default hybrid`, perConfig.get(chosen.fullConfig)!, baseline, queryIds);
+  };
+  pick('cv sentences (scoring, α, w)', configs);
+  pick(
+    'cv sentences (scoring, α; w 0.5)',
+    configs.filter((c) => c.denseWeight === 0.5),
+  );
+  for (const scoring of scorings) {
+    pick(
+      `cv sentences (${scoring}: α; w 0.5)`,
+      configs.filter(
+        (c) => c.denseWeight === 0.5 && (c.alpha === 0 || (c.scoring === scoring && c.combine === 'cosine')),
+      ),
+    );
+  }
+  pick(
+    'cv sentences (cosine mix only: scoring, α, w)',
+    configs.filter((c) => c.combine === 'cosine'),
+  );
+  pick(
+    'cv sentences (separate legs only: scoring, α, w)',
+    configs.filter((c) => c.combine === 'legs' || c.alpha === 0),
+  );
+}
+
+/**
+ * Weighted z-score fusion over any number of lists, as fusion.ts does for two: each list z-scored over its own
+ * entries, an id missing from a list scoring that list's floor (its lowest z, at most 0).
+ */
+function zScoreFusion(legs: { list: { id: string; score: number }[]; weight: number }[]): Map<string, number> {
+  const fused = new Map<string, number>();
+  for (const { list } of legs) for (const { id } of list) fused.set(id, 0);
+  for (const { list, weight } of legs) {
+    if (list.length === 0) continue;
+    const mean = list.reduce((x, m) => x + m.score, 0) / list.length;
+    const sd = Math.sqrt(list.reduce((x, m) => x + (m.score - mean) ** 2, 0) / list.length);
+    const z = (score: number) => (sd > 0 ? (score - mean) / sd : 1);
+    const values = new Map(list.map((m) => [m.id, z(m.score)]));
+    const floor = Math.min(Math.min(...values.values()), 0);
+    for (const id of fused.keys()) fused.set(id, fused.get(id)! + weight * (values.get(id) ?? floor));
+  }
+  return fused;
 }
 
 /** What a hybrid query adds over a lexical one: embedding the query, measured without the cache. */

@@ -5,13 +5,14 @@
  *
  *   npm run bench -- sample [--embedder-url URL --embedding-model NAME] [--fusion rrf|weighted] [--rrf-k N]
  *                           [--normalisation z-score|min-max]
- *                           [--dense-weight W] [--cv] [--latency]
+ *                           [--dense-weight W] [--cv] [--latency] [--sentences]
  *
  * `--latency` times every question through the lexical and the hybrid store with the query embedding NOT cached
  * (documents still come from the cache), and prints the p50 each adds: what a hybrid query costs over a lexical
  * one, embedding plus fusion, with the embedder wherever --embedder-url points (loopback here).
  * `--cv` chooses the fusion (kind and parameter) by two-fold cross-validation over the ground-truth questions
  * (odd and even ids) on nDCG@5, and prints the held-out figure beside the optimistic full-set one.
+ * `--sentences` measures a dense leg that also scores each chunk by its best-matching sentences (sentenceExperiment).
  */
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -23,10 +24,20 @@ import type { DocumentChunks } from '../lib/domain.js';
 import { chunkDocument } from '../lib/ingest/chunker.js';
 import { discoverSources, readDocuments } from '../lib/ingest/sources.js';
 import { EmbeddedStore, type EmbeddedStoreOptions } from '../lib/retrieval/embedded-store.js';
-import type { Embedder, EmbeddingPurpose } from '../lib/retrieval/embedder.js';
-import type { FusionKind, FusionParams, ScoreNormalisation } from '../lib/retrieval/fusion.js';
+import { normalised } from '../lib/retrieval/dense-index.js';
+import { documentEmbeddingText, type Embedder, type EmbeddingPurpose } from '../lib/retrieval/embedder.js';
+import {
+  DEFAULT_FUSION,
+  fuseHybrid,
+  type FusionKind,
+  type FusionParams,
+  type Scored,
+  type ScoreNormalisation,
+} from '../lib/retrieval/fusion.js';
+import { splitSentences } from '../lib/retrieval/sentences.js';
 import { evaluate, rankDocuments, type Qrels, type Run } from '../lib/retrieval/ir-metrics.js';
 import { embedderFromArgs, embedderOptions } from './embeddings.js';
+import { SENTENCE_SCORINGS, SentenceVectors, type SentenceScoring } from './sentence-dense.js';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const corpusDir = path.join(projectRoot, 'sample-corpus');
@@ -121,6 +132,7 @@ export async function run(args: string[]): Promise<void> {
       normalisation: { type: 'string' },
       cv: { type: 'boolean', default: false },
       latency: { type: 'boolean', default: false },
+      sentences: { type: 'boolean', default: false },
     },
   });
   const questions = readFileSync(path.join(corpusDir, 'ground-truth.jsonl'), 'utf8')
@@ -140,6 +152,7 @@ export async function run(args: string[]): Promise<void> {
     };
     results['hybrid'] = await measure({ embedder, fusion }, docs, questions);
     if (values.cv) await crossValidate(embedder, docs, questions);
+    if (values.sentences) await sentenceExperiment(embedder, docs, questions);
     if (values.latency) {
       const uncached = embedderFromArgs(values, { cache: false })!;
       await measureLatency(documentsCachedOnly(embedder, uncached), fusion, docs, questions);
@@ -189,6 +202,130 @@ async function crossValidate(
       full: describe(full.fusion),
       folds: [describe(onA.fusion), describe(onB.fusion)],
     })}`,
+  );
+}
+
+/**
+ * The SciFact `--cv-sentences` experiment on the sample corpus, at chunk level as the store searches: a chunk's dense
+ * score is (1 - α) × cos(query, title + chunk) + α × its sentence score (bench/sentence-dense.ts); the top 100 by it
+ * are fused with the lexical store's top 100 chunks (z-score, weight w) and a document scores as its best chunk in
+ * the fused top 20, as `documentScores` does. α = 0 reproduces the hybrid store, which the first line checks.
+ */
+async function sentenceExperiment(
+  embedder: NonNullable<ReturnType<typeof embedderFromArgs>>,
+  docs: DocumentChunks[],
+  questions: GroundTruth[],
+): Promise<void> {
+  const chunks = docs.flatMap((doc) => doc.chunks);
+  const chunkVectors = (
+    await embedder.embed(
+      chunks.map((chunk) => documentEmbeddingText(chunk.title, chunk.text)),
+      'document',
+    )
+  ).map(normalised);
+  const perChunk = chunks.map((chunk) => splitSentences(chunk.text));
+  const sentenceVectors = new SentenceVectors(
+    await embedder.embed(perChunk.flat(), 'document'),
+    perChunk.map((sentences) => sentences.length),
+    embedder.dimensions,
+  );
+  console.log(`sentences: ${perChunk.flat().length} over ${chunks.length} chunks`);
+  const dir = await mkdtemp(path.join(tmpdir(), 'ragline-sample-'));
+  const store = await EmbeddedStore.open(dir, {});
+  const depth = DEFAULT_FUSION.depth;
+  const all = [
+    ...questions.map((q) => ({ id: q.id, query: q.query })),
+    ...SEED_QUESTIONS.map((q, i) => ({ id: `seed-${i}`, query: q.query })),
+  ];
+  const legs = new Map<string, { lexical: Scored[]; abstract: Float32Array } & Record<SentenceScoring, Float32Array>>();
+  try {
+    await store.upsertDocuments('default', docs);
+    for (const { id, query } of all) {
+      const { hits } = await store.search('default', { query, topK: depth });
+      const [vector] = await embedder.embed([query], 'query');
+      const unit = normalised(vector!);
+      const abstract = Float32Array.from(chunkVectors, (chunkVector) => {
+        let dot = 0;
+        for (let k = 0; k < unit.length; k++) dot += unit[k]! * chunkVector[k]!;
+        return dot;
+      });
+      legs.set(id, {
+        lexical: hits.map((hit) => ({ id: hit.chunkId, score: hit.score })),
+        abstract,
+        ...sentenceVectors.scores(unit),
+      });
+    }
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+  const docOf = new Map(chunks.map((chunk) => [chunk.id, chunk.docId]));
+  interface Config {
+    scoring: SentenceScoring;
+    alpha: number;
+    denseWeight: number;
+  }
+  const configs: Config[] = [];
+  for (const denseWeight of [0.4, 0.5, 0.6]) {
+    configs.push({ scoring: 'max', alpha: 0, denseWeight });
+    for (const scoring of SENTENCE_SCORINGS) {
+      for (const alpha of [0.25, 0.5, 0.75, 1]) configs.push({ scoring, alpha, denseWeight });
+    }
+  }
+  const describe = (c: Config) =>
+    c.alpha === 0 ? `chunk only, w=${c.denseWeight}` : `${c.scoring} α=${c.alpha} w=${c.denseWeight}`;
+  const documentRun = (id: string, c: Config) => {
+    const leg = legs.get(id)!;
+    const sentence = leg[c.scoring];
+    const dense = chunks
+      .map((chunk, i) => ({ id: chunk.id, score: (1 - c.alpha) * leg.abstract[i]! + c.alpha * sentence[i]! }))
+      .sort((x, y) => y.score - x.score)
+      .slice(0, depth);
+    const fused = fuseHybrid(leg.lexical, dense, { ...DEFAULT_FUSION, denseWeight: c.denseWeight }, 20);
+    const best = new Map<string, number>();
+    for (const { id: chunkId, score } of fused) {
+      const docId = docOf.get(chunkId)!;
+      best.set(docId, Math.max(best.get(docId) ?? -Infinity, score));
+    }
+    return best;
+  };
+  const qrels: Qrels = new Map(
+    questions.map((q) => [q.id, new Map(q.relevant.map((docId, i) => [docId, i === 0 ? 2 : 1]))]),
+  );
+  const table = configs.map((config) => {
+    const run: Run = new Map(questions.map((q) => [q.id, documentRun(q.id, config)]));
+    const evaluation = evaluate(qrels, run, 5);
+    const seedFirst = SEED_QUESTIONS.filter(
+      (q, i) => rankDocuments(documentRun(`seed-${i}`, config))[0] === q.doc,
+    ).length;
+    const perQuery = new Map([...evaluation.perQuery].map(([id, metrics]) => [id, metrics.ndcg]));
+    console.log(`${describe(config).padEnd(20)} nDCG@5 ${evaluation.mean.ndcg.toFixed(4)}  seed first ${seedFirst}/10`);
+    return { config, perQuery };
+  });
+  const ids = questions.map((q) => q.id);
+  const [a, b] = [ids.filter((_, i) => i % 2 === 0), ids.filter((_, i) => i % 2 === 1)] as const;
+  const mean = (scores: Map<string, number>, subset: readonly string[]) =>
+    subset.reduce((sum, id) => sum + (scores.get(id) ?? 0), 0) / subset.length;
+  const crossValidated = (label: string, rows: typeof table) => {
+    const best = (subset: readonly string[]) =>
+      rows.reduce((winner, row) => (mean(row.perQuery, subset) > mean(winner.perQuery, subset) ? row : winner));
+    const onA = best(a);
+    const onB = best(b);
+    const full = best(ids);
+    const cv = (mean(onA.perQuery, b) * b.length + mean(onB.perQuery, a) * a.length) / ids.length;
+    console.log(
+      `${label}: ${JSON.stringify({
+        cvNdcg5: Number(cv.toFixed(4)),
+        fullNdcg5: Number(mean(full.perQuery, ids).toFixed(4)),
+        full: describe(full.config),
+        folds: [describe(onA.config), describe(onB.config)],
+      })}`,
+    );
+  };
+  crossValidated('cv sentences (scoring, α, w)', table);
+  crossValidated(
+    'cv sentences (scoring, α; w 0.5)',
+    table.filter((row) => row.config.denseWeight === 0.5),
   );
 }
 
