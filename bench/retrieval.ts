@@ -50,7 +50,6 @@ import { DenseIndex, normalised } from '../lib/retrieval/dense-index.js';
 import { EmbeddedStore, type EmbeddedStoreOptions } from '../lib/retrieval/embedded-store.js';
 import { QdrantStore } from '../lib/retrieval/qdrant-store.js';
 import { documentEmbeddingText } from '../lib/retrieval/embedder.js';
-import { splitSentences } from '../lib/retrieval/sentences.js';
 import {
   DEFAULT_FUSION,
   fuseHybrid,
@@ -61,7 +60,7 @@ import {
 import { evaluate, evaluateQuery, type Qrels, type Run } from '../lib/retrieval/ir-metrics.js';
 import type { OpenAIEmbedder } from '../lib/retrieval/openai-embedder.js';
 import { embedAll, embedderFromArgs, embedderOptions } from './embeddings.js';
-import { SENTENCE_SCORINGS, SentenceVectors, type SentenceScoring } from './sentence-dense.js';
+import { SENTENCE_SCORINGS, SentenceVectors, splitSentences, type SentenceScoring } from './sentence-dense.js';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -1034,10 +1033,12 @@ async function crossValidateDenseFeedback(
  * Sentence-level dense scoring ("MaxP", Dai & Callan 2019; "small-to-big"): a SciFact claim usually restates one
  * rationale sentence, and one vector for the whole abstract dilutes it. Every abstract sentence (splitSentences,
  * plain text, passage mode) is embedded once through the cache; a document's dense score is then
- * (1 - α) × cos(query, title + abstract) + α × S, where S is its best sentence's cosine (`max`), the mean of its best
- * two (`top2`), or its best window of two adjacent sentences (`win2`, cosine with the normalised sum of both
- * vectors, needing no further embedding). The top 100 by that score are fused with the same lexical top 100 as the
- * store does (z-score, weight w). α = 0 is today's hybrid, so the cross-validation can choose it.
+ * (1 - α) × cos(query, title + abstract) + α × S, where S is one of bench/sentence-dense.ts's scorings (best
+ * sentence, best two, best window of two or three). The top 100 by that score are fused with the same lexical top 100
+ * as the store does (z-score, weight w); or ("legs") the abstract and sentence scores are two dense lists, z-scored
+ * and weighted apart (w(1 - α), wα). α = 0 is today's hybrid, so the cross-validation can choose it. Not kept: the
+ * dense leg improves held out, the hybrid does not (lib/retrieval/README.md, "SciFact"). About 35 minutes of
+ * embedding the first time (44,618 sentences on 2 cores).
  */
 async function crossValidateSentences(
   dataset: Dataset,
@@ -1099,10 +1100,11 @@ async function crossValidateSentences(
   };
   const lexicalLists = new Map(queryIds.map((id) => [id, rankedList(lexical.get(id), depth)]));
   const perConfig = new Map<string, Map<string, number>>();
-  const denseAlone = new Map<string, number>();
+  // The dense leg alone, per query, for the cosine-mix configurations (w plays no part there; those at 0.5 stand).
+  const denseAlone = new Map<string, Map<string, number>>();
   for (const config of configs) {
     const scores = new Map<string, number>();
-    let denseSum = 0;
+    const denseScores = new Map<string, number>();
     for (const id of queryIds) {
       if (config.combine === 'legs') {
         const f = features.get(id)!;
@@ -1116,7 +1118,7 @@ async function crossValidateSentences(
       }
       const dense = denseList(id, config);
       if (config.denseWeight === 0.5) {
-        denseSum += evaluateQuery(dataset.qrels.get(id)!, new Map(dense.map((m) => [m.id, m.score])), 10).ndcg;
+        denseScores.set(id, evaluateQuery(dataset.qrels.get(id)!, new Map(dense.map((m) => [m.id, m.score])), 10).ndcg);
       }
       const fused = fuseHybrid(
         lexicalLists.get(id)!,
@@ -1127,11 +1129,26 @@ async function crossValidateSentences(
       scores.set(id, evaluateQuery(dataset.qrels.get(id)!, new Map(fused.map((m) => [m.id, m.score])), 10).ndcg);
     }
     perConfig.set(describe(config), scores);
-    if (config.denseWeight === 0.5 && config.combine === 'cosine')
-      denseAlone.set(describe(config), round(denseSum / queryIds.length));
+    if (config.denseWeight === 0.5 && config.combine === 'cosine') denseAlone.set(describe(config), denseScores);
   }
   const all = (scores: Map<string, number>) => round([...scores.values()].reduce((x, y) => x + y, 0) / queryIds.length);
-  console.log(`sentence dense leg alone (nDCG@10): ${[...denseAlone].map(([c, v]) => `${c} ${v}`).join('; ')}`);
+  console.log(
+    `sentence dense leg alone (nDCG@10): ${[...denseAlone].map(([c, scores]) => `${c} ${all(scores)}`).join('; ')}`,
+  );
+  const aloneConfigs = configs.filter((c) => c.denseWeight === 0.5 && c.combine === 'cosine');
+  const alone = tuneByCrossValidation(
+    'cv sentences, dense leg alone (scoring, α)',
+    aloneConfigs,
+    describe,
+    (c) => denseAlone.get(describe(c))!,
+    queryIds,
+  );
+  pairedDifference(
+    `dense alone: ${alone.fullConfig} vs abstract only`,
+    denseAlone.get(alone.fullConfig)!,
+    denseAlone.get(describe(aloneConfigs[0]!))!,
+    queryIds,
+  );
   console.log(
     `sentence hybrid by config: ${configs.map((c) => `${describe(c)} ${all(perConfig.get(describe(c))!)}`).join('; ')}`,
   );

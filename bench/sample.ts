@@ -34,10 +34,9 @@ import {
   type Scored,
   type ScoreNormalisation,
 } from '../lib/retrieval/fusion.js';
-import { splitSentences } from '../lib/retrieval/sentences.js';
 import { evaluate, rankDocuments, type Qrels, type Run } from '../lib/retrieval/ir-metrics.js';
 import { embedderFromArgs, embedderOptions } from './embeddings.js';
-import { SENTENCE_SCORINGS, SentenceVectors, type SentenceScoring } from './sentence-dense.js';
+import { SENTENCE_SCORINGS, SentenceVectors, splitSentences, type SentenceScoring } from './sentence-dense.js';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const corpusDir = path.join(projectRoot, 'sample-corpus');
