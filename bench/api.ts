@@ -5,9 +5,12 @@
  * - `api`: `POST /v1/query` with a bearer token, the API's client on its own connection (a normal start);
  * - `apiEager`: the same, the API's client sharing the worker's NativeConnection and asking for eager start, as
  *   `ragline serve --worker` runs it.
+ * - `floor` / `floorEager`: Temporal's own bound, the one-no-op-local-activity floorWorkflow started normally and
+ *   eagerly on the same worker: the share of a hit that eager start can remove on this server.
  * Goal (issue #14): apiEager.p50MsSerial ≤ 0.8 × api.p50MsSerial. The API's overhead is api − ask at p50. Every eager
  * request is checked to have been started eagerly (counted), and every answer to be a cache hit. Last stdout line is
- * JSON: `{ "ask": {...}, "api": {...}, "apiEager": {...}, "eagerStarts": n, "normalStarts": n, "failures": {...},
+ * JSON: `{ "ask": {...}, "api": {...}, "apiEager": {...}, "floor": {...}, "floorEager": {...}, "eagerStarts": n,
+ * "normalStarts": n, "failures": {...},
  * "breakdown": { "normal": {...}, "eager": {...} } }` — the breakdown (`--breakdown N` samples, default 50) says where
  * a hit's time goes on each path, from the start call to the result.
  */
@@ -21,7 +24,7 @@ import { createHttpApi } from '../client/http-api.js';
 import { RaglineClient } from '../client/ragline-client.js';
 import { createApiToken, parseApiTokens } from '../lib/api-tokens.js';
 import type { AnswerQueryResult } from '../workflows/answer-query-types.js';
-import { ingestDocumentsWorkflow } from '../workflows/index.js';
+import { floorWorkflow, ingestDocumentsWorkflow } from '../workflows/index.js';
 import { flag, measureInterleaved, percentile, startBenchStack } from './support.js';
 
 const EventType = proto.temporal.api.enums.v1.EventType;
@@ -54,6 +57,16 @@ export async function run(args: string[]): Promise<void> {
       onStarted: ({ eager }) => (starts[eager ? 'eager' : 'normal'] += 1),
     });
     await direct.ask({ query: HIT_QUESTION });
+    const eagerFloorClient = new Client({ connection: stack.nativeConnection });
+    const floor = async (client: Client, requestEagerStart: boolean) => {
+      const handle = await client.workflow.start(floorWorkflow, {
+        taskQueue: stack.taskQueue,
+        workflowId: `floor-${randomUUID()}`,
+        requestEagerStart,
+      });
+      if (requestEagerStart) starts[handle.eagerlyStarted ? 'eager' : 'normal'] += 1;
+      await handle.result();
+    };
 
     const token = createApiToken('default');
     const serve = async (client: RaglineClient) => {
@@ -93,6 +106,8 @@ export async function run(args: string[]): Promise<void> {
         ask: counted('ask', async () => hit('ask', await direct.ask({ query: HIT_QUESTION }))),
         api: counted('api', () => post(normalUrl)),
         apiEager: counted('apiEager', () => post(eagerUrl)),
+        floor: counted('floor', () => floor(stack.client, false)),
+        floorEager: counted('floorEager', () => floor(eagerFloorClient, true)),
       },
       options,
     );
@@ -103,13 +118,18 @@ export async function run(args: string[]): Promise<void> {
       `hit p50 (serial): ask ${figures.ask.p50MsSerial} ms, API ${figures.api.p50MsSerial} ms, API eager ` +
         `${figures.apiEager.p50MsSerial} ms → eager/non-eager ${ratio.toFixed(2)} (goal ≤ 0.8: ${ratio <= 0.8 ? 'met' : 'NOT met'})`,
     );
+    const floorRatio = figures.floorEager.p50MsSerial / figures.floor.p50MsSerial;
+    console.log(
+      `Temporal's bound, floorWorkflow (one no-op local activity) p50 (serial): ${figures.floor.p50MsSerial} ms, ` +
+        `eager ${figures.floorEager.p50MsSerial} ms → eager/non-eager ${floorRatio.toFixed(2)}`,
+    );
     console.log(
       `API overhead over client.ask at p50: ${(figures.api.p50MsSerial - figures.ask.p50MsSerial).toFixed(2)} ms serial, ` +
         `${(figures.api.p50Ms - figures.ask.p50Ms).toFixed(2)} ms at concurrency ${options.concurrency}`,
     );
     console.log(
       `concurrency ${options.concurrency}: ask ${figures.ask.qps} q/s, API ${figures.api.qps} q/s, API eager ${figures.apiEager.qps} q/s; ` +
-        `eager API requests started eagerly: ${starts.eager}, normally: ${starts.normal}`,
+        `eager requests (API and floor) started eagerly: ${starts.eager}, normally: ${starts.normal}`,
     );
     const where = {
       normal: await breakdown(direct, options.breakdown),

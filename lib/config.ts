@@ -188,6 +188,12 @@ export const configSchema = z.object({
   RAGLINE_EMBEDDING_CACHE_DIR: optionalString,
   /** Chunks per tenant from which dense search uses an HNSW index (usearch) instead of an exact scan. @default 20000 */
   RAGLINE_DENSE_ANN_THRESHOLD: int(20000, 1),
+  /**
+   * The HNSW graph's search list: candidates it visits per query (at least the fusion depth). Wider is slower and
+   * more exact: at 1,000,000 vectors recall@10 against exact search was 0.9695 at 128 and 0.9995 at 256, for 1.45
+   * against 1.88 ms a query (lib/retrieval/README.md). @default 128
+   */
+  RAGLINE_DENSE_ANN_SEARCH_LIST: int(128, 1),
 
   /**
    * Time one query may take end to end, in ms; every step's timeout fits in what is left of it, and must leave room

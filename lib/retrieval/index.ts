@@ -52,6 +52,6 @@ export async function createChunkStore(config: Config, deps: ChunkStoreDeps = {}
       normalisation: config.RAGLINE_FUSION_NORMALISATION,
       depth: config.RAGLINE_FUSION_DEPTH,
     },
-    dense: { annThreshold: config.RAGLINE_DENSE_ANN_THRESHOLD },
+    dense: { annThreshold: config.RAGLINE_DENSE_ANN_THRESHOLD, expansionSearch: config.RAGLINE_DENSE_ANN_SEARCH_LIST },
   });
 }

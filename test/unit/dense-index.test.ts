@@ -73,6 +73,26 @@ describe('DenseIndex', () => {
     expect(after).not.toContain('c0');
   });
 
+  it('searches the graph as widely as its search list says: wider finds more of the exact top 10', () => {
+    // Uniform random vectors have no structure for the graph to follow, so a narrow list visibly misses neighbours.
+    const stored = new Map(vectors(3000, 48, 11).map((vector, i) => [`c${i}`, vector]));
+    const recall = (expansionSearch: number) => {
+      const index = new DenseIndex(48, { annThreshold: 1, connectivity: 8, expansionAdd: 32, expansionSearch });
+      for (const [id, vector] of stored) index.put(id, vector);
+      let agreed = 0;
+      const queries = vectors(40, 48, 5);
+      for (const query of queries) {
+        const found = new Set(index.search(query, 10).map(({ id }) => id));
+        agreed += bruteForce(stored, query, 10).filter((id) => found.has(id)).length;
+      }
+      expect(index.usesAnn).toBe(true);
+      return agreed / (queries.length * 10);
+    };
+    const wide = recall(3000);
+    expect(wide).toBeGreaterThan(0.95);
+    expect(recall(10)).toBeLessThan(wide - 0.3);
+  });
+
   it('names what is wrong with a vector', () => {
     expect(vectorProblem([1, 2], 3)).toMatch(/2 dimensions, expected 3/);
     expect(vectorProblem([1, Number.NaN, 0], 3)).toMatch(/NaN/);
