@@ -26,6 +26,16 @@ function bruteForce(stored: Map<string, number[]>, query: number[], k: number): 
     .map(({ id }) => id);
 }
 
+/** The share of each query's exact top 10 that the index's search returns. */
+function recallAt10(index: DenseIndex, stored: Map<string, number[]>, queries: number[][]): number {
+  let agreed = 0;
+  for (const query of queries) {
+    const found = new Set(index.search(query, 10).map(({ id }) => id));
+    agreed += bruteForce(stored, query, 10).filter((id) => found.has(id)).length;
+  }
+  return agreed / (queries.length * 10);
+}
+
 describe('DenseIndex', () => {
   it('finds exactly the most similar vectors, best first, with cosine scores', () => {
     const index = new DenseIndex(8);
@@ -57,14 +67,9 @@ describe('DenseIndex', () => {
     const index = new DenseIndex(16, { annThreshold: 500 });
     const stored = new Map(vectors(2000, 16).map((vector, i) => [`c${i}`, vector]));
     for (const [id, vector] of stored) index.put(id, vector);
-    let agreed = 0;
     const queries = vectors(50, 16, 3);
-    for (const query of queries) {
-      const found = new Set(index.search(query, 10).map(({ id }) => id));
-      agreed += bruteForce(stored, query, 10).filter((id) => found.has(id)).length;
-    }
+    expect(recallAt10(index, stored, queries)).toBeGreaterThan(0.95);
     expect(index.usesAnn).toBe(true);
-    expect(agreed / (queries.length * 10)).toBeGreaterThan(0.95);
     // Updates after the graph exists are applied to it too.
     index.remove('c0');
     index.put('fresh', queries[0]!);
@@ -79,14 +84,9 @@ describe('DenseIndex', () => {
     const recall = (expansionSearch: number) => {
       const index = new DenseIndex(48, { annThreshold: 1, connectivity: 8, expansionAdd: 32, expansionSearch });
       for (const [id, vector] of stored) index.put(id, vector);
-      let agreed = 0;
-      const queries = vectors(40, 48, 5);
-      for (const query of queries) {
-        const found = new Set(index.search(query, 10).map(({ id }) => id));
-        agreed += bruteForce(stored, query, 10).filter((id) => found.has(id)).length;
-      }
+      const found = recallAt10(index, stored, vectors(40, 48, 5));
       expect(index.usesAnn).toBe(true);
-      return agreed / (queries.length * 10);
+      return found;
     };
     const wide = recall(3000);
     expect(wide).toBeGreaterThan(0.95);
