@@ -53,6 +53,7 @@ import { documentEmbeddingText } from '../lib/retrieval/embedder.js';
 import {
   DEFAULT_FUSION,
   fuseHybrid,
+  fuseWeightedLegs,
   type FusionKind,
   type FusionParams,
   type ScoreNormalisation,
@@ -585,6 +586,19 @@ export async function run(args: string[]): Promise<void> {
 }
 
 /** Two folds by alternating sorted query ids: deterministic, and both halves span the id range. */
+/** Mean per-query figure over `ids`, rounded as the bench prints it. */
+function meanOver(scores: Map<string, number>, ids: string[]): number {
+  return round(ids.reduce((x, id) => x + scores.get(id)!, 0) / ids.length);
+}
+
+/** One configuration's mean over all queries and over each fold. */
+function logFolds(label: string, scores: Map<string, number>, queryIds: string[]): void {
+  const [a, b] = folds(queryIds);
+  console.log(
+    `${label}: all ${meanOver(scores, queryIds)}, fold A ${meanOver(scores, a)}, fold B ${meanOver(scores, b)}`,
+  );
+}
+
 function folds(queryIds: string[]): [string[], string[]] {
   const sorted = [...queryIds].sort((a, b) => Number(a) - Number(b) || a.localeCompare(b));
   return [sorted.filter((_, i) => i % 2 === 0), sorted.filter((_, i) => i % 2 === 1)];
@@ -672,7 +686,7 @@ function crossValidateFusion(qrels: Qrels, queryIds: string[], lexical: Run, den
     perQuery,
     queryIds,
   );
-  const all = (scores: Map<string, number>) => round([...scores.values()].reduce((x, y) => x + y, 0) / queryIds.length);
+  const all = (scores: Map<string, number>) => meanOver(scores, queryIds);
   console.log(`min-max by w: ${minMax.map((p) => `${p.denseWeight} ${all(perQuery(p))}`).join(', ')}`);
   console.log(`z-score by w: ${zScored.map((p) => `${p.denseWeight} ${all(perQuery(p))}`).join(', ')}`);
   const previousDefault: FusionParams = { ...DEFAULT_FUSION, denseWeight: 0.7, normalisation: 'min-max' };
@@ -828,7 +842,7 @@ async function crossValidateFilledFusion(
     }
     perConfig.set(describe(config), scores);
   }
-  const all = (scores: Map<string, number>) => round([...scores.values()].reduce((x, y) => x + y, 0) / queryIds.length);
+  const all = (scores: Map<string, number>) => meanOver(scores, queryIds);
   console.log(
     `filled fusion by config: ${configs.map((c) => `${describe(c)} ${all(perConfig.get(describe(c))!)}`).join('; ')}`,
   );
@@ -1010,15 +1024,15 @@ async function crossValidateDenseFeedback(
     }
     perConfig.set(describe(config), scores);
   }
-  const all = (scores: Map<string, number>) => round([...scores.values()].reduce((x, y) => x + y, 0) / queryIds.length);
+  const all = (scores: Map<string, number>) => meanOver(scores, queryIds);
   console.log(
     `dense feedback by config: ${configs.map((c) => `${describe(c)} ${all(perConfig.get(describe(c))!)}`).join('; ')}`,
   );
-  const [a, b] = folds(queryIds);
-  const fixed = perConfig.get(describe({ beta: 0, docs: 0, denseWeight: DEFAULT_FUSION.denseWeight }))!;
-  const mean = (scores: Map<string, number>, ids: string[]) =>
-    round(ids.reduce((x, id) => x + scores.get(id)!, 0) / ids.length);
-  console.log(`default hybrid: all ${mean(fixed, queryIds)}, fold A ${mean(fixed, a)}, fold B ${mean(fixed, b)}`);
+  logFolds(
+    'default hybrid',
+    perConfig.get(describe({ beta: 0, docs: 0, denseWeight: DEFAULT_FUSION.denseWeight }))!,
+    queryIds,
+  );
   tuneByCrossValidation('cv dense feedback', configs, describe, (c) => perConfig.get(describe(c))!, queryIds);
   tuneByCrossValidation(
     'cv dense feedback (w fixed 0.5)',
@@ -1108,12 +1122,15 @@ async function crossValidateSentences(
     for (const id of queryIds) {
       if (config.combine === 'legs') {
         const f = features.get(id)!;
-        const fused = zScoreFusion([
-          { list: lexicalLists.get(id)!, weight: 1 - config.denseWeight },
-          { list: top(f.abstract), weight: config.denseWeight * (1 - config.alpha) },
-          { list: top(f[config.scoring]), weight: config.denseWeight * config.alpha },
-        ]);
-        scores.set(id, evaluateQuery(dataset.qrels.get(id)!, fused, 10).ndcg);
+        const fused = fuseWeightedLegs(
+          [
+            { list: lexicalLists.get(id)!, weight: 1 - config.denseWeight },
+            { list: top(f.abstract), weight: config.denseWeight * (1 - config.alpha) },
+            { list: top(f[config.scoring]), weight: config.denseWeight * config.alpha },
+          ],
+          'z-score',
+        );
+        scores.set(id, evaluateQuery(dataset.qrels.get(id)!, new Map(fused.map((m) => [m.id, m.score])), 10).ndcg);
         continue;
       }
       const dense = denseList(id, config);
@@ -1131,7 +1148,7 @@ async function crossValidateSentences(
     perConfig.set(describe(config), scores);
     if (config.denseWeight === 0.5 && config.combine === 'cosine') denseAlone.set(describe(config), denseScores);
   }
-  const all = (scores: Map<string, number>) => round([...scores.values()].reduce((x, y) => x + y, 0) / queryIds.length);
+  const all = (scores: Map<string, number>) => meanOver(scores, queryIds);
   console.log(
     `sentence dense leg alone (nDCG@10): ${[...denseAlone].map(([c, scores]) => `${c} ${all(scores)}`).join('; ')}`,
   );
@@ -1152,15 +1169,10 @@ async function crossValidateSentences(
   console.log(
     `sentence hybrid by config: ${configs.map((c) => `${describe(c)} ${all(perConfig.get(describe(c))!)}`).join('; ')}`,
   );
-  const [a, b] = folds(queryIds);
   const baseline = perConfig.get(
     describe({ scoring: 'max', alpha: 0, denseWeight: DEFAULT_FUSION.denseWeight, combine: 'cosine' }),
   )!;
-  const mean = (scores: Map<string, number>, ids: string[]) =>
-    round(ids.reduce((x, id) => x + scores.get(id)!, 0) / ids.length);
-  console.log(
-    `default hybrid: all ${mean(baseline, queryIds)}, fold A ${mean(baseline, a)}, fold B ${mean(baseline, b)}`,
-  );
+  logFolds('default hybrid', baseline, queryIds);
   const pick = (label: string, subset: SentenceConfig[]) => {
     const chosen = tuneByCrossValidation(label, subset, describe, (c) => perConfig.get(describe(c))!, queryIds);
     pairedDifference(`${chosen.fullConfig} vs default hybrid`, perConfig.get(chosen.fullConfig)!, baseline, queryIds);
@@ -1186,25 +1198,6 @@ async function crossValidateSentences(
     'cv sentences (separate legs only: scoring, α, w)',
     configs.filter((c) => c.combine === 'legs' || c.alpha === 0),
   );
-}
-
-/**
- * Weighted z-score fusion over any number of lists, as fusion.ts does for two: each list z-scored over its own
- * entries, an id missing from a list scoring that list's floor (its lowest z, at most 0).
- */
-function zScoreFusion(legs: { list: { id: string; score: number }[]; weight: number }[]): Map<string, number> {
-  const fused = new Map<string, number>();
-  for (const { list } of legs) for (const { id } of list) fused.set(id, 0);
-  for (const { list, weight } of legs) {
-    if (list.length === 0) continue;
-    const mean = list.reduce((x, m) => x + m.score, 0) / list.length;
-    const sd = Math.sqrt(list.reduce((x, m) => x + (m.score - mean) ** 2, 0) / list.length);
-    const z = (score: number) => (sd > 0 ? (score - mean) / sd : 1);
-    const values = new Map(list.map((m) => [m.id, z(m.score)]));
-    const floor = Math.min(Math.min(...values.values()), 0);
-    for (const id of fused.keys()) fused.set(id, fused.get(id)! + weight * (values.get(id) ?? floor));
-  }
-  return fused;
 }
 
 /** What a hybrid query adds over a lexical one: embedding the query, measured without the cache. */

@@ -60,13 +60,26 @@ export function weightedScoreFusion(
 ): FusedResult[] {
   if (!(denseWeight >= 0 && denseWeight <= 1))
     throw new RangeError(`dense weight must be in [0, 1], got ${denseWeight}`);
-  const legs = [
-    { scores: normalised(lexical, normalisation), weight: 1 - denseWeight },
-    { scores: normalised(dense, normalisation), weight: denseWeight },
-  ];
+  return fuseWeightedLegs(
+    [
+      { list: lexical, weight: 1 - denseWeight },
+      { list: dense, weight: denseWeight },
+    ],
+    normalisation,
+    limit,
+  );
+}
+
+/** The same over any number of weighted lists (the benches fuse more than two legs). */
+export function fuseWeightedLegs(
+  legs: { list: Scored[]; weight: number }[],
+  normalisation: ScoreNormalisation,
+  limit?: number,
+): FusedResult[] {
+  const normalisedLegs = legs.map(({ list, weight }) => ({ scores: normalised(list, normalisation), weight }));
   const fused = new Map<string, number>();
-  for (const { scores } of legs) for (const id of scores.values.keys()) fused.set(id, 0);
-  for (const { scores, weight } of legs) {
+  for (const { scores } of normalisedLegs) for (const id of scores.values.keys()) fused.set(id, 0);
+  for (const { scores, weight } of normalisedLegs) {
     if (scores.values.size === 0) continue;
     for (const id of fused.keys()) fused.set(id, fused.get(id)! + weight * (scores.values.get(id) ?? scores.floor));
   }
