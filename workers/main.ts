@@ -3,7 +3,12 @@ import { Connection } from '@temporalio/client';
 import { NativeConnection, Runtime as TemporalRuntime, type Worker } from '@temporalio/worker';
 import type { Config } from '../lib/config.js';
 import { ensureTemporalCli, startDevServer, type DevServerHandle } from '../lib/temporal/dev-server.js';
-import { startTelemetryServer, fetchMetricsText, type TelemetryServer } from '../lib/telemetry/telemetry-server.js';
+import {
+  fetchMetricsText,
+  MetricsPortInUseError,
+  startTelemetryServer,
+  type TelemetryServer,
+} from '../lib/telemetry/telemetry-server.js';
 import { startTracing, temporalWorkerTracing, type Tracing } from '../lib/telemetry/tracing.js';
 import { createLogger, temporalLogger } from '../lib/telemetry/logger.js';
 import { temporalTarget } from '../client/ragline-client.js';
@@ -41,11 +46,22 @@ export async function startWorkerProcess(
   // Temporal's own SDK metrics are served on loopback and merged into our /metrics, so one scrape gets both.
   const sdkMetricsAddress = `127.0.0.1:${config.RAGLINE_METRICS_PORT === 0 ? 0 : config.RAGLINE_METRICS_PORT + 1}`;
   const logger = createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT });
-  TemporalRuntime.install({
-    logger: temporalLogger(logger),
-    telemetryOptions:
-      config.RAGLINE_METRICS_PORT !== 0 ? { metrics: { prometheus: { bindAddress: sdkMetricsAddress } } } : undefined,
-  });
+  try {
+    TemporalRuntime.install({
+      logger: temporalLogger(logger),
+      telemetryOptions:
+        config.RAGLINE_METRICS_PORT !== 0 ? { metrics: { prometheus: { bindAddress: sdkMetricsAddress } } } : undefined,
+    });
+  } catch (error) {
+    // The SDK's own message names neither the port nor the setting that chose it.
+    if (config.RAGLINE_METRICS_PORT !== 0 && /address already in use/i.test(String(error))) {
+      throw new MetricsPortInUseError(
+        config.RAGLINE_METRICS_PORT + 1,
+        "RAGLINE_METRICS_PORT + 1, where the Temporal SDK's metrics are served",
+      );
+    }
+    throw error;
+  }
 
   const target = temporalTarget(config);
   const cleanups: Array<() => Promise<unknown>> = [];

@@ -8,7 +8,7 @@ import type { AnswerQueryInput, AnswerQueryResult } from '../../workflows/answer
 import type { DeleteDocumentsResult, IngestDocumentsResult } from '../../workflows/ingest-types.js';
 import { TestQdrant } from '../support/qdrant.js';
 import { tempDir } from '../support/ragline.js';
-import { freePorts, TestRedis } from '../support/redis.js';
+import { freeMetricsPorts, TestRedis } from '../support/redis.js';
 import { startTestTemporal } from '../support/temporal.js';
 
 /**
@@ -135,7 +135,7 @@ describe('two workers sharing Qdrant and Redis', () => {
       path.join(corpusDir, 'two', 'zebra-census.md'),
       '# Zebra census\n\nThe plateau census counts zebras of every kind, aurora zebras among them, each spring.\n',
     );
-    const metricsPorts = await freePorts(2);
+    const metricsPorts = await freeMetricsPorts(2);
     const collection = `ragline_scale_${randomUUID().slice(0, 8)}`;
     for (const port of metricsPorts) {
       const dataDir = await tempDir('ragline-scale-');

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
 import { startFakeOpenAI, streamChunks, type FakeOpenAI } from '../support/fake-openai.js';
 import { SAMPLE_CORPUS, tempDir } from '../support/ragline.js';
-import { freePorts } from '../support/redis.js';
+import { freeMetricsPorts, freePort } from '../support/redis.js';
 import { startTestTemporal } from '../support/temporal.js';
 
 const BIN = path.resolve(import.meta.dirname, '../../bin/ragline.mjs');
@@ -28,7 +28,7 @@ describe('ragline serve --worker streams answers without Redis', () => {
     [env, fake] = await Promise.all([startTestTemporal(), startFakeOpenAI()]);
     fake.mode = { kind: 'answer', content: ANSWER };
     dataDir = await tempDir();
-    const [httpPort, metricsPort] = await freePorts(2);
+    const [httpPort, [metricsPort]] = await Promise.all([freePort(), freeMetricsPorts(1)]);
     vars = {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '',

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTemporalCli } from '../../lib/temporal/dev-server.js';
 import { cliStackEnv } from '../support/cli.js';
-import { freePort } from '../support/redis.js';
+import { freeMetricsPorts, freePort } from '../support/redis.js';
 
 const BIN = path.resolve(import.meta.dirname, '../../bin/ragline.mjs');
 
@@ -110,6 +110,21 @@ describe('ragline up, the main job', () => {
     expect(listed).toContain(firstQueryId);
     up.child.kill('SIGINT');
     expect(await up.exited).toBe(0);
+  });
+
+  it("fails fast naming the Temporal SDK's metrics port (the next one up) when it is taken", async () => {
+    const [port] = await freeMetricsPorts(1);
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(port! + 1, '127.0.0.1', resolve));
+    try {
+      const up = start(['up'], { ...env, RAGLINE_METRICS_PORT: String(port) });
+      children.push(up.child);
+      expect(await up.exited).toBe(1);
+      expect(up.output()).toContain(`metrics port ${port! + 1} is already in use (RAGLINE_METRICS_PORT + 1`);
+      expect(await listening(Number(env.TEMPORAL_PORT))).toBe(false);
+    } finally {
+      blocker.close();
+    }
   });
 
   it('fails fast naming the metrics port when it is taken, and leaves no server behind', async () => {

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { freePorts } from './redis.js';
+import { freeMetricsPorts, freePorts } from './redis.js';
 
 const BIN = path.resolve(import.meta.dirname, '../../bin/ragline.mjs');
 
@@ -38,7 +38,8 @@ export function runCli(
  */
 export async function cliStackEnv(prefix: string): Promise<{ dataDir: string; env: Record<string, string> }> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
-  const [temporal, ui, metrics] = await freePorts(3);
+  const [temporal, ui] = await freePorts(2);
+  const [metrics] = await freeMetricsPorts(1);
   return {
     dataDir,
     env: {

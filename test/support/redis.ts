@@ -28,6 +28,30 @@ export async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
+/**
+ * `count` ports for RAGLINE_METRICS_PORT: a worker serves the Temporal SDK's metrics on the next port up, so each port
+ * and its neighbour must be free, and no two pairs may overlap. They are taken below the kernel's ephemeral range
+ * (32768 and up), where the outgoing connections of a busy test run cannot take the neighbour in the meantime.
+ */
+export async function freeMetricsPorts(count: number): Promise<number[]> {
+  const ports: number[] = [];
+  for (let attempt = 0; ports.length < count && attempt < 1000; attempt++) {
+    const port = 20_000 + 2 * Math.floor(Math.random() * 6_000);
+    if (ports.includes(port)) continue;
+    if ((await canListen(port)) && (await canListen(port + 1))) ports.push(port);
+  }
+  if (ports.length < count) throw new Error(`no ${count} free pairs of adjacent ports between 20000 and 32000`);
+  return ports;
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '0.0.0.0', () => server.close(() => resolve(true)));
+  });
+}
+
 /** A real redis-server on a free loopback port, without persistence; can be stopped and restarted on the same port. */
 export class TestRedis {
   private child?: ChildProcess;
