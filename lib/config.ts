@@ -286,7 +286,10 @@ export const configSchema = z.object({
   /** Operator name the CLI acts as (approvals, parameter changes); unset uses the login name. @default unset */
   RAGLINE_OPERATOR: optionalString,
 
-  /** Port of /metrics, /healthz and /readyz on the worker. @default 9464 */
+  /**
+   * Port of /metrics, /healthz and /readyz on the worker; the Temporal SDK's own metrics, merged into /metrics, are
+   * served on loopback one port up, so that one must be free too. @default 9464
+   */
   RAGLINE_METRICS_PORT: int(9464, 0),
   /** Port of the HTTP API. @default 8080 */
   RAGLINE_HTTP_PORT: int(8080, 0),
