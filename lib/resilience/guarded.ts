@@ -1,11 +1,11 @@
 import type { Cache, CacheLookup } from '../cache/cache.js';
 import type { AnswerGenerator, ChunkStore } from '../domain.js';
-import type { Embedder } from '../retrieval/embedder.js';
 import type { DependencyBreaker } from './breakers.js';
 
 /**
  * Adapters seen through their breaker. Health probes and close bypass it: a probe must see the real dependency,
- * and it must not count as traffic.
+ * and it must not count as traffic. The embedder takes its breaker itself (OpenAIEmbedderDeps.guard), since each of
+ * the requests one call makes needs its own timeout.
  */
 
 /** Reads are bounded by `readTimeoutMs`; writes are not, since a large ingestion batch may rightly take long. */
@@ -13,7 +13,7 @@ export function guardStore(store: ChunkStore, breaker: DependencyBreaker, readTi
   const read = { timeoutMs: readTimeoutMs };
   return {
     kind: store.kind,
-    upsertDocuments: (tenant, docs) => breaker.run(() => store.upsertDocuments(tenant, docs)),
+    upsertDocuments: (tenant, docs, options) => breaker.run(() => store.upsertDocuments(tenant, docs, options)),
     deleteDocuments: (tenant, docIds) => breaker.run(() => store.deleteDocuments(tenant, docIds)),
     search: (tenant, request) => breaker.run(() => store.search(tenant, request), read),
     getChunks: (tenant, ids) => breaker.run(() => store.getChunks(tenant, ids), read),
@@ -35,16 +35,6 @@ export function guardGenerator(
     generate: (request) => breaker.run(() => generator.generate(request), { timeoutMs }),
     health: () => generator.health(),
   };
-}
-
-export function guardEmbedder<E extends Embedder>(embedder: E, breaker: DependencyBreaker, timeoutMs?: number): E {
-  return new Proxy(embedder, {
-    get(target, property, receiver) {
-      if (property === 'embed') return (texts: string[]) => breaker.run(() => target.embed(texts), { timeoutMs });
-      const value: unknown = Reflect.get(target, property, receiver);
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-    },
-  });
 }
 
 class CacheUnavailable extends Error {

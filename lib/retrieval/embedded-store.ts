@@ -11,6 +11,7 @@ import type {
   HealthStatus,
   SearchRequest,
   SearchResponse,
+  UpsertOptions,
   UpsertResult,
 } from '../domain.js';
 import { ErrorType, InvalidInputError, RaglineError } from '../errors.js';
@@ -198,7 +199,11 @@ export class EmbeddedStore implements ChunkStore {
     }
   }
 
-  async upsertDocuments(tenantName: string, docs: DocumentChunks[]): Promise<UpsertResult[]> {
+  async upsertDocuments(
+    tenantName: string,
+    docs: DocumentChunks[],
+    options: UpsertOptions = {},
+  ): Promise<UpsertResult[]> {
     const problems = docs.flatMap((doc) => validateDocument(doc) ?? []);
     if (problems.length > 0) throw new InvalidInputError(`rejected documents: ${problems.join('; ')}`);
     return this.exclusive(tenantName, async () => {
@@ -212,7 +217,7 @@ export class EmbeddedStore implements ChunkStore {
         return { docId: doc.docId, status, chunks: doc.chunks.length };
       });
       if (changed.length === 0) return results;
-      const stored = await this.withVectors(tenant, changed);
+      const stored = await this.withVectors(tenant, changed, options);
       const corpusVersion = this.nextVersion(tenant);
       const embedding = this.embedder
         ? { identity: embedderIdentity(this.embedder), dimensions: this.embedder.dimensions }
@@ -358,7 +363,7 @@ export class EmbeddedStore implements ChunkStore {
    * Embeds `docs` (all of them or none: any failure rejects the batch before it is written) when an embedder is
    * configured, refusing a tenant whose vectors came from a different embedder.
    */
-  private async withVectors(tenant: Tenant, docs: DocumentChunks[]): Promise<StoredDocument[]> {
+  private async withVectors(tenant: Tenant, docs: DocumentChunks[], options: UpsertOptions): Promise<StoredDocument[]> {
     const embedder = this.embedder;
     if (!embedder) return docs;
     if (tenant.embedding && tenant.embedding.identity !== embedderIdentity(embedder)) {
@@ -372,14 +377,20 @@ export class EmbeddedStore implements ChunkStore {
     const texts = docs.flatMap((doc) => doc.chunks.map((chunk) => documentEmbeddingText(chunk.title, chunk.text)));
     let vectors: number[][];
     try {
-      vectors = await embedder.embed(texts, 'document');
+      vectors = await embedder.embed(texts, 'document', {
+        ...(options.onEmbedded ? { onProgress: options.onEmbedded } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
     } catch (error) {
       const type = error instanceof RaglineError ? error.type : ErrorType.Unavailable;
       throw new RaglineError(
         type,
         `embedding ${docs.length} documents (${docs.map((doc) => doc.docId).join(', ')}) failed, nothing was ` +
           `written: ${error instanceof Error ? error.message : String(error)}`,
-        { cause: error },
+        {
+          cause: error,
+          ...(error instanceof RaglineError && error.retryAfterMs ? { retryAfterMs: error.retryAfterMs } : {}),
+        },
       );
     }
     if (vectors.length !== texts.length) {

@@ -13,7 +13,18 @@ export interface Embedder {
    * comparable only when their identities are equal.
    */
   readonly identity?: string;
-  embed(texts: string[], purpose?: EmbeddingPurpose): Promise<number[][]>;
+  embed(texts: string[], purpose?: EmbeddingPurpose, options?: EmbedOptions): Promise<number[][]>;
+}
+
+/** How a caller follows and stops a long embedding call (an ingestion batch of thousands of chunks). */
+export interface EmbedOptions {
+  /**
+   * Called each time part of the texts is ready, cache hits first: `embedded` of `total` distinct texts. An
+   * ingestion activity heartbeats from it, so a slow embedder that is making progress is never taken for a dead one.
+   */
+  onProgress?: (embedded: number, total: number) => void;
+  /** Aborts requests in flight and sends no more (an activity's cancellation). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -57,26 +68,57 @@ export interface EmbeddingCache {
 }
 
 /**
- * Embeds `texts` through `cache`: looks every text up, sends only the misses (deduplicated) to `compute`, stores
- * what came back. A cache failure is treated as a miss because embeddings are always recomputable.
+ * Embeds `texts` through `cache`: looks every text up, hands only the misses (deduplicated) to `compute`, and
+ * stores each part `compute` passes to `keep` as soon as it arrives, so a call that fails halfway (a timeout, a
+ * killed worker) has kept what was done and a retry asks only for the rest. A cache failure is treated as a miss
+ * because embeddings are always recomputable.
  */
 export async function embedThroughCache(
   texts: string[],
   identity: { model: string; dimensions: number },
   cache: EmbeddingCache | undefined,
-  compute: (texts: string[]) => Promise<number[][]>,
+  compute: (missing: string[], keep: (part: string[], vectors: number[][]) => Promise<void>) => Promise<void>,
+  onProgress?: EmbedOptions['onProgress'],
 ): Promise<number[][]> {
-  if (!cache) return compute(texts);
   const key = (text: string): EmbeddingCacheKey => ({ ...identity, text });
-  const cached = await Promise.all(texts.map((text) => cache.get(key(text)).catch(() => undefined)));
-  const missing = [...new Set(texts.filter((_, i) => cached[i] === undefined))];
-  const computed = new Map<string, number[]>();
-  if (missing.length > 0) {
-    const vectors = await compute(missing);
-    missing.forEach((text, i) => computed.set(text, vectors[i]!));
-    await Promise.all(missing.map((text) => cache.set(key(text), computed.get(text)!).catch(() => undefined)));
+  const vectors = new Map<string, number[]>();
+  const unique = [...new Set(texts)];
+  if (cache) {
+    const cached = await Promise.all(unique.map((text) => cache.get(key(text)).catch(() => undefined)));
+    unique.forEach((text, i) => cached[i] && vectors.set(text, cached[i]));
   }
-  return texts.map((text, i) => cached[i] ?? computed.get(text)!);
+  const missing = unique.filter((text) => !vectors.has(text));
+  onProgress?.(vectors.size, unique.length);
+  if (missing.length > 0) {
+    await compute(missing, async (part, partVectors) => {
+      part.forEach((text, i) => vectors.set(text, partVectors[i]!));
+      if (cache) await Promise.all(part.map((text, i) => cache.set(key(text), partVectors[i]!).catch(() => undefined)));
+      onProgress?.(vectors.size, unique.length);
+    });
+  }
+  return texts.map((text) => vectors.get(text)!);
+}
+
+/**
+ * Cuts `texts` into consecutive parts of at most `maxCount` texts and `maxChars` characters (`extraChars` counted
+ * per text, for a prefix); a text longer than `maxChars` makes a part of its own.
+ */
+export function subBatches(texts: string[], maxCount: number, maxChars: number, extraChars = 0): string[][] {
+  const parts: string[][] = [];
+  let part: string[] = [];
+  let chars = 0;
+  for (const text of texts) {
+    const size = text.length + extraChars;
+    if (part.length > 0 && (part.length >= maxCount || chars + size > maxChars)) {
+      parts.push(part);
+      part = [];
+      chars = 0;
+    }
+    part.push(text);
+    chars += size;
+  }
+  if (part.length > 0) parts.push(part);
+  return parts;
 }
 
 /** The text a chunk is embedded as; one definition so ingestion, Qdrant and the bench share cache entries. */

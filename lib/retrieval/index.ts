@@ -8,7 +8,14 @@ import { QdrantStore } from './qdrant-store.js';
 export { Analyzer, ENGLISH_STOP_WORDS } from './analyzer.js';
 export { EmbeddedStore, validateDocument, DEFAULT_BM25, DEFAULT_FEEDBACK } from './embedded-store.js';
 export type { EmbeddedStoreOptions } from './embedded-store.js';
-export type { Embedder, EmbeddingCache, EmbeddingCacheKey, EmbeddingMode, EmbeddingPurpose } from './embedder.js';
+export type {
+  EmbedOptions,
+  Embedder,
+  EmbeddingCache,
+  EmbeddingCacheKey,
+  EmbeddingMode,
+  EmbeddingPurpose,
+} from './embedder.js';
 export { DiskEmbeddingCache, defaultEmbeddingCacheDir } from './disk-embedding-cache.js';
 export { DenseIndex, DEFAULT_ANN_THRESHOLD } from './dense-index.js';
 export { OpenAIEmbedder, openAIEmbedderFromConfig } from './openai-embedder.js';

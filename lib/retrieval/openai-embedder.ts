@@ -1,4 +1,5 @@
 import type OpenAI from 'openai';
+import pLimit from 'p-limit';
 import type { Config } from '../config.js';
 import { ErrorType, RaglineError } from '../errors.js';
 import { toLlmError } from '../generation/llm-errors.js';
@@ -6,6 +7,8 @@ import { createOpenAIClient } from '../generation/openai-client.js';
 import {
   describeMode,
   embedThroughCache,
+  subBatches,
+  type EmbedOptions,
   type Embedder,
   type EmbeddingCache,
   type EmbeddingMode,
@@ -13,17 +16,25 @@ import {
 } from './embedder.js';
 
 const OPENAI_BASE_URL = 'https://api.openai.com/v1';
-/** OpenAI accepts up to 2,048 inputs per request; smaller batches keep one request well inside its timeout. */
-const DEFAULT_BATCH_SIZE = 256;
 
 export interface OpenAIEmbedderOptions {
   model: string;
   dimensions: number;
   apiKey?: string;
   baseURL?: string;
+  /** What a request of one short text may take; bigger requests get more (`timeoutPer1kCharsMs`). */
   timeoutMs: number;
-  /** Texts per request. @default 256 */
+  /** Most texts per request. @default 32 */
   batchSize?: number;
+  /** Most characters per request (prefixes included); a longer single text goes alone. @default 16000 */
+  batchChars?: number;
+  /** Requests in flight at once for one `embed` call. @default 2 */
+  concurrency?: number;
+  /**
+   * Extra time per 1,000 characters of a request, multiplied by `concurrency` since requests in flight share the
+   * server. @default 1000
+   */
+  timeoutPer1kCharsMs?: number;
   /** How questions are requested (asymmetric models). @default the plain model */
   queryMode?: EmbeddingMode;
   /** How documents are requested (asymmetric models). @default the plain model */
@@ -35,16 +46,28 @@ export interface OpenAIEmbedderOptions {
   sendDimensions?: boolean;
 }
 
+/** What each request runs through: the embedder's circuit breaker, counting a request over its timeout as failed. */
+export interface EmbeddingRequestGuard {
+  run<T>(fn: () => Promise<T>, options: { timeoutMs?: number }): Promise<T>;
+}
+
 export interface OpenAIEmbedderDeps {
   cache?: EmbeddingCache;
+  /**
+   * Every request, not every call, goes through it: an embedder that is down opens the breaker, while one that is
+   * merely slow on a big ingestion batch answers each right-sized request in time and does not.
+   */
+  guard?: EmbeddingRequestGuard;
   /** For tests: a preconfigured client. */
   client?: OpenAI;
 }
 
 /**
- * Embeddings from any OpenAI-compatible endpoint. The SDK never retries (maxRetries 0): Temporal's retry policy
- * is the one retry loop, and a rate limit surfaces as RaglineError(RateLimited) carrying the Retry-After so the
- * activity boundary can set `nextRetryDelay`.
+ * Embeddings from any OpenAI-compatible endpoint. One call may carry thousands of texts (an ingestion batch): they
+ * are sent as requests bounded by count and characters, a few in flight, each with a timeout that fits its size,
+ * and every answered request is cached at once, so a retry after a failure asks only for what is missing. The SDK
+ * never retries (maxRetries 0): Temporal's retry policy is the one retry loop, and a rate limit surfaces as
+ * RaglineError(RateLimited) carrying the Retry-After so the activity boundary can set `nextRetryDelay`.
  */
 export class OpenAIEmbedder implements Embedder {
   readonly model: string;
@@ -53,6 +76,9 @@ export class OpenAIEmbedder implements Embedder {
   private readonly client: OpenAI;
   private readonly baseURL: string;
   private readonly batchSize: number;
+  private readonly batchChars: number;
+  private readonly concurrency: number;
+  private readonly timeoutPer1kCharsMs: number;
 
   constructor(
     private readonly options: OpenAIEmbedderOptions,
@@ -60,7 +86,10 @@ export class OpenAIEmbedder implements Embedder {
   ) {
     this.model = options.model;
     this.dimensions = options.dimensions;
-    this.batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+    this.batchSize = options.batchSize ?? 32;
+    this.batchChars = options.batchChars ?? 16_000;
+    this.concurrency = options.concurrency ?? 2;
+    this.timeoutPer1kCharsMs = options.timeoutPer1kCharsMs ?? 1000;
     this.identity = `${describeMode(options.model, options.documentMode ?? {})}|${options.dimensions}`;
     this.baseURL = (options.baseURL ?? OPENAI_BASE_URL).replace(/\/+$/, '');
     this.client =
@@ -68,65 +97,123 @@ export class OpenAIEmbedder implements Embedder {
       createOpenAIClient({ apiKey: options.apiKey, baseURL: this.baseURL, timeoutMs: options.timeoutMs });
   }
 
-  async embed(texts: string[], purpose: EmbeddingPurpose = 'document'): Promise<number[][]> {
+  async embed(
+    texts: string[],
+    purpose: EmbeddingPurpose = 'document',
+    options: EmbedOptions = {},
+  ): Promise<number[][]> {
     if (texts.length === 0) return [];
     const mode = (purpose === 'query' ? this.options.queryMode : this.options.documentMode) ?? {};
     return embedThroughCache(
       texts,
       { model: describeMode(this.model, mode), dimensions: this.dimensions },
       this.deps.cache,
-      (misses) => this.request(misses, mode),
+      (missing, keep) => this.requestAll(missing, mode, keep, options.signal),
+      options.onProgress,
     );
   }
 
-  private async request(texts: string[], mode: EmbeddingMode): Promise<number[][]> {
+  /** What a request of `chars` characters may take: the base, plus its share of a server it shares. */
+  timeoutFor(chars: number): number {
+    return Math.round(this.options.timeoutMs + (this.timeoutPer1kCharsMs * chars * this.concurrency) / 1000);
+  }
+
+  /**
+   * Sends `texts` as right-sized requests, `concurrency` at a time. After the first failure no new request starts;
+   * those in flight finish and are kept, then the failure is thrown.
+   */
+  private async requestAll(
+    texts: string[],
+    mode: EmbeddingMode,
+    keep: (part: string[], vectors: number[][]) => Promise<void>,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const limit = pLimit(this.concurrency);
+    const prefix = mode.prefix?.length ?? 0;
+    let failure: { error: unknown } | undefined;
+    await Promise.all(
+      subBatches(texts, this.batchSize, this.batchChars, prefix).map((part) =>
+        limit(async () => {
+          if (failure || signal?.aborted) return;
+          try {
+            await keep(part, await this.requestFitting(part, mode, signal));
+          } catch (error) {
+            failure ??= { error };
+          }
+        }),
+      ),
+    );
+    if (failure) throw failure.error;
+    signal?.throwIfAborted();
+  }
+
+  /** One request; a server that says it is too large (413, or a context-length 400) gets two halves instead. */
+  private async requestFitting(texts: string[], mode: EmbeddingMode, signal?: AbortSignal): Promise<number[][]> {
+    try {
+      return await this.guarded(texts, mode, signal);
+    } catch (error) {
+      if (!(error instanceof RaglineError && error.type === ErrorType.ContextLength) || texts.length === 1) throw error;
+      const half = Math.ceil(texts.length / 2);
+      const first = await this.requestFitting(texts.slice(0, half), mode, signal);
+      return [...first, ...(await this.requestFitting(texts.slice(half), mode, signal))];
+    }
+  }
+
+  private guarded(texts: string[], mode: EmbeddingMode, signal?: AbortSignal): Promise<number[][]> {
+    const chars = texts.reduce((sum, text) => sum + text.length + (mode.prefix?.length ?? 0), 0);
+    const timeoutMs = this.timeoutFor(chars);
+    const send = () => this.request(texts, mode, timeoutMs, signal);
+    return this.deps.guard ? this.deps.guard.run(send, { timeoutMs }) : send();
+  }
+
+  private async request(
+    batch: string[],
+    mode: EmbeddingMode,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<number[][]> {
     const model = mode.model ?? this.model;
     const prefix = mode.prefix ?? '';
-    const vectors: number[][] = [];
-    for (let start = 0; start < texts.length; start += this.batchSize) {
-      const batch = texts.slice(start, start + this.batchSize);
-      let response: OpenAI.CreateEmbeddingResponse;
-      // `input_type` is not in OpenAI's schema; the SDK passes unknown body fields through unchanged.
-      const body: OpenAI.EmbeddingCreateParams & { input_type?: string } = {
+    let response: OpenAI.CreateEmbeddingResponse;
+    // `input_type` is not in OpenAI's schema; the SDK passes unknown body fields through unchanged.
+    const body: OpenAI.EmbeddingCreateParams & { input_type?: string } = {
+      model,
+      input: prefix === '' ? batch : batch.map((text) => prefix + text),
+      encoding_format: 'float',
+      ...(this.options.sendDimensions === false ? {} : { dimensions: this.dimensions }),
+      ...(mode.inputType === undefined ? {} : { input_type: mode.inputType }),
+    };
+    try {
+      response = await this.client.embeddings.create(body, { timeout: timeoutMs, ...(signal ? { signal } : {}) });
+    } catch (error) {
+      throw toLlmError(error, {
         model,
-        input: prefix === '' ? batch : batch.map((text) => prefix + text),
-        encoding_format: 'float',
-        ...(this.options.sendDimensions === false ? {} : { dimensions: this.dimensions }),
-        ...(mode.inputType === undefined ? {} : { input_type: mode.inputType }),
-      };
-      try {
-        response = await this.client.embeddings.create(body);
-      } catch (error) {
-        throw toLlmError(error, {
-          model,
-          baseURL: this.baseURL,
-          apiKeySet: this.options.apiKey !== undefined,
-          timeoutMs: this.options.timeoutMs,
-        });
-      }
-      // The API may return items out of order; `index` is authoritative.
-      const ordered = [...(response.data ?? [])].sort((a, b) => a.index - b.index);
-      const where = `embedding endpoint ${this.baseURL} (model ${model})`;
-      if (ordered.length !== batch.length) {
-        throw new RaglineError(
-          ErrorType.BadResponse,
-          `${where} returned ${ordered.length} vectors for ${batch.length} texts`,
-        );
-      }
-      const wrong = ordered.find((item) => item.embedding.length !== this.dimensions);
-      if (wrong) {
-        throw new RaglineError(
-          ErrorType.BadResponse,
-          `${where} returned a vector of ${wrong.embedding.length} dimensions; expected ${this.dimensions} ` +
-            `(OPENAI_EMBEDDING_DIMENSIONS)`,
-        );
-      }
-      if (ordered.some((item) => item.embedding.some((value) => !Number.isFinite(value)))) {
-        throw new RaglineError(ErrorType.BadResponse, `${where} returned a vector with NaN or infinite values`);
-      }
-      for (const item of ordered) vectors.push(item.embedding);
+        baseURL: this.baseURL,
+        apiKeySet: this.options.apiKey !== undefined,
+        timeoutMs,
+      });
     }
-    return vectors;
+    // The API may return items out of order; `index` is authoritative.
+    const ordered = [...(response.data ?? [])].sort((a, b) => a.index - b.index);
+    const where = `embedding endpoint ${this.baseURL} (model ${model})`;
+    if (ordered.length !== batch.length) {
+      throw new RaglineError(
+        ErrorType.BadResponse,
+        `${where} returned ${ordered.length} vectors for ${batch.length} texts`,
+      );
+    }
+    const wrong = ordered.find((item) => item.embedding.length !== this.dimensions);
+    if (wrong) {
+      throw new RaglineError(
+        ErrorType.BadResponse,
+        `${where} returned a vector of ${wrong.embedding.length} dimensions; expected ${this.dimensions} ` +
+          `(OPENAI_EMBEDDING_DIMENSIONS)`,
+      );
+    }
+    if (ordered.some((item) => item.embedding.some((value) => !Number.isFinite(value)))) {
+      throw new RaglineError(ErrorType.BadResponse, `${where} returned a vector with NaN or infinite values`);
+    }
+    return ordered.map((item) => item.embedding);
   }
 }
 
@@ -145,7 +232,12 @@ export function openAIEmbedderFromConfig(config: Config, deps: OpenAIEmbedderDep
       // A local embeddings server needs no key, but the SDK refuses to start without one.
       apiKey: config.OPENAI_API_KEY ?? (config.RAGLINE_EMBEDDING_URL ? 'unused' : undefined),
       baseURL: config.RAGLINE_EMBEDDING_URL ?? config.OPENAI_BASE_URL,
-      timeoutMs: config.OPENAI_TIMEOUT_MS,
+      // A query's one short text must answer within what a query can wait; bigger requests get more from their size.
+      timeoutMs: Math.min(config.OPENAI_TIMEOUT_MS, config.RAGLINE_QUERY_DEADLINE_MS),
+      batchSize: config.RAGLINE_EMBEDDING_BATCH_SIZE,
+      batchChars: config.RAGLINE_EMBEDDING_BATCH_CHARS,
+      concurrency: config.RAGLINE_EMBEDDING_CONCURRENCY,
+      timeoutPer1kCharsMs: config.RAGLINE_EMBEDDING_TIMEOUT_MS_PER_1K_CHARS,
       sendDimensions: config.RAGLINE_EMBEDDING_SEND_DIMENSIONS,
       queryMode: mode(
         config.RAGLINE_EMBEDDING_QUERY_MODEL,

@@ -9,12 +9,13 @@ import type {
   SearchHit,
   SearchRequest,
   SearchResponse,
+  UpsertOptions,
   UpsertResult,
 } from '../domain.js';
 import { ErrorType, InvalidInputError, RaglineError } from '../errors.js';
 import { Analyzer } from './analyzer.js';
 import { validateDocument } from './embedded-store.js';
-import { documentEmbeddingText, type Embedder } from './embedder.js';
+import { documentEmbeddingText, embedderIdentity, type Embedder } from './embedder.js';
 import { DEFAULT_RRF_K } from './fusion.js';
 import { TenantLock } from './tenant-lock.js';
 
@@ -132,7 +133,7 @@ export class QdrantStore implements ChunkStore {
     this.analyzer = deps.analyzer ?? new Analyzer();
   }
 
-  async upsertDocuments(tenant: string, docs: DocumentChunks[]): Promise<UpsertResult[]> {
+  async upsertDocuments(tenant: string, docs: DocumentChunks[], options: UpsertOptions = {}): Promise<UpsertResult[]> {
     const problems = docs.flatMap((doc) => validateDocument(doc) ?? []);
     if (problems.length > 0) throw new InvalidInputError(`rejected documents: ${problems.join('; ')}`);
     await this.ensureCollection();
@@ -148,15 +149,12 @@ export class QdrantStore implements ChunkStore {
       );
       if (changed.length === 0) return results;
       const chunks = changed.flatMap((doc) => doc.chunks.map((chunk) => ({ doc, chunk })));
+      // Every vector first, then the writes: an embedding failure leaves the collection as it was.
+      const vectors = await this.embedChunks(changed, chunks, options);
       const batchSize = this.options.batchSize ?? 256;
       for (let start = 0; start < chunks.length; start += batchSize) {
         const batch = chunks.slice(start, start + batchSize);
-        const dense = this.options.embedder
-          ? await this.options.embedder.embed(
-              batch.map(({ chunk }) => documentEmbeddingText(chunk.title, chunk.text)),
-              'document',
-            )
-          : undefined;
+        const dense = vectors?.slice(start, start + batchSize);
         const points = batch.map(({ doc, chunk }, i) => {
           const payload: ChunkPayload = {
             kind: 'chunk',
@@ -191,6 +189,36 @@ export class QdrantStore implements ChunkStore {
       await this.bumpVersion(tenant);
       return results;
     });
+  }
+
+  private async embedChunks(
+    docs: DocumentChunks[],
+    chunks: Array<{ chunk: Chunk }>,
+    options: UpsertOptions,
+  ): Promise<number[][] | undefined> {
+    const embedder = this.options.embedder;
+    if (!embedder) return undefined;
+    try {
+      return await embedder.embed(
+        chunks.map(({ chunk }) => documentEmbeddingText(chunk.title, chunk.text)),
+        'document',
+        {
+          ...(options.onEmbedded ? { onProgress: options.onEmbedded } : {}),
+          ...(options.signal ? { signal: options.signal } : {}),
+        },
+      );
+    } catch (error) {
+      const type = error instanceof RaglineError ? error.type : ErrorType.Unavailable;
+      throw new RaglineError(
+        type,
+        `embedding ${docs.length} documents (${docs.map((doc) => doc.docId).join(', ')}) with ` +
+          `${embedderIdentity(embedder)} failed, nothing was written: ${error instanceof Error ? error.message : String(error)}`,
+        {
+          cause: error,
+          ...(error instanceof RaglineError && error.retryAfterMs ? { retryAfterMs: error.retryAfterMs } : {}),
+        },
+      );
+    }
   }
 
   async deleteDocuments(tenant: string, docIds: string[]): Promise<{ deleted: string[]; missing: string[] }> {

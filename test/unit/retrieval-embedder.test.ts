@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ErrorType, RaglineError } from '../../lib/errors.js';
 import { embedThroughCache, type EmbeddingCache, type EmbeddingCacheKey } from '../../lib/retrieval/embedder.js';
 import { OpenAIEmbedder } from '../../lib/retrieval/openai-embedder.js';
+import { DependencyBreaker } from '../../lib/resilience/breakers.js';
 
 /** An OpenAI client whose HTTP layer is a function, so the SDK's own parsing and error classes are exercised. */
 function clientAnswering(respond: (body: { input: string[] }) => Response) {
@@ -125,8 +126,11 @@ describe('embedThroughCache', () => {
       get: async () => Promise.reject(new Error('down')),
       set: async () => Promise.reject(new Error('down')),
     };
-    const vectors = await embedThroughCache(['x'], { model: 'm', dimensions: 1 }, broken, async (texts) =>
-      texts.map(() => [7]),
+    const vectors = await embedThroughCache(['x'], { model: 'm', dimensions: 1 }, broken, (texts, keep) =>
+      keep(
+        texts,
+        texts.map(() => [7]),
+      ),
     );
     expect(vectors).toEqual([[7]]);
   });
@@ -166,5 +170,172 @@ describe('asymmetric embedding modes', () => {
     ]);
     expect(cache.entries.size).toBe(2);
     expect(embedder.identity).toBe('m|passage|passage: |2');
+  });
+});
+
+describe('OpenAIEmbedder at corpus size', () => {
+  /** A server that takes `msPerChar` for each request and records what it was sent and how many were in flight. */
+  function slowServer(msPerChar: number, answer: (body: { input: string[] }) => Response = vectorsFor) {
+    const requests: string[][] = [];
+    let inFlight = 0;
+    let mostInFlight = 0;
+    const client = new OpenAI({
+      apiKey: 'test',
+      baseURL: 'http://embeddings.test/v1',
+      maxRetries: 0,
+      fetch: async (_url, init) => {
+        const body = JSON.parse(String(init?.body)) as { input: string[] };
+        requests.push(body.input);
+        inFlight += 1;
+        mostInFlight = Math.max(mostInFlight, inFlight);
+        const chars = body.input.reduce((sum, text) => sum + text.length, 0);
+        await new Promise((resolve) => setTimeout(resolve, chars * msPerChar));
+        inFlight -= 1;
+        return answer(body);
+      },
+    });
+    return { client, requests, mostInFlight: () => mostInFlight };
+  }
+  const texts = (n: number, length: number) =>
+    Array.from({ length: n }, (_, i) => `${i}`.padEnd(length, String.fromCharCode(97 + (i % 26))));
+
+  it('sends a big call as requests bounded by count and characters, at most `concurrency` in flight', async () => {
+    const server = slowServer(0.01);
+    const embedder = new OpenAIEmbedder(
+      { model: 'm', dimensions: 2, timeoutMs: 1000, batchSize: 4, batchChars: 250, concurrency: 2 },
+      { client: server.client },
+    );
+    const input = [...texts(10, 100), ...texts(6, 10)];
+    const vectors = await embedder.embed(input);
+    expect(vectors.map((v) => v[0])).toEqual(input.map((text) => text.length));
+    for (const request of server.requests) {
+      expect(request.length).toBeLessThanOrEqual(4);
+      expect(request.join('').length).toBeLessThanOrEqual(250);
+    }
+    expect(server.requests.flat().sort()).toEqual([...input].sort());
+    expect(server.mostInFlight()).toBe(2);
+  });
+
+  it('reports progress as requests complete, cache hits first, over distinct texts', async () => {
+    const server = slowServer(0);
+    const cache = memoryCache();
+    const embedder = new OpenAIEmbedder(
+      { model: 'm', dimensions: 2, timeoutMs: 1000, batchSize: 2, concurrency: 1 },
+      { client: server.client, cache },
+    );
+    await embedder.embed(['a']);
+    const seen: Array<[number, number]> = [];
+    await embedder.embed(['a', 'b', 'c', 'd', 'e', 'b'], 'document', {
+      onProgress: (done, total) => seen.push([done, total]),
+    });
+    expect(seen).toEqual([
+      [1, 5],
+      [3, 5],
+      [5, 5],
+    ]);
+  });
+
+  it('keeps what was embedded before a failure, so a retry asks only for the rest', async () => {
+    let failOn = 'c0';
+    const server = slowServer(0, (body) =>
+      body.input.includes(failOn) ? new Response('{"error":{"message":"boom"}}', { status: 503 }) : vectorsFor(body),
+    );
+    const cache = memoryCache();
+    const embedder = new OpenAIEmbedder(
+      { model: 'm', dimensions: 2, timeoutMs: 1000, batchSize: 2, concurrency: 1 },
+      { client: server.client, cache },
+    );
+    const input = ['a0', 'b0', 'c0', 'd0', 'e0', 'f0'];
+    await expect(embedder.embed(input)).rejects.toMatchObject({ type: ErrorType.Unavailable });
+    // One at a time: the failing second request stops the third from being sent.
+    expect(server.requests).toEqual([
+      ['a0', 'b0'],
+      ['c0', 'd0'],
+    ]);
+    failOn = 'none';
+    server.requests.length = 0;
+    expect((await embedder.embed(input)).length).toBe(6);
+    expect(server.requests).toEqual([
+      ['c0', 'd0'],
+      ['e0', 'f0'],
+    ]);
+  });
+
+  it('halves a request the server calls too large (413) until it fits; a single text too large is ContextLength', async () => {
+    const server = slowServer(0, (body) =>
+      body.input.length > 1 && body.input.join('').length > 6
+        ? new Response('{"error":{"message":"payload too large"}}', { status: 413 })
+        : body.input.some((text) => text.length > 6)
+          ? new Response('{"error":{"message":"payload too large"}}', { status: 413 })
+          : vectorsFor(body),
+    );
+    const embedder = new OpenAIEmbedder(
+      { model: 'm', dimensions: 2, timeoutMs: 1000, batchSize: 8 },
+      { client: server.client },
+    );
+    expect((await embedder.embed(['aa', 'bb', 'cc', 'dd'])).map((v) => v[0])).toEqual([2, 2, 2, 2]);
+    expect(server.requests).toEqual([
+      ['aa', 'bb', 'cc', 'dd'],
+      ['aa', 'bb'],
+      ['cc', 'dd'],
+    ]);
+    await expect(embedder.embed(['ee', 'seven77'])).rejects.toMatchObject({ type: ErrorType.ContextLength });
+  });
+
+  it('runs each request, not each call, through the guard with a timeout that fits its size', async () => {
+    const server = slowServer(0);
+    const timeouts: Array<number | undefined> = [];
+    const embedder = new OpenAIEmbedder(
+      {
+        model: 'm',
+        dimensions: 2,
+        timeoutMs: 500,
+        batchSize: 100,
+        batchChars: 1000,
+        concurrency: 2,
+        timeoutPer1kCharsMs: 1000,
+      },
+      {
+        client: server.client,
+        guard: {
+          run: (fn, options) => {
+            timeouts.push(options.timeoutMs);
+            return fn();
+          },
+        },
+      },
+    );
+    await embedder.embed([...texts(10, 100), 'x'.repeat(50)]);
+    // 1,000 characters with two in flight: 500 + 1,000 × 1 × 2; the last, 50 characters: 500 + 50 × 2.
+    expect(timeouts).toEqual([2500, 600]);
+  });
+
+  it('a slow embedder answering right-sized requests keeps its breaker closed; one that is down opens it', async () => {
+    const breaker = new DependencyBreaker('embedder', { failureRatio: 0.5, window: 4, minCalls: 4, openMs: 60_000 });
+    // 0.2 ms a character: one request of all 4,000 characters would take 800 ms, past a flat 300 ms timeout.
+    const slow = slowServer(0.2);
+    const embedder = new OpenAIEmbedder(
+      { model: 'm', dimensions: 2, timeoutMs: 300, batchChars: 500, concurrency: 1, timeoutPer1kCharsMs: 400 },
+      { client: slow.client, guard: breaker },
+    );
+    expect((await embedder.embed(texts(40, 100))).length).toBe(40);
+    expect(slow.requests.length).toBe(8);
+    expect(breaker.state).toBe('closed');
+
+    const down = new OpenAI({
+      apiKey: 'test',
+      baseURL: 'http://embeddings.test/v1',
+      maxRetries: 0,
+      fetch: () => Promise.reject(new TypeError('fetch failed: connect ECONNREFUSED')),
+    });
+    const dead = new OpenAIEmbedder({ model: 'm', dimensions: 2, timeoutMs: 300 }, { client: down, guard: breaker });
+    const errors: unknown[] = [];
+    for (let i = 0; i < 4; i += 1) errors.push(await dead.embed([`q${i}`], 'query').catch((error: unknown) => error));
+    // Failures fill the window of four the successes left, until its ratio opens it and calls are refused unsent.
+    const types = errors.map((error) => (error as RaglineError).type);
+    expect(types[0]).toBe(ErrorType.Unavailable);
+    expect(types.at(-1)).toBe(ErrorType.CircuitOpen);
+    expect(breaker.state).toBe('open');
+    await expect(dead.embed(['q'], 'query')).rejects.toMatchObject({ type: ErrorType.CircuitOpen });
   });
 });
