@@ -11,13 +11,13 @@ import { createLogger } from '../lib/telemetry/logger.js';
 import { createApiToken } from '../lib/api-tokens.js';
 import { startTracing, temporalClientInterceptors, type Tracing } from '../lib/telemetry/tracing.js';
 import type { AnswerQueryResult } from '../workflows/answer-query-types.js';
-import type { IngestDocumentsResult, IngestProgress } from '../workflows/ingest-types.js';
+import type { IngestDocumentsResult } from '../workflows/ingest-types.js';
 import { queryInputProblem } from '../workflows/query-validation.js';
 import { Client } from '@temporalio/client';
 import { registerDemoCommand } from './demo.js';
 import { registerEvalCommands } from './eval-commands.js';
 import { DEFAULT_LOAD, formatReport, readSampleQuestions, runLoad, validateLoadOptions } from './load.js';
-import { RaglineClient, temporalTarget } from './ragline-client.js';
+import { RaglineClient, temporalTarget, type IngestProgressReport } from './ragline-client.js';
 import type { AnswerStream } from './answer-stream.js';
 import { ImprovementClient, improvementSettings } from './improvement-client.js';
 import { feedbackProblem } from '../lib/improve/feedback.js';
@@ -710,24 +710,43 @@ async function connectWithWorker(config: Config): Promise<RaglineClient> {
   return client;
 }
 
+/**
+ * A progress bar over documents that also moves within a batch as its chunks are embedded (the slow part with an
+ * embedder), with cli-progress's ETA from the rate so far.
+ */
 async function withProgressBar(
-  run: (onProgress: (progress: IngestProgress) => void) => Promise<IngestDocumentsResult>,
+  run: (onProgress: (progress: IngestProgressReport) => void) => Promise<IngestDocumentsResult>,
 ): Promise<IngestDocumentsResult> {
   if (!process.stderr.isTTY) return run(() => undefined);
   const bar = new SingleBar(
     {
-      format: 'ingesting [{bar}] {percentage}% | {value}/{total} documents | {added} added {updated} updated',
+      format:
+        'ingesting [{bar}] {percentage}% | {documents}/{total} documents | {chunks} | {added} added {updated} updated | ETA {eta_formatted}',
       stream: process.stderr,
+      etaBuffer: 20,
     },
     Presets.shades_classic,
   );
-  bar.start(1, 0, { added: 0, updated: 0 });
+  bar.start(1, 0, { documents: 0, chunks: '', added: 0, updated: 0 });
   try {
     const result = await run((p) => {
+      const batch = p.batch;
+      // The batch in flight counts as far as its chunks are embedded.
+      const inBatch = batch && batch.chunksTotal > 0 ? (batch.documents * batch.chunksEmbedded) / batch.chunksTotal : 0;
       bar.setTotal(Math.max(p.documentsTotal, 1));
-      bar.update(p.documentsDone, { added: p.added, updated: p.updated });
+      bar.update(Math.min(p.documentsDone + inBatch, p.documentsTotal), {
+        documents: p.documentsDone,
+        chunks: batch ? `${batch.chunksEmbedded}/${batch.chunksTotal} chunks embedded in this batch` : '',
+        added: p.added,
+        updated: p.updated,
+      });
     });
-    bar.update(Math.max(result.documentsTotal, 1), { added: result.added, updated: result.updated });
+    bar.update(Math.max(result.documentsTotal, 1), {
+      documents: result.documentsTotal,
+      chunks: '',
+      added: result.added,
+      updated: result.updated,
+    });
     return result;
   } finally {
     bar.stop();

@@ -5,8 +5,15 @@ import {
   WorkflowFailedError,
   WorkflowNotFoundError,
   type ClientInterceptors,
+  type WorkflowHandle,
 } from '@temporalio/client';
-import { ApplicationFailure, TimeoutFailure, TypedSearchAttributes } from '@temporalio/common';
+import {
+  ApplicationFailure,
+  defaultPayloadConverter,
+  TimeoutFailure,
+  TypedSearchAttributes,
+  type Payload,
+} from '@temporalio/common';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { normalizeQuery } from '../lib/cache/keys.js';
 import type { Config } from '../lib/config.js';
@@ -291,10 +298,13 @@ export class RaglineClient {
     }
   }
 
-  /** Ingests files or directories, reporting progress as it goes. */
+  /**
+   * Ingests files or directories, reporting progress as it goes: documents per finished batch, and within the
+   * batch in flight the chunks embedded so far (from its activity's heartbeat), so a long batch shows movement.
+   */
   async ingest(
     paths: string[],
-    options: { tenant?: string; onProgress?: (progress: IngestProgress) => void; pollMs?: number } = {},
+    options: { tenant?: string; onProgress?: (progress: IngestProgressReport) => void; pollMs?: number } = {},
   ): Promise<IngestDocumentsResult> {
     const tenant = options.tenant ?? DEFAULT_TENANT;
     const batch = this.limits.ingestBatch;
@@ -314,7 +324,8 @@ export class RaglineClient {
       const poll = async () => {
         while (!done) {
           try {
-            onProgress(await handle.query(getIngestProgressQuery));
+            const [progress, batch] = await Promise.all([handle.query(getIngestProgressQuery), batchInFlight(handle)]);
+            onProgress(batch ? { ...progress, batch } : progress);
           } catch {
             // The workflow may complete between the check and the query; the result reports the end state.
           }
@@ -370,4 +381,26 @@ async function unwrap<T>(run: () => Promise<T>): Promise<T> {
     }
     throw error;
   }
+}
+
+/** Ingestion progress as the client sees it: the workflow's counts plus the batch in flight, when one is. */
+export type IngestProgressReport = IngestProgress & {
+  batch?: { documents: number; chunksEmbedded: number; chunksTotal: number };
+};
+
+const INGEST_BATCH_ACTIVITIES = new Set(['ingestManifestBatch', 'ingestBatch']);
+
+/** The embedding progress an ingestion batch last heartbeated, or undefined before its first. */
+async function batchInFlight(handle: WorkflowHandle): Promise<IngestProgressReport['batch']> {
+  const description = await handle.describe();
+  const pending = description.raw.pendingActivities?.find((activity) =>
+    INGEST_BATCH_ACTIVITIES.has(activity.activityType?.name ?? ''),
+  );
+  const payload = pending?.heartbeatDetails?.payloads?.[0];
+  if (!payload) return undefined;
+  const details = defaultPayloadConverter.fromPayload<{ documents?: number; embedded?: number; total?: number }>(
+    payload as Payload,
+  );
+  if (typeof details?.embedded !== 'number' || typeof details.total !== 'number') return undefined;
+  return { documents: details.documents ?? 0, chunksEmbedded: details.embedded, chunksTotal: details.total };
 }

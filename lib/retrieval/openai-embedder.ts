@@ -31,8 +31,8 @@ export interface OpenAIEmbedderOptions {
   /** Requests in flight at once for one `embed` call. @default 2 */
   concurrency?: number;
   /**
-   * Extra time per 1,000 characters of a request, multiplied by `concurrency` since requests in flight share the
-   * server. @default 1000
+   * Extra time per 1,000 characters of a request and of the full requests that may be ahead of it in the server's
+   * queue (`concurrency` − 1 of `batchChars`). @default 1000
    */
   timeoutPer1kCharsMs?: number;
   /** How questions are requested (asymmetric models). @default the plain model */
@@ -113,9 +113,13 @@ export class OpenAIEmbedder implements Embedder {
     );
   }
 
-  /** What a request of `chars` characters may take: the base, plus its share of a server it shares. */
+  /**
+   * What a request of `chars` characters may take: the base, its own characters, and the largest requests the
+   * others in flight may hold, since a server that works one request at a time answers this one after them.
+   */
   timeoutFor(chars: number): number {
-    return Math.round(this.options.timeoutMs + (this.timeoutPer1kCharsMs * chars * this.concurrency) / 1000);
+    const ahead = (this.concurrency - 1) * this.batchChars;
+    return Math.round(this.options.timeoutMs + (this.timeoutPer1kCharsMs * (chars + ahead)) / 1000);
   }
 
   /**

@@ -306,8 +306,8 @@ describe('OpenAIEmbedder at corpus size', () => {
       },
     );
     await embedder.embed([...texts(10, 100), 'x'.repeat(50)]);
-    // 1,000 characters with two in flight: 500 + 1,000 × 1 × 2; the last, 50 characters: 500 + 50 × 2.
-    expect(timeouts).toEqual([2500, 600]);
+    // 500 ms, plus 1 ms a character for its own and for one full request of 1,000 that may be ahead of it.
+    expect(timeouts).toEqual([2500, 1550]);
   });
 
   it('a slow embedder answering right-sized requests keeps its breaker closed; one that is down opens it', async () => {
