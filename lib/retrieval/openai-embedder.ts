@@ -31,8 +31,8 @@ export interface OpenAIEmbedderOptions {
   /** Requests in flight at once for one `embed` call. @default 2 */
   concurrency?: number;
   /**
-   * Extra time per 1,000 characters of a request and of the full requests that may be ahead of it in the server's
-   * queue (`concurrency` − 1 of `batchChars`). @default 1000
+   * Extra time per 1,000 characters of a request and of this call's other requests that may be ahead of it in the
+   * server's queue. @default 4000
    */
   timeoutPer1kCharsMs?: number;
   /** How questions are requested (asymmetric models). @default the plain model */
@@ -89,7 +89,7 @@ export class OpenAIEmbedder implements Embedder {
     this.batchSize = options.batchSize ?? 32;
     this.batchChars = options.batchChars ?? 16_000;
     this.concurrency = options.concurrency ?? 2;
-    this.timeoutPer1kCharsMs = options.timeoutPer1kCharsMs ?? 1000;
+    this.timeoutPer1kCharsMs = options.timeoutPer1kCharsMs ?? 4000;
     this.identity = `${describeMode(options.model, options.documentMode ?? {})}|${options.dimensions}`;
     this.baseURL = (options.baseURL ?? OPENAI_BASE_URL).replace(/\/+$/, '');
     this.client =
@@ -114,11 +114,11 @@ export class OpenAIEmbedder implements Embedder {
   }
 
   /**
-   * What a request of `chars` characters may take: the base, its own characters, and the largest requests the
-   * others in flight may hold, since a server that works one request at a time answers this one after them.
+   * What a request of `chars` characters may take: the base, plus time for its own characters and for the
+   * `ahead` characters of this call's other requests in flight, since a server that works one request at a time
+   * answers this one after them. A query (one short text) gets little more than the base.
    */
-  timeoutFor(chars: number): number {
-    const ahead = (this.concurrency - 1) * this.batchChars;
+  timeoutFor(chars: number, ahead = 0): number {
     return Math.round(this.options.timeoutMs + (this.timeoutPer1kCharsMs * (chars + ahead)) / 1000);
   }
 
@@ -134,13 +134,18 @@ export class OpenAIEmbedder implements Embedder {
   ): Promise<void> {
     const limit = pLimit(this.concurrency);
     const prefix = mode.prefix?.length ?? 0;
+    const parts = subBatches(texts, this.batchSize, this.batchChars, prefix);
+    const size = (part: string[]) => part.reduce((sum, text) => sum + text.length + prefix, 0);
+    // The largest requests that may be in the server's queue ahead of any one of ours.
+    const sizes = parts.map(size).sort((a, b) => b - a);
+    const ahead = sizes.slice(0, Math.min(this.concurrency, parts.length) - 1).reduce((sum, n) => sum + n, 0);
     let failure: { error: unknown } | undefined;
     await Promise.all(
-      subBatches(texts, this.batchSize, this.batchChars, prefix).map((part) =>
+      parts.map((part) =>
         limit(async () => {
           if (failure || signal?.aborted) return;
           try {
-            await keep(part, await this.requestFitting(part, mode, signal));
+            await keep(part, await this.requestFitting(part, mode, ahead, signal));
           } catch (error) {
             failure ??= { error };
           }
@@ -152,20 +157,25 @@ export class OpenAIEmbedder implements Embedder {
   }
 
   /** One request; a server that says it is too large (413, or a context-length 400) gets two halves instead. */
-  private async requestFitting(texts: string[], mode: EmbeddingMode, signal?: AbortSignal): Promise<number[][]> {
+  private async requestFitting(
+    texts: string[],
+    mode: EmbeddingMode,
+    ahead: number,
+    signal?: AbortSignal,
+  ): Promise<number[][]> {
     try {
-      return await this.guarded(texts, mode, signal);
+      return await this.guarded(texts, mode, ahead, signal);
     } catch (error) {
       if (!(error instanceof RaglineError && error.type === ErrorType.ContextLength) || texts.length === 1) throw error;
       const half = Math.ceil(texts.length / 2);
-      const first = await this.requestFitting(texts.slice(0, half), mode, signal);
-      return [...first, ...(await this.requestFitting(texts.slice(half), mode, signal))];
+      const first = await this.requestFitting(texts.slice(0, half), mode, ahead, signal);
+      return [...first, ...(await this.requestFitting(texts.slice(half), mode, ahead, signal))];
     }
   }
 
-  private guarded(texts: string[], mode: EmbeddingMode, signal?: AbortSignal): Promise<number[][]> {
+  private guarded(texts: string[], mode: EmbeddingMode, ahead: number, signal?: AbortSignal): Promise<number[][]> {
     const chars = texts.reduce((sum, text) => sum + text.length + (mode.prefix?.length ?? 0), 0);
-    const timeoutMs = this.timeoutFor(chars);
+    const timeoutMs = this.timeoutFor(chars, ahead);
     const send = () => this.request(texts, mode, timeoutMs, signal);
     return this.deps.guard ? this.deps.guard.run(send, { timeoutMs }) : send();
   }

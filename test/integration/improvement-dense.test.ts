@@ -31,6 +31,9 @@ describe('fusion parameters with a dense leg', () => {
       },
     });
     improvement = new ImprovementClient(ragline.env.client, ragline.taskQueue);
+    // From a cold embedding cache the corpus takes a minute or more to embed on two busy cores: done once here,
+    // within the hook's limit, so each test's own tenant ingests from the cache inside a test's.
+    expect((await ragline.ingest([SAMPLE_CORPUS], 'embeddings-warm')).added).toBe(50);
   });
   afterAll(async () => {
     await ragline?.stop();

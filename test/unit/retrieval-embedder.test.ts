@@ -306,8 +306,12 @@ describe('OpenAIEmbedder at corpus size', () => {
       },
     );
     await embedder.embed([...texts(10, 100), 'x'.repeat(50)]);
-    // 500 ms, plus 1 ms a character for its own and for one full request of 1,000 that may be ahead of it.
+    // 500 ms, plus 1 ms a character for its own and for the largest other request of the call (1,000) that may
+    // be ahead of it; a call of one short text gets the base and its own characters.
     expect(timeouts).toEqual([2500, 1550]);
+    timeouts.length = 0;
+    await embedder.embed(['one question'], 'query');
+    expect(timeouts).toEqual([512]);
   });
 
   it('a slow embedder answering right-sized requests keeps its breaker closed; one that is down opens it', async () => {
