@@ -203,8 +203,10 @@ export const configSchema = z.object({
   /** Candidates each leg contributes before fusion. @default 100 */
   RAGLINE_FUSION_DEPTH: int(100, 1),
   /**
-   * Keep embeddings in append-only files under this folder instead of the shared cache: they survive restarts
-   * and TTLs, so re-ingesting a corpus (or a bench) never embeds the same text twice. @default unset
+   * Keep embeddings in append-only files under this folder: they survive restarts and TTLs, so re-ingesting a
+   * corpus (or a bench), or retrying a batch a killed worker left half done, never embeds the same text twice.
+   * Unset, they go to Redis (shared by workers, under RAGLINE_CACHE_TTL_EMBEDDING_SECONDS) when it is configured,
+   * and otherwise to `<RAGLINE_DATA_DIR>/embeddings`. @default unset
    */
   RAGLINE_EMBEDDING_CACHE_DIR: optionalString,
   /** Chunks per tenant from which dense search uses an HNSW index (usearch) instead of an exact scan. @default 20000 */

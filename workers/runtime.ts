@@ -83,15 +83,17 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
   const count = (level: string) => (outcome: 'hit' | 'miss') => metrics.cacheRequests.inc({ level, outcome });
   // Embeddings outlive the process: in the configured folder, or with no Redis in the data dir, so what a killed
   // worker had embedded is not asked for again; with Redis they are shared between workers under a TTL.
+  // (No folder is made when no embedding model is configured.)
   const embeddingDir =
     config.RAGLINE_EMBEDDING_CACHE_DIR ??
     (rawCache.kind === 'redis' ? undefined : path.join(config.RAGLINE_DATA_DIR, 'embeddings'));
-  const embeddings: EmbeddingCache = embeddingDir
-    ? new DiskEmbeddingCache(embeddingDir)
-    : {
-        get: (key) => cache.get<number[]>(embeddingKey(key)),
-        set: (key, vector) => cache.set(embeddingKey(key), vector, { ttlMs: ttls.embedding }),
-      };
+  const embeddings: EmbeddingCache =
+    embeddingDir && config.OPENAI_EMBEDDING_MODEL !== undefined
+      ? new DiskEmbeddingCache(embeddingDir)
+      : {
+          get: (key) => cache.get<number[]>(embeddingKey(key)),
+          set: (key, vector) => cache.set(embeddingKey(key), vector, { ttlMs: ttls.embedding }),
+        };
   const embedder = openAIEmbedderFromConfig(config, {
     cache: {
       get: async (key) => {
