@@ -12,6 +12,7 @@ import { createApiToken } from '../lib/api-tokens.js';
 import { startTracing, temporalClientInterceptors, type Tracing } from '../lib/telemetry/tracing.js';
 import type { AnswerQueryResult } from '../workflows/answer-query-types.js';
 import type { IngestDocumentsResult, IngestProgress } from '../workflows/ingest-types.js';
+import type { ReindexEmbeddingsResult, ReindexProgress } from '../workflows/reindex-types.js';
 import { queryInputProblem } from '../workflows/query-validation.js';
 import { Client } from '@temporalio/client';
 import { registerDemoCommand } from './demo.js';
@@ -270,6 +271,34 @@ program
     if (options.json) console.log(JSON.stringify(result, null, 2));
     else printIngest(result);
     if (result.rejected > 0) process.exitCode = EXIT.partial;
+  });
+
+program
+  .command('reindex')
+  .description(
+    "re-embed a tenant's corpus with the configured embedding model, in the background (queries keep answering)",
+  )
+  .option('--embeddings', 'compute new vectors for every chunk and switch to them in one step when all are ready')
+  .option('--tenant <tenant>', 'tenant to re-embed')
+  .option('--batch-chunks <n>', 'chunks embedded per batch activity', positiveInt)
+  .option('--json', 'print the result as JSON')
+  .action(async (options: { embeddings?: boolean; tenant?: string; batchChunks?: number; json?: boolean }) => {
+    if (!options.embeddings) {
+      throw new RaglineError(ErrorType.InvalidInput, 'say what to rebuild: `ragline reindex --embeddings`');
+    }
+    const config = loadConfig();
+    const client = await connectWithWorker(config);
+    const tenant = options.tenant ?? config.RAGLINE_DEFAULT_TENANT;
+    const run = (onProgress?: (progress: ReindexProgress) => void) =>
+      client.reindexEmbeddings({
+        tenant,
+        batchChunks: options.batchChunks ?? config.RAGLINE_REINDEX_BATCH_CHUNKS,
+        onProgress,
+      });
+    const result = options.json ? await run() : await withReindexBar(run);
+    await client.close();
+    if (options.json) console.log(JSON.stringify(result, null, 2));
+    else printReindex(result);
   });
 
 program
@@ -732,6 +761,46 @@ async function withProgressBar(
   } finally {
     bar.stop();
   }
+}
+
+async function withReindexBar(
+  run: (onProgress: (progress: ReindexProgress) => void) => Promise<ReindexEmbeddingsResult>,
+): Promise<ReindexEmbeddingsResult> {
+  if (!process.stderr.isTTY) return run(() => undefined);
+  // The ETA is the workflow's (the rate since the reindex started, which may predate this command), not the bar's.
+  const bar = new SingleBar(
+    {
+      format: 're-embedding [{bar}] {percentage}% | {value}/{total} chunks | {phase} | ETA {eta_left}',
+      stream: process.stderr,
+    },
+    Presets.shades_classic,
+  );
+  bar.start(1, 0, { phase: 'starting', eta_left: '…' });
+  try {
+    const result = await run((p) => {
+      bar.setTotal(Math.max(p.chunksTotal, 1));
+      bar.update(p.chunksDone, { phase: p.phase, eta_left: p.etaSeconds === undefined ? '…' : `${p.etaSeconds}s` });
+    });
+    bar.update(Math.max(result.chunksTotal, 1), { phase: result.phase, eta_left: '0s' });
+    return result;
+  } finally {
+    bar.stop();
+  }
+}
+
+function printReindex(result: ReindexEmbeddingsResult): void {
+  if (!result.switched) {
+    console.log(
+      `tenant ${result.tenant} needs no re-embedding: its ${result.chunksTotal} chunks already have vectors from ` +
+        `${result.to ?? 'the configured embedder (or none is configured)'}`,
+    );
+    return;
+  }
+  console.log(
+    `re-embedded tenant ${result.tenant}: ${result.chunksTotal} chunks now have vectors from ${result.to} ` +
+      `(was ${result.from ?? 'lexical only'}), ${result.chunksEmbedded} embedded in ${result.batches} batches; ` +
+      `corpus version ${result.corpusVersion}`,
+  );
 }
 
 /**

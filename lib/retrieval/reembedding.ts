@@ -1,4 +1,3 @@
-import type { ChunkStore } from '../domain.js';
 import { ErrorType, RaglineError } from '../errors.js';
 
 /**
@@ -66,7 +65,7 @@ export interface ReembeddableStore {
   switchEmbeddings(tenant: string): Promise<SwitchResult>;
 }
 
-export function isReembeddable(store: ChunkStore | ReembeddableStore | undefined): store is ReembeddableStore {
+export function isReembeddable(store: unknown): store is ReembeddableStore {
   const candidate = store as Partial<ReembeddableStore> | undefined;
   return (
     typeof candidate?.embeddingStatus === 'function' &&
