@@ -293,6 +293,7 @@ program
       client.reindexEmbeddings({
         tenant,
         batchChunks: options.batchChunks ?? config.RAGLINE_REINDEX_BATCH_CHUNKS,
+        heartbeatTimeoutSeconds: config.RAGLINE_REINDEX_HEARTBEAT_SECONDS,
         onProgress,
       });
     const result = options.json ? await run() : await withReindexBar(run);

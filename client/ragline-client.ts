@@ -349,6 +349,7 @@ export class RaglineClient {
     options: {
       tenant?: string;
       batchChunks?: number;
+      heartbeatTimeoutSeconds?: number;
       onProgress?: (progress: ReindexProgress) => void;
       pollMs?: number;
     } = {},

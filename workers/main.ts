@@ -132,6 +132,7 @@ export async function startWorkerProcess(
         taskQueue: config.RAGLINE_TASK_QUEUE,
         store: deps.reindex?.store,
         batchChunks: config.RAGLINE_REINDEX_BATCH_CHUNKS,
+        heartbeatTimeoutSeconds: config.RAGLINE_REINDEX_HEARTBEAT_SECONDS,
         logger: runtime.logger,
       }).catch((error: unknown) =>
         runtime.logger.warn(

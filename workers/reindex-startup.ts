@@ -21,6 +21,7 @@ export async function startPendingReindexes(params: {
   /** The unguarded store: a store that cannot re-embed (Qdrant) starts nothing. */
   store: unknown;
   batchChunks: number;
+  heartbeatTimeoutSeconds?: number;
   logger: Logger;
 }): Promise<string[]> {
   const { store, logger } = params;
@@ -32,6 +33,9 @@ export async function startPendingReindexes(params: {
       taskQueue: params.taskQueue,
       tenant,
       batchChunks: params.batchChunks,
+      ...(params.heartbeatTimeoutSeconds === undefined
+        ? {}
+        : { heartbeatTimeoutSeconds: params.heartbeatTimeoutSeconds }),
     });
     logger.info(
       { tenant, workflowId: handle.workflowId },
