@@ -22,7 +22,7 @@ import {
 } from './reindex-types.js';
 
 /** Batches before the workflow continues as new (sooner if Temporal suggests it): a history stays a few MB. */
-const BATCHES_PER_RUN = 500;
+const DEFAULT_BATCHES_PER_RUN = 500;
 /** Refused switches in a row with nothing left to stage: the store and the switch disagree, which a retry won't fix. */
 const MAX_IDLE_SWITCHES = 3;
 
@@ -98,6 +98,7 @@ export async function reindexEmbeddingsWorkflow(input: ReindexEmbeddingsInput = 
       nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
     },
   });
+  const batchesPerRun = input.batchesPerRun ?? DEFAULT_BATCHES_PER_RUN;
   const run = new ReindexRun(tenant, input.resume?.progress);
   const progress = run.progress;
 
@@ -116,7 +117,7 @@ export async function reindexEmbeddingsWorkflow(input: ReindexEmbeddingsInput = 
   progress.phase = 'embedding';
   let idleSwitches = 0;
   for (let batches = 0; ; batches++) {
-    if (batches >= BATCHES_PER_RUN || workflowInfo().continueAsNewSuggested) {
+    if (batches >= batchesPerRun || workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
       return continueAsNew<typeof reindexEmbeddingsWorkflow>({ ...input, tenant, resume: { progress } });
     }

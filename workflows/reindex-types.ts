@@ -18,6 +18,8 @@ export interface ReindexEmbeddingsInput {
   batchChunks?: number;
   /** Seconds without a heartbeat before a batch is retried on another worker (1–600). @default 30 */
   heartbeatTimeoutSeconds?: number;
+  /** Batches before the workflow continues as new (sooner if Temporal suggests it). @default 500 */
+  batchesPerRun?: number;
   /** Set by the workflow itself when it continues as new. */
   resume?: { progress: ReindexProgress };
 }
@@ -70,6 +72,10 @@ export function reindexInputProblem(input: ReindexEmbeddingsInput, tenant: strin
   const heartbeat = input.heartbeatTimeoutSeconds;
   if (heartbeat !== undefined && (!Number.isInteger(heartbeat) || heartbeat < 1 || heartbeat > 600)) {
     return `heartbeatTimeoutSeconds must be an integer from 1 to 600, not ${String(heartbeat)}`;
+  }
+  const perRun = input.batchesPerRun;
+  if (perRun !== undefined && (!Number.isInteger(perRun) || perRun < 1)) {
+    return `batchesPerRun must be a positive integer, not ${String(perRun)}`;
   }
   return undefined;
 }
