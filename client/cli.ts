@@ -341,6 +341,11 @@ program
       const workers = await client.workerCount();
       report.workers = workers;
       if (workers === 0) ok = false;
+      // A re-embedding under way (or its last outcome) explains lexical-only answers; reading it starts nothing.
+      const reindex = await client
+        .reindexProgress(options.tenant ?? config.RAGLINE_DEFAULT_TENANT)
+        .catch(() => undefined);
+      if (reindex) report.reindex = reindex;
       await client.close();
     } catch (error) {
       ok = false;
@@ -882,6 +887,12 @@ function printStatus(report: Record<string, unknown>): void {
   if (corpus)
     console.log(
       `Corpus     ${corpus.documents} documents, ${corpus.chunks} chunks, version ${corpus.corpusVersion} (${corpus.store})`,
+    );
+  const reindex = report.reindex as ReindexProgress | undefined;
+  if (reindex && reindex.phase !== 'done' && reindex.phase !== 'not-needed')
+    console.log(
+      `Reindex    ${reindex.phase}: ${reindex.chunksDone}/${reindex.chunksTotal} chunks re-embedded for ${reindex.to ?? '?'}` +
+        `${reindex.etaSeconds === undefined ? '' : `, about ${reindex.etaSeconds} s left`} (queries answer lexically until it switches)`,
     );
   const checks = report.checks as
     Record<string, { ok: boolean; latencyMs: number; detail?: string; error?: string }> | undefined;

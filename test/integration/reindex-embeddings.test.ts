@@ -12,6 +12,7 @@ import { isReembeddable } from '../../lib/retrieval/reembedding.js';
 import { answerQueryWorkflow, reindexEmbeddingsWorkflow } from '../../workflows/index.js';
 import { getReindexProgressQuery, reindexWorkflowId, type ReindexProgress } from '../../workflows/reindex-types.js';
 import { startPendingReindexes } from '../../workers/reindex-startup.js';
+import { runCli } from '../support/cli.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
 import { SAMPLE_CORPUS, startRagline, tempDir, type TestRagline } from '../support/ragline.js';
 import { freeMetricsPorts } from '../support/redis.js';
@@ -257,6 +258,25 @@ describe('re-embedding an indexed corpus in the background', () => {
       expect(answer.retrievalDegraded).toBeUndefined();
       // Hashed bag-of-words vectors are no model: the right page is among the sources, not necessarily first.
       expect(answer.sources.map((source) => source.docId)).toContain('password-reset');
-    });
+
+      // The CLI, as a user runs it against these workers: nothing left to do, bad input refused (exit 2).
+      const cliEnv = {
+        TEMPORAL_ADDRESS: env.address,
+        TEMPORAL_NAMESPACE: env.namespace ?? 'default',
+        RAGLINE_TASK_QUEUE: taskQueue,
+      };
+      const [again, noKind, badTenant] = await Promise.all([
+        runCli(['reindex', '--embeddings', '--json'], cliEnv, { timeoutMs: 120_000 }),
+        runCli(['reindex'], cliEnv, { timeoutMs: 120_000 }),
+        runCli(['reindex', '--embeddings', '--tenant', 'no such tenant'], cliEnv, { timeoutMs: 120_000 }),
+      ]);
+      expect(again.code, again.stderr).toBe(0);
+      expect(JSON.parse(again.stdout)).toMatchObject({ phase: 'not-needed', switched: false, tenant: 'default' });
+      expect(noKind.code).toBe(2);
+      expect(noKind.stderr).toMatch(/--embeddings/);
+      expect(badTenant.code).toBe(2);
+      expect(badTenant.stderr).toMatch(/tenant/);
+      // Two worker processes and three CLI runs start from TypeScript sources on shared cores.
+    }, 300_000);
   });
 });
