@@ -11,7 +11,6 @@ import { ErrorType, InvalidInputError } from '../../lib/errors.js';
 import { isReembeddable } from '../../lib/retrieval/reembedding.js';
 import { answerQueryWorkflow, reindexEmbeddingsWorkflow } from '../../workflows/index.js';
 import { getReindexProgressQuery, reindexWorkflowId, type ReindexProgress } from '../../workflows/reindex-types.js';
-import { startPendingReindexes } from '../../workers/reindex-startup.js';
 import { runCli } from '../support/cli.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
 import { SAMPLE_CORPUS, startRagline, tempDir, type TestRagline } from '../support/ragline.js';
@@ -40,14 +39,17 @@ describe('re-embedding an indexed corpus in the background', () => {
     RAGLINE_SEMANTIC_CACHE: 'false',
   });
 
-  /** A data dir holding the sample corpus, indexed lexically (no embedder configured). */
-  const lexicalCorpus = async (): Promise<string> => {
+  /** A data dir holding, indexed lexically (no embedder configured), the sample corpus or other documents per tenant. */
+  const lexicalCorpus = async (tenants: Record<string, string> = { default: SAMPLE_CORPUS }): Promise<string> => {
     const dataDir = await tempDir('ragline-reindex-');
     dirs.push(dataDir);
     const lexical = await startRagline({ env, config: { RAGLINE_DATA_DIR: dataDir } });
     try {
-      const ingested = await lexical.ingest([SAMPLE_CORPUS]);
-      expect(ingested.added).toBe(50);
+      for (const [tenant, corpus] of Object.entries(tenants)) {
+        const ingested = await lexical.ingest([corpus], tenant);
+        expect(ingested.added).toBeGreaterThan(0);
+        expect(ingested.rejected).toBe(0);
+      }
     } finally {
       await lexical.stop();
     }
@@ -74,9 +76,22 @@ describe('re-embedding an indexed corpus in the background', () => {
   describe('on one worker', () => {
     let ragline: TestRagline;
     beforeAll(async () => {
-      const dataDir = await lexicalCorpus();
+      // Texts of their own: the sample corpus's embeddings are in the cache once the first test has run.
+      const outageDocs = await tempDir('ragline-reindex-outage-');
+      dirs.push(outageDocs);
+      for (let i = 0; i < 6; i++) {
+        await fs.writeFile(
+          path.join(outageDocs, `lighthouse-${i}.md`),
+          `# Lighthouse ${i}\n\nLighthouse number ${i} stands on a basalt cliff; its lamp turns every ${i + 3} seconds.\n`,
+        );
+      }
+      const dataDir = await lexicalCorpus({ default: SAMPLE_CORPUS, outage: outageDocs });
       fake.reset();
-      ragline = await startRagline({ env, config: { RAGLINE_DATA_DIR: dataDir, ...embedderConfig('model-b') } });
+      ragline = await startRagline({
+        env,
+        // The embedder's breaker, opened by the outage test, lets a probe through after 300 ms, not 30 s.
+        config: { RAGLINE_DATA_DIR: dataDir, RAGLINE_BREAKER_OPEN_MS: '300', ...embedderConfig('model-b') },
+      });
     });
     afterAll(async () => {
       await ragline?.stop();
@@ -148,16 +163,27 @@ describe('re-embedding an indexed corpus in the background', () => {
       expect(zebras.retrievalDegraded).toBeUndefined();
       expect(zebras.sources[0]?.docId).toBe('aurora-zebras');
       expect(await store.embeddingStatus('default')).toMatchObject({ needed: false, live: `model-b|${DIMS}` });
-      // Nothing left to do: a worker starting now starts no reindex.
+      // Nothing left to do for it: a worker starting now would not re-embed it again (the other tenant waits its turn).
+      expect(await store.tenantsNeedingReembedding()).toEqual(['outage']);
+    });
+
+    it('waits out an embedder outage instead of failing, then switches', async () => {
+      fake.reset();
+      fake.embeddingMode = 'server-error';
+      const handle = await startReindex(env.client, {
+        taskQueue: ragline.taskQueue,
+        tenant: 'outage',
+        batchChunks: 2,
+      });
+      while (fake.embeddingRequests.length < 3) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect((await handle.describe()).status.name).toBe('RUNNING');
+      expect(await handle.query(getReindexProgressQuery)).toMatchObject({ phase: 'embedding', chunksDone: 0 });
+      fake.embeddingMode = 'vectors';
+      const result = await handle.result();
+      expect(result).toMatchObject({ switched: true, tenant: 'outage', chunksDone: result.chunksTotal });
       expect(
-        await startPendingReindexes({
-          client: env.client,
-          taskQueue: ragline.taskQueue,
-          store,
-          batchChunks: 20,
-          logger: ragline.runtime.logger,
-        }),
-      ).toEqual([]);
+        (await ragline.runtime.deps.store.search('outage', { query: 'basalt cliff lamp', topK: 3 })).degradedReason,
+      ).toBeUndefined();
     });
 
     it('completes as not-needed for a tenant whose vectors already match, and refuses bad input with a typed error', async () => {

@@ -2,9 +2,10 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { describe, expect, it } from 'vitest';
 import { createReindexActivities } from '../../activities/reindex.js';
-import type { ChunkStore } from '../../lib/domain.js';
 import { ErrorType } from '../../lib/errors.js';
 import { EmbeddedStore } from '../../lib/retrieval/embedded-store.js';
+import { QdrantStore } from '../../lib/retrieval/qdrant-store.js';
+import { isReembeddable } from '../../lib/retrieval/reembedding.js';
 import { reindexEtaSeconds, reindexInputProblem, type ReindexProgress } from '../../workflows/reindex-types.js';
 import { tempDir } from '../support/ragline.js';
 
@@ -19,9 +20,10 @@ const failureOf = async (promise: Promise<unknown>): Promise<ApplicationFailure>
 
 describe('reindex activities', () => {
   it('refuse a store that cannot re-embed (Qdrant) with a non-retryable configuration error naming it', async () => {
-    // What the Qdrant store offers: the ChunkStore methods only.
-    const qdrantLike = { kind: 'qdrant', search: async () => ({ hits: [] }) } as unknown as ChunkStore;
-    const activities = createReindexActivities({ store: qdrantLike, kind: 'qdrant' });
+    // The real class (its constructor connects to nothing): it offers the ChunkStore methods only.
+    const qdrant = new QdrantStore({ url: 'http://127.0.0.1:9', collection: 'unused' });
+    expect(isReembeddable(qdrant)).toBe(false);
+    const activities = createReindexActivities({ store: qdrant, kind: qdrant.kind });
     const env = new MockActivityEnvironment();
     for (const run of [
       () => call(env, activities.beginReembedding, { tenant: 'acme' }),
