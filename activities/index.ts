@@ -41,6 +41,7 @@ import { Registry } from 'prom-client';
 import { createEvalMetrics } from '../lib/eval/eval-metrics.js';
 import { createEvaluationActivities, type EvaluationDeps } from './evaluation.js';
 import { createImprovementActivities, type ImprovementDeps } from './improvement.js';
+import { createReindexActivities, type ReindexDeps } from './reindex.js';
 import type { ParamVersion } from '../lib/improve/params.js';
 import { searchTuning } from '../lib/improve/shadow.js';
 import { atBoundary, atIngestionBoundary } from './failures.js';
@@ -68,6 +69,8 @@ export interface ActivityDeps {
   tokens?: TokenChannel;
   /** This worker's breakers (the adapters above already go through them); unset with RAGLINE_BREAKERS=false. */
   breakers?: Breakers;
+  /** Background re-embedding over the unguarded store; unset, `store` is used (refused unless it can re-embed). */
+  reindex?: ReindexDeps;
 }
 
 export interface ActivitySettings {
@@ -516,9 +519,12 @@ export const createActivities = (deps: ActivityDeps) => {
 
   const improvement = createImprovementActivities(deps.improvement);
 
+  const reindex = createReindexActivities(deps.reindex ?? { store, kind: store.kind });
+
   return {
     ...evaluation,
     ...improvement,
+    ...reindex,
 
     /** The floor every latency figure is measured against: a local activity that does nothing. */
     async noop(): Promise<void> {},

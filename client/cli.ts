@@ -12,6 +12,7 @@ import { createApiToken } from '../lib/api-tokens.js';
 import { startTracing, temporalClientInterceptors, type Tracing } from '../lib/telemetry/tracing.js';
 import type { AnswerQueryResult } from '../workflows/answer-query-types.js';
 import type { IngestDocumentsResult } from '../workflows/ingest-types.js';
+import type { ReindexEmbeddingsResult, ReindexProgress } from '../workflows/reindex-types.js';
 import { queryInputProblem } from '../workflows/query-validation.js';
 import { Client } from '@temporalio/client';
 import { registerDemoCommand } from './demo.js';
@@ -273,6 +274,35 @@ program
   });
 
 program
+  .command('reindex')
+  .description(
+    "re-embed a tenant's corpus with the configured embedding model, in the background (queries keep answering)",
+  )
+  .option('--embeddings', 'compute new vectors for every chunk and switch to them in one step when all are ready')
+  .option('--tenant <tenant>', 'tenant to re-embed')
+  .option('--batch-chunks <n>', 'chunks embedded per batch activity', positiveInt)
+  .option('--json', 'print the result as JSON')
+  .action(async (options: { embeddings?: boolean; tenant?: string; batchChunks?: number; json?: boolean }) => {
+    if (!options.embeddings) {
+      throw new RaglineError(ErrorType.InvalidInput, 'say what to rebuild: `ragline reindex --embeddings`');
+    }
+    const config = loadConfig();
+    const client = await connectWithWorker(config);
+    const tenant = options.tenant ?? config.RAGLINE_DEFAULT_TENANT;
+    const run = (onProgress?: (progress: ReindexProgress) => void) =>
+      client.reindexEmbeddings({
+        tenant,
+        batchChunks: options.batchChunks ?? config.RAGLINE_REINDEX_BATCH_CHUNKS,
+        heartbeatTimeoutSeconds: config.RAGLINE_REINDEX_HEARTBEAT_SECONDS,
+        onProgress,
+      });
+    const result = options.json ? await run() : await withReindexBar(run);
+    await client.close();
+    if (options.json) console.log(JSON.stringify(result, null, 2));
+    else printReindex(result);
+  });
+
+program
   .command('docs')
   .description('manage documents')
   .command('delete')
@@ -311,6 +341,11 @@ program
       const workers = await client.workerCount();
       report.workers = workers;
       if (workers === 0) ok = false;
+      // A re-embedding under way (or its last outcome) explains lexical-only answers; reading it starts nothing.
+      const reindex = await client
+        .reindexProgress(options.tenant ?? config.RAGLINE_DEFAULT_TENANT)
+        .catch(() => undefined);
+      if (reindex) report.reindex = reindex;
       await client.close();
     } catch (error) {
       ok = false;
@@ -753,6 +788,46 @@ async function withProgressBar(
   }
 }
 
+async function withReindexBar(
+  run: (onProgress: (progress: ReindexProgress) => void) => Promise<ReindexEmbeddingsResult>,
+): Promise<ReindexEmbeddingsResult> {
+  if (!process.stderr.isTTY) return run(() => undefined);
+  // The ETA is the workflow's (the rate since the reindex started, which may predate this command), not the bar's.
+  const bar = new SingleBar(
+    {
+      format: 're-embedding [{bar}] {percentage}% | {value}/{total} chunks | {phase} | ETA {eta_left}',
+      stream: process.stderr,
+    },
+    Presets.shades_classic,
+  );
+  bar.start(1, 0, { phase: 'starting', eta_left: '…' });
+  try {
+    const result = await run((p) => {
+      bar.setTotal(Math.max(p.chunksTotal, 1));
+      bar.update(p.chunksDone, { phase: p.phase, eta_left: p.etaSeconds === undefined ? '…' : `${p.etaSeconds}s` });
+    });
+    bar.update(Math.max(result.chunksTotal, 1), { phase: result.phase, eta_left: '0s' });
+    return result;
+  } finally {
+    bar.stop();
+  }
+}
+
+function printReindex(result: ReindexEmbeddingsResult): void {
+  if (!result.switched) {
+    console.log(
+      `tenant ${result.tenant} needs no re-embedding: its ${result.chunksTotal} chunks already have vectors from ` +
+        `${result.to ?? 'the configured embedder (or none is configured)'}`,
+    );
+    return;
+  }
+  console.log(
+    `re-embedded tenant ${result.tenant}: ${result.chunksTotal} chunks now have vectors from ${result.to} ` +
+      `(was ${result.from ?? 'lexical only'}), ${result.chunksEmbedded} embedded in ${result.batches} batches; ` +
+      `corpus version ${result.corpusVersion}`,
+  );
+}
+
 /**
  * Prints tokens as they arrive, then the sources and flags. The final result's answer is the answer of record: it is
  * printed again only when what was streamed differs from it (a rewrite after a reset, or citations it corrected).
@@ -831,6 +906,12 @@ function printStatus(report: Record<string, unknown>): void {
   if (corpus)
     console.log(
       `Corpus     ${corpus.documents} documents, ${corpus.chunks} chunks, version ${corpus.corpusVersion} (${corpus.store})`,
+    );
+  const reindex = report.reindex as ReindexProgress | undefined;
+  if (reindex && reindex.phase !== 'done' && reindex.phase !== 'not-needed')
+    console.log(
+      `Reindex    ${reindex.phase}: ${reindex.chunksDone}/${reindex.chunksTotal} chunks re-embedded for ${reindex.to ?? '?'}` +
+        `${reindex.etaSeconds === undefined ? '' : `, about ${reindex.etaSeconds} s left`} (queries answer lexically until it switches)`,
     );
   const checks = report.checks as
     Record<string, { ok: boolean; latencyMs: number; detail?: string; error?: string }> | undefined;

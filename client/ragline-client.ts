@@ -36,6 +36,8 @@ import { tenantProblem } from '../lib/tenant.js';
 import { tenantSearchAttribute } from '../workflows/search-attributes.js';
 import { remoteTokenChannel, type TokenChannel } from '../lib/stream/token-channel.js';
 import { AnswerStream } from './answer-stream.js';
+import { reindexProgress, runReindex } from './reindex-client.js';
+import type { ReindexEmbeddingsResult, ReindexProgress } from '../workflows/reindex-types.js';
 
 /** Where the Temporal frontend is: configured (TEMPORAL_ADDRESS or an envconfig profile), or the embedded server. */
 export interface TemporalTarget {
@@ -348,6 +350,27 @@ export class RaglineClient {
           args: [{ tenant, docIds }],
         }) as Promise<DeleteDocumentsResult>,
     );
+  }
+
+  /**
+   * Re-embeds a tenant with the workers' configured embedder (or joins the reindex already running) and waits for the
+   * switch, reporting progress as it goes. Queries keep answering from the current index meanwhile.
+   */
+  async reindexEmbeddings(
+    options: {
+      tenant?: string;
+      batchChunks?: number;
+      heartbeatTimeoutSeconds?: number;
+      onProgress?: (progress: ReindexProgress) => void;
+      pollMs?: number;
+    } = {},
+  ): Promise<ReindexEmbeddingsResult> {
+    return runReindex(this.client, { ...options, taskQueue: this.taskQueue });
+  }
+
+  /** The tenant's latest reindex progress, or undefined when it never had one. */
+  async reindexProgress(tenant = DEFAULT_TENANT): Promise<ReindexProgress | undefined> {
+    return reindexProgress(this.client, tenant);
   }
 
   /** Workers polling ragline's task queue, so the CLI can say so instead of waiting on a queue nobody serves. */

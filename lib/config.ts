@@ -217,6 +217,15 @@ export const configSchema = z.object({
    * against 1.88 ms a query (lib/retrieval/README.md). @default 128
    */
   RAGLINE_DENSE_ANN_SEARCH_LIST: int(128, 1),
+  /**
+   * Re-embed at worker start-up every tenant whose vectors the configured embedder cannot use (none yet, or another
+   * model's): `ragline reindex --embeddings` without being asked. @default true
+   */
+  RAGLINE_REINDEX_AUTO: bool(true),
+  /** Chunks embedded per batch activity of a reindex (1–10000); a killed worker redoes at most one batch. @default 256 */
+  RAGLINE_REINDEX_BATCH_CHUNKS: z.coerce.number().int().min(1).max(10_000).default(256),
+  /** Seconds a reindex batch may go without a heartbeat before it is retried on another worker (1–600). @default 30 */
+  RAGLINE_REINDEX_HEARTBEAT_SECONDS: z.coerce.number().int().min(1).max(600).default(30),
 
   /**
    * Time one query may take end to end, in ms; every step's timeout fits in what is left of it, and must leave room

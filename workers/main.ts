@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { Connection } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime as TemporalRuntime, type Worker } from '@temporalio/worker';
 import type { Config } from '../lib/config.js';
 import { ensureTemporalCli, startDevServer, type DevServerHandle } from '../lib/temporal/dev-server.js';
@@ -13,6 +13,7 @@ import { startTracing, temporalWorkerTracing, type Tracing } from '../lib/teleme
 import { createLogger, temporalLogger } from '../lib/telemetry/logger.js';
 import { temporalTarget } from '../client/ragline-client.js';
 import { breakersHealth } from '../lib/resilience/breakers.js';
+import { startPendingReindexes } from './reindex-startup.js';
 import { createRuntime, createWorker, type Runtime } from './runtime.js';
 
 export interface WorkerProcess {
@@ -124,6 +125,22 @@ export async function startWorkerProcess(
       tracing: temporalWorkerTracing(tracing),
     });
     const running = worker.run();
+    if (config.RAGLINE_REINDEX_AUTO) {
+      // In the background: a worker serves queries (lexically for those tenants) while reindexes are started.
+      startPendingReindexes({
+        client: new Client({ connection: client, namespace: target.namespace }),
+        taskQueue: config.RAGLINE_TASK_QUEUE,
+        store: deps.reindex?.store,
+        batchChunks: config.RAGLINE_REINDEX_BATCH_CHUNKS,
+        heartbeatTimeoutSeconds: config.RAGLINE_REINDEX_HEARTBEAT_SECONDS,
+        logger: runtime.logger,
+      }).catch((error: unknown) =>
+        runtime.logger.warn(
+          { err: error },
+          'could not start re-embedding at start-up; run `ragline reindex --embeddings`',
+        ),
+      );
+    }
     let stopping: Promise<void> | undefined;
     return {
       runtime,

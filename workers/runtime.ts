@@ -170,6 +170,7 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
     },
     tokens,
     breakers,
+    reindex: { store: unguarded, kind: unguarded.kind },
     evaluation: {
       metrics: createEvalMetrics(metrics.registry),
       logger,

@@ -4,3 +4,4 @@ export { floorWorkflow } from './floor.js';
 export { evaluateOnceWorkflow, evaluationWorkflow } from './evaluation.js';
 export { improvementWorkflow } from './improvement.js';
 export { recordFeedbackWorkflow } from './feedback.js';
+export { reindexEmbeddingsWorkflow } from './reindex-embeddings.js';

@@ -21,6 +21,14 @@ import { documentEmbeddingText, embedderIdentity, type Embedder } from './embedd
 import { DEFAULT_FUSION, fuseHybrid, type FusionParams } from './fusion.js';
 import { TenantIndex, type Bm25Params, type FeedbackParams } from './lexical-index.js';
 import { DataDirLock } from './data-dir-lock.js';
+import {
+  NoEmbedderError,
+  type EmbeddingStatus,
+  type ReembeddableStore,
+  type StageOptions,
+  type StageResult,
+  type SwitchResult,
+} from './reembedding.js';
 import { TenantLock } from './tenant-lock.js';
 
 /**
@@ -41,8 +49,13 @@ import { TenantLock } from './tenant-lock.js';
  * the same journal record and snapshot line as its text, so the lexical and dense parts can never disagree: a
  * failing embedder fails the whole batch before anything is written. Searches then fuse both legs (FusionParams);
  * if the query cannot be embedded, they answer lexically and say so in `degradedReason`. A tenant records the
- * embedder identity (model and document mode) its vectors came from and refuses another's vectors; to switch
- * models, delete the tenant (or the index directory) and ingest again.
+ * embedder identity (model and document mode) its vectors came from and never mixes another's into them.
+ *
+ * Turning embeddings on, or changing the model, over an indexed tenant is a re-embedding (ReembeddableStore): new
+ * vectors are staged in `<tenant>.staging.jsonl` (framed records like the journal's, fsynced per batch, so a
+ * restarted worker resumes where the last batch ended) while queries keep the live index, and replace the live
+ * vectors in one snapshot rewrite once they cover every live chunk. Ingestion meanwhile stores documents lexically
+ * and stages their new-model vectors in the same step, so nothing ingested during a reindex is left behind.
  */
 
 /** Tuned on SciFact, see README.md. */
@@ -70,6 +83,8 @@ const MIN_COMPACTION_BYTES = 8 * 1024 * 1024;
 const WRITE_BUFFER_BYTES = 1024 * 1024;
 const SNAPSHOT_SUFFIX = '.snapshot.jsonl';
 const JOURNAL_SUFFIX = '.journal.jsonl';
+const STAGING_SUFFIX = '.staging.jsonl';
+const STAGING_FORMAT = 'ragline-embedding-staging';
 // `J1 <bytes of JSON> <crc32 of JSON, hex> <JSON>`: the length and checksum let a reader tell a whole record from
 // a torn one anywhere in the file. Unframed lines (written before framing) start with `{` and are still read.
 const FRAME = /^J1 (\d+) ([0-9a-f]{8}) /;
@@ -101,6 +116,41 @@ interface Tenant {
   lastVersion: number;
   /** A write failed part-way: the journal's tail is unknown until the snapshot is rewritten. */
   journalSuspect: boolean;
+  /** New vectors being computed for the configured embedder (a re-embedding in progress). */
+  staging?: Staging;
+}
+
+/** The first line of a staging file. */
+interface StagingHeader {
+  format: typeof STAGING_FORMAT;
+  formatVersion: number;
+  tenant: string;
+  identity: string;
+  dimensions: number;
+}
+
+/** One staging record: documents, each with its content hash and one base64 float32 vector per chunk. */
+interface StagingRecord {
+  docs: Array<{ docId: string; contentHash: string; vectors: string[] }>;
+}
+
+interface Staging {
+  identity: string;
+  dimensions: number;
+  /** The latest staged version of each document: its content hash and chunk count (the vectors stay on disk). */
+  staged: Map<string, { contentHash: string; chunks: number }>;
+  /** Live documents with no staged vectors of their current version, and their chunk counts, in batch order. */
+  pending: Map<string, number>;
+  pendingChunks: number;
+  /** A write failed part-way: the file may end in a torn record, so the next record starts on a new line. */
+  suspect: boolean;
+}
+
+/** What a snapshot is written from when it is not the tenant's live state (the switch to staged vectors). */
+interface SnapshotView {
+  dense?: DenseIndex;
+  embedding?: Header['embedding'];
+  corpusVersion?: number;
 }
 
 /** One journal line for a record: framed so that a torn or corrupt record is recognised and skipped. */
@@ -141,7 +191,7 @@ export function validateDocument(doc: DocumentChunks): string | undefined {
   return undefined;
 }
 
-export class EmbeddedStore implements ChunkStore {
+export class EmbeddedStore implements ChunkStore, ReembeddableStore {
   readonly kind = 'embedded';
   private readonly tenants = new Map<string, Tenant>();
   private readonly locks = new TenantLock();
@@ -192,6 +242,7 @@ export class EmbeddedStore implements ChunkStore {
         ),
       );
       for (const base of [...bases].sort()) await store.load(base);
+      for (const tenant of store.tenants.values()) await store.loadStaging(tenant);
       return store;
     } catch (error) {
       await dirLock.release();
@@ -208,6 +259,7 @@ export class EmbeddedStore implements ChunkStore {
     if (problems.length > 0) throw new InvalidInputError(`rejected documents: ${problems.join('; ')}`);
     return this.exclusive(tenantName, async () => {
       const tenant = this.tenant(tenantName);
+      if (this.reembedding(tenant)) return this.upsertWhileReembedding(tenant, docs, options);
       // The last copy of a docId in one batch wins, as if the batch were applied in order.
       const latest = new Map(docs.map((doc) => [doc.docId, doc]));
       const changed = [...latest.values()].filter((doc) => tenant.index.contentHash(doc.docId) !== doc.contentHash);
@@ -343,6 +395,349 @@ export class EmbeddedStore implements ChunkStore {
     await this.dirLock.release();
   }
 
+  async embeddingStatus(tenantName: string): Promise<EmbeddingStatus> {
+    const tenant = this.tenants.get(tenantName);
+    const configured = this.embedder ? embedderIdentity(this.embedder) : undefined;
+    const status: EmbeddingStatus = {
+      tenant: tenantName,
+      ...(tenant?.embedding ? { live: tenant.embedding.identity } : {}),
+      ...(configured ? { configured } : {}),
+      documents: tenant?.index.documentCount ?? 0,
+      chunks: tenant?.index.chunkCount ?? 0,
+      needed: tenant !== undefined && this.needsReembedding(tenant),
+    };
+    if (tenant?.staging) {
+      status.staging = {
+        identity: tenant.staging.identity,
+        chunksStaged: tenant.index.chunkCount - tenant.staging.pendingChunks,
+      };
+    }
+    return status;
+  }
+
+  async tenantsNeedingReembedding(): Promise<string[]> {
+    return [...this.tenants.values()].filter((tenant) => this.needsReembedding(tenant)).map((tenant) => tenant.name);
+  }
+
+  async beginReembedding(tenantName: string): Promise<EmbeddingStatus> {
+    if (!this.embedder) throw new NoEmbedderError(tenantName);
+    await this.exclusive(tenantName, async () => {
+      const tenant = this.tenants.get(tenantName);
+      if (tenant && this.needsReembedding(tenant)) await this.openStaging(tenant);
+    });
+    return this.embeddingStatus(tenantName);
+  }
+
+  /**
+   * Embeds the next pending documents outside the tenant's lock (ingestion and deletion go on meanwhile), then
+   * stages those still live at the version embedded, fsynced, under it. A document changed in between was staged
+   * by its own upsert; one deleted needs nothing.
+   */
+  async stageEmbeddings(tenantName: string, options: StageOptions): Promise<StageResult> {
+    if (!this.embedder) throw new NoEmbedderError(tenantName);
+    const maxChunks = Math.max(1, Math.floor(options.maxChunks));
+    const tenant = this.tenants.get(tenantName);
+    const progress = (documents: number, chunks: number): StageResult => ({
+      documents,
+      chunks,
+      chunksStaged: tenant ? tenant.index.chunkCount - (tenant.staging?.pendingChunks ?? 0) : 0,
+      chunksTotal: tenant?.index.chunkCount ?? 0,
+    });
+    if (!tenant) return progress(0, 0);
+    await this.exclusive(tenantName, async () => {
+      await this.dropStaleStaging(tenant);
+      if (!tenant.staging && this.needsReembedding(tenant)) await this.openStaging(tenant);
+    });
+    const staging = tenant.staging;
+    if (!staging) return progress(0, 0);
+    const batch: DocumentChunks[] = [];
+    let planned = 0;
+    for (const [docId, chunks] of staging.pending) {
+      if (batch.length > 0 && planned + chunks > maxChunks) break;
+      const contentHash = tenant.index.contentHash(docId);
+      const docChunks = tenant.index.chunksOf(docId);
+      if (contentHash === undefined || docChunks.length === 0) continue;
+      batch.push({ docId, title: docChunks[0]!.title, contentHash, chunks: docChunks });
+      planned += docChunks.length;
+    }
+    if (batch.length === 0) return progress(0, 0);
+    const embedded = await this.embedForStaging(tenant, batch);
+    let documents = 0;
+    let chunks = 0;
+    await this.exclusive(tenantName, async () => {
+      if (tenant.staging !== staging) return;
+      const current = embedded.filter((doc) => tenant.index.contentHash(doc.docId) === doc.contentHash);
+      if (current.length === 0) return;
+      await this.appendStaged(tenant, staging, current);
+      documents = current.length;
+      chunks = current.reduce((sum, doc) => sum + doc.chunks.length, 0);
+    });
+    return progress(documents, chunks);
+  }
+
+  /**
+   * The one switch: under the tenant's lock, checks that every live chunk has a staged vector of its current
+   * version, builds the new dense index from the staging file, writes it as the tenant's snapshot (temp file +
+   * rename, so a crash leaves the old vectors or the new, never a mix) with a new corpus version (cached answers
+   * came from the old ranking), and only then swaps memory and removes the staging file.
+   */
+  async switchEmbeddings(tenantName: string): Promise<SwitchResult> {
+    const embedder = this.embedder;
+    if (!embedder) throw new NoEmbedderError(tenantName);
+    const identity = embedderIdentity(embedder);
+    return this.exclusive(tenantName, async () => {
+      const tenant = this.tenants.get(tenantName);
+      const outcome = (switched: boolean, chunksRemaining: number): SwitchResult => ({
+        switched,
+        chunksRemaining,
+        identity,
+        corpusVersion: tenant?.index.corpusVersion ?? 0,
+      });
+      if (!tenant) return outcome(true, 0);
+      await this.dropStaleStaging(tenant);
+      if (!tenant.staging) {
+        if (!this.needsReembedding(tenant)) return outcome(true, 0);
+        await this.openStaging(tenant);
+      }
+      const staging = tenant.staging!;
+      recomputePending(tenant, staging);
+      if (staging.pendingChunks > 0) return outcome(false, staging.pendingChunks);
+      const dense = new DenseIndex(staging.dimensions, this.denseOptions);
+      await this.readStaging(tenant, (doc) => {
+        if (tenant.index.contentHash(doc.docId) !== doc.contentHash) return;
+        const chunks = tenant.index.chunksOf(doc.docId);
+        if (chunks.length !== doc.vectors.length) return;
+        chunks.forEach((chunk, i) => dense.put(chunk.id, decodeVector(doc.vectors[i]!)));
+      });
+      // The staged map is rebuilt from the same file, so this holds unless the file lost records since: then the
+      // documents it lacks are pending again and the caller stages them.
+      for (const entry of tenant.index.documents()) {
+        if (!tenant.index.chunksOf(entry.docId).every((chunk) => dense.has(chunk.id)))
+          staging.staged.delete(entry.docId);
+      }
+      recomputePending(tenant, staging);
+      if (staging.pendingChunks > 0) return outcome(false, staging.pendingChunks);
+      const corpusVersion = this.nextVersion(tenant);
+      const embedding = { identity: staging.identity, dimensions: staging.dimensions };
+      try {
+        await this.writeSnapshot(tenant, { dense, embedding, corpusVersion });
+      } catch (error) {
+        // The rename may have happened: the next write rewrites the snapshot from memory (the old vectors).
+        tenant.journalSuspect = true;
+        throw error;
+      }
+      tenant.dense = dense;
+      tenant.embedding = embedding;
+      tenant.index.corpusVersion = corpusVersion;
+      tenant.staging = undefined;
+      // Left behind by a crash here, the file is recognised on open as already switched and removed then.
+      await rm(this.stagingFile(tenant), { force: true });
+      await syncDirectory(this.indexDir);
+      return { switched: true, chunksRemaining: 0, identity, corpusVersion };
+    });
+  }
+
+  /** Queries would answer `embedding-mismatch`: the configured embedder cannot use the tenant's live vectors. */
+  private needsReembedding(tenant: Tenant): boolean {
+    return this.embedder !== undefined && tenant.index.chunkCount > 0 && !this.denseUsable(tenant);
+  }
+
+  /** Writes go through staging while a re-embedding is under way or due, so live vectors are never mixed. */
+  private reembedding(tenant: Tenant): boolean {
+    return (
+      this.embedder !== undefined &&
+      tenant.index.chunkCount > 0 &&
+      (tenant.staging !== undefined || this.needsReembedding(tenant))
+    );
+  }
+
+  /** A staging area that is no longer needed (the tenant was emptied and filled again with the new model). */
+  private async dropStaleStaging(tenant: Tenant): Promise<void> {
+    if (!tenant.staging || this.needsReembedding(tenant)) return;
+    tenant.staging = undefined;
+    await rm(this.stagingFile(tenant), { force: true });
+    await syncDirectory(this.indexDir);
+  }
+
+  /**
+   * An upsert into a tenant being re-embedded: documents go in lexically (queries answer lexically meanwhile
+   * anyway) and their vectors from the configured embedder into staging, staging first: a crash between the two
+   * leaves a staged vector of a version that is not live, which the switch ignores.
+   */
+  private async upsertWhileReembedding(
+    tenant: Tenant,
+    docs: DocumentChunks[],
+    options: UpsertOptions,
+  ): Promise<UpsertResult[]> {
+    const latest = new Map(docs.map((doc) => [doc.docId, doc]));
+    const changed = [...latest.values()].filter((doc) => tenant.index.contentHash(doc.docId) !== doc.contentHash);
+    const results = docs.map((doc): UpsertResult => {
+      const stored = tenant.index.contentHash(doc.docId);
+      const status = stored === undefined ? 'added' : stored === doc.contentHash ? 'unchanged' : 'updated';
+      return { docId: doc.docId, status, chunks: doc.chunks.length };
+    });
+    if (changed.length === 0) return results;
+    const staging = await this.openStaging(tenant);
+    const embedded = await this.embedForStaging(tenant, changed, options);
+    await this.appendStaged(tenant, staging, embedded);
+    const corpusVersion = this.nextVersion(tenant);
+    await this.append(tenant, { corpusVersion, op: 'upsert', docs: changed });
+    for (const doc of changed) this.put(tenant, doc);
+    tenant.index.corpusVersion = corpusVersion;
+    await this.compactIfDue(tenant);
+    return results;
+  }
+
+  /**
+   * Vectors from the configured embedder for staging. withVectors refuses a tenant whose live vectors came from
+   * another model, to keep them unmixed; these go to staging instead, so it embeds as for a tenant with none.
+   */
+  private embedForStaging(
+    tenant: Tenant,
+    docs: DocumentChunks[],
+    options: UpsertOptions = {},
+  ): Promise<StoredDocument[]> {
+    return this.withVectors({ ...tenant, embedding: undefined }, docs, options);
+  }
+
+  private stagingFile(tenant: Tenant): string {
+    return path.join(this.indexDir, `${this.fileBase(tenant.name)}${STAGING_SUFFIX}`);
+  }
+
+  /** The tenant's staging area for the configured embedder, created (header written and synced) if absent. */
+  private async openStaging(tenant: Tenant): Promise<Staging> {
+    if (tenant.staging) return tenant.staging;
+    const embedder = this.embedder!;
+    const header: StagingHeader = {
+      format: STAGING_FORMAT,
+      formatVersion: 1,
+      tenant: tenant.name,
+      identity: embedderIdentity(embedder),
+      dimensions: embedder.dimensions,
+    };
+    const file = this.stagingFile(tenant);
+    const temp = `${file}.tmp`;
+    const handle = await open(temp, 'w');
+    try {
+      await handle.write(`${JSON.stringify(header)}\n`);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, file);
+    await syncDirectory(this.indexDir);
+    const staging: Staging = {
+      identity: header.identity,
+      dimensions: header.dimensions,
+      staged: new Map(),
+      pending: new Map(),
+      pendingChunks: 0,
+      suspect: false,
+    };
+    recomputePending(tenant, staging);
+    tenant.staging = staging;
+    return staging;
+  }
+
+  /** Appends one fsynced record of staged vectors; what it holds counts as staged only once it is on disk. */
+  private async appendStaged(tenant: Tenant, staging: Staging, docs: StoredDocument[]): Promise<void> {
+    const record: StagingRecord = {
+      docs: docs.map((doc) => ({ docId: doc.docId, contentHash: doc.contentHash, vectors: doc.vectors ?? [] })),
+    };
+    const line = `${staging.suspect ? '\n' : ''}${frameRecord(JSON.stringify(record))}`;
+    try {
+      const handle = await open(this.stagingFile(tenant), 'a');
+      try {
+        await handle.write(line);
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
+    } catch (error) {
+      staging.suspect = true;
+      throw error;
+    }
+    staging.suspect = false;
+    for (const doc of docs) markStaged(staging, doc.docId, doc.contentHash, doc.chunks.length);
+  }
+
+  /** Calls `onDoc` for every staged document in file order (later records win); undefined when there is no file. */
+  private async readStaging(
+    tenant: Tenant,
+    onDoc: (doc: StagingRecord['docs'][number]) => void,
+  ): Promise<{ header: StagingHeader | undefined; endsInNewline: boolean } | undefined> {
+    const file = this.stagingFile(tenant);
+    const info = await stat(file).catch(() => undefined);
+    if (!info) return undefined;
+    let header: StagingHeader | undefined;
+    let first = true;
+    for await (const line of createInterface({ input: createReadStream(file), crlfDelay: Infinity })) {
+      if (first) {
+        first = false;
+        try {
+          header = JSON.parse(line) as StagingHeader;
+        } catch {
+          return { header: undefined, endsInNewline: true };
+        }
+        if (header.format !== STAGING_FORMAT || header.tenant !== tenant.name)
+          return { header: undefined, endsInNewline: true };
+        continue;
+      }
+      if (line === '') continue;
+      const json = unframeRecord(line);
+      // A torn record was never acknowledged: its documents are simply embedded again.
+      if (json === undefined) continue;
+      for (const doc of (JSON.parse(json) as StagingRecord).docs) onDoc(doc);
+    }
+    let endsInNewline = true;
+    if (info.size > 0) {
+      const handle = await open(file, 'r');
+      try {
+        const last = Buffer.alloc(1);
+        await handle.read(last, 0, 1, info.size - 1);
+        endsInNewline = last[0] === 0x0a;
+      } finally {
+        await handle.close();
+      }
+    }
+    return { header, endsInNewline };
+  }
+
+  /**
+   * Reloads a re-embedding left by an earlier process, so it resumes from its last staged batch. A staging file
+   * for another embedder than the configured one, or for a tenant that needs none (switched already, emptied), is
+   * removed.
+   */
+  private async loadStaging(tenant: Tenant): Promise<void> {
+    const staged = new Map<string, { contentHash: string; chunks: number }>();
+    const read = await this.readStaging(tenant, (doc) =>
+      staged.set(doc.docId, { contentHash: doc.contentHash, chunks: doc.vectors.length }),
+    );
+    if (!read) return;
+    const header = read.header;
+    const embedder = this.embedder;
+    if (
+      !header ||
+      !embedder ||
+      header.identity !== embedderIdentity(embedder) ||
+      header.dimensions !== embedder.dimensions ||
+      !this.needsReembedding(tenant)
+    ) {
+      await rm(this.stagingFile(tenant), { force: true });
+      return;
+    }
+    const staging: Staging = {
+      identity: header.identity,
+      dimensions: header.dimensions,
+      staged,
+      pending: new Map(),
+      pendingChunks: 0,
+      suspect: !read.endsInNewline,
+    };
+    recomputePending(tenant, staging);
+    tenant.staging = staging;
+  }
+
   /** The dense leg answers only when every live chunk has a vector from the configured embedder. */
   private denseUsable(tenant: Tenant): boolean {
     return (
@@ -432,6 +827,7 @@ export class EmbeddedStore implements ChunkStore {
   }
 
   private remove(tenant: Tenant, docId: string): void {
+    if (tenant.staging) unpend(tenant.staging, docId);
     for (const chunk of tenant.index.chunksOf(docId)) tenant.dense?.remove(chunk.id);
     tenant.index.remove(docId);
     // An emptied tenant holds no vectors, so it may be re-embedded with any model.
@@ -511,14 +907,15 @@ export class EmbeddedStore implements ChunkStore {
   }
 
   /** Writes the whole tenant as a new snapshot (temp file + rename), then starts an empty journal. */
-  private async writeSnapshot(tenant: Tenant): Promise<void> {
+  private async writeSnapshot(tenant: Tenant, view: SnapshotView = {}): Promise<void> {
     const base = path.join(this.indexDir, this.fileBase(tenant.name));
+    const embedding = view.embedding ?? tenant.embedding;
     const header: Header = {
       format: FORMAT,
       formatVersion: FORMAT_VERSION,
       tenant: tenant.name,
-      corpusVersion: tenant.index.corpusVersion,
-      ...(tenant.embedding ? { embedding: tenant.embedding } : {}),
+      corpusVersion: view.corpusVersion ?? tenant.index.corpusVersion,
+      ...(embedding ? { embedding } : {}),
     };
     const temp = `${base}.snapshot.jsonl.tmp`;
     const handle = await open(temp, 'w');
@@ -528,7 +925,7 @@ export class EmbeddedStore implements ChunkStore {
       for (const entry of tenant.index.documents()) {
         const chunks = tenant.index.chunksOf(entry.docId);
         const doc: StoredDocument = { docId: entry.docId, title: entry.title, contentHash: entry.contentHash, chunks };
-        const dense = tenant.dense;
+        const dense = view.dense ?? tenant.dense;
         if (dense && chunks.every((chunk) => dense.has(chunk.id))) {
           doc.vectors = chunks.map((chunk) => {
             const vector = dense.get(chunk.id)!;
@@ -638,4 +1035,35 @@ async function syncDirectory(dir: string): Promise<void> {
 
 function definedOnly<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** Records that a document's current version has staged vectors (no longer pending). */
+function markStaged(staging: Staging, docId: string, contentHash: string, chunks: number): void {
+  staging.staged.set(docId, { contentHash, chunks });
+  unpend(staging, docId);
+}
+
+function unpend(staging: Staging, docId: string): void {
+  const chunks = staging.pending.get(docId);
+  if (chunks === undefined) return;
+  staging.pending.delete(docId);
+  staging.pendingChunks -= chunks;
+}
+
+/** Which live documents lack staged vectors of their current version: one pass over the tenant. */
+function recomputePending(tenant: Tenant, staging: Staging): void {
+  staging.pending.clear();
+  staging.pendingChunks = 0;
+  for (const entry of tenant.index.documents()) {
+    const chunks = entry.slots.length;
+    const staged = staging.staged.get(entry.docId);
+    if (staged && staged.contentHash === entry.contentHash && staged.chunks === chunks) continue;
+    staging.pending.set(entry.docId, chunks);
+    staging.pendingChunks += chunks;
+  }
+}
+
+function decodeVector(base64: string): Float32Array {
+  const bytes = Buffer.from(base64, 'base64');
+  return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
 }

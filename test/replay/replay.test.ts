@@ -38,6 +38,8 @@ describe('replay of histories captured from real runs', () => {
         'answer-query-heartbeat-miss.json',
         // Under 1.5 s left for generation: extractive at once, behind patched('min-remote-generation-v1').
         'answer-query-min-remote-generation.json',
+        // A reindex's first run: begin, two staged batches, then continue-as-new.
+        'reindex-embeddings.json',
       ]),
     );
     // Histories recorded by older code stay beside the new ones, named by the commit that recorded them.

@@ -86,6 +86,19 @@ export interface FakeOpenAI {
   streamDelayMs: number;
   /** When each content delta of the latest streamed answers was written (performance.now()), one list per answer. */
   readonly streamWrites: number[][];
+  /** `/v1/embeddings` requests received, in order (their `body.input` is the list of texts). */
+  readonly embeddingRequests: RecordedRequest[];
+  /** Every text sent to `/v1/embeddings`, in order. */
+  readonly embeddedTexts: string[];
+  /** How embedding requests are answered: vectors, a 503, or a 429 with Retry-After 1. @default 'vectors' */
+  embeddingMode: 'vectors' | 'server-error' | 'rate-limit';
+  /** Pause before answering each embedding request, as a busy model server. @default 0 */
+  embeddingDelayMs: number;
+  /**
+   * Holds embedding requests (those whose texts `which` selects; by default all) until `release()`; `reached`
+   * resolves when the first is held. Texts of a request whose client went away meanwhile are not counted.
+   */
+  holdEmbeddings(which?: (texts: string[]) => boolean): { reached: Promise<void>; release(): void };
   /** Back to a normal answer, empty script and records, options as started. */
   reset(): void;
   close(): Promise<void>;
@@ -129,6 +142,20 @@ interface StreamHold {
   released: Promise<void>;
 }
 
+/**
+ * A deterministic embedding: words hashed into `dimensions` buckets, salted by the model, so texts that share words
+ * are near and two models give unrelated vectors for the same text.
+ */
+export function fakeEmbedding(model: string, text: string, dimensions: number): number[] {
+  const vector = new Array<number>(dimensions).fill(0.01);
+  for (const word of text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []) {
+    let hash = 2166136261;
+    for (const char of `${model}\0${word}`) hash = Math.imul(hash ^ char.charCodeAt(0), 16777619) >>> 0;
+    vector[hash % dimensions]! += 1;
+  }
+  return vector;
+}
+
 function apiError(res: ServerResponse, status: number, message: string, type: string, code: string | null): void {
   sendJson(res, status, { error: { message, type, param: null, code } });
 }
@@ -146,6 +173,9 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
   const allRequests: RecordedRequest[] = [];
   let completionId = 0;
   const holds: StreamHold[] = [];
+  const embeddingRequests: RecordedRequest[] = [];
+  const embeddedTexts: string[] = [];
+  let embeddingGate: { promise: Promise<void>; reached: () => void; which: (texts: string[]) => boolean } | undefined;
 
   const fake = {
     baseURL: '',
@@ -159,6 +189,25 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     },
     streamDelayMs: 0,
     streamWrites: [] as number[][],
+    embeddingRequests,
+    embeddedTexts,
+    embeddingMode: 'vectors' as FakeOpenAI['embeddingMode'],
+    embeddingDelayMs: 0,
+    holdEmbeddings(which: (texts: string[]) => boolean = () => true) {
+      let release!: () => void;
+      let reached!: () => void;
+      const promise = new Promise<void>((resolve) => (release = resolve));
+      const reachedPromise = new Promise<void>((resolve) => (reached = resolve));
+      const gate = { promise, reached, which };
+      embeddingGate = gate;
+      return {
+        reached: reachedPromise,
+        release: () => {
+          if (embeddingGate === gate) embeddingGate = undefined;
+          release();
+        },
+      };
+    },
     get streamedCalls() {
       return requests.filter((r) => r.body?.stream === true).length;
     },
@@ -184,6 +233,11 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
       fake.streamWrites.length = 0;
       requests.length = 0;
       allRequests.length = 0;
+      embeddingRequests.length = 0;
+      embeddedTexts.length = 0;
+      fake.embeddingMode = 'vectors';
+      fake.embeddingDelayMs = 0;
+      embeddingGate = undefined;
       fake.mode = { kind: 'answer' };
       fake.models = [...initialModels];
       fake.requireKey = options.requireKey;
@@ -407,6 +461,44 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
         const id = decodeURIComponent(modelMatch[1]);
         if (fake.models.includes(id)) sendJson(res, 200, { id, object: 'model', created: 0, owned_by: 'fake' });
         else apiError(res, 404, `The model '${id}' does not exist`, 'invalid_request_error', 'model_not_found');
+        return;
+      }
+      if (req.method === 'POST' && path === '/v1/embeddings' && body) {
+        embeddingRequests.push(record);
+        const embeddingBody = body as unknown as { model: string; input: string | string[]; dimensions?: number };
+        const texts = typeof embeddingBody.input === 'string' ? [embeddingBody.input] : embeddingBody.input;
+        const gate = embeddingGate;
+        if (gate?.which(texts)) {
+          gate.reached();
+          await gate.promise;
+        }
+        if (fake.embeddingDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, fake.embeddingDelayMs));
+        if (fake.embeddingMode === 'server-error') {
+          apiError(res, 503, 'The embedding server is overloaded.', 'server_error', null);
+          return;
+        }
+        if (fake.embeddingMode === 'rate-limit') {
+          sendJson(
+            res,
+            429,
+            { error: { message: 'Rate limit reached', type: 'requests', param: null, code: 'rate_limit_exceeded' } },
+            { 'retry-after': '1' },
+          );
+          return;
+        }
+        if (res.socket?.destroyed ?? true) return;
+        embeddedTexts.push(...texts);
+        const dimensions = embeddingBody.dimensions ?? 16;
+        sendJson(res, 200, {
+          object: 'list',
+          model: embeddingBody.model,
+          usage: { prompt_tokens: texts.length, total_tokens: texts.length },
+          data: texts.map((text, index) => ({
+            object: 'embedding',
+            index,
+            embedding: fakeEmbedding(embeddingBody.model, text, dimensions),
+          })),
+        });
         return;
       }
       if (req.method === 'POST' && path === '/v1/chat/completions' && body) {
