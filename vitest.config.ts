@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // One folder per run for every file's home, caches and data (global-setup.ts), one per file under it (setup.ts).
+    globalSetup: ['test/support/global-setup.ts'],
     setupFiles: ['test/support/setup.ts'],
     // Integration files each start a Temporal dev server; two cores run two files at a time comfortably.
     maxWorkers: 2,

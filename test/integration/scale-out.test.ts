@@ -6,6 +6,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AnswerQueryInput, AnswerQueryResult } from '../../workflows/answer-query-types.js';
 import type { DeleteDocumentsResult, IngestDocumentsResult } from '../../workflows/ingest-types.js';
+import { childEnv } from '../support/cli.js';
 import { TestQdrant } from '../support/qdrant.js';
 import { tempDir } from '../support/ragline.js';
 import { freeMetricsPorts, TestRedis } from '../support/redis.js';
@@ -29,7 +30,7 @@ interface WorkerChild {
 
 function spawnRagline(args: string[], env: Record<string, string>): WorkerChild {
   const child = spawn(process.execPath, [BIN, ...args], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'silent', ...env },
+    env: childEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

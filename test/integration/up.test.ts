@@ -4,7 +4,7 @@ import { createConnection, createServer } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTemporalCli } from '../../lib/temporal/dev-server.js';
-import { cliStackEnv } from '../support/cli.js';
+import { childEnv, cliStackEnv } from '../support/cli.js';
 import { freeMetricsPorts, freePort } from '../support/redis.js';
 
 const BIN = path.resolve(import.meta.dirname, '../../bin/ragline.mjs');
@@ -12,7 +12,7 @@ const BIN = path.resolve(import.meta.dirname, '../../bin/ragline.mjs');
 /** `ragline <args>` as a user starts it, with output collected and a way to wait for a line. */
 function start(args: string[], env: Record<string, string>) {
   const child = spawn(process.execPath, [BIN, ...args], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'silent', ...env },
+    env: childEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

