@@ -10,6 +10,7 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 180_000,
-    reporters: ['default', ['json', { outputFile: 'test-results/vitest.json' }]],
+    // summary-reporter.ts writes the counts .ci/run prints, including failed hooks and errors outside any test.
+    reporters: ['default', ['json', { outputFile: 'test-results/vitest.json' }], './test/support/summary-reporter.ts'],
   },
 });
