@@ -295,7 +295,9 @@ describe('redis cache across workers and outages', () => {
       await outlived;
       return 'from the live holder';
     };
-    const options = { waitMs: 3_600_000, lockMs: 150 };
+    // Renewed every second: a loaded machine would have to stall the holder for 2 s to let its lock lapse (at 150 ms
+    // a 100 ms stall did, and the waiter took the work over).
+    const options = { waitMs: 3_600_000, lockMs: 3000 };
     const first = cachedCompute(counting, key, minute, compute, options);
     await holding;
     const second = await cachedCompute(w2, key, minute, compute, options);
