@@ -74,11 +74,13 @@ describe.each(backends)('$name cache', (backend) => {
   });
 
   it('expires entries after their TTL', async () => {
-    await cache.set('llm:acme:short', 'soon gone', { ttlMs: 150 });
+    // A TTL a loaded machine cannot outrun between the set and the first get (150 ms could), and a bound on the
+    // wait for its expiry well past it.
+    await cache.set('llm:acme:short', 'soon gone', { ttlMs: 2000 });
     await cache.set('llm:acme:long', 'stays', minute);
     expect(await cache.get('llm:acme:short')).toBe('soon gone');
     await vi.waitFor(async () => expect(await cache.get('llm:acme:short')).toBeUndefined(), {
-      timeout: 3000,
+      timeout: 15_000,
       interval: 50,
     });
     expect(await cache.get('llm:acme:long')).toBe('stays');
