@@ -84,7 +84,8 @@ describe('fusion parameters with a dense leg', () => {
       `the first improvement cycle of ${tenant}`,
       () => improvement.status(tenant),
       (s) => s.cycles === 1,
-      { timeoutMs: 120_000 },
+      // A cycle shadow-evaluates every candidate with the dense leg: minutes on a loaded 2-core machine.
+      { timeoutMs: 180_000 },
     );
     const [cycle] = status.history;
     // The lexical parameters' grids and the dense weight's: a store without a dense leg tries fewer.
@@ -97,5 +98,6 @@ describe('fusion parameters with a dense leg', () => {
     expect(cycle?.changes).toMatch(/^fusionWeight 0→/);
     expect(cycle!.effect!.after - cycle!.effect!.before).toBeGreaterThan(cycle!.effect!.noise);
     expect(status.current?.params.fusionWeight).toBeGreaterThan(0);
-  });
+    // Beyond the wait's own bound, so a slow cycle fails with the wait's message, not a bare test timeout.
+  }, 240_000);
 });
