@@ -7,7 +7,7 @@ import { invalidateDocuments } from '../../lib/cache/index.js';
 import { docTag, resultKey, type ResultScope } from '../../lib/cache/keys.js';
 import { RedisCache } from '../../lib/cache/redis-cache.js';
 import { cachedCompute } from '../../lib/cache/single-flight.js';
-import { freePort } from '../support/redis.js';
+import { CLUSTER_BUS_OFFSET, freeClusterPorts, ownRedisServer } from '../support/redis.js';
 
 /** A three-master Redis Cluster on loopback, so keys and their tag sets land on different nodes. */
 const children: ChildProcess[] = [];
@@ -19,24 +19,27 @@ const cli = (...args: string[]) => spawnSync('redis-cli', args, { encoding: 'utf
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'ragline-cluster-'));
-  for (let i = 0; i < 3; i++) {
-    const port = await freePort();
-    ports.push(port);
-    children.push(
-      spawn(
-        'redis-server',
-        [
-          '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-          '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--dir', dir,
-        ], // prettier-ignore
-        { stdio: 'ignore' },
-      ),
+  // Below the ephemeral range, each with its bus port (port + 10000) free too: Redis refuses a cluster port above
+  // 55535, and nothing reserves the bus port of an ephemeral one.
+  ports.push(...(await freeClusterPorts(3)));
+  const outputs = ports.map((port) => {
+    const child = spawn(
+      'redis-server',
+      [
+        '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+        '--cluster-enabled', 'yes', '--cluster-port', String(port + CLUSTER_BUS_OFFSET),
+        '--cluster-config-file', `nodes-${port}.conf`, '--dir', dir,
+      ], // prettier-ignore
+      { stdio: ['ignore', 'pipe', 'pipe'] },
     );
-  }
-  await vi.waitFor(() => ports.forEach((port) => expect(cli('-p', String(port), 'ping').stdout.trim()).toBe('PONG')), {
-    timeout: 10_000,
-    interval: 50,
+    children.push(child);
+    let output = '';
+    child.stdout?.on('data', (data: Buffer) => (output = (output + data.toString()).slice(-2000)));
+    child.stderr?.on('data', (data: Buffer) => (output = (output + data.toString()).slice(-2000)));
+    return () => output;
   });
+  // Each node is our own child answering, not another process's server on a port taken since it was probed free.
+  await Promise.all(children.map((child, i) => ownRedisServer(child, ports[i]!, outputs[i], 10_000)));
   const created = cli(
     '--cluster',
     'create',

@@ -74,11 +74,13 @@ describe.each(backends)('$name cache', (backend) => {
   });
 
   it('expires entries after their TTL', async () => {
-    await cache.set('llm:acme:short', 'soon gone', { ttlMs: 150 });
+    // A TTL a loaded machine cannot outrun between the set and the first get (150 ms could), and a bound on the
+    // wait for its expiry well past it.
+    await cache.set('llm:acme:short', 'soon gone', { ttlMs: 2000 });
     await cache.set('llm:acme:long', 'stays', minute);
     expect(await cache.get('llm:acme:short')).toBe('soon gone');
     await vi.waitFor(async () => expect(await cache.get('llm:acme:short')).toBeUndefined(), {
-      timeout: 3000,
+      timeout: 15_000,
       interval: 50,
     });
     expect(await cache.get('llm:acme:long')).toBe('stays');
@@ -295,7 +297,9 @@ describe('redis cache across workers and outages', () => {
       await outlived;
       return 'from the live holder';
     };
-    const options = { waitMs: 3_600_000, lockMs: 150 };
+    // Renewed every second: a loaded machine would have to stall the holder for 2 s to let its lock lapse (at 150 ms
+    // a 100 ms stall did, and the waiter took the work over).
+    const options = { waitMs: 3_600_000, lockMs: 3000 };
     const first = cachedCompute(counting, key, minute, compute, options);
     await holding;
     const second = await cachedCompute(w2, key, minute, compute, options);

@@ -1,20 +1,22 @@
 import fs from 'node:fs/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { DemoSummary } from '../../client/demo.js';
 import { cliStackEnv, runCli } from '../support/cli.js';
 
 describe('ragline demo --short, through the real CLI', () => {
-  let env: Record<string, string>;
-  let dataDir: string;
-
-  beforeAll(async () => {
-    ({ dataDir, env } = await cliStackEnv('ragline-demo-'));
-  });
+  // Each test starts its demo stack on a data dir and ports of its own: neither needs the other's.
+  const dataDirs: string[] = [];
+  const stack = async () => {
+    const made = await cliStackEnv('ragline-demo-');
+    dataDirs.push(made.dataDir);
+    return made;
+  };
   afterAll(async () => {
-    await fs.rm(dataDir, { recursive: true, force: true });
+    for (const dir of dataDirs) await fs.rm(dir, { recursive: true, force: true });
   });
 
   it('starts the stack, answers, simulates load, evaluates, approves an improvement and summarises it', async () => {
+    const { env } = await stack();
     const run = await runCli(['demo', '--short', '--exit', '--json'], env, { timeoutMs: 240_000 });
     expect(run.stderr).not.toMatch(/failed/);
     expect(run.code).toBe(0);
@@ -48,6 +50,7 @@ describe('ragline demo --short, through the real CLI', () => {
   }, 300_000);
 
   it('skips the steps whose input is missing, with a note, and still runs the rest', async () => {
+    const { dataDir, env } = await stack();
     const missing = `${dataDir}/no-such-set.jsonl`;
     const run = await runCli(
       ['demo', '--short', '--exit', '--json'],

@@ -5,6 +5,7 @@ import { runCli as ragline } from '../support/cli.js';
 import { getEvaluationStatusQuery } from '../../workflows/evaluation-types.js';
 import { freePort } from '../support/redis.js';
 import { SAMPLE_CORPUS, startRagline, tempDir, type TestRagline } from '../support/ragline.js';
+import { waitUntil } from '../support/wait.js';
 
 const GROUND_TRUTH = path.resolve(import.meta.dirname, '../../sample-corpus/ground-truth.jsonl');
 
@@ -63,7 +64,7 @@ describe('ragline eval CLI', () => {
 
     // Waits and checks go through the client API; the CLI is exercised for each command once.
     const status = () => stack.env.client.workflow.getHandle('eval-default-cli-set').query(getEvaluationStatusQuery);
-    while ((await status()).batches < 1) await new Promise((r) => setTimeout(r, 200));
+    await waitUntil('the first batch of eval-default-cli-set', status, (s) => s.batches >= 1, { intervalMs: 200 });
     const readable = await ragline(['eval', 'status', ...target], env);
     expect(readable.stdout).toMatch(/^eval-default-cli-set: waiting, every 3600 s, 4 per batch; 1 batches/m);
     expect(readable.stdout).toMatch(/^last batch 1 at .*: quality \d\.\d{3}/m);
@@ -80,7 +81,7 @@ describe('ragline eval CLI', () => {
     expect(good.stdout.trim()).toBe('every 3600 s, 7 questions per batch');
 
     expect((await ragline(['eval', 'run-now', ...target], env)).code).toBe(0);
-    while ((await status()).batches < 2) await new Promise((r) => setTimeout(r, 200));
+    await waitUntil('the run-now batch of eval-default-cli-set', status, (s) => s.batches >= 2, { intervalMs: 200 });
     const json = JSON.parse((await ragline(['eval', 'status', '--set', 'cli-set', '--json'], env)).stdout) as {
       history: Array<{ batch: number; samples: number }>;
     };

@@ -13,6 +13,7 @@ import type { EvaluationStatus } from '../../workflows/evaluation-types.js';
 import { deleteDocumentsWorkflow } from '../../workflows/index.js';
 import { createWorker } from '../../workers/runtime.js';
 import { SAMPLE_CORPUS, startRagline, tempDir, workflowBundle, type TestRagline } from '../support/ragline.js';
+import { waitUntil } from '../support/wait.js';
 
 const GROUND_TRUTH = path.resolve(import.meta.dirname, '../../sample-corpus/ground-truth.jsonl');
 const TENANT = 'default';
@@ -72,13 +73,12 @@ describe('evaluation workflows', () => {
     return file;
   };
 
-  const waitForStatus = async (setName: string, until: (s: EvaluationStatus) => boolean) => {
-    for (;;) {
-      const status = await evals.status(TENANT, setName).catch(() => undefined);
-      if (status && until(status)) return status;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  };
+  const waitForStatus = (setName: string, until: (s: EvaluationStatus) => boolean) =>
+    waitUntil(
+      `a status of set ${setName} that satisfies ${until.toString()}`,
+      () => evals.status(TENANT, setName),
+      until,
+    );
 
   const recordedMetric = async (name: string) => ragline.runtime.deps.metrics.registry.getSingleMetricAsString(name);
 
@@ -310,7 +310,14 @@ describe('evaluation workflows', () => {
     await evals.start({ dataset, settings: { intervalMs: 3_600_000, batchSize: 3 } });
     const before = await waitForStatus('restart', (s) => s.batches === 1 && s.phase === 'waiting');
     ragline.worker.shutdown();
-    while (ragline.worker.getState() !== 'STOPPED') await new Promise((resolve) => setTimeout(resolve, 50));
+    await waitUntil(
+      'the shared worker to stop',
+      () => ragline.worker.getState(),
+      (state) => state === 'STOPPED',
+      {
+        intervalMs: 50,
+      },
+    );
     const replacement = await createWorker({
       connection: ragline.env.nativeConnection,
       namespace: ragline.env.namespace ?? 'default',

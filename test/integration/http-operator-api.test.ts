@@ -13,6 +13,7 @@ import type { ImprovementStatus, ParamProposal } from '../../workflows/improveme
 import { runCli } from '../support/cli.js';
 import { apiRequest, type ApiRequestOptions } from '../support/http.js';
 import { SAMPLE_CORPUS, startRagline, type TestRagline } from '../support/ragline.js';
+import { waitUntil } from '../support/wait.js';
 
 const EVAL_SET = path.resolve(import.meta.dirname, '../../sample-corpus/ground-truth.jsonl');
 const HOUR = 3_600_000;
@@ -36,14 +37,8 @@ describe('HTTP API for operators: approvals and evaluation', () => {
   const aliceElsewhere = createApiToken('acme', undefined, 'alice');
   const aliceExpiring = createApiToken(expiring, undefined, 'alice');
 
-  const waitFor = async (t: string, done: (s: ImprovementStatus) => boolean): Promise<ImprovementStatus> => {
-    for (let attempt = 0; attempt < 600; attempt++) {
-      const status = await improvement.status(t);
-      if (done(status)) return status;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    throw new Error(`condition not reached for ${t}`);
-  };
+  const waitFor = (t: string, done: (s: ImprovementStatus) => boolean): Promise<ImprovementStatus> =>
+    waitUntil(`a status of improve-${t} that satisfies ${done.toString()}`, () => improvement.status(t), done);
 
   /** A tenant with the sample corpus whose improvement loop has raised one proposal (its topK set poor first). */
   const withProposal = async (t: string, approvalTtlMs: number) => {
@@ -203,11 +198,7 @@ describe('HTTP API for operators: approvals and evaluation', () => {
     const run = await call('POST', '/v1/evaluation/run', { token: app.token });
     expect(run.status).toBe(202);
     expect(await run.json()).toMatchObject({ tenant, setName: 'sample-corpus', batches: before.batches });
-    let after = await read();
-    for (let attempt = 0; attempt < 600 && after.batches <= before.batches; attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      after = await read();
-    }
+    const after = await waitUntil('the batch POST /v1/evaluation/run started', read, (s) => s.batches > before.batches);
     expect(after.batches).toBeGreaterThan(before.batches);
 
     const forged = await call('POST', '/v1/evaluation/run', { token: 'rgl_forged' });

@@ -10,6 +10,7 @@ import { RaglineClient } from '../../client/ragline-client.js';
 import { createApiToken, parseApiTokens } from '../../lib/api-tokens.js';
 import { RedisTokenChannel } from '../../lib/stream/token-channel.js';
 import type { AnswerQueryResult } from '../../workflows/answer-query-types.js';
+import { childEnv } from '../support/cli.js';
 import { startFakeOpenAI, streamChunks, type FakeOpenAI } from '../support/fake-openai.js';
 import { SAMPLE_CORPUS, startRagline, type TestRagline } from '../support/ragline.js';
 import { startTestTemporal } from '../support/temporal.js';
@@ -338,14 +339,11 @@ describe('streaming answers', () => {
       process.execPath,
       [path.resolve(import.meta.dirname, '../../bin/ragline.mjs'), 'ask', '--stream', 'How do I export my data?'],
       {
-        env: {
-          PATH: process.env.PATH ?? '',
-          HOME: process.env.HOME ?? '',
-          LOG_LEVEL: 'silent',
+        env: childEnv({
           TEMPORAL_ADDRESS: remote.env.address,
           RAGLINE_TASK_QUEUE: remote.taskQueue,
           REDIS_URL: redis.url,
-        },
+        }),
       },
     );
     let stdout = '';

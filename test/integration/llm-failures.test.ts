@@ -78,13 +78,32 @@ describe('query workflow generating with an OpenAI-compatible endpoint that fail
 
   it('waits out a 429 for its Retry-After, then answers', async () => {
     fake.script({ kind: 'rate-limit', retryAfter: '1' }, { kind: 'answer' });
-    const result = await ask('What are the API rate limits?');
+    const handle = await ragline.env.client.workflow.start(answerQueryWorkflow, {
+      taskQueue: ragline.taskQueue,
+      workflowId: `llm-query-${randomUUID()}`,
+      args: [{ query: 'What are the API rate limits?', options: { bypassCache: true } }],
+    });
+    const result = await handle.result();
 
     expect(result.degraded).toBe(false);
     expect(result.model).toBe('fake-model');
     expect(fake.calls).toBe(2);
-    // Retry-After 1 s becomes the activity's nextRetryDelay, replacing the policy's 500 ms first interval.
-    expect(fake.requests[1]!.at - fake.requests[0]!.at).toBeGreaterThanOrEqual(950);
+    // Retry-After 1 s becomes the activity's nextRetryDelay, replacing the policy's 500 ms first interval: read from
+    // the history (the second attempt's start records the failure it retried), not from a clock on a loaded machine.
+    const events = (await handle.fetchHistory()).events ?? [];
+    const scheduled = new Map(
+      events
+        .filter((event) => event.activityTaskScheduledEventAttributes)
+        .map((event) => [Number(event.eventId), event.activityTaskScheduledEventAttributes?.activityType?.name]),
+    );
+    const generations = events
+      .map((event) => event.activityTaskStartedEventAttributes)
+      .filter((started) => started && scheduled.get(Number(started.scheduledEventId)) === 'generateAnswer');
+    expect(generations.map((started) => started?.attempt)).toEqual([2]);
+    const retried = generations[0]?.lastFailure;
+    expect(retried?.applicationFailureInfo?.type).toBe(ErrorType.RateLimited);
+    const delay = retried?.applicationFailureInfo?.nextRetryDelay;
+    expect(Number(delay?.seconds ?? 0) * 1000 + (delay?.nanos ?? 0) / 1e6).toBe(1000);
   });
 
   it('answers extractively, flagged degraded with the reason, when the endpoint keeps failing with 500', async () => {

@@ -28,11 +28,17 @@ const newCollection = () => `ragline_test_${randomUUID().slice(0, 8)}`;
 describeStoreContract('qdrant', async () => {
   // A collection per test keeps runs independent; dropped afterwards.
   const collection = newCollection();
-  const store = new QdrantStore({ url: qdrant.url, collection });
+  let current = new QdrantStore({ url: qdrant.url, collection });
   return {
-    store,
+    store: current,
+    // A restarted worker: a new client over the same collection, which must find the corpus and its version there.
+    reopen: async () => {
+      await current.close();
+      current = new QdrantStore({ url: qdrant.url, collection });
+      return current;
+    },
     dispose: async () => {
-      await store.close();
+      await current.close();
       await client.deleteCollection(collection);
     },
   };

@@ -111,7 +111,10 @@ describe.each(['memory', 'redis'] as const)('query workflow with the %s cache', 
     expect(stranger.sources).toEqual([]);
   });
 
-  it.runIf(backend === 'redis')('keeps answering while Redis is down, and hits again once it is back', async () => {
+  // Declared for the Redis backend only (the in-process cache has no outage), so no run reports it skipped.
+  if (backend !== 'redis') return;
+
+  it('keeps answering while Redis is down, and hits again once it is back', async () => {
     const question = 'How can I export my data?';
     await ask(question);
     expect((await ask(question)).cache.result).toBe('hit');

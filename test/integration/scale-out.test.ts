@@ -6,10 +6,12 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AnswerQueryInput, AnswerQueryResult } from '../../workflows/answer-query-types.js';
 import type { DeleteDocumentsResult, IngestDocumentsResult } from '../../workflows/ingest-types.js';
+import { childEnv } from '../support/cli.js';
 import { TestQdrant } from '../support/qdrant.js';
 import { tempDir } from '../support/ragline.js';
 import { freeMetricsPorts, TestRedis } from '../support/redis.js';
 import { startTestTemporal } from '../support/temporal.js';
+import { waitUntil } from '../support/wait.js';
 
 /**
  * The scale-out path as an operator runs it: two `ragline worker` processes on one task queue of one Temporal,
@@ -29,7 +31,7 @@ interface WorkerChild {
 
 function spawnRagline(args: string[], env: Record<string, string>): WorkerChild {
   const child = spawn(process.execPath, [BIN, ...args], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'silent', ...env },
+    env: childEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -114,6 +116,31 @@ describe('two workers sharing Qdrant and Redis', () => {
     };
   };
 
+  /**
+   * Qdrant up and both workers ready on it. The first test brings it up after asserting the outage; a test run
+   * alone (`-t`) brings it up here. Memoised, like the corpus below, so the file does each once.
+   */
+  let launched: Promise<void> | undefined;
+  const qdrantUp = () =>
+    (launched ??= (async () => {
+      await qdrant.launch();
+      for (const worker of workers) {
+        await waitUntil(
+          `worker ${worker.child.pid}'s /readyz to pass once Qdrant is up`,
+          () => readyz(worker),
+          (ready) => ready.status === 200,
+        );
+      }
+    })());
+
+  /** The corpus, ingested through both workers at once (folders `one` and `two`): corpus version 2. */
+  type Ingested = Awaited<ReturnType<typeof ingest>>;
+  let ingestion: Promise<[Ingested, Ingested]> | undefined;
+  const corpus = () =>
+    (ingestion ??= qdrantUp().then(() =>
+      Promise.all([ingest([path.join(corpusDir, 'one')]), ingest([path.join(corpusDir, 'two')])]),
+    ));
+
   beforeAll(async () => {
     [temporal, redis, qdrant] = await Promise.all([startTestTemporal(), TestRedis.start(), TestQdrant.create()]);
     corpusDir = await tempDir('ragline-scale-corpus-');
@@ -192,7 +219,7 @@ describe('two workers sharing Qdrant and Redis', () => {
     expect(result.degraded).toBe(true);
     expect(result.fallbackReason).toBe('retrieval-unavailable');
 
-    await qdrant.launch();
+    await qdrantUp();
     for (let attempt = 0; ; attempt++) {
       const again = await readyz(first!);
       if (again.status === 200) break;
@@ -209,10 +236,7 @@ describe('two workers sharing Qdrant and Redis', () => {
   });
 
   it('ingests through both at once without losing a corpus-version step, and answers from the other worker', async () => {
-    const [one, two] = await Promise.all([
-      ingest([path.join(corpusDir, 'one')]),
-      ingest([path.join(corpusDir, 'two')]),
-    ]);
+    const [one, two] = await corpus();
     expect(one.result).toMatchObject({ added: 2, rejected: 0 });
     expect(two.result).toMatchObject({ added: 2, rejected: 0 });
     // One batch each, one version step each, whichever workers ran them and however they overlapped.
@@ -233,6 +257,7 @@ describe('two workers sharing Qdrant and Redis', () => {
   });
 
   it('a document deleted through one is gone for both, and so are the cached answers that cited it', async () => {
+    await corpus();
     const question = 'What colour are the stripes of aurora zebras?';
     const first = await ask(question);
     expect(first.result.sources.map((source) => source.docId)).toContain('zebra-aurora');
@@ -269,6 +294,7 @@ describe('two workers sharing Qdrant and Redis', () => {
   });
 
   it('loses no query when one worker is killed mid-load', async () => {
+    await corpus();
     const [doomed] = workers;
     const questions = ['moss lanterns glow', 'copper kettles hammered', 'zebra census spring', 'fungus oak bark'];
     const load: Array<{ workflowId: string; result: Promise<AnswerQueryResult> }> = [];

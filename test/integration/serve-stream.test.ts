@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createParser } from 'eventsource-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../support/cli.js';
+import { childEnv, runCli } from '../support/cli.js';
 import { startFakeOpenAI, streamChunks, type FakeOpenAI } from '../support/fake-openai.js';
 import { SAMPLE_CORPUS, tempDir } from '../support/ragline.js';
 import { freeMetricsPorts, freePort } from '../support/redis.js';
@@ -29,10 +29,7 @@ describe('ragline serve --worker streams answers without Redis', () => {
     fake.mode = { kind: 'answer', content: ANSWER };
     dataDir = await tempDir();
     const [httpPort, [metricsPort]] = await Promise.all([freePort(), freeMetricsPorts(1)]);
-    vars = {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '',
-      LOG_LEVEL: 'silent',
+    vars = childEnv({
       TEMPORAL_ADDRESS: env.address,
       RAGLINE_TASK_QUEUE: `serve-stream-${randomUUID()}`,
       RAGLINE_DATA_DIR: dataDir,
@@ -40,7 +37,7 @@ describe('ragline serve --worker streams answers without Redis', () => {
       RAGLINE_METRICS_PORT: String(metricsPort),
       OPENAI_BASE_URL: fake.baseURL,
       OPENAI_MODEL: 'fake-model',
-    };
+    });
     base = `http://127.0.0.1:${httpPort}`;
     serve = spawn(process.execPath, [BIN, 'serve', '--worker'], { env: vars });
     await new Promise<void>((resolve, reject) => {

@@ -4,7 +4,7 @@ import { createConnection, createServer } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTemporalCli } from '../../lib/temporal/dev-server.js';
-import { cliStackEnv } from '../support/cli.js';
+import { childEnv, cliStackEnv } from '../support/cli.js';
 import { freeMetricsPorts, freePort } from '../support/redis.js';
 
 const BIN = path.resolve(import.meta.dirname, '../../bin/ragline.mjs');
@@ -12,7 +12,7 @@ const BIN = path.resolve(import.meta.dirname, '../../bin/ragline.mjs');
 /** `ragline <args>` as a user starts it, with output collected and a way to wait for a line. */
 function start(args: string[], env: Record<string, string>) {
   const child = spawn(process.execPath, [BIN, ...args], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'silent', ...env },
+    env: childEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -47,8 +47,33 @@ const listening = (port: number) =>
 describe('ragline up, the main job', () => {
   let env: Record<string, string>;
   let dataDir: string;
-  let firstQueryId = '';
   const children: ChildProcess[] = [];
+
+  /**
+   * The first `ragline up` on the fresh data dir: up, one question, Ctrl-C. Run once, by whichever test needs it
+   * first, so the restart test also runs alone (`-t`) and the file still starts the stack from empty only once.
+   */
+  let firstRun: ReturnType<typeof runFirst> | undefined;
+  const runFirst = async () => {
+    const up = start(['up'], env);
+    children.push(up.child);
+    await up.waitFor('ragline is up', 120_000);
+    const ask = await run(['ask', 'How do I reset my password?', '--json'], env);
+    const ready = await fetch(`http://127.0.0.1:${env.RAGLINE_METRICS_PORT}/readyz`);
+    const ui = await fetch(`http://127.0.0.1:${env.TEMPORAL_UI_PORT}/`);
+    up.child.kill('SIGINT');
+    const exitCode = await up.exited;
+    return {
+      output: up.output(),
+      ask,
+      readyStatus: ready.status,
+      uiStatus: ui.status,
+      exitCode,
+      temporalListening: await listening(Number(env.TEMPORAL_PORT)),
+      metricsListening: await listening(Number(env.RAGLINE_METRICS_PORT)),
+    };
+  };
+  const first = () => (firstRun ??= runFirst());
 
   beforeAll(async () => {
     ({ dataDir, env } = await cliStackEnv('ragline-up-'));
@@ -59,31 +84,27 @@ describe('ragline up, the main job', () => {
   });
 
   it('starts the dev server and the worker, ingests the sample corpus, answers, and stops everything on Ctrl-C', async () => {
-    const up = start(['up'], env);
-    children.push(up.child);
-    await up.waitFor('ragline is up', 120_000);
-    expect(up.output()).toContain('50 added');
-    expect(up.output()).toContain(`Temporal Web UI:   http://127.0.0.1:${env.TEMPORAL_UI_PORT}`);
+    const { output, ask, readyStatus, uiStatus, exitCode, temporalListening, metricsListening } = await first();
+    expect(output).toContain('50 added');
+    expect(output).toContain(`Temporal Web UI:   http://127.0.0.1:${env.TEMPORAL_UI_PORT}`);
 
-    const ask = await run(['ask', 'How do I reset my password?', '--json'], env);
     expect(ask.code).toBe(0);
     const result = JSON.parse(ask.stdout) as { sources: Array<{ docId: string }>; queryId: string };
     expect(result.sources.map((s) => s.docId)).toContain('password-reset');
     expect(result.queryId).toMatch(/^query-default-[0-9a-f]{8}-\d{8}T\d{9}Z-[0-9a-f]{4}$/);
-    firstQueryId = result.queryId;
 
-    const ready = await fetch(`http://127.0.0.1:${env.RAGLINE_METRICS_PORT}/readyz`);
-    expect(ready.status).toBe(200);
-    const ui = await fetch(`http://127.0.0.1:${env.TEMPORAL_UI_PORT}/`);
-    expect(ui.status).toBe(200);
+    expect(readyStatus).toBe(200);
+    expect(uiStatus).toBe(200);
 
-    up.child.kill('SIGINT');
-    expect(await up.exited).toBe(0);
-    expect(await listening(Number(env.TEMPORAL_PORT))).toBe(false);
-    expect(await listening(Number(env.RAGLINE_METRICS_PORT))).toBe(false);
+    expect(exitCode).toBe(0);
+    expect(temporalListening).toBe(false);
+    expect(metricsListening).toBe(false);
   });
 
   it('keeps its corpus and workflow histories across a restart', async () => {
+    const before = await first();
+    expect(before.ask.code).toBe(0);
+    const firstQueryId = (JSON.parse(before.ask.stdout) as { queryId: string }).queryId;
     const up = start(['up'], env);
     children.push(up.child);
     await up.waitFor('ragline is up', 120_000);

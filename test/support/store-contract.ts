@@ -6,14 +6,9 @@ import { InvalidInputError } from '../../lib/errors.js';
 /** A store under test, and how to get rid of it. */
 export interface StoreHarness {
   store: ChunkStore;
-  /** Closes the store and opens a new one over the same data; set only for stores that persist locally. */
-  reopen?: () => Promise<ChunkStore>;
+  /** Closes the store and opens a new one over the same data (a restarted worker): every store keeps its corpus. */
+  reopen: () => Promise<ChunkStore>;
   dispose(): Promise<void>;
-}
-
-export interface StoreContractOptions {
-  /** Registers the suite as skipped (e.g. no Qdrant reachable), so the runner reports it rather than hiding it. */
-  skip?: boolean;
 }
 
 /** Builds a document whose chunks are `<docId>#<n>`; the hash is derived from the texts unless given. */
@@ -30,13 +25,8 @@ export function makeDoc(docId: string, title: string, texts: string[], contentHa
  * The behaviour every ChunkStore promises (lib/domain.ts). Tenants are random per test so that stores sharing
  * one backend (a Qdrant collection) cannot see each other's leftovers.
  */
-export function describeStoreContract(
-  name: string,
-  factory: () => Promise<StoreHarness>,
-  options: StoreContractOptions = {},
-): void {
-  const suite = options.skip ? describe.skip : describe;
-  suite(`ChunkStore contract: ${name}`, () => {
+export function describeStoreContract(name: string, factory: () => Promise<StoreHarness>): void {
+  describe(`ChunkStore contract: ${name}`, () => {
     let harness: StoreHarness;
     let store: ChunkStore;
     let tenant: string;
@@ -143,11 +133,7 @@ export function describeStoreContract(
       expect(await store.stats(tenant)).toEqual({ documents: 0, chunks: 0, corpusVersion: 0 });
     });
 
-    it('keeps its corpus across a reopen', async (context) => {
-      if (!harness.reopen) {
-        context.skip();
-        return;
-      }
+    it('keeps its corpus across a reopen', async () => {
       await store.upsertDocuments(tenant, [makeDoc('a', 'A', ['persistent penguins']), makeDoc('b', 'B', ['gone'])]);
       await store.deleteDocuments(tenant, ['b']);
       await store.upsertDocuments(tenant, [makeDoc('a', 'A', ['persistent puffins'])]);
