@@ -17,7 +17,7 @@ import type {
 import { ErrorType, InvalidInputError, RaglineError } from '../errors.js';
 import { Analyzer } from './analyzer.js';
 import { DenseIndex, vectorProblem, type DenseIndexOptions } from './dense-index.js';
-import { documentEmbeddingText, embedderIdentity, type Embedder } from './embedder.js';
+import { documentEmbeddingText, embedderIdentity, nameDocuments, type Embedder } from './embedder.js';
 import { DEFAULT_FUSION, fuseHybrid, type FusionParams } from './fusion.js';
 import { TenantIndex, type Bm25Params, type FeedbackParams } from './lexical-index.js';
 import { DataDirLock } from './data-dir-lock.js';
@@ -780,7 +780,7 @@ export class EmbeddedStore implements ChunkStore, ReembeddableStore {
       const type = error instanceof RaglineError ? error.type : ErrorType.Unavailable;
       throw new RaglineError(
         type,
-        `embedding ${docs.length} documents (${docs.map((doc) => doc.docId).join(', ')}) failed, nothing was ` +
+        `embedding ${docs.length} documents (${nameDocuments(docs.map((doc) => doc.docId))}) failed, nothing was ` +
           `written: ${error instanceof Error ? error.message : String(error)}`,
         {
           cause: error,

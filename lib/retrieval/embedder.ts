@@ -125,3 +125,12 @@ export function subBatches(texts: string[], maxCount: number, maxChars: number, 
 export function documentEmbeddingText(title: string, text: string): string {
   return title === '' ? text : `${title}\n${text}`;
 }
+
+/**
+ * The first `shown` document ids and how many more: an error about a batch of hundreds names a few, since a
+ * failure message over Temporal's size limit reaches the operator as "Failure exceeds size limit" instead.
+ */
+export function nameDocuments(docIds: string[], shown = 10): string {
+  const named = docIds.slice(0, shown).join(', ');
+  return docIds.length > shown ? `${named} and ${docIds.length - shown} more` : named;
+}

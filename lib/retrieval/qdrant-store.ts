@@ -15,7 +15,7 @@ import type {
 import { ErrorType, InvalidInputError, RaglineError } from '../errors.js';
 import { Analyzer } from './analyzer.js';
 import { validateDocument } from './embedded-store.js';
-import { documentEmbeddingText, embedderIdentity, type Embedder } from './embedder.js';
+import { documentEmbeddingText, embedderIdentity, nameDocuments, type Embedder } from './embedder.js';
 import { DEFAULT_RRF_K } from './fusion.js';
 import { TenantLock } from './tenant-lock.js';
 
@@ -211,7 +211,7 @@ export class QdrantStore implements ChunkStore {
       const type = error instanceof RaglineError ? error.type : ErrorType.Unavailable;
       throw new RaglineError(
         type,
-        `embedding ${docs.length} documents (${docs.map((doc) => doc.docId).join(', ')}) with ` +
+        `embedding ${docs.length} documents (${nameDocuments(docs.map((doc) => doc.docId))}) with ` +
           `${embedderIdentity(embedder)} failed, nothing was written: ${error instanceof Error ? error.message : String(error)}`,
         {
           cause: error,

@@ -1,7 +1,12 @@
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 import { ErrorType, RaglineError } from '../../lib/errors.js';
-import { embedThroughCache, type EmbeddingCache, type EmbeddingCacheKey } from '../../lib/retrieval/embedder.js';
+import {
+  embedThroughCache,
+  nameDocuments,
+  type EmbeddingCache,
+  type EmbeddingCacheKey,
+} from '../../lib/retrieval/embedder.js';
 import { OpenAIEmbedder } from '../../lib/retrieval/openai-embedder.js';
 import { DependencyBreaker } from '../../lib/resilience/breakers.js';
 
@@ -341,5 +346,17 @@ describe('OpenAIEmbedder at corpus size', () => {
     expect(types.at(-1)).toBe(ErrorType.CircuitOpen);
     expect(breaker.state).toBe('open');
     await expect(dead.embed(['q'], 'query')).rejects.toMatchObject({ type: ErrorType.CircuitOpen });
+  });
+});
+
+describe('nameDocuments', () => {
+  it('names a few documents of a large batch and counts the rest', () => {
+    expect(nameDocuments(['a', 'b'])).toBe('a, b');
+    expect(
+      nameDocuments(
+        Array.from({ length: 200 }, (_, i) => `d${i}`),
+        3,
+      ),
+    ).toBe('d0, d1, d2 and 197 more');
   });
 });
