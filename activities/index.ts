@@ -45,6 +45,7 @@ import { createReindexActivities, type ReindexDeps } from './reindex.js';
 import type { ParamVersion } from '../lib/improve/params.js';
 import { searchTuning } from '../lib/improve/shadow.js';
 import { atBoundary, atIngestionBoundary } from './failures.js';
+import { keepAlive } from './heartbeat.js';
 import type { StreamMessage, TokenChannel } from '../lib/stream/token-channel.js';
 
 /** What ragline's activities need, injected by the composition root (workers/) or by a test. */
@@ -264,7 +265,6 @@ export const createActivities = (deps: ActivityDeps) => {
   ) => {
     const context = Context.current();
     let details: Record<string, unknown> = { stage: 'upsert', documents: docs.length };
-    const beat = setInterval(() => context.heartbeat(details), 10_000);
     const upsert = (batch: DocumentChunks[]) =>
       store.upsertDocuments(tenant, batch, {
         onEmbedded: (embedded, total) => {
@@ -273,29 +273,30 @@ export const createActivities = (deps: ActivityDeps) => {
         },
         signal: context.cancellationSignal,
       });
-    try {
-      try {
-        return await upsert(docs);
-      } catch (error) {
-        if (!isDocumentFault(error) || docs.length === 1) throw error;
-        log.warn('embedding a batch failed on its content; trying its documents one by one', {
-          documents: docs.length,
-          error: (error as Error).message,
-        });
-      }
-      const outcomes: UpsertResult[] = [];
-      for (const doc of docs) {
+    return keepAlive(
+      async () => {
         try {
-          outcomes.push(...(await upsert([doc])));
+          return await upsert(docs);
         } catch (error) {
-          if (!isDocumentFault(error)) throw error;
-          result.rejected.push({ source: sourceOf(doc.docId), reason: (error as Error).message });
+          if (!isDocumentFault(error) || docs.length === 1) throw error;
+          log.warn('embedding a batch failed on its content; trying its documents one by one', {
+            documents: docs.length,
+            error: (error as Error).message,
+          });
         }
-      }
-      return outcomes;
-    } finally {
-      clearInterval(beat);
-    }
+        const outcomes: UpsertResult[] = [];
+        for (const doc of docs) {
+          try {
+            outcomes.push(...(await upsert([doc])));
+          } catch (error) {
+            if (!isDocumentFault(error)) throw error;
+            result.rejected.push({ source: sourceOf(doc.docId), reason: (error as Error).message });
+          }
+        }
+        return outcomes;
+      },
+      () => details,
+    );
   };
 
   /** Chunks and stores parsed documents in one upsert (one corpus-version step); bad ones go to `result.rejected`. */
@@ -494,23 +495,6 @@ export const createActivities = (deps: ActivityDeps) => {
     const found = await cache.get<StaleAnswer>(staleKey(scope, input.query));
     logQuery(input.tenant, input.query, 'stale answer lookup', { stale: found ? 'hit' : 'miss' });
     return found ? { status: 'hit' as const, ...found } : { status: 'miss' as const };
-  };
-
-  /**
-   * Heartbeats while `body` outlasts a third of the activity's heartbeat timeout, so a worker that dies mid-activity
-   * is noticed within that timeout instead of at the end of the start-to-close one and the attempt moves to another
-   * worker; a quick call sends none. Activities scheduled without a heartbeat timeout run as they are.
-   */
-  const keepAlive = async <T>(body: () => Promise<T>): Promise<T> => {
-    const context = Context.current();
-    const timeoutMs = context.info.heartbeatTimeoutMs;
-    if (!timeoutMs) return body();
-    const beat = setInterval(() => context.heartbeat(), Math.max(100, Math.floor(timeoutMs / 3)));
-    try {
-      return await body();
-    } finally {
-      clearInterval(beat);
-    }
   };
 
   const evaluation = createEvaluationActivities(

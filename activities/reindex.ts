@@ -1,4 +1,3 @@
-import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { ChunkStore } from '../lib/domain.js';
 import { ErrorType } from '../lib/errors.js';
@@ -12,6 +11,7 @@ import {
 } from '../lib/retrieval/reembedding.js';
 import { tenantProblem } from '../lib/tenant.js';
 import { atIngestionBoundary } from './failures.js';
+import { keepAlive } from './heartbeat.js';
 
 export interface ReindexDeps {
   /**
@@ -33,19 +33,6 @@ export const createReindexActivities = (deps: ReindexDeps) => {
     return deps.store;
   };
 
-  /** Heartbeats while a batch embeds, so a killed worker's batch is retried elsewhere within the heartbeat timeout. */
-  const beating = async <T>(body: () => Promise<T>): Promise<T> => {
-    const context = Context.current();
-    const timeoutMs = context.info.heartbeatTimeoutMs;
-    if (!timeoutMs) return body();
-    const beat = setInterval(() => context.heartbeat(), Math.max(100, Math.floor(timeoutMs / 3)));
-    try {
-      return await body();
-    } finally {
-      clearInterval(beat);
-    }
-  };
-
   return {
     /** Opens the tenant's staging area when the configured embedder cannot use its live vectors. */
     async beginReembedding(input: { tenant: string }): Promise<EmbeddingStatus> {
@@ -55,13 +42,13 @@ export const createReindexActivities = (deps: ReindexDeps) => {
     /** Embeds and stages the next batch: documents with no staged vector, so a retry never redoes a finished one. */
     async reembedBatch(input: { tenant: string; maxChunks: number }): Promise<StageResult> {
       return atIngestionBoundary(() =>
-        beating(() => reembeddable(input.tenant).stageEmbeddings(input.tenant, { maxChunks: input.maxChunks })),
+        keepAlive(() => reembeddable(input.tenant).stageEmbeddings(input.tenant, { maxChunks: input.maxChunks })),
       );
     },
 
     /** The one switch to the staged vectors, or how many chunks still need one. */
     async switchEmbeddings(input: { tenant: string }): Promise<SwitchResult> {
-      return atIngestionBoundary(() => beating(() => reembeddable(input.tenant).switchEmbeddings(input.tenant)));
+      return atIngestionBoundary(() => keepAlive(() => reembeddable(input.tenant).switchEmbeddings(input.tenant)));
     },
   };
 };

@@ -17,7 +17,7 @@ import type {
 import { ErrorType, InvalidInputError, RaglineError } from '../errors.js';
 import { Analyzer } from './analyzer.js';
 import { DenseIndex, vectorProblem, type DenseIndexOptions } from './dense-index.js';
-import { documentEmbeddingText, embedderIdentity, nameDocuments, type Embedder } from './embedder.js';
+import { embedDocuments, embedderIdentity, type Embedder } from './embedder.js';
 import { DEFAULT_FUSION, fuseHybrid, type FusionParams } from './fusion.js';
 import { TenantIndex, type Bm25Params, type FeedbackParams } from './lexical-index.js';
 import { DataDirLock } from './data-dir-lock.js';
@@ -259,16 +259,9 @@ export class EmbeddedStore implements ChunkStore, ReembeddableStore {
     if (problems.length > 0) throw new InvalidInputError(`rejected documents: ${problems.join('; ')}`);
     return this.exclusive(tenantName, async () => {
       const tenant = this.tenant(tenantName);
-      if (this.reembedding(tenant)) return this.upsertWhileReembedding(tenant, docs, options);
-      // The last copy of a docId in one batch wins, as if the batch were applied in order.
-      const latest = new Map(docs.map((doc) => [doc.docId, doc]));
-      const changed = [...latest.values()].filter((doc) => tenant.index.contentHash(doc.docId) !== doc.contentHash);
-      const results = docs.map((doc): UpsertResult => {
-        const stored = tenant.index.contentHash(doc.docId);
-        const status = stored === undefined ? 'added' : stored === doc.contentHash ? 'unchanged' : 'updated';
-        return { docId: doc.docId, status, chunks: doc.chunks.length };
-      });
+      const { changed, results } = this.planUpsert(tenant, docs);
       if (changed.length === 0) return results;
+      if (this.reembedding(tenant)) return this.upsertWhileReembedding(tenant, changed, results, options);
       const stored = await this.withVectors(tenant, changed, options);
       const corpusVersion = this.nextVersion(tenant);
       const embedding = this.embedder
@@ -281,6 +274,18 @@ export class EmbeddedStore implements ChunkStore, ReembeddableStore {
       await this.compactIfDue(tenant);
       return results;
     });
+  }
+
+  /** Each document's outcome, and the documents to write: the last copy of a docId in a batch wins, as in order. */
+  private planUpsert(tenant: Tenant, docs: DocumentChunks[]): { changed: DocumentChunks[]; results: UpsertResult[] } {
+    const latest = new Map(docs.map((doc) => [doc.docId, doc]));
+    const changed = [...latest.values()].filter((doc) => tenant.index.contentHash(doc.docId) !== doc.contentHash);
+    const results = docs.map((doc): UpsertResult => {
+      const stored = tenant.index.contentHash(doc.docId);
+      const status = stored === undefined ? 'added' : stored === doc.contentHash ? 'unchanged' : 'updated';
+      return { docId: doc.docId, status, chunks: doc.chunks.length };
+    });
+    return { changed, results };
   }
 
   async deleteDocuments(tenantName: string, docIds: string[]): Promise<{ deleted: string[]; missing: string[] }> {
@@ -566,17 +571,10 @@ export class EmbeddedStore implements ChunkStore, ReembeddableStore {
    */
   private async upsertWhileReembedding(
     tenant: Tenant,
-    docs: DocumentChunks[],
+    changed: DocumentChunks[],
+    results: UpsertResult[],
     options: UpsertOptions,
   ): Promise<UpsertResult[]> {
-    const latest = new Map(docs.map((doc) => [doc.docId, doc]));
-    const changed = [...latest.values()].filter((doc) => tenant.index.contentHash(doc.docId) !== doc.contentHash);
-    const results = docs.map((doc): UpsertResult => {
-      const stored = tenant.index.contentHash(doc.docId);
-      const status = stored === undefined ? 'added' : stored === doc.contentHash ? 'unchanged' : 'updated';
-      return { docId: doc.docId, status, chunks: doc.chunks.length };
-    });
-    if (changed.length === 0) return results;
     const staging = await this.openStaging(tenant);
     const embedded = await this.embedForStaging(tenant, changed, options);
     await this.appendStaged(tenant, staging, embedded);
@@ -769,29 +767,12 @@ export class EmbeddedStore implements ChunkStore, ReembeddableStore {
           're-embed; mixing models would make similarities meaningless',
       );
     }
-    const texts = docs.flatMap((doc) => doc.chunks.map((chunk) => documentEmbeddingText(chunk.title, chunk.text)));
-    let vectors: number[][];
-    try {
-      vectors = await embedder.embed(texts, 'document', {
-        ...(options.onEmbedded ? { onProgress: options.onEmbedded } : {}),
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
-    } catch (error) {
-      const type = error instanceof RaglineError ? error.type : ErrorType.Unavailable;
-      throw new RaglineError(
-        type,
-        `embedding ${docs.length} documents (${nameDocuments(docs.map((doc) => doc.docId))}) failed, nothing was ` +
-          `written: ${error instanceof Error ? error.message : String(error)}`,
-        {
-          cause: error,
-          ...(error instanceof RaglineError && error.retryAfterMs ? { retryAfterMs: error.retryAfterMs } : {}),
-        },
-      );
-    }
-    if (vectors.length !== texts.length) {
+    const vectors = await embedDocuments(embedder, docs, options);
+    const chunks = docs.reduce((sum, doc) => sum + doc.chunks.length, 0);
+    if (vectors.length !== chunks) {
       throw new RaglineError(
         ErrorType.BadResponse,
-        `embedder ${embedderIdentity(embedder)} returned ${vectors.length} vectors for ${texts.length} chunks; nothing was written`,
+        `embedder ${embedderIdentity(embedder)} returned ${vectors.length} vectors for ${chunks} chunks; nothing was written`,
       );
     }
     let next = 0;

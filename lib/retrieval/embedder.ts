@@ -1,3 +1,6 @@
+import type { DocumentChunks, UpsertOptions } from '../domain.js';
+import { ErrorType, RaglineError } from '../errors.js';
+
 /**
  * What a text is embedded as. Asymmetric models (e5, nomic, bge, Cohere, Voyage) embed a question and a passage
  * differently; embedding both the same way silently costs quality, so every call says which it is.
@@ -119,6 +122,35 @@ export function subBatches(texts: string[], maxCount: number, maxChars: number, 
   }
   if (part.length > 0) parts.push(part);
   return parts;
+}
+
+/**
+ * The vectors of `docs`' chunks, in order, for a store's upsert: progress and cancellation passed on, and any
+ * failure named by the documents it cost (a typed RaglineError, Retry-After kept), since nothing is written then.
+ */
+export async function embedDocuments(
+  embedder: Embedder,
+  docs: DocumentChunks[],
+  options: UpsertOptions = {},
+): Promise<number[][]> {
+  const texts = docs.flatMap((doc) => doc.chunks.map((chunk) => documentEmbeddingText(chunk.title, chunk.text)));
+  try {
+    return await embedder.embed(texts, 'document', {
+      ...(options.onEmbedded ? { onProgress: options.onEmbedded } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  } catch (error) {
+    const type = error instanceof RaglineError ? error.type : ErrorType.Unavailable;
+    throw new RaglineError(
+      type,
+      `embedding ${docs.length} documents (${nameDocuments(docs.map((doc) => doc.docId))}) with ` +
+        `${embedderIdentity(embedder)} failed, nothing was written: ${error instanceof Error ? error.message : String(error)}`,
+      {
+        cause: error,
+        ...(error instanceof RaglineError && error.retryAfterMs ? { retryAfterMs: error.retryAfterMs } : {}),
+      },
+    );
+  }
 }
 
 /** The text a chunk is embedded as; one definition so ingestion, Qdrant and the bench share cache entries. */

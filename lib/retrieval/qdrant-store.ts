@@ -15,7 +15,7 @@ import type {
 import { ErrorType, InvalidInputError, RaglineError } from '../errors.js';
 import { Analyzer } from './analyzer.js';
 import { validateDocument } from './embedded-store.js';
-import { documentEmbeddingText, embedderIdentity, nameDocuments, type Embedder } from './embedder.js';
+import { embedDocuments, type Embedder } from './embedder.js';
 import { DEFAULT_RRF_K } from './fusion.js';
 import { TenantLock } from './tenant-lock.js';
 
@@ -150,7 +150,8 @@ export class QdrantStore implements ChunkStore {
       if (changed.length === 0) return results;
       const chunks = changed.flatMap((doc) => doc.chunks.map((chunk) => ({ doc, chunk })));
       // Every vector first, then the writes: an embedding failure leaves the collection as it was.
-      const vectors = await this.embedChunks(changed, chunks, options);
+      const embedder = this.options.embedder;
+      const vectors = embedder ? await embedDocuments(embedder, changed, options) : undefined;
       const batchSize = this.options.batchSize ?? 256;
       for (let start = 0; start < chunks.length; start += batchSize) {
         const batch = chunks.slice(start, start + batchSize);
@@ -189,36 +190,6 @@ export class QdrantStore implements ChunkStore {
       await this.bumpVersion(tenant);
       return results;
     });
-  }
-
-  private async embedChunks(
-    docs: DocumentChunks[],
-    chunks: Array<{ chunk: Chunk }>,
-    options: UpsertOptions,
-  ): Promise<number[][] | undefined> {
-    const embedder = this.options.embedder;
-    if (!embedder) return undefined;
-    try {
-      return await embedder.embed(
-        chunks.map(({ chunk }) => documentEmbeddingText(chunk.title, chunk.text)),
-        'document',
-        {
-          ...(options.onEmbedded ? { onProgress: options.onEmbedded } : {}),
-          ...(options.signal ? { signal: options.signal } : {}),
-        },
-      );
-    } catch (error) {
-      const type = error instanceof RaglineError ? error.type : ErrorType.Unavailable;
-      throw new RaglineError(
-        type,
-        `embedding ${docs.length} documents (${nameDocuments(docs.map((doc) => doc.docId))}) with ` +
-          `${embedderIdentity(embedder)} failed, nothing was written: ${error instanceof Error ? error.message : String(error)}`,
-        {
-          cause: error,
-          ...(error instanceof RaglineError && error.retryAfterMs ? { retryAfterMs: error.retryAfterMs } : {}),
-        },
-      );
-    }
   }
 
   async deleteDocuments(tenant: string, docIds: string[]): Promise<{ deleted: string[]; missing: string[] }> {

@@ -10,9 +10,14 @@ import {
 import { OpenAIEmbedder } from '../../lib/retrieval/openai-embedder.js';
 import { DependencyBreaker } from '../../lib/resilience/breakers.js';
 
-/** An OpenAI client whose HTTP layer is a function, so the SDK's own parsing and error classes are exercised. */
-function clientAnswering(respond: (body: { input: string[] }) => Response) {
+/**
+ * An OpenAI client whose HTTP layer is a function, so the SDK's own parsing and error classes are exercised. It
+ * records what each request carried and how many were in flight, and takes `msPerChar` for each request.
+ */
+function clientAnswering(respond: (body: { input: string[] }) => Response, msPerChar = 0) {
   const requests: string[][] = [];
+  let inFlight = 0;
+  let mostInFlight = 0;
   const client = new OpenAI({
     apiKey: 'test',
     baseURL: 'http://embeddings.test/v1',
@@ -20,10 +25,15 @@ function clientAnswering(respond: (body: { input: string[] }) => Response) {
     fetch: async (_url, init) => {
       const body = JSON.parse(String(init?.body)) as { input: string[] };
       requests.push(body.input);
+      inFlight += 1;
+      mostInFlight = Math.max(mostInFlight, inFlight);
+      const chars = body.input.reduce((sum, text) => sum + text.length, 0);
+      if (msPerChar > 0) await new Promise((resolve) => setTimeout(resolve, chars * msPerChar));
+      inFlight -= 1;
       return respond(body);
     },
   });
-  return { client, requests };
+  return { client, requests, mostInFlight: () => mostInFlight };
 }
 
 const vectorsFor = (body: { input: string[] }) =>
@@ -179,28 +189,8 @@ describe('asymmetric embedding modes', () => {
 });
 
 describe('OpenAIEmbedder at corpus size', () => {
-  /** A server that takes `msPerChar` for each request and records what it was sent and how many were in flight. */
-  function slowServer(msPerChar: number, answer: (body: { input: string[] }) => Response = vectorsFor) {
-    const requests: string[][] = [];
-    let inFlight = 0;
-    let mostInFlight = 0;
-    const client = new OpenAI({
-      apiKey: 'test',
-      baseURL: 'http://embeddings.test/v1',
-      maxRetries: 0,
-      fetch: async (_url, init) => {
-        const body = JSON.parse(String(init?.body)) as { input: string[] };
-        requests.push(body.input);
-        inFlight += 1;
-        mostInFlight = Math.max(mostInFlight, inFlight);
-        const chars = body.input.reduce((sum, text) => sum + text.length, 0);
-        await new Promise((resolve) => setTimeout(resolve, chars * msPerChar));
-        inFlight -= 1;
-        return answer(body);
-      },
-    });
-    return { client, requests, mostInFlight: () => mostInFlight };
-  }
+  const slowServer = (msPerChar: number, answer: (body: { input: string[] }) => Response = vectorsFor) =>
+    clientAnswering(answer, msPerChar);
   const texts = (n: number, length: number) =>
     Array.from({ length: n }, (_, i) => `${i}`.padEnd(length, String.fromCharCode(97 + (i % 26))));
 
