@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTemporalCli } from '../../lib/temporal/dev-server.js';
 import { childEnv, cliStackEnv } from '../support/cli.js';
-import { freeMetricsPorts, freePort } from '../support/redis.js';
+import { freeMetricsPorts } from '../support/redis.js';
 
 const BIN = path.resolve(import.meta.dirname, '../../bin/ragline.mjs');
 
@@ -150,7 +150,9 @@ describe('ragline up, the main job', () => {
 
   it('fails fast naming the metrics port when it is taken, and leaves no server behind', async () => {
     const blocker = createServer();
-    const port = await freePort();
+    // A port whose neighbour is free too, below the ephemeral range: with a kernel-chosen one, another socket held
+    // port + 1 in CI and start-up rightly failed on the SDK's port first.
+    const [port] = await freeMetricsPorts(1);
     await new Promise<void>((resolve) => blocker.listen(port, '0.0.0.0', resolve));
     try {
       const up = start(['up'], { ...env, RAGLINE_METRICS_PORT: String(port) });
