@@ -7,7 +7,7 @@ import { loadEvalSet, type EvalItem, type EvalSet } from '../lib/eval/dataset.js
 import type { EvalMetrics } from '../lib/eval/eval-metrics.js';
 import { ErrorType } from '../lib/errors.js';
 import type { Logger } from '../lib/telemetry/logger.js';
-import type { BatchSummary, EvalAlertNotice } from '../workflows/evaluation-types.js';
+import type { BatchSummary, EvalAlertNotice } from '../contracts/evaluation.js';
 import { atBoundary } from './failures.js';
 
 export interface EvaluationDeps {

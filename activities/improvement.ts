@@ -23,8 +23,8 @@ import {
   evaluationWorkflowId,
   getEvaluationStatusQuery,
   proposeEvalItemsUpdate,
-} from '../workflows/evaluation-types.js';
-import { LOOP_ACTOR } from '../workflows/improvement-types.js';
+} from '../contracts/evaluation.js';
+import { LOOP_ACTOR } from '../contracts/improvement.js';
 import { atBoundary } from './failures.js';
 
 export interface ImprovementDeps {

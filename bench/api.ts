@@ -23,7 +23,7 @@ import type { FastifyInstance } from 'fastify';
 import { createHttpApi } from '../client/http-api.js';
 import { RaglineClient } from '../client/ragline-client.js';
 import { createApiToken, parseApiTokens } from '../lib/api-tokens.js';
-import type { AnswerQueryResult } from '../workflows/answer-query-types.js';
+import type { AnswerQueryResult } from '../contracts/query.js';
 import { floorWorkflow, ingestDocumentsWorkflow } from '../workflows/index.js';
 import { flag, measureInterleaved, percentile, startBenchStack } from './support.js';
 

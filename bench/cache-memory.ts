@@ -17,7 +17,7 @@ import { ResultCache } from '../lib/cache/result-cache.js';
 import { SemanticCache } from '../lib/cache/semantic-cache.js';
 import type { ResultScope } from '../lib/cache/keys.js';
 import { loadConfig } from '../lib/config.js';
-import type { Source } from '../workflows/answer-query-types.js';
+import type { Source } from '../contracts/query.js';
 import { TestRedis } from '../test/support/redis.js';
 import { flag } from './support.js';
 

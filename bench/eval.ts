@@ -11,7 +11,7 @@ import path from 'node:path';
 import { EvaluationClient } from '../client/evaluation-client.js';
 import { loadEvalSet } from '../lib/eval/dataset.js';
 import { evaluateQuery } from '../lib/retrieval/ir-metrics.js';
-import type { AnswerQueryResult } from '../workflows/answer-query-types.js';
+import type { AnswerQueryResult } from '../contracts/query.js';
 import { ingestDocumentsWorkflow } from '../workflows/index.js';
 import { flag, startBenchStack, type BenchStack } from './support.js';
 

@@ -12,9 +12,9 @@ import {
   qualityTierOf,
   type AnswerQueryInput,
   type AnswerQueryResult,
-} from '../workflows/answer-query-types.js';
-import { cacheHitSearchAttribute, qualityTierSearchAttribute } from '../workflows/search-attributes.js';
-import { queryMetrics } from '../workflows/sinks.js';
+} from '../contracts/query.js';
+import { cacheHitSearchAttribute, qualityTierSearchAttribute } from '../contracts/search-attributes.js';
+import { queryMetrics } from '../contracts/sinks.js';
 
 // The same timeout and retries as the query workflow's local cache lookup.
 const remote = proxyActivities<ReturnType<typeof createActivities>>({

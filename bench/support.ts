@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { loadConfig } from '../lib/config.js';
-import { ensureTemporalCli, startDevServer, type DevServerHandle } from '../lib/temporal/dev-server.js';
+import { ensureTemporalCli, startDevServer, type DevServerHandle } from '../workers/dev-server.js';
 import { createLogger } from '../lib/telemetry/logger.js';
 import { createRuntime, createWorker, type Runtime, type RuntimeOverrides } from '../workers/runtime.js';
 import { freePorts } from '../test/support/redis.js';

@@ -1,5 +1,5 @@
 import type { StreamMessage, TokenChannel } from '../lib/stream/token-channel.js';
-import type { AnswerQueryResult } from '../workflows/answer-query-types.js';
+import type { AnswerQueryResult } from '../contracts/query.js';
 
 /**
  * What `askStream` yields: the answer's text as it is written, then the workflow's result. A `reset` means the

@@ -10,20 +10,21 @@ import { createMetrics } from '../lib/telemetry/metrics.js';
 import { createLogger } from '../lib/telemetry/logger.js';
 import { createApiToken } from '../lib/api-tokens.js';
 import { startTracing, temporalClientInterceptors, type Tracing } from '../lib/telemetry/tracing.js';
-import type { AnswerQueryResult } from '../workflows/answer-query-types.js';
-import type { IngestDocumentsResult } from '../workflows/ingest-types.js';
-import type { ReindexEmbeddingsResult, ReindexProgress } from '../workflows/reindex-types.js';
-import { queryInputProblem } from '../workflows/query-validation.js';
+import type { AnswerQueryResult } from '../contracts/query.js';
+import type { IngestDocumentsResult } from '../contracts/ingest.js';
+import type { ReindexEmbeddingsResult, ReindexProgress } from '../contracts/reindex.js';
+import { queryInputProblem } from '../contracts/query.js';
 import { Client } from '@temporalio/client';
 import { registerDemoCommand } from './demo.js';
 import { registerEvalCommands } from './eval-commands.js';
 import { DEFAULT_LOAD, formatReport, readSampleQuestions, runLoad, validateLoadOptions } from './load.js';
-import { RaglineClient, temporalTarget, type IngestProgressReport } from './ragline-client.js';
+import { RaglineClient, type IngestProgressReport } from './ragline-client.js';
+import { temporalTarget } from '../lib/temporal/target.js';
 import type { AnswerStream } from './answer-stream.js';
 import { ImprovementClient, improvementSettings } from './improvement-client.js';
 import { feedbackProblem } from '../lib/improve/feedback.js';
 import { PARAM_BOUNDS, paramsProblem, type RetrievalParams } from '../lib/improve/params.js';
-import type { ImprovementStatus, ParamProposal } from '../workflows/improvement-types.js';
+import type { ImprovementStatus, ParamProposal } from '../contracts/improvement.js';
 
 /** Exit codes: 1 a failure, 2 bad input or configuration, 3 done but some documents were rejected. */
 const EXIT = { failure: 1, badInput: 2, partial: 3 } as const;
@@ -109,7 +110,7 @@ program
   .command('setup')
   .description('find the temporal CLI (TEMPORAL_CLI_PATH, PATH, .tools/bin) or build it with go install')
   .action(async () => {
-    const { ensureTemporalCli } = await import('../lib/temporal/dev-server.js');
+    const { ensureTemporalCli } = await import('../workers/dev-server.js');
     console.error(`temporal CLI: ${ensureTemporalCli(loadConfig().TEMPORAL_CLI_PATH)}`);
   });
 

@@ -2,12 +2,13 @@ import path from 'node:path';
 import { Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import type { Config } from '../lib/config.js';
-import type { ImprovementStatus, ParamProposal } from '../workflows/improvement-types.js';
+import type { ImprovementStatus, ParamProposal } from '../contracts/improvement.js';
 import { EvaluationClient } from './evaluation-client.js';
 import { ImprovementClient } from './improvement-client.js';
 import { loadEvalSet } from '../lib/eval/dataset.js';
 import { DEFAULT_LOAD, runLoad } from './load.js';
-import { RaglineClient, temporalTarget } from './ragline-client.js';
+import { RaglineClient } from './ragline-client.js';
+import { temporalTarget } from '../lib/temporal/target.js';
 
 export interface DemoCommandContext {
   loadConfig: () => Config;

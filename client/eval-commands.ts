@@ -4,9 +4,9 @@ import { Presets, SingleBar } from 'cli-progress';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Config } from '../lib/config.js';
 import { loadEvalSet } from '../lib/eval/dataset.js';
-import { evaluationReportHtml } from '../lib/eval/report.js';
+import { evaluationReportHtml } from './eval-report.js';
 import type { EvalScores } from '../lib/eval/scores.js';
-import type { EvaluateOnceResult, EvaluationStatus } from '../workflows/evaluation-types.js';
+import type { EvaluateOnceResult, EvaluationStatus } from '../contracts/evaluation.js';
 import { EvaluationClient } from './evaluation-client.js';
 import type { RaglineClient } from './ragline-client.js';
 

@@ -5,7 +5,7 @@ import { ApplicationFailure, TypedSearchAttributes } from '@temporalio/common';
 import { InvalidInputError } from '../lib/errors.js';
 import type { AlertPolicy } from '../lib/eval/alerts.js';
 import { loadEvalSet, type EvalSet } from '../lib/eval/dataset.js';
-import { DEFAULT_TENANT } from '../workflows/answer-query-types.js';
+import { DEFAULT_TENANT } from '../contracts/query.js';
 import {
   configureEvaluationUpdate,
   decideEvalProposalUpdate,
@@ -24,8 +24,8 @@ import {
   type EvaluationInput,
   type EvaluationStatus,
   type ProposeEvalItemsInput,
-} from '../workflows/evaluation-types.js';
-import { tenantSearchAttribute } from '../workflows/search-attributes.js';
+} from '../contracts/evaluation.js';
+import { tenantSearchAttribute } from '../contracts/search-attributes.js';
 
 export interface StartEvaluationOptions {
   tenant?: string;

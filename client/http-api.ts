@@ -14,7 +14,7 @@ import { z } from 'zod';
 import { authenticate, type ApiCaller, type ApiToken } from '../lib/api-tokens.js';
 import { ErrorType, RaglineError } from '../lib/errors.js';
 import type { Logger } from '../lib/telemetry/logger.js';
-import { DEFAULT_TENANT, MAX_TOP_K, TENANT_PATTERN, type AnswerQueryResult } from '../workflows/answer-query-types.js';
+import { DEFAULT_TENANT, MAX_TOP_K, TENANT_PATTERN, type AnswerQueryResult } from '../contracts/query.js';
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -6,7 +6,7 @@ import { ErrorType, InvalidInputError, RaglineError } from '../lib/errors.js';
 import type { AuditEntry } from '../lib/improve/param-store.js';
 import { paramsProblem, type RetrievalParams } from '../lib/improve/params.js';
 import { feedbackProblem } from '../lib/improve/feedback.js';
-import type { RecordFeedbackInput, RecordFeedbackResult } from '../workflows/feedback.js';
+import type { RecordFeedbackInput, RecordFeedbackResult } from '../contracts/feedback.js';
 import {
   approveProposalUpdate,
   decideProposalSignal,
@@ -20,7 +20,7 @@ import {
   type ImprovementSettings,
   type ImprovementStatus,
   type ParamProposal,
-} from '../workflows/improvement-types.js';
+} from '../contracts/improvement.js';
 
 /** The improvement settings the configuration asks for. */
 export function improvementSettings(config: Config): ImprovementSettings {

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { InvalidInputError } from '../lib/errors.js';
-import type { AnswerQueryInput, AnswerQueryResult } from '../workflows/answer-query-types.js';
+import type { AnswerQueryInput, AnswerQueryResult } from '../contracts/query.js';
 
 /** How `ragline load` drives the service: N users each asking M questions, at most `concurrency` at once. */
 export interface LoadOptions {

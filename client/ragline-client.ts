@@ -14,58 +14,30 @@ import {
   TypedSearchAttributes,
   type Payload,
 } from '@temporalio/common';
-import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { normalizeQuery } from '../lib/cache/keys.js';
 import type { Config } from '../lib/config.js';
+import { temporalTarget } from '../lib/temporal/target.js';
 import { InvalidInputError, RaglineError, ErrorType } from '../lib/errors.js';
 import {
   DEFAULT_DEADLINE_MS,
   DEFAULT_TENANT,
   type AnswerQueryInput,
   type AnswerQueryResult,
-} from '../workflows/answer-query-types.js';
+} from '../contracts/query.js';
 import {
   getIngestProgressQuery,
   type DeleteDocumentsResult,
   type IngestDocumentsResult,
   type IngestProgress,
-} from '../workflows/ingest-types.js';
-import { queryInputProblem } from '../workflows/query-validation.js';
+} from '../contracts/ingest.js';
+import { queryInputProblem } from '../contracts/query.js';
 import { batchSizeProblem } from '../lib/ingest-limits.js';
 import { tenantProblem } from '../lib/tenant.js';
-import { tenantSearchAttribute } from '../workflows/search-attributes.js';
+import { tenantSearchAttribute } from '../contracts/search-attributes.js';
 import { remoteTokenChannel, type TokenChannel } from '../lib/stream/token-channel.js';
 import { AnswerStream } from './answer-stream.js';
 import { reindexProgress, runReindex } from './reindex-client.js';
-import type { ReindexEmbeddingsResult, ReindexProgress } from '../workflows/reindex-types.js';
-
-/** Where the Temporal frontend is: configured (TEMPORAL_ADDRESS or an envconfig profile), or the embedded server. */
-export interface TemporalTarget {
-  address: string;
-  namespace: string;
-  embedded: boolean;
-  connectionOptions: Parameters<typeof Connection.connect>[0];
-}
-
-export function temporalTarget(config: Config): TemporalTarget {
-  const loaded = loadClientConnectConfig();
-  const address = loaded.connectionOptions.address;
-  if (address) {
-    return {
-      address,
-      namespace: loaded.namespace ?? config.TEMPORAL_NAMESPACE,
-      embedded: false,
-      connectionOptions: loaded.connectionOptions,
-    };
-  }
-  const embedded = `127.0.0.1:${config.TEMPORAL_PORT}`;
-  return {
-    address: embedded,
-    namespace: config.TEMPORAL_NAMESPACE,
-    embedded: true,
-    connectionOptions: { address: embedded },
-  };
-}
+import type { ReindexEmbeddingsResult, ReindexProgress } from '../contracts/reindex.js';
 
 /** `query-<tenant>-<hash of the question>-<UTC time>-<random>`: readable in the Temporal UI, unique under load. */
 export function queryWorkflowId(tenant: string, query: string, now = new Date()): string {

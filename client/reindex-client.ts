@@ -2,57 +2,18 @@ import {
   WorkflowFailedError,
   WorkflowNotFoundError,
   type Client,
-  type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
-import { ApplicationFailure, TypedSearchAttributes } from '@temporalio/common';
+import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType, InvalidInputError, RaglineError } from '../lib/errors.js';
-import { DEFAULT_TENANT } from '../workflows/answer-query-types.js';
+import { DEFAULT_TENANT } from '../contracts/query.js';
 import {
   getReindexProgressQuery,
   reindexInputProblem,
   reindexWorkflowId,
   type ReindexEmbeddingsResult,
   type ReindexProgress,
-} from '../workflows/reindex-types.js';
-import { tenantSearchAttribute } from '../workflows/search-attributes.js';
-import type { reindexEmbeddingsWorkflow } from '../workflows/reindex-embeddings.js';
-
-export interface StartReindexOptions {
-  taskQueue: string;
-  tenant?: string;
-  batchChunks?: number;
-  heartbeatTimeoutSeconds?: number;
-}
-
-/**
- * Starts the tenant's reindex, or returns the one already running: one workflow id per tenant with the
- * USE_EXISTING conflict policy, so two workers starting up (or a worker and a CLI) never run two. A finished
- * reindex's id may be used again (ALLOW_DUPLICATE): the next model change needs a new run. Bad input is an
- * InvalidInputError, before anything starts.
- */
-export async function startReindex(
-  client: Client,
-  options: StartReindexOptions,
-): Promise<WorkflowHandleWithFirstExecutionRunId<typeof reindexEmbeddingsWorkflow>> {
-  const tenant = options.tenant ?? DEFAULT_TENANT;
-  const input = {
-    tenant,
-    ...(options.batchChunks === undefined ? {} : { batchChunks: options.batchChunks }),
-    ...(options.heartbeatTimeoutSeconds === undefined
-      ? {}
-      : { heartbeatTimeoutSeconds: options.heartbeatTimeoutSeconds }),
-  };
-  const problem = reindexInputProblem(input, tenant);
-  if (problem) throw new InvalidInputError(problem);
-  return client.workflow.start<typeof reindexEmbeddingsWorkflow>('reindexEmbeddingsWorkflow', {
-    taskQueue: options.taskQueue,
-    workflowId: reindexWorkflowId(tenant),
-    args: [input],
-    workflowIdConflictPolicy: 'USE_EXISTING',
-    workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-    typedSearchAttributes: new TypedSearchAttributes([{ key: tenantSearchAttribute, value: tenant }]),
-  });
-}
+} from '../contracts/reindex.js';
+import { startReindex, type StartReindexOptions } from '../workers/reindex-startup.js';
 
 /**
  * Starts (or joins) the tenant's reindex and waits for it, reporting progress from its query as it goes. A failed

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { ApiTokenFormatError, parseApiTokens } from './api-tokens.js';
-import { FALLBACK_BUDGET_MS, LOCAL_STEP_TIMEOUT_MS, MIN_DEADLINE_MS } from '../workflows/answer-query-types.js';
+import { FALLBACK_BUDGET_MS, LOCAL_STEP_TIMEOUT_MS, MIN_DEADLINE_MS } from './deadlines.js';
 import { MAX_INGEST_BATCH } from './ingest-limits.js';
 import { TENANT_PATTERN } from './tenant.js';
 

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime as TemporalRuntime, type Worker } from '@temporalio/worker';
 import type { Config } from '../lib/config.js';
-import { ensureTemporalCli, startDevServer, type DevServerHandle } from '../lib/temporal/dev-server.js';
+import { ensureTemporalCli, startDevServer, type DevServerHandle } from './dev-server.js';
 import {
   fetchMetricsText,
   MetricsPortInUseError,
@@ -11,7 +11,7 @@ import {
 } from '../lib/telemetry/telemetry-server.js';
 import { startTracing, temporalWorkerTracing, type Tracing } from '../lib/telemetry/tracing.js';
 import { createLogger, temporalLogger } from '../lib/telemetry/logger.js';
-import { temporalTarget } from '../client/ragline-client.js';
+import { temporalTarget } from '../lib/temporal/target.js';
 import { breakersHealth } from '../lib/resilience/breakers.js';
 import { startPendingReindexes } from './reindex-startup.js';
 import { createRuntime, createWorker, type Runtime } from './runtime.js';

@@ -1,7 +1,49 @@
-import type { Client } from '@temporalio/client';
+import type { Client, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import { TypedSearchAttributes } from '@temporalio/common';
+import { DEFAULT_TENANT } from '../contracts/query.js';
+import { reindexInputProblem, reindexWorkflowId } from '../contracts/reindex.js';
+import { tenantSearchAttribute } from '../contracts/search-attributes.js';
+import { InvalidInputError } from '../lib/errors.js';
 import { isReembeddable } from '../lib/retrieval/reembedding.js';
 import type { Logger } from '../lib/telemetry/logger.js';
-import { startReindex } from '../client/reindex-client.js';
+import type { reindexEmbeddingsWorkflow } from '../workflows/reindex-embeddings.js';
+
+export interface StartReindexOptions {
+  taskQueue: string;
+  tenant?: string;
+  batchChunks?: number;
+  heartbeatTimeoutSeconds?: number;
+}
+
+/**
+ * Starts the tenant's reindex, or returns the one already running: one workflow id per tenant with the
+ * USE_EXISTING conflict policy, so two workers starting up (or a worker and a CLI) never run two. A finished
+ * reindex's id may be used again (ALLOW_DUPLICATE): the next model change needs a new run. Bad input is an
+ * InvalidInputError, before anything starts.
+ */
+export async function startReindex(
+  client: Client,
+  options: StartReindexOptions,
+): Promise<WorkflowHandleWithFirstExecutionRunId<typeof reindexEmbeddingsWorkflow>> {
+  const tenant = options.tenant ?? DEFAULT_TENANT;
+  const input = {
+    tenant,
+    ...(options.batchChunks === undefined ? {} : { batchChunks: options.batchChunks }),
+    ...(options.heartbeatTimeoutSeconds === undefined
+      ? {}
+      : { heartbeatTimeoutSeconds: options.heartbeatTimeoutSeconds }),
+  };
+  const problem = reindexInputProblem(input, tenant);
+  if (problem) throw new InvalidInputError(problem);
+  return client.workflow.start<typeof reindexEmbeddingsWorkflow>('reindexEmbeddingsWorkflow', {
+    taskQueue: options.taskQueue,
+    workflowId: reindexWorkflowId(tenant),
+    args: [input],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+    typedSearchAttributes: new TypedSearchAttributes([{ key: tenantSearchAttribute, value: tenant }]),
+  });
+}
 
 /**
  * Starts a reindex for every tenant whose vectors the configured embedder cannot use (none yet, or another

@@ -29,7 +29,7 @@ import {
 } from '../lib/retrieval/index.js';
 import { createLogger, redactQuery, type Logger } from '../lib/telemetry/logger.js';
 import { createMetrics, type Metrics } from '../lib/telemetry/metrics.js';
-import type { RaglineSinks } from '../workflows/sinks.js';
+import type { RaglineSinks } from '../contracts/sinks.js';
 import { normalizeQuery } from '../lib/cache/keys.js';
 import { createImprovementStores } from '../lib/improve/index.js';
 import { tunedParams } from '../lib/improve/params.js';

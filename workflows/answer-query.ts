@@ -23,10 +23,10 @@ import {
   type DegradationRung,
   type FallbackReason,
   type Source,
-} from './answer-query-types.js';
-import { queryInputProblem } from './query-validation.js';
-import { cacheHitSearchAttribute, qualityTierSearchAttribute } from './search-attributes.js';
-import { queryMetrics } from './sinks.js';
+} from '../contracts/query.js';
+import { queryInputProblem } from '../contracts/query.js';
+import { cacheHitSearchAttribute, qualityTierSearchAttribute } from '../contracts/search-attributes.js';
+import { queryMetrics } from '../contracts/sinks.js';
 
 type Activities = ReturnType<typeof createActivities>;
 

@@ -22,7 +22,7 @@ import type { EvalItem } from '../lib/eval/dataset.js';
 import { aggregateScores, itemQuality, type EvalObservation } from '../lib/eval/scores.js';
 import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../lib/errors.js';
 import { answerQueryWorkflow } from './answer-query.js';
-import type { AnswerQueryResult } from './answer-query-types.js';
+import type { AnswerQueryResult } from '../contracts/query.js';
 import {
   configureEvaluationUpdate,
   decideEvalProposalUpdate,
@@ -44,8 +44,8 @@ import {
   type EvaluationState,
   type EvaluationStatus,
   type ProposeEvalItemsInput,
-} from './evaluation-types.js';
-import { tenantSearchAttribute } from './search-attributes.js';
+} from '../contracts/evaluation.js';
+import { tenantSearchAttribute } from '../contracts/search-attributes.js';
 
 type Activities = ReturnType<typeof createActivities>;
 

@@ -1,6 +1,7 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { createActivities } from '../activities/index.js';
 import { NON_RETRYABLE_ERROR_TYPES } from '../lib/errors.js';
+import type { RecordFeedbackInput, RecordFeedbackResult } from '../contracts/feedback.js';
 
 type Activities = ReturnType<typeof createActivities>;
 
@@ -8,20 +9,6 @@ const acts = proxyActivities<Activities>({
   startToCloseTimeout: '10s',
   retry: { maximumAttempts: 3, initialInterval: '200ms', nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
 });
-
-export interface RecordFeedbackInput {
-  queryId: string;
-  /** 1 (useless) to 5 (exactly right). */
-  score: number;
-  comment?: string;
-  /** Only a query of this tenant may be rated; another tenant's is reported as unknown. */
-  tenant?: string;
-}
-
-export interface RecordFeedbackResult {
-  queryId: string;
-  tenant: string;
-}
 
 /**
  * Joins a user's rating to a logged query. A workflow, so the CLI and the HTTP API reach the worker that owns the

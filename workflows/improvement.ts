@@ -38,7 +38,7 @@ import {
   type ImprovementState,
   type ImprovementStatus,
   type ParamProposal,
-} from './improvement-types.js';
+} from '../contracts/improvement.js';
 
 type Activities = ReturnType<typeof createActivities>;
 

@@ -12,7 +12,7 @@ import type { createActivities } from '../activities/index.js';
 import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../lib/errors.js';
 import { batchSizeProblem } from '../lib/ingest-limits.js';
 import { tenantProblem } from '../lib/tenant.js';
-import { DEFAULT_TENANT } from './answer-query-types.js';
+import { DEFAULT_TENANT } from '../contracts/query.js';
 import {
   getIngestProgressQuery,
   type IngestResume,
@@ -21,7 +21,7 @@ import {
   type IngestDocumentsInput,
   type IngestDocumentsResult,
   type IngestProgress,
-} from './ingest-types.js';
+} from '../contracts/ingest.js';
 
 type Activities = ReturnType<typeof createActivities>;
 

@@ -9,7 +9,7 @@ import {
 } from '@temporalio/workflow';
 import type { ReindexActivities } from '../activities/reindex.js';
 import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../lib/errors.js';
-import { DEFAULT_TENANT } from './answer-query-types.js';
+import { DEFAULT_TENANT } from '../contracts/query.js';
 import {
   DEFAULT_REINDEX_BATCH_CHUNKS,
   DEFAULT_REINDEX_HEARTBEAT_SECONDS,
@@ -19,7 +19,7 @@ import {
   type ReindexEmbeddingsInput,
   type ReindexEmbeddingsResult,
   type ReindexProgress,
-} from './reindex-types.js';
+} from '../contracts/reindex.js';
 
 /** Batches before the workflow continues as new (sooner if Temporal suggests it): a history stays a few MB. */
 const DEFAULT_BATCHES_PER_RUN = 500;

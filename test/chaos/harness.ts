@@ -11,7 +11,7 @@ import proto from '@temporalio/proto';
 import { runLoad, DEFAULT_LOAD, readSampleQuestions, type LoadReport, type LoadSample } from '../../client/load.js';
 import { RaglineClient } from '../../client/ragline-client.js';
 import { loadConfig } from '../../lib/config.js';
-import { ensureTemporalCli, startDevServer, type DevServerHandle } from '../../lib/temporal/dev-server.js';
+import { ensureTemporalCli, startDevServer, type DevServerHandle } from '../../workers/dev-server.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { TestQdrant } from '../support/qdrant.js';

@@ -3,7 +3,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDevServer } from '../../lib/temporal/dev-server.js';
+import { startDevServer } from '../../workers/dev-server.js';
 import { freePorts } from '../support/redis.js';
 
 /** Stand-ins for the temporal CLI: each records its pid, then misbehaves in its own way. */

@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli as ragline } from '../support/cli.js';
-import { getEvaluationStatusQuery } from '../../workflows/evaluation-types.js';
+import { getEvaluationStatusQuery } from '../../contracts/evaluation.js';
 import { freePort } from '../support/redis.js';
 import { SAMPLE_CORPUS, startRagline, tempDir, type TestRagline } from '../support/ragline.js';
 import { waitUntil } from '../support/wait.js';

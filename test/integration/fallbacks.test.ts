@@ -3,7 +3,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AnswerGenerator, ChunkStore } from '../../lib/domain.js';
 import { EmbeddedStore } from '../../lib/retrieval/embedded-store.js';
-import { FALLBACK_MESSAGES } from '../../workflows/answer-query-types.js';
+import { FALLBACK_MESSAGES } from '../../contracts/query.js';
 import { answerQueryWorkflow } from '../../workflows/index.js';
 import type { RuntimeOverrides } from '../../workers/runtime.js';
 import { startTestTemporal } from '../support/temporal.js';

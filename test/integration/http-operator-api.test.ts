@@ -9,7 +9,7 @@ import { operatorRoutes } from '../../client/http-operator-routes.js';
 import { ImprovementClient } from '../../client/improvement-client.js';
 import { RaglineClient } from '../../client/ragline-client.js';
 import { createApiToken, parseApiTokens } from '../../lib/api-tokens.js';
-import type { ImprovementStatus, ParamProposal } from '../../workflows/improvement-types.js';
+import type { ImprovementStatus, ParamProposal } from '../../contracts/improvement.js';
 import { runCli } from '../support/cli.js';
 import { apiRequest, type ApiRequestOptions } from '../support/http.js';
 import { SAMPLE_CORPUS, startRagline, type TestRagline } from '../support/ragline.js';

@@ -9,7 +9,7 @@ import { createHttpApi } from '../../client/http-api.js';
 import { RaglineClient } from '../../client/ragline-client.js';
 import { createApiToken, parseApiTokens } from '../../lib/api-tokens.js';
 import { RedisTokenChannel } from '../../lib/stream/token-channel.js';
-import type { AnswerQueryResult } from '../../workflows/answer-query-types.js';
+import type { AnswerQueryResult } from '../../contracts/query.js';
 import { childEnv } from '../support/cli.js';
 import { startFakeOpenAI, streamChunks, type FakeOpenAI } from '../support/fake-openai.js';
 import { SAMPLE_CORPUS, startRagline, type TestRagline } from '../support/ragline.js';

@@ -11,7 +11,7 @@ import { createHttpApi } from '../../client/http-api.js';
 import { RaglineClient } from '../../client/ragline-client.js';
 import { ErrorType, RaglineError } from '../../lib/errors.js';
 import { RedisQueryLog, type QueryRecord } from '../../lib/improve/query-log.js';
-import type { AnswerQueryResult } from '../../workflows/answer-query-types.js';
+import type { AnswerQueryResult } from '../../contracts/query.js';
 import { answerQueryWorkflow } from '../../workflows/index.js';
 import {
   improvementWorkflowId,
@@ -19,7 +19,7 @@ import {
   setParamsUpdate,
   type ImprovementSettings,
   type ImprovementStatus,
-} from '../../workflows/improvement-types.js';
+} from '../../contracts/improvement.js';
 import { TestRedis } from '../support/redis.js';
 import { SAMPLE_CORPUS, startRagline, type TestRagline } from '../support/ragline.js';
 import { startTestTemporal } from '../support/temporal.js';

@@ -10,7 +10,7 @@ import {
   describeCorpusWorkflow,
   ingestDocumentsWorkflow,
 } from '../../workflows/index.js';
-import { getIngestProgressQuery } from '../../workflows/ingest-types.js';
+import { getIngestProgressQuery } from '../../contracts/ingest.js';
 import { startRagline, tempDir, type TestRagline } from '../support/ragline.js';
 
 describe('ingestion workflow', () => {

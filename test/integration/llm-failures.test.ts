@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorType } from '../../lib/errors.js';
-import { FALLBACK_MESSAGES, type AnswerQueryInput } from '../../workflows/answer-query-types.js';
+import { FALLBACK_MESSAGES, type AnswerQueryInput } from '../../contracts/query.js';
 import { answerQueryWorkflow } from '../../workflows/index.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
 import { SAMPLE_CORPUS, startRagline, type TestRagline } from '../support/ragline.js';

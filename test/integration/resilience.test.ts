@@ -7,7 +7,7 @@ import type { AnswerGenerator, ChunkStore } from '../../lib/domain.js';
 import { ErrorType } from '../../lib/errors.js';
 import { EmbeddedStore } from '../../lib/retrieval/embedded-store.js';
 import type { RuntimeOverrides } from '../../workers/runtime.js';
-import { FALLBACK_BUDGET_MS, FALLBACK_MESSAGES, type QueryOptions } from '../../workflows/answer-query-types.js';
+import { FALLBACK_BUDGET_MS, FALLBACK_MESSAGES, type QueryOptions } from '../../contracts/query.js';
 import { answerQueryWorkflow, ingestDocumentsWorkflow } from '../../workflows/index.js';
 import { SAMPLE_CORPUS, startRagline, tempDir, type TestRagline } from '../support/ragline.js';
 import { startTestTemporal } from '../support/temporal.js';

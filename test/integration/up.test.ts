@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureTemporalCli } from '../../lib/temporal/dev-server.js';
+import { ensureTemporalCli } from '../../workers/dev-server.js';
 import { childEnv, cliStackEnv } from '../support/cli.js';
 import { freeMetricsPorts } from '../support/redis.js';
 

@@ -11,7 +11,7 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { EvaluationClient } from '../../client/evaluation-client.js';
 import { ImprovementClient } from '../../client/improvement-client.js';
 import { answerQueryWorkflow } from '../../workflows/index.js';
-import { improvementWorkflowId } from '../../workflows/improvement-types.js';
+import { improvementWorkflowId } from '../../contracts/improvement.js';
 import { SAMPLE_CORPUS, startRagline } from '../support/ragline.js';
 
 const file = path.join(import.meta.dirname, 'histories', 'improvement-eval-proposal.json');

@@ -7,7 +7,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { ImprovementClient } from '../../client/improvement-client.js';
-import { improvementWorkflowId } from '../../workflows/improvement-types.js';
+import { improvementWorkflowId } from '../../contracts/improvement.js';
 import { SAMPLE_CORPUS, startRagline } from '../support/ragline.js';
 
 const file = path.join(import.meta.dirname, 'histories', 'improvement-approval.json');

@@ -14,7 +14,7 @@ import {
   type RuntimeOverrides,
 } from '../../workers/runtime.js';
 import { ingestDocumentsWorkflow } from '../../workflows/index.js';
-import type { IngestDocumentsResult } from '../../workflows/ingest-types.js';
+import type { IngestDocumentsResult } from '../../contracts/ingest.js';
 import { startTestTemporal } from './temporal.js';
 
 export const SAMPLE_CORPUS = path.resolve(import.meta.dirname, '../../sample-corpus/docs');

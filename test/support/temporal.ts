@@ -1,5 +1,5 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { devServerArgs, ensureTemporalCli } from '../../lib/temporal/dev-server.js';
+import { devServerArgs, ensureTemporalCli } from '../../workers/dev-server.js';
 
 /**
  * A real Temporal dev server on free ports, started through @temporalio/testing with the same tuning and

@@ -11,7 +11,7 @@ import { ExtractiveGenerator } from '../../lib/generation/extractive.js';
 import { EmbeddedStore } from '../../lib/retrieval/embedded-store.js';
 import { createLogger } from '../../lib/telemetry/logger.js';
 import { createRuntime } from '../../workers/runtime.js';
-import type { AnswerQueryResult } from '../../workflows/answer-query-types.js';
+import type { AnswerQueryResult } from '../../contracts/query.js';
 
 /** MockActivityEnvironment.run loses the activity's result type; this keeps it. */
 const call = <I, O>(env: MockActivityEnvironment, activity: (input: I) => Promise<O>, input: I): Promise<O> =>

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { SEARCH_ATTRIBUTE_TYPES } from '../../workflows/search-attributes.js';
+import { SEARCH_ATTRIBUTE_TYPES } from '../../contracts/search-attributes.js';
 
 // No Docker engine runs in CI, so these checks catch what `docker compose up` would otherwise find first.
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

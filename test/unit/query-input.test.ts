@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { queryWorkflowId } from '../../client/ragline-client.js';
-import { qualityTierOf } from '../../workflows/answer-query-types.js';
-import { queryInputProblem } from '../../workflows/query-validation.js';
+import { qualityTierOf } from '../../contracts/query.js';
+import { queryInputProblem } from '../../contracts/query.js';
 
 describe('query validation', () => {
   const limits = { maxQueryChars: 4000 };

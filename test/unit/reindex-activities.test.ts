@@ -6,7 +6,7 @@ import { ErrorType } from '../../lib/errors.js';
 import { EmbeddedStore } from '../../lib/retrieval/embedded-store.js';
 import { QdrantStore } from '../../lib/retrieval/qdrant-store.js';
 import { isReembeddable } from '../../lib/retrieval/reembedding.js';
-import { reindexEtaSeconds, reindexInputProblem, type ReindexProgress } from '../../workflows/reindex-types.js';
+import { reindexEtaSeconds, reindexInputProblem, type ReindexProgress } from '../../contracts/reindex.js';
 import { tempDir } from '../support/ragline.js';
 
 const call = <I, O>(env: MockActivityEnvironment, activity: (input: I) => Promise<O>, input: I): Promise<O> =>

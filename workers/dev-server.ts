@@ -4,7 +4,7 @@ import { createConnection } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
-import { SEARCH_ATTRIBUTE_TYPES } from '../../workflows/search-attributes.js';
+import { SEARCH_ATTRIBUTE_TYPES } from '../contracts/search-attributes.js';
 
 export const TEMPORAL_CLI_VERSION = 'v1.5.1';
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

@@ -2,7 +2,7 @@
  * A self-contained HTML report of an evaluation's history: inline SVG charts and a table, no script and no network
  * at view time, so it opens from a file, an e-mail attachment or a CI artefact alike.
  */
-import type { EvaluationStatus } from '../../workflows/evaluation-types.js';
+import type { EvaluationStatus } from '../contracts/evaluation.js';
 
 interface Series {
   label: string;

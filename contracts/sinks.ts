@@ -1,5 +1,5 @@
 import { proxySinks, type Sinks } from '@temporalio/workflow';
-import type { CacheReport, DegradationRung, FallbackReason, QualityTier } from './answer-query-types.js';
+import type { CacheReport, DegradationRung, FallbackReason, QualityTier } from './query.js';
 
 export interface QueryOutcome {
   /** The workflow id; with the fields below it makes the query-log record (optional: older workers sent none). */
