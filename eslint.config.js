@@ -14,6 +14,39 @@ const adapterPackages = [
   'zod',
 ];
 
+/**
+ * The layers, top to bottom: a file may import from its own layer and the layers below it, never above. The
+ * Temporal contracts sit under the Temporal layers (workflows, activities, workers and clients all import them) and
+ * over lib/, which imports nothing above it; lib's own folders are ordered too, so no two of them import each other.
+ * bench/ and test/ are outside the layers and may import anything.
+ */
+const layers = [
+  './cli',
+  './http',
+  './client',
+  './workers',
+  './workflows',
+  './activities',
+  './contracts',
+  './lib/temporal',
+  './lib/ingest',
+  './lib/stream',
+  './lib/resilience',
+  './lib/improve',
+  './lib/eval',
+  './lib/generation',
+  './lib/retrieval',
+  './lib/openai',
+  './lib/cache',
+  './lib/telemetry',
+  './lib/*.ts',
+];
+const layerZones = layers.slice(1).map((target, index) => ({
+  target,
+  from: layers.slice(0, index + 1).filter((layer) => !layer.includes('*')),
+  message: `${target} imports only from its own layer and the layers below it (the order is in eslint.config.js).`,
+}));
+
 export default tseslint.config(
   { ignores: ['node_modules/', 'dist/', '.tools/', '.data/', 'coverage/', 'test/replay/histories/'] },
   js.configs.recommended,
@@ -22,12 +55,13 @@ export default tseslint.config(
     files: ['**/*.ts'],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     plugins: { import: importPlugin },
-    settings: { 'import/resolver': { node: { extensions: ['.ts', '.js'] } } },
+    settings: { 'import/resolver': { typescript: { project: './tsconfig.json' } } },
     rules: {
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'import/no-cycle': 'error',
+      'import/no-restricted-paths': ['error', { zones: layerZones }],
     },
   },
   {

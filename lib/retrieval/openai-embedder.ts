@@ -2,8 +2,8 @@ import type OpenAI from 'openai';
 import pLimit from 'p-limit';
 import type { Config } from '../config.js';
 import { ErrorType, RaglineError } from '../errors.js';
-import { toLlmError } from '../generation/llm-errors.js';
-import { createOpenAIClient } from '../generation/openai-client.js';
+import { toLlmError } from '../openai/errors.js';
+import { createOpenAIClient } from '../openai/client.js';
 import {
   describeMode,
   embedThroughCache,

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { toApplicationFailure } from '../../activities/failures.js';
 import type { ContextChunk } from '../../lib/domain.js';
 import { ErrorType, NON_RETRYABLE_ERROR_TYPES, RaglineError } from '../../lib/errors.js';
-import { parseRetryAfterMs } from '../../lib/generation/llm-errors.js';
+import { parseRetryAfterMs } from '../../lib/openai/errors.js';
 import { createLlmMetrics } from '../../lib/generation/llm-metrics.js';
 import { OpenAIGenerator } from '../../lib/generation/openai-generator.js';
 import { startFakeOpenAI, type FakeOpenAI, type FakeReply } from '../support/fake-openai.js';
