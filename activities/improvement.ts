@@ -19,11 +19,7 @@ import type { QueryLogWriter } from '../lib/improve/query-log.js';
 import { beatsNoise, compareScores, evaluateParams } from '../lib/improve/shadow.js';
 import type { Analyzer } from '../lib/retrieval/analyzer.js';
 import { feedbackProblem } from '../lib/improve/feedback.js';
-import {
-  evaluationWorkflowId,
-  getEvaluationStatusQuery,
-  proposeEvalItemsUpdate,
-} from '../contracts/evaluation.js';
+import { evaluationWorkflowId, getEvaluationStatusQuery, proposeEvalItemsUpdate } from '../contracts/evaluation.js';
 import { LOOP_ACTOR } from '../contracts/improvement.js';
 import { atBoundary } from './failures.js';
 

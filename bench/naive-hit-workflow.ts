@@ -7,12 +7,7 @@
 import { ApplicationFailure, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { createActivities } from '../activities/index.js';
 import { NON_RETRYABLE_ERROR_TYPES } from '../lib/errors.js';
-import {
-  DEFAULT_TENANT,
-  qualityTierOf,
-  type AnswerQueryInput,
-  type AnswerQueryResult,
-} from '../contracts/query.js';
+import { DEFAULT_TENANT, qualityTierOf, type AnswerQueryInput, type AnswerQueryResult } from '../contracts/query.js';
 import { cacheHitSearchAttribute, qualityTierSearchAttribute } from '../contracts/search-attributes.js';
 import { queryMetrics } from '../contracts/sinks.js';
 

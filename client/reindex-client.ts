@@ -1,8 +1,4 @@
-import {
-  WorkflowFailedError,
-  WorkflowNotFoundError,
-  type Client,
-} from '@temporalio/client';
+import { WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType, InvalidInputError, RaglineError } from '../lib/errors.js';
 import { DEFAULT_TENANT } from '../contracts/query.js';
