@@ -201,7 +201,7 @@ program
   .action((options: { tenant: string; expires?: string; operator?: string }) => {
     let made;
     try {
-      made = createApiToken(options.tenant, options.expires, options.operator);
+      made = createApiToken(options.tenant, { expires: options.expires, operator: options.operator });
     } catch (error) {
       throw new RaglineError(ErrorType.InvalidInput, error instanceof Error ? error.message : String(error));
     }

@@ -327,9 +327,11 @@ export const configSchema = z.object({
   RAGLINE_HTTP_PORT: int(8080, 0),
   /**
    * Bearer tokens of the HTTP API, each bound to one tenant: comma-separated
-   * `tenant:sha256hex[:YYYY-MM-DD][:operator=<name>]`, the SHA-256 of the token (never the token), an optional expiry
-   * day and, for an operator's token, the name it decides approvals as (checked against RAGLINE_APPROVERS; an app's
-   * token has none and cannot decide); `ragline token create` makes one. Unset: no authentication, and
+   * `tenant:sha256hex[:YYYY-MM-DD][:operator=<name>][:scopes=<scope>+<scope>]`, the SHA-256 of the token (never the
+   * token), an optional expiry day, for an operator's token the name it decides approvals as (checked against
+   * RAGLINE_APPROVERS; an app's token has none and cannot decide), and its scopes: `query` (ask, stream, feedback),
+   * `ingest` (add and delete documents), `operator` (approvals, parameters, evaluation control; implied by
+   * `operator=`); without `scopes=` a token has `query` only. `ragline token create` makes one. Unset: no authentication, and
    * `ragline serve` listens on loopback only. @default unset
    */
   RAGLINE_API_TOKENS: z

@@ -21,7 +21,7 @@ describe('HTTP API', () => {
   let base: string;
   const defaultToken = createApiToken('default');
   const acmeToken = createApiToken('acme');
-  const expiredToken = createApiToken('default', '2001-01-01');
+  const expiredToken = createApiToken('default', { expires: '2001-01-01', now: new Date('2000-06-01') });
   const tokens = parseApiTokens([defaultToken.entry, acmeToken.entry, expiredToken.entry].join(','));
 
   const listen = async (api: FastifyInstance) => {

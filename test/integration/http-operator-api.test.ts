@@ -31,11 +31,15 @@ describe('HTTP API for operators: approvals and evaluation', () => {
   const tenant = `op${randomUUID().slice(0, 8)}`;
   const expiring = `ex${randomUUID().slice(0, 8)}`;
   const app = createApiToken(tenant);
-  const alice = createApiToken(tenant, undefined, 'alice');
-  const mallory = createApiToken(tenant, undefined, 'mallory');
-  const aliceExpired = createApiToken(tenant, '2001-01-01', 'alice');
-  const aliceElsewhere = createApiToken('acme', undefined, 'alice');
-  const aliceExpiring = createApiToken(expiring, undefined, 'alice');
+  const alice = createApiToken(tenant, { operator: 'alice' });
+  const mallory = createApiToken(tenant, { operator: 'mallory' });
+  const aliceExpired = createApiToken(tenant, {
+    expires: '2001-01-01',
+    operator: 'alice',
+    now: new Date('2000-06-01'),
+  });
+  const aliceElsewhere = createApiToken('acme', { operator: 'alice' });
+  const aliceExpiring = createApiToken(expiring, { operator: 'alice' });
 
   const waitFor = (t: string, done: (s: ImprovementStatus) => boolean): Promise<ImprovementStatus> =>
     waitUntil(`a status of improve-${t} that satisfies ${done.toString()}`, () => improvement.status(t), done);
