@@ -323,6 +323,13 @@ export const configSchema = z.object({
    * served on loopback one port up, so that one must be free too. @default 9464
    */
   RAGLINE_METRICS_PORT: int(9464, 0),
+
+  /**
+   * Address /metrics, /healthz and /readyz listen on. Loopback by default, since readiness names the worker's
+   * dependencies; `0.0.0.0` lets a Prometheus on another host or container scrape it (the per-tenant `/corpus`
+   * route that `ragline status` reads is then not served). @default 127.0.0.1
+   */
+  RAGLINE_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   /** Port of the HTTP API. @default 8080 */
   RAGLINE_HTTP_PORT: int(8080, 0),
   /**

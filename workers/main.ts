@@ -74,6 +74,7 @@ export async function startWorkerProcess(
     const temporalHealth: { client?: Connection } = {};
     const telemetry = await startTelemetryServer({
       port: config.RAGLINE_METRICS_PORT,
+      host: config.RAGLINE_METRICS_HOST,
       registry: deps.metrics.registry,
       extraMetrics:
         config.RAGLINE_METRICS_PORT !== 0 ? fetchMetricsText(`http://${sdkMetricsAddress}/metrics`) : undefined,
@@ -82,9 +83,9 @@ export async function startWorkerProcess(
       checks: {
         temporal: async () => {
           const started = performance.now();
-          if (!temporalHealth.client) return { ok: false, latencyMs: 0, error: `connecting to ${target.address}` };
+          if (!temporalHealth.client) return { ok: false, latencyMs: 0, error: 'not connected to Temporal yet' };
           await temporalHealth.client.workflowService.getSystemInfo({});
-          return { ok: true, latencyMs: Math.round(performance.now() - started), detail: target.address };
+          return { ok: true, latencyMs: Math.round(performance.now() - started) };
         },
         cache: () => deps.cache.health(),
         store: () => deps.store.health(),

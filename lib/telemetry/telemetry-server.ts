@@ -2,6 +2,7 @@ import Fastify from 'fastify';
 import type { Registry } from 'prom-client';
 import type { HealthStatus } from '../domain.js';
 import type { Logger } from './logger.js';
+import { isLoopbackHostHeader, isLoopbackName } from '../loopback.js';
 import { TENANT_PATTERN } from '../tenant.js';
 
 /**
@@ -71,6 +72,15 @@ async function runOneCheck(check: HealthCheck, timeoutMs: number): Promise<Check
   }
 }
 
+function withoutDetails(checks: Record<string, CheckResult>): Record<string, CheckResult> {
+  return Object.fromEntries(
+    Object.entries(checks).map(([name, { ok, latencyMs }]) => [
+      name,
+      ok ? { ok, latencyMs } : { ok, latencyMs, error: 'failing' },
+    ]),
+  );
+}
+
 export class MetricsPortInUseError extends Error {
   override readonly name = 'MetricsPortInUseError';
   constructor(
@@ -84,7 +94,11 @@ export class MetricsPortInUseError extends Error {
 export interface TelemetryServerOptions {
   /** Port to listen on; 0 picks a free one (tests). Usually `config.RAGLINE_METRICS_PORT`. */
   port: number;
-  /** @default 0.0.0.0, so Prometheus in another container can scrape it */
+  /**
+   * Address to listen on. Loopback by default: the readiness report names dependencies, and the corpus route
+   * answers per tenant. Set `0.0.0.0` (RAGLINE_METRICS_HOST) for a Prometheus on another host or container; the
+   * corpus route is then not served. @default 127.0.0.1
+   */
   host?: string;
   /** ragline's own registry (`createMetrics().registry`). */
   registry: Registry;
@@ -97,7 +111,8 @@ export interface TelemetryServerOptions {
   extraMetrics?: () => Promise<string>;
   /**
    * Corpus state of a tenant for `GET /corpus?tenant=`, read from the worker's own store: how `ragline status`
-   * reaches it without starting a workflow (which would fill the Temporal UI's list with one per call).
+   * reaches it without starting a workflow (which would fill the Temporal UI's list with one per call). Served
+   * only on a loopback listener: per-tenant data never leaves the machine through this port.
    */
   corpus?: (tenant: string) => Promise<unknown>;
   /** Readiness checks of /readyz, by name. */
@@ -123,7 +138,7 @@ export interface TelemetryServer {
 export async function startTelemetryServer(options: TelemetryServerOptions): Promise<TelemetryServer> {
   const {
     port,
-    host = '0.0.0.0',
+    host = '127.0.0.1',
     registry,
     extraRegistries = [],
     extraMetrics,
@@ -136,6 +151,15 @@ export async function startTelemetryServer(options: TelemetryServerOptions): Pro
   // Fastify's own request log would add a line per scrape; errors still reach our logger below.
   const app = Fastify({ logger: false });
   const startedAt = Date.now();
+  const loopbackOnly = isLoopbackName(host);
+  if (loopbackOnly) {
+    // Bound to this machine: a browser page reaching it through DNS rebinding sends its own name as the Host.
+    app.addHook('onRequest', async (request, reply) => {
+      if (!isLoopbackHostHeader(request.headers.host)) {
+        return reply.code(403).send({ error: 'this server answers requests addressed to this machine only' });
+      }
+    });
+  }
 
   app.get('/metrics', async (_request, reply) => {
     const pages = await Promise.all([registry, ...extraRegistries].map((r) => r.metrics()));
@@ -159,10 +183,13 @@ export async function startTelemetryServer(options: TelemetryServerOptions): Pro
   app.get('/readyz', async (_request, reply) => {
     const report = await runHealthChecks(checks, checkTimeoutMs);
     if (!report.ok) logger?.warn({ checks: report.checks }, 'readiness check failed');
-    return reply.code(report.ok ? 200 : 503).send(report);
+    // Beyond this machine the report says which checks pass, not the details and errors that name internal hosts
+    // (they are in the log line above).
+    const shown = loopbackOnly ? report : { ok: report.ok, checks: withoutDetails(report.checks) };
+    return reply.code(report.ok ? 200 : 503).send(shown);
   });
 
-  if (corpus) {
+  if (corpus && loopbackOnly) {
     app.get<{ Querystring: { tenant?: string } }>('/corpus', async (request, reply) => {
       const tenant = request.query.tenant ?? 'default';
       if (!TENANT_PATTERN.test(tenant)) return reply.code(400).send({ error: 'invalid tenant' });

@@ -1,4 +1,6 @@
+import http from 'node:http';
 import net from 'node:net';
+import os from 'node:os';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HealthStatus } from '../../lib/domain.js';
@@ -103,6 +105,68 @@ describe('telemetry server', () => {
     } finally {
       await new Promise((resolve) => blocker.close(resolve));
     }
+  });
+});
+
+/** A GET with the Host header a browser would send for `host` (fetch may not set Host), status and body (parsed when JSON). */
+function getAs(port: number, urlPath: string, host: string): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const request = http.get({ host: '127.0.0.1', port, path: urlPath, headers: { host } }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (text += chunk));
+      response.on('end', () => {
+        const json = response.headers['content-type']?.includes('json') === true;
+        resolve({ status: response.statusCode ?? 0, body: json ? JSON.parse(text) : text });
+      });
+    });
+    request.on('error', reject);
+  });
+}
+
+describe('telemetry server exposure', () => {
+  const corpus = async (tenant: string) => ({ tenant, documents: 3 });
+
+  it('listens on loopback unless told otherwise', async () => {
+    const metrics = createMetrics(new Registry());
+    const server = await startTelemetryServer({ port: 0, registry: metrics.registry });
+    servers.push(server);
+    const others = Object.values(os.networkInterfaces())
+      .flat()
+      .filter((i) => i && i.family === 'IPv4' && !i.internal);
+    expect((await fetch(`http://127.0.0.1:${server.port}/healthz`)).status).toBe(200);
+    for (const other of others) {
+      await expect(fetch(`http://${other!.address}:${server.port}/healthz`)).rejects.toThrow();
+    }
+  });
+
+  it('refuses a request addressed to another name, as a DNS-rebinding page sends it', async () => {
+    const { server } = await start({ corpus });
+    expect((await getAs(server.port, '/corpus?tenant=acme', 'attacker.example:9464')).status).toBe(403);
+    expect((await getAs(server.port, '/readyz', 'attacker.example')).status).toBe(403);
+    expect(await getAs(server.port, '/corpus?tenant=acme', `localhost:${server.port}`)).toEqual({
+      status: 200,
+      body: { tenant: 'acme', documents: 3 },
+    });
+    expect((await getAs(server.port, '/healthz', `127.0.0.1:${server.port}`)).status).toBe(200);
+    expect((await getAs(server.port, '/healthz', `[::1]:${server.port}`)).status).toBe(200);
+  });
+
+  it('opened beyond loopback, serves no per-tenant data and no check details', async () => {
+    const { server } = await start({
+      host: '0.0.0.0',
+      corpus,
+      checks: { redis: failing, store: async () => ({ ok: true, latencyMs: 1, detail: 'collection c at 10.0.0.7' }) },
+    });
+    expect((await getAs(server.port, '/corpus?tenant=acme', 'worker-3.internal:9464')).status).toBe(404);
+    const ready = await getAs(server.port, '/readyz', 'worker-3.internal:9464');
+    expect(ready.status).toBe(503);
+    expect(JSON.stringify(ready.body)).not.toMatch(/10\.0\.0\.7|connection refused/);
+    expect(ready.body).toMatchObject({
+      ok: false,
+      checks: { redis: { ok: false, error: 'failing' }, store: { ok: true } },
+    });
+    expect((await getAs(server.port, '/metrics', 'worker-3.internal:9464')).status).toBe(200);
   });
 });
 
