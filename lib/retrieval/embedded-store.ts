@@ -27,7 +27,6 @@ import { chunkById, nextVersion, TenantShelf } from './embedded/tenant.js';
 import { planUpsert, validateDocument } from './embedded/upsert-plan.js';
 import { withVectors } from './embedded/vectors.js';
 
-export { frameRecord, unframeRecord } from './embedded/framing.js';
 export { validateDocument } from './embedded/upsert-plan.js';
 
 /**
