@@ -6,6 +6,7 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { AlertEvent, AlertName, AlertPolicy, AlertState, BaselineSummary } from '../lib/eval/alerts.js';
 import type { EvalItem } from '../lib/eval/dataset.js';
 import type { EvalObservation, EvalScores } from '../lib/eval/scores.js';
+import { tenantScopedId } from '../lib/tenant.js';
 
 export interface EvalSettings {
   /** Time between batches. @default 300000 */
@@ -157,9 +158,9 @@ export const proposeEvalItemsUpdate = defineUpdate<EvalProposal, [ProposeEvalIte
 export const decideEvalProposalUpdate = defineUpdate<EvalProposal, [DecideEvalProposalInput]>('decideEvalProposal');
 export const getEvaluationStatusQuery = defineQuery<EvaluationStatus>('getEvaluationStatus');
 
-/** `eval-<tenant>-<set>`: one evaluation workflow per tenant and set. */
+/** `eval:<tenant>:<set>`: one evaluation workflow per tenant and set (see {@link tenantScopedId}). */
 export function evaluationWorkflowId(tenant: string, setName: string): string {
-  return `eval-${tenant}-${setName}`;
+  return tenantScopedId('eval', tenant, setName);
 }
 
 /** The reason a settings change is refused, or undefined when it is acceptable. */

@@ -6,6 +6,7 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { LogAnalysis } from '../lib/improve/analysis.js';
 import type { AuditEntry, MeasuredEffect } from '../lib/improve/param-store.js';
 import type { ParamVersion, RetrievalParams } from '../lib/improve/params.js';
+import { tenantScopedId } from '../lib/tenant.js';
 
 export interface ImprovementSettings {
   /** Time between cycles. @default 3600000 (RAGLINE_IMPROVE_INTERVAL_SECONDS) */
@@ -160,9 +161,9 @@ export const setParamsUpdate = defineUpdate<AuditEntry, [SetParamsInput]>('setPa
 export const rollbackParamsUpdate = defineUpdate<AuditEntry, [RollbackParamsInput]>('rollbackParams');
 export const getImprovementStatusQuery = defineQuery<ImprovementStatus>('getImprovementStatus');
 
-/** One improvement workflow per tenant. */
+/** `improve:<tenant>`: one improvement workflow per tenant. */
 export function improvementWorkflowId(tenant: string): string {
-  return `improve-${tenant}`;
+  return tenantScopedId('improve', tenant);
 }
 
 /** Why an operator's action is refused (identity or reason), or undefined. */

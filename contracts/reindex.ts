@@ -4,7 +4,7 @@
  * activities and workers import it alike.
  */
 import { defineQuery } from '@temporalio/workflow';
-import { tenantProblem } from '../lib/tenant.js';
+import { tenantProblem, tenantScopedId } from '../lib/tenant.js';
 
 /** Chunks embedded per batch activity when the input does not say. @default 256 */
 export const DEFAULT_REINDEX_BATCH_CHUNKS = 256;
@@ -58,7 +58,7 @@ export const getReindexProgressQuery = defineQuery<ReindexProgress, []>('getRein
 
 /** One reindex per tenant: the id is what makes "ensure it runs" idempotent across workers and CLIs. */
 export function reindexWorkflowId(tenant: string): string {
-  return `reindex-embeddings-${tenant}`;
+  return tenantScopedId('reindex-embeddings', tenant);
 }
 
 /** Why a reindex input is refused, or undefined when it is valid. */

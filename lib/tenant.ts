@@ -12,3 +12,22 @@ export function tenantProblem(tenant: unknown): string | undefined {
     ? undefined
     : `tenant "${String(tenant)}" must be 1–63 letters, digits, '-' or '_'`;
 }
+
+/**
+ * Ends the tenant part of every per-tenant id (workflow ids, stream channels, cache keys): no tenant name contains
+ * it, so `acme` + `eu-set` and `acme-eu` + `set` can never name the same thing, as a '-' separator let them.
+ */
+export const TENANT_ID_SEPARATOR = ':';
+
+/** `<kind>:<tenant>:<part>:…`, the id of something a tenant owns; `kind` must not contain the separator. */
+export function tenantScopedId(kind: string, tenant: string, ...parts: string[]): string {
+  return [kind, tenant, ...parts].join(TENANT_ID_SEPARATOR);
+}
+
+/** The tenant a {@link tenantScopedId} id belongs to, or undefined for an id of another shape. */
+export function tenantOfScopedId(id: string): string | undefined {
+  const [, tenant] = id.split(TENANT_ID_SEPARATOR, 3);
+  return tenant !== undefined && TENANT_PATTERN.test(tenant) && id.indexOf(TENANT_ID_SEPARATOR) > 0
+    ? tenant
+    : undefined;
+}

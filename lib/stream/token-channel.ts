@@ -29,7 +29,8 @@ export interface TokenChannel {
   close(): Promise<void>;
 }
 
-function channelName(prefix: string, tenant: string, queryId: string): string {
+/** `<prefix>stream:<tenant>:<query id>`: a tenant never contains ':', so no tenant reads another's channel. */
+export function channelName(prefix: string, tenant: string, queryId: string): string {
   return `${prefix}stream:${tenant}:${queryId}`;
 }
 

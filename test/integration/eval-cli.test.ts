@@ -63,7 +63,7 @@ describe('ragline eval CLI', () => {
     expect((await ragline(['eval', 'start', ...target], env)).stdout).toMatch(/^already running: eval-default-cli-set/);
 
     // Waits and checks go through the client API; the CLI is exercised for each command once.
-    const status = () => stack.env.client.workflow.getHandle('eval-default-cli-set').query(getEvaluationStatusQuery);
+    const status = () => stack.env.client.workflow.getHandle('eval:default:cli-set').query(getEvaluationStatusQuery);
     await waitUntil('the first batch of eval-default-cli-set', status, (s) => s.batches >= 1, { intervalMs: 200 });
     const readable = await ragline(['eval', 'status', ...target], env);
     expect(readable.stdout).toMatch(/^eval-default-cli-set: waiting, every 3600 s, 4 per batch; 1 batches/m);
@@ -97,7 +97,7 @@ describe('ragline eval CLI', () => {
     expect(html).toContain('<svg');
     expect(html).toContain('<polyline');
     expect(html).not.toMatch(/<script|<link|src=|@import/);
-    await stack.env.client.workflow.getHandle('eval-default-cli-set').terminate('test done');
+    await stack.env.client.workflow.getHandle('eval:default:cli-set').terminate('test done');
     // Eleven CLI processes: each starts Node and tsx, which on a loaded machine takes seconds.
   }, 180_000);
 });

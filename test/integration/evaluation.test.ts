@@ -152,7 +152,7 @@ describe('evaluation workflows', () => {
       settings: { intervalMs: 3_600_000, batchSize: 5 },
       maxBatchesPerRun: 2,
     });
-    expect(started).toMatchObject({ workflowId: 'eval-default-control', started: true });
+    expect(started).toMatchObject({ workflowId: 'eval:default:control', started: true });
     // Starting again reuses the running workflow.
     expect((await evals.start({ dataset })).started).toBe(false);
 
@@ -165,7 +165,7 @@ describe('evaluation workflows', () => {
     expect((refused as Error).message).toMatch(/^intervalMs must be an integer from 1000 to \d+, got 0$/);
     expect((await evals.status(TENANT, 'control')).settings.intervalMs).toBe(3_600_000);
     // A refused Update never reaches the history.
-    const history = await ragline.env.client.workflow.getHandle('eval-default-control').fetchHistory();
+    const history = await ragline.env.client.workflow.getHandle('eval:default:control').fetchHistory();
     expect(history.events?.some((e) => e.workflowExecutionUpdateAcceptedEventAttributes)).toBe(false);
 
     await evals.runNow(TENANT, 'control');
@@ -174,7 +174,7 @@ describe('evaluation workflows', () => {
     expect(afterCan.history.map((h) => h.batch)).toEqual([1, 2]);
     expect(afterCan.questions).toBe(10);
     expect(afterCan.baseline.batches).toBe(2);
-    const current = await ragline.env.client.workflow.getHandle('eval-default-control').describe();
+    const current = await ragline.env.client.workflow.getHandle('eval:default:control').describe();
     expect(current.runId).not.toBe(started.runId);
 
     await evals.pause(TENANT, 'control');
@@ -192,7 +192,7 @@ describe('evaluation workflows', () => {
     expect(resumed.paused).toBe(false);
     expect(resumed.continuedAsNew).toBeGreaterThanOrEqual(2);
     expect(resumed.questions).toBe(resumed.batches * 5);
-    await ragline.env.client.workflow.getHandle('eval-default-control').terminate('test done');
+    await ragline.env.client.workflow.getHandle('eval:default:control').terminate('test done');
   });
 
   it('fires exactly one alert when retrieval is made worse on purpose, and resolves it when repaired', async () => {
@@ -242,15 +242,15 @@ describe('evaluation workflows', () => {
     expect(await recordedMetric('rag_eval_alert_firing')).toMatch(/alert="quality"} 0/);
     expect(await recordedMetric('rag_eval_alerts_total')).toMatch(/alert="quality",state="firing"} 1/);
 
-    const deliveries = webhook.received.filter((r) => r.body.workflowId === 'eval-default-alerting');
+    const deliveries = webhook.received.filter((r) => r.body.workflowId === 'eval:default:alerting');
     expect(deliveries.map((d) => [d.body.alert, d.body.state, d.body.batch])).toEqual([
       ['quality', 'firing', firedAt],
       ['quality', 'resolved', resolvedAt],
     ]);
-    expect(deliveries[0]!.key).toBe(`eval-default-alerting:quality:firing:${firedAt}`);
+    expect(deliveries[0]!.key).toBe(`eval:default:alerting:quality:firing:${firedAt}`);
     // The receiver refused the first POST; the activity's retry delivered it.
     expect(webhook.requests()).toBe(deliveries.length + 1);
-    await ragline.env.client.workflow.getHandle('eval-default-alerting').terminate('test done');
+    await ragline.env.client.workflow.getHandle('eval:default:alerting').terminate('test done');
   });
 
   it('stores proposed questions until a person accepts them into the set', async () => {
@@ -301,7 +301,7 @@ describe('evaluation workflows', () => {
     await evals.runNow(TENANT, 'proposals');
     const fixed = await waitForStatus('proposals', (s) => s.batches === 3);
     expect(fixed.lastError).toBeUndefined();
-    await ragline.env.client.workflow.getHandle('eval-default-proposals').terminate('test done');
+    await ragline.env.client.workflow.getHandle('eval:default:proposals').terminate('test done');
   });
 
   // Last in the file: it stops the shared worker and carries on with another one.
@@ -332,7 +332,7 @@ describe('evaluation workflows', () => {
     expect(after.history[0]).toEqual(before.history[0]);
     expect(after.questions).toBe(6);
     expect(after.baseline.batches).toBeGreaterThanOrEqual(before.baseline.batches);
-    await ragline.env.client.workflow.getHandle('eval-default-restart').terminate('test done');
+    await ragline.env.client.workflow.getHandle('eval:default:restart').terminate('test done');
     replacement.shutdown();
     await running;
   });
