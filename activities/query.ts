@@ -1,98 +1,29 @@
-import { createHash } from 'node:crypto';
-import { Context, log } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import type { Cache } from '../lib/cache/cache.js';
-import { invalidateDocuments } from '../lib/cache/index.js';
-import { resultKey, staleKey, type CacheTtls, type ResultScope } from '../lib/cache/keys.js';
-import type { ResultCache } from '../lib/cache/result-cache.js';
+import { resultKey, staleKey, type ResultScope } from '../lib/cache/keys.js';
 import { cachedCompute } from '../lib/cache/single-flight.js';
-import type {
-  AnswerGenerator,
-  ChunkStore,
-  ContextChunk,
-  DocumentChunks,
-  TokenUsage,
-  UpsertResult,
-} from '../lib/domain.js';
-import { ErrorType, RaglineError } from '../lib/errors.js';
+import type { AnswerGenerator, ContextChunk } from '../lib/domain.js';
+import { ErrorType } from '../lib/errors.js';
 import { answerQuality } from '../lib/generation/quality.js';
-import { chunkDocument } from '../lib/ingest/chunker.js';
-import { readManifest, removeManifest, writeManifest, type ManifestRef } from '../lib/ingest/manifest.js';
-import {
-  discoverSources,
-  readDocuments,
-  readFrom,
-  START,
-  type FilePosition,
-  type SourceFile,
-  type SourceProblem,
-} from '../lib/ingest/sources.js';
-import { CircuitOpenError, refusedDependencies, type Breakers, type Dependency } from '../lib/resilience/breakers.js';
-import { tenantProblem } from '../lib/tenant.js';
-import type { Analyzer } from '../lib/retrieval/analyzer.js';
-import { validateDocument } from '../lib/retrieval/embedded-store.js';
-import type { SourceDocument } from '../lib/domain.js';
-import { queryLogger, redactQuery, type Logger } from '../lib/telemetry/logger.js';
-import type { Metrics } from '../lib/telemetry/metrics.js';
-import { withSpan } from '../lib/telemetry/tracing.js';
-import type { AnswerQueryResult, CacheReport, FallbackReason, QueryOptions } from '../contracts/query.js';
-import { queryInputProblem } from '../contracts/query.js';
-import { Registry } from 'prom-client';
-import { createEvalMetrics } from '../lib/eval/eval-metrics.js';
-import { createEvaluationActivities, type EvaluationDeps } from './evaluation.js';
-import { createImprovementActivities, type ImprovementDeps } from './improvement.js';
-import { createReindexActivities, type ReindexDeps } from './reindex.js';
 import type { ParamVersion } from '../lib/improve/params.js';
 import { searchTuning } from '../lib/improve/shadow.js';
-import { atBoundary, atIngestionBoundary } from './failures.js';
+import { CircuitOpenError, refusedDependencies } from '../lib/resilience/breakers.js';
+import type { StreamMessage } from '../lib/stream/token-channel.js';
+import { queryLogger, redactQuery } from '../lib/telemetry/logger.js';
+import { withSpan } from '../lib/telemetry/tracing.js';
+import type { AnswerQueryResult, CacheReport, QueryOptions } from '../contracts/query.js';
+import { queryInputProblem } from '../contracts/query.js';
+import type { ActivityDeps } from './deps.js';
+import { atBoundary } from './failures.js';
 import { keepAlive } from './heartbeat.js';
-import type { StreamMessage, TokenChannel } from '../lib/stream/token-channel.js';
-
-/** What ragline's activities need, injected by the composition root (workers/) or by a test. */
-export interface ActivityDeps {
-  store: ChunkStore;
-  cache: Cache;
-  /** Exact and near-duplicate answers over `cache`. */
-  resultCache: ResultCache;
-  /** The configured generator: an LLM, or the extractive one. */
-  generator: AnswerGenerator;
-  /** Always available; the fallback when the configured generator fails. */
-  extractive: AnswerGenerator;
-  analyzer: Analyzer;
-  metrics: Metrics;
-  logger: Logger;
-  settings: ActivitySettings;
-  /** Evaluation metrics and webhook; a test that leaves it out gets metrics on a private registry and no webhook. */
-  evaluation?: EvaluationDeps;
-  /** The query log and the per-tenant parameter store (versioned by the improvement loop). */
-  improvement: ImprovementDeps;
-  /** Where a streamed query's answer tokens are published while it is generated; unset, nothing streams. */
-  tokens?: TokenChannel;
-  /** This worker's breakers (the adapters above already go through them); unset with RAGLINE_BREAKERS=false. */
-  breakers?: Breakers;
-  /** Background re-embedding over the unguarded store; unset, `store` is used (refused unless it can re-embed). */
-  reindex?: ReindexDeps;
-}
-
-export interface ActivitySettings {
-  topK: number;
-  maxQueryChars: number;
-  chunkChars: number;
-  ingestBatch: number;
-  /** Where ingestion runs keep their file lists (`<RAGLINE_DATA_DIR>/ingest`). */
-  ingestDir: string;
-  /** Largest Markdown or text file, and largest JSONL line, ingested. */
-  maxDocumentBytes: number;
-  ttls: CacheTtls;
-  /** How long the last good answer to a question is kept for the store-down rung, in ms. */
-  staleTtlMs?: number;
-  /** Log a hash of the question instead of its text. */
-  redactQueries: boolean;
-  /** How long a query waits for an identical one already computing elsewhere before computing itself. */
-  stampedeWaitMs?: number;
-  /** `answerSettingsHash(config)`: cached answers are kept apart by every setting that changes them. */
-  answerSettings?: string;
-}
+import type {
+  CachedAnswer,
+  GenerateInput,
+  GenerateResult,
+  LookupResult,
+  RetrieveResult,
+  StaleLookup,
+} from './query-types.js';
 
 const SNIPPET_CHARS = 240;
 const DEFAULT_STALE_TTL_MS = 7 * 24 * 3600 * 1000;
@@ -103,136 +34,13 @@ interface StaleAnswer {
 }
 const FLIGHT_TTL_MS = 30_000;
 
-/** A cached answer: the parts of a result that do not depend on who asked or when. */
-export type CachedAnswer = Pick<
-  AnswerQueryResult,
-  'answer' | 'sources' | 'qualityScore' | 'model' | 'citations' | 'uncited' | 'corpusVersion'
->;
-
-/** The last good answer to a question, whatever the corpus version: the store-down rung. */
-export type StaleLookup = { status: 'hit'; answer: CachedAnswer; cachedAt: string } | { status: 'miss' };
-
-/**
- * `refused` lists the dependencies whose breaker in this worker would refuse a call right now (absent when none), so
- * the workflow takes their fallback without scheduling an activity only to see it refused. `unavailable`: the store's
- * breaker refused the corpus version the cache key needs, so no current answer could be looked up; `stale` is the
- * last good answer the store-down rung serves, read in the same step (absent when it could not be read).
- */
-export type LookupResult =
-  | { status: 'hit'; answer: CachedAnswer; cache: CacheReport; tookMs: number }
-  | {
-      status: 'miss';
-      key: string;
-      scope: ResultScope;
-      corpusVersion: number;
-      cache: CacheReport;
-      tookMs: number;
-      refused?: Dependency[];
-    }
-  | { status: 'unavailable'; refused: Dependency[]; cache: CacheReport; tookMs: number; stale?: StaleLookup };
-
-export interface RetrievedHit {
-  chunkId: string;
-  docId: string;
-  title: string;
-  snippet: string;
-  score: number;
-}
-
-export interface RetrieveResult {
-  hits: RetrievedHit[];
-  reason?: string;
-  /** Rungs retrieval stepped down by itself, such as `lexical-only` when the embedder is down. */
-  degradedReasons?: FallbackReason[];
-  /** Set when the dense leg was configured but not used: the hits are lexical only (see SearchResponse). */
-  retrievalDegraded?: 'embedder-unavailable' | 'embedding-mismatch';
-  corpusVersion: number;
-  tookMs: number;
-}
-
-export interface GenerateInput {
-  query: string;
-  tenant: string;
-  /** The result key of a cache miss: identical queries in flight at once share one generation under it. */
-  flightKey?: string;
-  /** Retrieved chunk ids, best first: the generator loads their text itself, so histories stay small. */
-  hits: Array<{ chunkId: string; score: number }>;
-  reason?: string;
-  /** Publish the answer's tokens on the query's stream channel as they are written (`options.stream`). */
-  stream?: boolean;
-  /**
-   * Set on the extractive fallback when the workflow skipped the generation activity because the LLM's breaker was
-   * refusing: the refusal is counted here, as the skipped call would have counted it.
-   */
-  circuitOpen?: boolean;
-}
-
-export interface GenerateResult {
-  answer: string;
-  citations: number[];
-  model: string;
-  qualityScore: number;
-  usage?: TokenUsage;
-  uncited?: boolean;
-  cached?: boolean;
-  tookMs: number;
-}
-
-export interface IngestBatchInput {
-  tenant: string;
-  slices: Array<{ file: SourceFile; offset: number; limit: number }>;
-}
-
-export interface IngestBatchResult {
-  added: number;
-  updated: number;
-  unchanged: number;
-  rejected: SourceProblem[];
-  corpusVersion: number;
-}
-
-/** A position in an ingestion run: the manifest's file index and where reading stopped in that file. */
-export type IngestCursor = FilePosition & { file: number };
-
-export interface DiscoverManifestResult {
-  manifest: ManifestRef;
-  files: number;
-  documentsTotal: number;
-  /** The first problems found (at most 100), so the result stays small for any tree. */
-  problems: SourceProblem[];
-  problemsTotal: number;
-}
-
-export interface IngestManifestBatchInput {
-  tenant: string;
-  manifest: ManifestRef;
-  cursor: IngestCursor;
-  /** Documents to read in this batch. */
-  limit: number;
-}
-
-export interface IngestManifestBatchResult extends IngestBatchResult {
-  /** Documents read (bad ones included), for progress. */
-  documents: number;
-  /** Rejected documents in this batch; `rejected` lists at most 100 of them. */
-  rejectedTotal: number;
-  cursor: IngestCursor;
-  done: boolean;
-}
-
-const MAX_REPORTED_PROBLEMS = 100;
-
-/**
- * A failure caused by what was sent rather than by the embedder's health: a vector of the wrong size or NaN, the
- * wrong number of vectors, or a text too large for it. Isolating the documents is worth it; a retry of the same
- * batch is not.
- */
-const isDocumentFault = (error: unknown): boolean =>
-  error instanceof RaglineError && (error.type === ErrorType.BadResponse || error.type === ErrorType.ContextLength);
-
 const NO_DOCUMENTS_ANSWER = "I couldn't find any document about that.";
 
-export const createActivities = (deps: ActivityDeps) => {
+/**
+ * The query path's activities (workflows/answer-query.ts): the result cache and its store-down rung, retrieval, and
+ * generation with its extractive fallback, shared by identical queries in flight and streamed when asked.
+ */
+export const createQueryActivities = (deps: ActivityDeps) => {
   const { store, cache, metrics, settings } = deps;
 
   /** One JSON line per query step, tied to the query by its workflow id; the question itself only if allowed. */
@@ -243,94 +51,6 @@ export const createActivities = (deps: ActivityDeps) => {
       message,
     );
   };
-
-  const checkTenant = (tenant: string) => {
-    const problem = tenantProblem(tenant);
-    if (problem)
-      throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: problem, nonRetryable: true });
-  };
-
-  /**
-   * Upserts `docs` in one step, heartbeating as their chunks are embedded, so a slow embedder that is making
-   * progress keeps the activity alive while a stuck one is found out at the heartbeat timeout. When the embedder
-   * answers something unusable for the batch (wrong count, dimensions or NaN; a text too large for it), each
-   * document is tried alone: its vectors are cached, so only the failing part is asked for again, and only the
-   * document at fault is rejected, by name.
-   */
-  const upsertIsolating = async (
-    tenant: string,
-    docs: DocumentChunks[],
-    result: IngestBatchResult,
-    sourceOf: (docId: string) => string,
-  ) => {
-    const context = Context.current();
-    let details: Record<string, unknown> = { stage: 'upsert', documents: docs.length };
-    const upsert = (batch: DocumentChunks[]) =>
-      store.upsertDocuments(tenant, batch, {
-        onEmbedded: (embedded, total) => {
-          details = { stage: 'embedding', documents: docs.length, embedded, total };
-          context.heartbeat(details);
-        },
-        signal: context.cancellationSignal,
-      });
-    return keepAlive(
-      async () => {
-        try {
-          return await upsert(docs);
-        } catch (error) {
-          if (!isDocumentFault(error) || docs.length === 1) throw error;
-          log.warn('embedding a batch failed on its content; trying its documents one by one', {
-            documents: docs.length,
-            error: (error as Error).message,
-          });
-        }
-        const outcomes: UpsertResult[] = [];
-        for (const doc of docs) {
-          try {
-            outcomes.push(...(await upsert([doc])));
-          } catch (error) {
-            if (!isDocumentFault(error)) throw error;
-            result.rejected.push({ source: sourceOf(doc.docId), reason: (error as Error).message });
-          }
-        }
-        return outcomes;
-      },
-      () => details,
-    );
-  };
-
-  /** Chunks and stores parsed documents in one upsert (one corpus-version step); bad ones go to `result.rejected`. */
-  const indexDocuments = async (tenant: string, parsed: SourceDocument[], result: IngestBatchResult) => {
-    const changedDocIds: string[] = [];
-    const docs = [];
-    for (const doc of parsed) {
-      const chunked = chunkDocument(doc, settings.chunkChars);
-      const problem = doc.text.trim() === '' ? `document ${doc.id} has no text` : validateDocument(chunked);
-      if (problem) result.rejected.push({ source: doc.source ?? doc.id, reason: problem });
-      else docs.push(chunked);
-    }
-    if (docs.length > 0) {
-      const sources = new Map(parsed.map((doc) => [doc.id, doc.source ?? doc.id]));
-      for (const outcome of await upsertIsolating(tenant, docs, result, (id) => sources.get(id) ?? id)) {
-        result[outcome.status] += 1;
-        if (outcome.status === 'updated') changedDocIds.push(outcome.docId);
-      }
-    }
-    // Results that cited a changed document are dropped now, not when the TTL runs out.
-    if (changedDocIds.length > 0) await invalidateDocuments(cache, tenant, changedDocIds);
-    for (const outcome of ['added', 'updated', 'unchanged'] as const) {
-      metrics.ingestedDocuments.inc({ outcome }, result[outcome]);
-    }
-    metrics.ingestedDocuments.inc({ outcome: 'rejected' }, result.rejected.length);
-    if (result.rejected.length > 0) log.warn('ingestion rejected documents', { rejected: result.rejected.length });
-    result.corpusVersion = await store.corpusVersion(tenant);
-  };
-
-  const discover = (paths: string[]) =>
-    discoverSources(paths, {
-      maxDocumentBytes: settings.maxDocumentBytes,
-      onProgress: (visited) => Context.current().heartbeat({ visited }),
-    });
 
   const checkQuery = (query: string, tenant: string) => {
     const problem = queryInputProblem({ query, tenant }, { maxQueryChars: settings.maxQueryChars });
@@ -497,19 +217,7 @@ export const createActivities = (deps: ActivityDeps) => {
     return found ? { status: 'hit' as const, ...found } : { status: 'miss' as const };
   };
 
-  const evaluation = createEvaluationActivities(
-    deps.evaluation ?? { metrics: createEvalMetrics(new Registry()), logger: deps.logger, webhookTimeoutMs: 5000 },
-  );
-
-  const improvement = createImprovementActivities(deps.improvement);
-
-  const reindex = createReindexActivities(deps.reindex ?? { store, kind: store.kind });
-
   return {
-    ...evaluation,
-    ...improvement,
-    ...reindex,
-
     /** The floor every latency figure is measured against: a local activity that does nothing. */
     async noop(): Promise<void> {},
 
@@ -666,128 +374,8 @@ export const createActivities = (deps: ActivityDeps) => {
         generateWith(deps.extractive, input, Context.current().cancellationSignal, deps.generator !== deps.extractive),
       );
     },
-
-    /** Discovery as started by ingestion runs of older code, which carry the whole file list in their history. */
-    async discoverSources(input: { paths: string[] }): Promise<{ files: SourceFile[]; problems: SourceProblem[] }> {
-      return atBoundary(() => discover(input.paths));
-    },
-
-    /** Walks the paths, writes the file list to the data dir and returns a reference to it with the totals. */
-    async discoverIngestManifest(input: { paths: string[] }): Promise<DiscoverManifestResult> {
-      return atBoundary(async () => {
-        const { workflowExecution: run, activityId } = Context.current().info;
-        const owner = run ? `${run.workflowId}\0${run.runId}` : `activity\0${activityId}`;
-        const id = createHash('sha256').update(owner).digest('hex').slice(0, 32);
-        const { files, problems } = await discover(input.paths);
-        await writeManifest(settings.ingestDir, id, files);
-        return {
-          manifest: { id, paths: input.paths },
-          files: files.length,
-          documentsTotal: files.reduce((sum, file) => sum + file.documents, 0),
-          problems: problems.slice(0, MAX_REPORTED_PROBLEMS),
-          problemsTotal: problems.length,
-        };
-      });
-    },
-
-    /**
-     * Reads, chunks and stores the next `limit` documents of a run from its cursor, across files; a bad document is
-     * reported and the rest go in. A JSONL file is read on from the byte where the previous batch stopped.
-     */
-    async ingestManifestBatch(input: IngestManifestBatchInput): Promise<IngestManifestBatchResult> {
-      return atIngestionBoundary(async () => {
-        checkTenant(input.tenant);
-        if (!Number.isInteger(input.limit) || input.limit < 1) {
-          throw ApplicationFailure.create({
-            type: ErrorType.InvalidInput,
-            message: `batch limit must be a positive integer, not ${input.limit}`,
-            nonRetryable: true,
-          });
-        }
-        const files = await readManifest(
-          settings.ingestDir,
-          input.manifest,
-          async (paths) => (await discover(paths)).files,
-        );
-        const result: IngestBatchResult = { added: 0, updated: 0, unchanged: 0, rejected: [], corpusVersion: 0 };
-        const parsed: SourceDocument[] = [];
-        let cursor = { ...input.cursor };
-        let documents = 0;
-        while (documents < input.limit && cursor.file < files.length) {
-          Context.current().heartbeat({ cursor });
-          const slice = await readFrom(files[cursor.file]!, cursor, input.limit - documents, settings.maxDocumentBytes);
-          documents += slice.next.doc - cursor.doc;
-          result.rejected.push(...slice.problems);
-          parsed.push(...slice.documents);
-          cursor = slice.exhausted ? { file: cursor.file + 1, ...START } : { file: cursor.file, ...slice.next };
-        }
-        await indexDocuments(input.tenant, parsed, result);
-        const done = cursor.file >= files.length;
-        if (done) await removeManifest(settings.ingestDir, input.manifest);
-        return {
-          ...result,
-          rejected: result.rejected.slice(0, MAX_REPORTED_PROBLEMS),
-          rejectedTotal: result.rejected.length,
-          documents,
-          cursor,
-          done,
-        };
-      });
-    },
-
-    /** Batches of ingestion runs started by older code: slices by document offset. */
-    async ingestBatch(input: IngestBatchInput): Promise<IngestBatchResult> {
-      return atIngestionBoundary(async () => {
-        checkTenant(input.tenant);
-        const result: IngestBatchResult = { added: 0, updated: 0, unchanged: 0, rejected: [], corpusVersion: 0 };
-        const parsed: SourceDocument[] = [];
-        for (const slice of input.slices) {
-          Context.current().heartbeat({ file: slice.file.path, offset: slice.offset });
-          const read = await readDocuments(slice.file, slice.offset, slice.limit);
-          result.rejected.push(...read.problems);
-          parsed.push(...read.documents);
-        }
-        await indexDocuments(input.tenant, parsed, result);
-        return result;
-      });
-    },
-
-    async deleteDocuments(input: {
-      tenant: string;
-      docIds: string[];
-    }): Promise<{ deleted: string[]; missing: string[]; corpusVersion: number }> {
-      return atIngestionBoundary(async () => {
-        checkTenant(input.tenant);
-        const outcome = await store.deleteDocuments(input.tenant, input.docIds);
-        if (outcome.deleted.length > 0) {
-          await invalidateDocuments(cache, input.tenant, outcome.deleted);
-          metrics.ingestedDocuments.inc({ outcome: 'deleted' }, outcome.deleted.length);
-        }
-        return { ...outcome, corpusVersion: await store.corpusVersion(input.tenant) };
-      });
-    },
-
-    /** Which of these document ids the tenant's corpus does not hold (evaluation sets name documents by id). */
-    async findUnknownDocIds(input: { tenant: string; docIds: string[] }): Promise<{ unknown: string[] }> {
-      return atBoundary(async () => {
-        const unknown: string[] = [];
-        for (const docId of input.docIds) {
-          if ((await store.documentHash(input.tenant, docId)) === undefined) unknown.push(docId);
-        }
-        return { unknown };
-      });
-    },
-
-    async describeCorpus(input: { tenant: string }) {
-      return atBoundary(async () => {
-        checkTenant(input.tenant);
-        return { tenant: input.tenant, store: store.kind, ...(await store.stats(input.tenant)) };
-      });
-    },
   };
 };
-
-export type Activities = ReturnType<typeof createActivities>;
 
 function snippet(text: string): string {
   const flat = text.replace(/\s+/g, ' ').trim();
