@@ -4,7 +4,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { normalizeQuery } from '../lib/cache/keys.js';
 import type { ChunkStore } from '../lib/domain.js';
-import { ErrorType, RaglineError } from '../lib/errors.js';
+import { ErrorType } from '../lib/errors.js';
 import { loadEvalSet } from '../lib/eval/dataset.js';
 import { analyzeQueryLog, type EvalSetProposal, type LogAnalysis } from '../lib/improve/analysis.js';
 import type { AuditEntry, MeasuredEffect, ParamStore } from '../lib/improve/param-store.js';
@@ -18,7 +18,6 @@ import {
 import type { QueryLogWriter } from '../lib/improve/query-log.js';
 import { beatsNoise, compareScores, evaluateParams } from '../lib/improve/shadow.js';
 import type { Analyzer } from '../lib/retrieval/analyzer.js';
-import { feedbackProblem } from '../lib/improve/feedback.js';
 import { evaluationWorkflowId, getEvaluationStatusQuery, proposeEvalItemsUpdate } from '../contracts/evaluation.js';
 import { LOOP_ACTOR } from '../contracts/improvement.js';
 import { atBoundary } from './failures.js';
@@ -90,7 +89,7 @@ export function loggedItemId(question: string): string {
   return `log-${createHash('sha256').update(normalizeQuery(question)).digest('hex').slice(0, 12)}`;
 }
 
-/** The improvement workflow's hands: read the query log, evaluate parameter sets, write versions, record feedback. */
+/** The improvement workflow's hands: read the query log, evaluate parameter sets, write versions. */
 export const createImprovementActivities = (deps: ImprovementDeps) => ({
   async analyzeQueryLog(input: { tenant: string; windowMs: number }): Promise<LogAnalysis> {
     return atBoundary(async () => {
@@ -244,33 +243,6 @@ export const createImprovementActivities = (deps: ImprovementDeps) => ({
       const done = (await deps.params.history(input.tenant)).find((e) => e.changeId === input.changeId);
       if (done) return done;
       return deps.params.rollback(input.tenant, input.actor, input.reason, input.changeId);
-    });
-  },
-
-  /** Joins feedback to a logged query; an id the log does not hold is refused. */
-  async recordFeedback(input: {
-    queryId: string;
-    score: number;
-    comment?: string;
-    tenant?: string;
-  }): Promise<{ queryId: string; tenant: string }> {
-    return atBoundary(async () => {
-      const problem = feedbackProblem(input);
-      if (problem)
-        throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: problem, nonRetryable: true });
-      // A query answered moments ago may still sit in this worker's write buffer.
-      await deps.queryLog.flush();
-      const found = await deps.queryLog.store.find(input.queryId);
-      if (!found || (input.tenant !== undefined && found.tenant !== input.tenant))
-        throw new RaglineError(ErrorType.NotFound, `no logged query with id ${input.queryId}`);
-      await deps.queryLog.store.addFeedback({
-        queryId: input.queryId,
-        tenant: found.tenant,
-        at: new Date().toISOString(),
-        score: input.score,
-        comment: input.comment,
-      });
-      return { queryId: input.queryId, tenant: found.tenant };
     });
   },
 });

@@ -8,7 +8,8 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { createActivities, GenerateResult, RetrievedHit } from '../activities/index.js';
+import type { createActivities } from '../activities/index.js';
+import type { GenerateResult, RetrievedHit } from '../activities/query-types.js';
 import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../lib/errors.js';
 import {
   DEFAULT_DEADLINE_MS,
