@@ -7,7 +7,7 @@ import { Connection } from '@temporalio/client';
 import { SEARCH_ATTRIBUTE_TYPES } from '../contracts/search-attributes.js';
 
 export const TEMPORAL_CLI_VERSION = 'v1.5.1';
-const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const TOOLS_BIN_DIR = path.join(projectRoot, '.tools', 'bin');
 
 /**
