@@ -5,6 +5,7 @@ import { invalidateDocuments } from '../lib/cache/index.js';
 import type { DocumentChunks, SourceDocument, UpsertResult } from '../lib/domain.js';
 import { ErrorType, RaglineError } from '../lib/errors.js';
 import { chunkDocument } from '../lib/ingest/chunker.js';
+import { documentFieldsProblem } from '../lib/ingest-limits.js';
 import { readManifest, removeManifest, writeManifest, type ManifestRef } from '../lib/ingest/manifest.js';
 import {
   discoverSources,
@@ -140,6 +141,12 @@ export const createIngestionActivities = (deps: ActivityDeps) => {
     const changedDocIds: string[] = [];
     const docs = [];
     for (const doc of parsed) {
+      // Sizes first: a megabyte id or title is refused before chunking copies it into every chunk.
+      const fieldsProblem = documentFieldsProblem(doc);
+      if (fieldsProblem) {
+        result.rejected.push({ source: doc.source ?? '(document with an oversized id)', reason: fieldsProblem });
+        continue;
+      }
       const chunked = chunkDocument(doc, settings.chunkChars);
       const problem = doc.text.trim() === '' ? `document ${doc.id} has no text` : validateDocument(chunked);
       if (problem) result.rejected.push({ source: doc.source ?? doc.id, reason: problem });

@@ -79,6 +79,31 @@ describe('ingestion workflow', () => {
     );
   });
 
+  it('rejects a document whose id or title is over its limit and ingests the rest of the batch', async () => {
+    const dir = await tempDir('ragline-docs-');
+    await fs.writeFile(
+      path.join(dir, 'big.jsonl'),
+      [
+        JSON.stringify({ _id: 'ok-1', title: 'Cogs', text: 'Cogs mesh with other cogs.' }),
+        JSON.stringify({ _id: 'i'.repeat(1024 * 1024), title: 'Huge id', text: 'An id a megabyte long.' }),
+        JSON.stringify({ _id: 'big-title', title: 'T'.repeat(1024 * 1024), text: 'A title a megabyte long.' }),
+        JSON.stringify({ _id: 'ok-2', title: 'Belts', text: 'Belts carry power between pulleys.' }),
+      ].join('\n'),
+    );
+    const tenant = newTenant();
+    const result = await ingest([dir], tenant);
+    expect(result).toMatchObject({ added: 2, rejected: 2 });
+    const reasons = result.problems.map((p) => `${path.basename(p.source)} ${p.reason}`);
+    expect(reasons).toEqual([
+      expect.stringMatching(
+        /^big\.jsonl:2 document id i{60}… \(1048576 characters\) is 1048576 bytes; the maximum is 512$/,
+      ),
+      'big.jsonl:3 document big-title: title is 1048576 bytes; the maximum is 1024',
+    ]);
+    const answer = await ask('What carries power between pulleys?', tenant);
+    expect(answer.sources.map((s) => s.docId)).toContain('ok-2');
+  });
+
   it('is idempotent: ingesting the same folder again changes nothing', async () => {
     const tenant = newTenant();
     const before = await ingest([docsDir], tenant);
