@@ -168,16 +168,28 @@ export class ImprovementLoop {
     return proposal;
   }
 
-  /** A signal has no caller to refuse: the rules of the Updates apply, and a refused decision is logged and dropped. */
+  /**
+   * A signal has no caller to refuse: the rules of the Updates apply, and a refused decision is logged and dropped. So is
+   * one that cannot be carried out (a malformed payload, a failed write): a signal handler that throws fails the workflow.
+   */
   private async decideBySignal(request: DecideProposalSignalInput): Promise<void> {
-    const problem =
-      decisionProblem(this.state, request, Date.now()) ??
-      (request.decision === 'approve' ? this.staleProblem(request.proposalId) : undefined);
-    if (problem) {
-      log.warn('proposal decision ignored', { proposalId: request.proposalId, operator: request.operator, problem });
-      return;
+    try {
+      const problem =
+        decisionProblem(this.state, request, Date.now()) ??
+        (request.decision === 'approve' ? this.staleProblem(request.proposalId) : undefined);
+      if (problem) {
+        log.warn('proposal decision ignored', { proposalId: request.proposalId, operator: request.operator, problem });
+        return;
+      }
+      await this.decide(request.decision === 'approve' ? 'approve' : 'reject', request);
+    } catch (failure) {
+      const cause = failure instanceof ActivityFailure ? failure.cause : failure;
+      log.warn('proposal decision failed', {
+        proposalId: request?.proposalId,
+        operator: request?.operator,
+        problem: cause instanceof Error ? cause.message : String(cause),
+      });
     }
-    await this.decide(request.decision === 'approve' ? 'approve' : 'reject', request);
   }
 
   private async setParams(request: SetParamsInput): Promise<AuditEntry> {
