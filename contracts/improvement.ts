@@ -63,6 +63,11 @@ export interface ParamProposal {
   decidedAt?: string;
   decisionReason?: string;
   appliedVersion?: number;
+  /**
+   * Why the last approval could not be applied (the parameter store refused or was down). The proposal stays
+   * pending, so it can be approved again; cleared once an approval is applied.
+   */
+  applyError?: string;
 }
 
 export type CycleOutcome = 'auto-applied' | 'proposed' | 'no-gain' | 'awaiting-approval' | 'no-eval-set' | 'failed';

@@ -1,3 +1,4 @@
+// Over 400 lines: one class holds the loop's state and every handler that changes it, so each rule reads in one place.
 import {
   ActivityFailure,
   ApplicationFailure,
@@ -67,6 +68,8 @@ export class ImprovementLoop {
   readonly state: ImprovementState;
   private readonly tenant: string;
   private runNow = false;
+  /** Proposals whose approval is being written: a second decision on one waits for the outcome, refused. */
+  private readonly applying = new Set<string>();
 
   constructor(private readonly input: ImprovementInput) {
     this.tenant = input.tenant;
@@ -89,11 +92,15 @@ export class ImprovementLoop {
     setHandler(approveProposalUpdate, (request) => this.decide('approve', request), {
       validator: (request) => {
         refuse(decisionProblem(this.state, request, Date.now()));
+        refuse(this.applyingProblem(request.proposalId));
         refuse(this.staleProblem(request.proposalId));
       },
     });
     setHandler(rejectProposalUpdate, (request) => this.decide('reject', request), {
-      validator: (request) => refuse(decisionProblem(this.state, request, Date.now())),
+      validator: (request) => {
+        refuse(decisionProblem(this.state, request, Date.now()));
+        refuse(this.applyingProblem(request.proposalId));
+      },
     });
     setHandler(decideProposalSignal, (request) => this.decideBySignal(request));
     setHandler(setParamsUpdate, (request) => this.setParams(request), {
@@ -143,27 +150,43 @@ export class ImprovementLoop {
 
   private async decide(decision: 'approve' | 'reject', request: DecideProposalInput): Promise<ParamProposal> {
     const proposal = this.state.proposals.find((p) => p.id === request.proposalId)!;
-    proposal.decidedBy = request.operator;
-    proposal.decidedAt = new Date(Date.now()).toISOString();
-    proposal.decisionReason = request.reason;
+    const decidedAt = new Date(Date.now()).toISOString();
+    const record = (status: 'approved' | 'rejected') => {
+      proposal.status = status;
+      proposal.decidedBy = request.operator;
+      proposal.decidedAt = decidedAt;
+      proposal.decisionReason = request.reason;
+    };
     if (decision === 'reject') {
-      proposal.status = 'rejected';
+      record('rejected');
       this.publish();
       return proposal;
     }
-    proposal.status = 'approved';
-    const entry = await quick.applyParams({
-      tenant: this.tenant,
-      params: proposal.params,
-      actor: request.operator,
-      action: 'apply',
-      reason: request.reason,
-      effect: proposal.effect,
-      proposalId: proposal.id,
-      changeId: this.changeId(proposal.id),
-    });
-    proposal.appliedVersion = entry.toVersion;
-    this.remember(entry);
+    // Approved means applied: the proposal is marked only once the new version is written. Until then it stays
+    // pending, and a second decision while this one is being applied is refused (see applying).
+    this.applying.add(proposal.id);
+    try {
+      const entry = await quick.applyParams({
+        tenant: this.tenant,
+        params: proposal.params,
+        actor: request.operator,
+        action: 'apply',
+        reason: request.reason,
+        effect: proposal.effect,
+        proposalId: proposal.id,
+        changeId: this.changeId(proposal.id),
+      });
+      record('approved');
+      delete proposal.applyError;
+      proposal.appliedVersion = entry.toVersion;
+      this.remember(entry);
+    } catch (failure) {
+      const cause = failure instanceof ActivityFailure ? failure.cause : failure;
+      proposal.applyError = cause instanceof Error ? cause.message : String(cause);
+      throw failure;
+    } finally {
+      this.applying.delete(proposal.id);
+    }
     this.publish();
     return proposal;
   }
@@ -176,6 +199,7 @@ export class ImprovementLoop {
     try {
       const problem =
         decisionProblem(this.state, request, Date.now()) ??
+        this.applyingProblem(request.proposalId) ??
         (request.decision === 'approve' ? this.staleProblem(request.proposalId) : undefined);
       if (problem) {
         log.warn('proposal decision ignored', { proposalId: request.proposalId, operator: request.operator, problem });
@@ -218,6 +242,10 @@ export class ImprovementLoop {
     return entry;
   }
 
+  private applyingProblem(proposalId: string): string | undefined {
+    return this.applying.has(proposalId) ? `proposal ${proposalId} is being applied` : undefined;
+  }
+
   // A change measured against another version than the current one was never measured against what it replaces.
   private staleProblem(proposalId: string): string | undefined {
     const proposal = this.state.proposals.find((p) => p.id === proposalId);
@@ -230,7 +258,7 @@ export class ImprovementLoop {
   private armExpiry(proposal: ParamProposal): void {
     void (async () => {
       await sleep(Math.max(Date.parse(proposal.expiresAt) - Date.now(), 1));
-      if (proposal.status === 'pending') {
+      if (proposal.status === 'pending' && !this.applying.has(proposal.id)) {
         proposal.status = 'expired';
         this.publish();
       }

@@ -14,6 +14,8 @@ import { RedisQueryLog, type QueryRecord } from '../../lib/improve/query-log.js'
 import type { AnswerQueryResult } from '../../contracts/query.js';
 import { answerQueryWorkflow } from '../../workflows/index.js';
 import {
+  decideProposalSignal,
+  getImprovementStatusQuery,
   improvementWorkflowId,
   rollbackParamsUpdate,
   setParamsUpdate,
@@ -131,6 +133,52 @@ describe('continuous improvement on a real dev server', () => {
     expect(audit.at(-1)).toMatchObject({ actor: 'alice', proposalId: proposal!.id, reason: 'measured gain, reviewed' });
     // Approving twice is refused: it was decided.
     expect((await refusal(improvement.approve(tenant, proposal!.id, 'alice', 'again'))).message).toMatch(/already/);
+  });
+
+  it('marks a proposal approved only once it is applied: a failed apply leaves it pending, and the loop runs on', async () => {
+    const tenant = await tenantWith({ autoApplyScale: 0 });
+    await improvement.setParams(tenant, { topK: 1 }, 'alice', 'start from a poor configuration');
+    await improvement.runNow(tenant);
+    const [proposal] = (await waitFor(tenant, (s) => s.cycles === 1)).pending;
+    const params = ragline.runtime.deps.improvement.params;
+    const apply = params.apply.bind(params);
+    // The parameter store refuses the write, as it does for a configured default out of bounds.
+    params.apply = async () => {
+      throw new RaglineError(ErrorType.Configuration, 'RAGLINE_TOP_K is out of bounds');
+    };
+    try {
+      const failed = await refusal(improvement.approve(tenant, proposal!.id, 'alice', 'measured gain'));
+      expect(failed.message).toMatch(/RAGLINE_TOP_K is out of bounds/);
+      // The same by signal (`approvals approve --async`), and a signal with no payload: logged, never fatal.
+      await improvement.decideAsync(tenant, 'approve', proposal!.id, 'alice', 'measured gain');
+      const handle = env.client.workflow.getHandle(improvementWorkflowId(tenant));
+      await handle.signal(decideProposalSignal, undefined as never);
+      // The signal's attempt has ended once no activity is pending and the query (ordered after it) answers.
+      await waitUntil(
+        'the signalled approval to finish',
+        async () => (await handle.describe()).raw.pendingActivities?.length ?? 0,
+        (pending) => pending === 0,
+      );
+      const after = await improvement.status(tenant);
+      expect(after.pending).toHaveLength(1);
+      expect(after.pending[0]).toMatchObject({
+        id: proposal!.id,
+        status: 'pending',
+        applyError: expect.stringMatching(/out of bounds/),
+      });
+      expect(after.pending[0]!.appliedVersion).toBeUndefined();
+      expect(after.current?.version).toBe(1);
+    } finally {
+      params.apply = apply;
+    }
+    const handle = env.client.workflow.getHandle(improvementWorkflowId(tenant));
+    expect((await handle.describe()).status.name).toBe('RUNNING');
+    expect(await handle.query(getImprovementStatusQuery)).toMatchObject({ cycles: 1 });
+    // Once the store takes writes again, the same proposal can be approved, and it is then applied.
+    const approved = await improvement.approve(tenant, proposal!.id, 'alice', 'store is back');
+    expect(approved).toMatchObject({ status: 'approved', decidedBy: 'alice', appliedVersion: 2 });
+    expect(approved.applyError).toBeUndefined();
+    expect((await improvement.status(tenant)).current?.version).toBe(2);
   });
 
   it('lets an unanswered proposal expire, after which approving it is refused', async () => {
