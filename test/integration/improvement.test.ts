@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EvaluationClient } from '../../client/evaluation-client.js';
 import { ImprovementClient } from '../../client/improvement-client.js';
-import { createHttpApi } from '../../client/http-api.js';
+import { createHttpApi } from '../../http/server.js';
 import { RaglineClient } from '../../client/ragline-client.js';
 import { ErrorType, RaglineError } from '../../lib/errors.js';
 import { RedisQueryLog, type QueryRecord } from '../../lib/improve/query-log.js';

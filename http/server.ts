@@ -52,9 +52,9 @@ export const ApiErrorType = {
   RateLimited: 'RateLimited',
   Internal: 'InternalError',
 } as const;
-import { ImprovementClient } from './improvement-client.js';
-import { QueryTimeoutError, type RaglineClient } from './ragline-client.js';
-import type { AnswerStream } from './answer-stream.js';
+import { ImprovementClient } from '../client/improvement-client.js';
+import { QueryTimeoutError, type RaglineClient } from '../client/ragline-client.js';
+import type { AnswerStream } from '../client/answer-stream.js';
 
 const STATUS_BY_TYPE: Record<string, number> = {
   [ErrorType.InvalidInput]: 400,

@@ -2,13 +2,13 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { ErrorType } from '../lib/errors.js';
-import { loadEvalSet } from '../lib/eval/dataset.js';
-import { TENANT_PATTERN } from '../contracts/query.js';
-import { MAX_REASON_CHARS, type ImprovementStatus, type ParamProposal } from '../contracts/improvement.js';
-import { EvaluationClient } from './evaluation-client.js';
-import { ApiErrorType, errors, HttpError, type RouteContext, type TypedApp } from './http-api.js';
-import { ImprovementClient } from './improvement-client.js';
+import { ErrorType } from '../../lib/errors.js';
+import { loadEvalSet } from '../../lib/eval/dataset.js';
+import { TENANT_PATTERN } from '../../contracts/query.js';
+import { MAX_REASON_CHARS, type ImprovementStatus, type ParamProposal } from '../../contracts/improvement.js';
+import { EvaluationClient } from '../../client/evaluation-client.js';
+import { ApiErrorType, errors, HttpError, type RouteContext, type TypedApp } from '../server.js';
+import { ImprovementClient } from '../../client/improvement-client.js';
 
 export interface OperatorRoutesOptions {
   /** Evaluation set whose continuous evaluation `/v1/evaluation` addresses by default (RAGLINE_EVAL_SET). */
