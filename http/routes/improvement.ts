@@ -1,21 +1,12 @@
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import type { FastifyRequest } from 'fastify';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ErrorType } from '../../lib/errors.js';
-import { loadEvalSet } from '../../lib/eval/dataset.js';
-import { TENANT_PATTERN } from '../../contracts/query.js';
 import { MAX_REASON_CHARS, type ImprovementStatus, type ParamProposal } from '../../contracts/improvement.js';
-import { EvaluationClient } from '../../client/evaluation-client.js';
-import { ApiErrorType, errors, HttpError, type RouteContext, type TypedApp } from '../server.js';
-import { ImprovementClient } from '../../client/improvement-client.js';
-
-export interface OperatorRoutesOptions {
-  /** Evaluation set whose continuous evaluation `/v1/evaluation` addresses by default (RAGLINE_EVAL_SET). */
-  evalSet: string;
-}
-
-const Tenant = z.string().regex(TENANT_PATTERN, "1–63 letters, digits, '-' or '_'");
+import { operatorOf } from '../auth.js';
+import type { RouteContext, TypedApp } from '../context.js';
+import { ApiErrorType, errors, HttpError } from '../errors.js';
+import { Tenant } from '../schemas.js';
 
 const ParamsSchema = z.object({
   topK: z.number(),
@@ -67,183 +58,82 @@ const Decision = z
   })
   .meta({ id: 'Decision' });
 
-const EvaluationSummary = z
-  .looseObject({
-    tenant: z.string(),
-    setName: z.string(),
-    phase: z.string(),
-    paused: z.boolean(),
-    batches: z.int(),
-    questions: z.int(),
-    settings: z.object({ intervalMs: z.number(), batchSize: z.number() }),
-    trend: z.number(),
-    firing: z.array(z.string()),
-    nextBatchAt: z.string().optional(),
-    lastError: z.string().optional(),
-  })
-  .meta({ id: 'EvaluationStatus' });
-
 /** A proposal as the response schema sees it: its listed fields, and any later ones passed through. */
 const asBody = (proposal: ParamProposal) => proposal as ParamProposal & Record<string, unknown>;
 
-const SetName = z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, "1–100 letters, digits, '.', '_' or '-'");
-
 /**
- * The operators' side of the HTTP API: a tenant's approval requests (list, approve, reject) and its continuous
- * evaluation (status, run now). Deciding needs an operator's token; the workflow's allowlist has the last word.
+ * A tenant's approval requests from its improvement loop: list, approve, reject. Deciding needs an operator's token;
+ * the workflow's allowlist has the last word.
  */
-export function operatorRoutes(client: Client, taskQueue: string, options: OperatorRoutesOptions) {
-  const improvement = new ImprovementClient(client, taskQueue);
-  const evaluation = new EvaluationClient(client, taskQueue);
-  let defaultSet: Promise<string> | undefined;
-  const setNameOf = (requested?: string) =>
-    requested ? Promise.resolve(requested) : (defaultSet ??= loadEvalSet(options.evalSet).then((set) => set.name));
+export function approvalRoutes(app: TypedApp, { ragline, tenantOf }: RouteContext): void {
+  const api = app.withTypeProvider<ZodTypeProvider>();
+  const improvement = ragline.improvement;
 
-  return (app: TypedApp, context: RouteContext) => {
-    const api = app.withTypeProvider<ZodTypeProvider>();
-
-    const improvementStatus = async (tenant: string): Promise<ImprovementStatus> => {
-      try {
-        return await improvement.status(tenant);
-      } catch (error) {
-        if (error instanceof WorkflowNotFoundError || (error as { type?: string }).type === ErrorType.NotFound)
-          throw new HttpError(404, ErrorType.NotFound, `no improvement workflow runs for tenant ${tenant}`);
-        throw error;
-      }
-    };
-
-    api.get(
-      '/v1/approvals',
-      {
-        schema: {
-          summary: "Parameter changes of the caller's tenant waiting for an operator (all proposals with all=true)",
-          querystring: z.strictObject({ all: z.stringbool().optional(), tenant: Tenant.optional() }),
-          response: {
-            200: z.object({ tenant: z.string(), approvers: z.array(z.string()), proposals: z.array(Proposal) }),
-            ...errors(400, 401, 403, 404, 429, 500, 503),
-          },
-        },
-      },
-      async (request) => {
-        const tenant = context.tenantOf(request, request.query.tenant);
-        const status = await improvementStatus(tenant);
-        return {
-          tenant,
-          approvers: status.settings.approvers,
-          proposals: (request.query.all ? status.proposals : status.pending).map(asBody),
-        };
-      },
-    );
-
-    for (const decision of ['approve', 'reject'] as const) {
-      api.post(
-        `/v1/approvals/:id/${decision}`,
-        {
-          schema: {
-            summary: `${decision === 'approve' ? 'Approve' : 'Reject'} a proposal: operator tokens only, on the workflow's approvers allowlist`,
-            description:
-              "An Update: the verdict comes back at once and a refused decision changes nothing. 403 for an app's " +
-              'token or an operator not on the allowlist, 404 for an unknown proposal, 409 for one already decided or expired.',
-            params: z.object({ id: z.string().min(1).max(100) }),
-            body: Decision,
-            response: { 200: Proposal, ...errors(400, 401, 403, 404, 409, 413, 415, 429, 500, 503) },
-          },
-        },
-        async (request) => {
-          const tenant = context.tenantOf(request, request.body.tenant);
-          const operator = operatorOf(request, request.body.operator);
-          const status = await improvementStatus(tenant);
-          // Checked here first so each refusal gets its own status code; the workflow's validator re-checks
-          // everything, so a decision racing another one is still refused (as a 409).
-          refusal(status, request.params.id, operator);
-          const decide = decision === 'approve' ? improvement.approve : improvement.reject;
-          try {
-            return asBody(await decide.call(improvement, tenant, request.params.id, operator, request.body.reason));
-          } catch (error) {
-            if ((error as { type?: string }).type === ErrorType.InvalidInput)
-              throw new HttpError(409, ApiErrorType.Conflict, (error as Error).message);
-            throw error;
-          }
-        },
-      );
+  const improvementStatus = async (tenant: string): Promise<ImprovementStatus> => {
+    try {
+      return await improvement.status(tenant);
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError || (error as { type?: string }).type === ErrorType.NotFound)
+        throw new HttpError(404, ErrorType.NotFound, `no improvement workflow runs for tenant ${tenant}`);
+      throw error;
     }
+  };
 
-    const evaluationOf = async (tenant: string, set?: string) => {
-      const setName = await setNameOf(set);
-      try {
-        return { setName, status: await evaluation.status(tenant, setName) };
-      } catch (error) {
-        if (error instanceof WorkflowNotFoundError)
-          throw new HttpError(
-            404,
-            ErrorType.NotFound,
-            `no evaluation of set ${setName} runs for tenant ${tenant}; start it with \`ragline eval start\``,
-          );
-        throw error;
-      }
-    };
+  api.get(
+    '/v1/approvals',
+    {
+      schema: {
+        summary: "Parameter changes of the caller's tenant waiting for an operator (all proposals with all=true)",
+        querystring: z.strictObject({ all: z.stringbool().optional(), tenant: Tenant.optional() }),
+        response: {
+          200: z.object({ tenant: z.string(), approvers: z.array(z.string()), proposals: z.array(Proposal) }),
+          ...errors(400, 401, 403, 404, 429, 500, 503),
+        },
+      },
+    },
+    async (request) => {
+      const tenant = tenantOf(request, request.query.tenant);
+      const status = await improvementStatus(tenant);
+      return {
+        tenant,
+        approvers: status.settings.approvers,
+        proposals: (request.query.all ? status.proposals : status.pending).map(asBody),
+      };
+    },
+  );
 
-    const EvalQuery = z.strictObject({
-      set: SetName.optional().describe('Evaluation set name (default: the server’s RAGLINE_EVAL_SET)'),
-      tenant: Tenant.optional(),
-    });
-
-    api.get(
-      '/v1/evaluation',
+  for (const decision of ['approve', 'reject'] as const) {
+    api.post(
+      `/v1/approvals/:id/${decision}`,
       {
         schema: {
-          summary: "Status of the caller's tenant's continuous evaluation: last batch, baseline, trend, firing alerts",
-          querystring: EvalQuery,
-          response: { 200: EvaluationSummary, ...errors(400, 401, 403, 404, 429, 500, 503) },
+          summary: `${decision === 'approve' ? 'Approve' : 'Reject'} a proposal: operator tokens only, on the workflow's approvers allowlist`,
+          description:
+            "An Update: the verdict comes back at once and a refused decision changes nothing. 403 for an app's " +
+            'token or an operator not on the allowlist, 404 for an unknown proposal, 409 for one already decided or expired.',
+          params: z.object({ id: z.string().min(1).max(100) }),
+          body: Decision,
+          response: { 200: Proposal, ...errors(400, 401, 403, 404, 409, 413, 415, 429, 500, 503) },
         },
       },
       async (request) => {
-        const { status } = await evaluationOf(context.tenantOf(request, request.query.tenant), request.query.set);
-        return status as typeof status & Record<string, unknown>;
+        const tenant = tenantOf(request, request.body.tenant);
+        const operator = operatorOf(request, request.body.operator);
+        const status = await improvementStatus(tenant);
+        // Checked here first so each refusal gets its own status code; the workflow's validator re-checks
+        // everything, so a decision racing another one is still refused (as a 409).
+        refusal(status, request.params.id, operator);
+        const decide = decision === 'approve' ? improvement.approve : improvement.reject;
+        try {
+          return asBody(await decide.call(improvement, tenant, request.params.id, operator, request.body.reason));
+        } catch (error) {
+          if ((error as { type?: string }).type === ErrorType.InvalidInput)
+            throw new HttpError(409, ApiErrorType.Conflict, (error as Error).message);
+          throw error;
+        }
       },
     );
-
-    api.post(
-      '/v1/evaluation/run',
-      {
-        schema: {
-          summary: "Run a batch of the caller's tenant's continuous evaluation now instead of at its next interval",
-          querystring: EvalQuery,
-          response: {
-            202: z.object({ tenant: z.string(), setName: z.string(), batches: z.int().describe('Batches so far') }),
-            ...errors(400, 401, 403, 404, 429, 500, 503),
-          },
-        },
-      },
-      async (request, reply) => {
-        const tenant = context.tenantOf(request, request.query.tenant);
-        const { setName, status } = await evaluationOf(tenant, request.query.set);
-        await evaluation.runNow(tenant, setName);
-        return reply.code(202).send({ tenant, setName, batches: status.batches });
-      },
-    );
-  };
-}
-
-/**
- * Who decides. With tokens: the operator named in the token, never one named in the body, so an app's token cannot
- * approve by claiming a name. Without tokens (a loopback-only server): the operator the body names.
- */
-function operatorOf(request: FastifyRequest, named?: string): string {
-  const caller = request.caller;
-  if (!caller) {
-    if (!named) throw new HttpError(400, ErrorType.InvalidInput, 'body.operator: required on a server without tokens');
-    return named;
   }
-  if (!caller.operator)
-    throw new HttpError(
-      403,
-      ApiErrorType.Forbidden,
-      "this is an app's token: deciding approvals needs an operator's token (ragline token create --operator <name>)",
-    );
-  if (named !== undefined && named !== caller.operator)
-    throw new HttpError(403, ApiErrorType.Forbidden, `this token acts as operator ${caller.operator}, not ${named}`);
-  return caller.operator;
 }
 
 /** The first reason the workflow would refuse this decision, as the HTTP error that says it best. */
