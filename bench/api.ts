@@ -20,7 +20,7 @@ import { Client } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
-import { createHttpApi } from '../client/http-api.js';
+import { createHttpApi } from '../http/server.js';
 import { RaglineClient } from '../client/ragline-client.js';
 import { createApiToken, parseApiTokens } from '../lib/api-tokens.js';
 import type { AnswerQueryResult } from '../contracts/query.js';

@@ -8,7 +8,7 @@
 import path from 'node:path';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { createParser } from 'eventsource-parser';
-import { createHttpApi } from '../client/http-api.js';
+import { createHttpApi } from '../http/server.js';
 import { RaglineClient } from '../client/ragline-client.js';
 import { RedisTokenChannel, type TokenChannel } from '../lib/stream/token-channel.js';
 import { ingestDocumentsWorkflow } from '../workflows/index.js';

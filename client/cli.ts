@@ -709,8 +709,8 @@ async function startApi(
     );
   }
   const bind = host ?? (tokens.length > 0 ? '0.0.0.0' : '127.0.0.1');
-  const { createHttpApi } = await import('./http-api.js');
-  const { operatorRoutes } = await import('./http-operator-routes.js');
+  // eslint-disable-next-line import/no-restricted-paths -- until this file moves to cli/, the layer above http/ (#23)
+  const { createHttpApi, operatorRoutes } = await import('../http/server.js');
   const api = await createHttpApi(client, {
     tokens,
     rateLimitPerMinute: config.RAGLINE_API_RATE_LIMIT,

@@ -5,15 +5,8 @@ import {
   WorkflowFailedError,
   WorkflowNotFoundError,
   type ClientInterceptors,
-  type WorkflowHandle,
 } from '@temporalio/client';
-import {
-  ApplicationFailure,
-  defaultPayloadConverter,
-  TimeoutFailure,
-  TypedSearchAttributes,
-  type Payload,
-} from '@temporalio/common';
+import { ApplicationFailure, TimeoutFailure, TypedSearchAttributes } from '@temporalio/common';
 import { normalizeQuery } from '../lib/cache/keys.js';
 import type { Config } from '../lib/config.js';
 import { temporalTarget } from '../lib/temporal/target.js';
@@ -24,20 +17,20 @@ import {
   type AnswerQueryInput,
   type AnswerQueryResult,
 } from '../contracts/query.js';
-import {
-  getIngestProgressQuery,
-  type DeleteDocumentsResult,
-  type IngestDocumentsResult,
-  type IngestProgress,
-} from '../contracts/ingest.js';
+import { getIngestProgressQuery, type DeleteDocumentsResult, type IngestDocumentsResult } from '../contracts/ingest.js';
 import { queryInputProblem } from '../contracts/query.js';
 import { batchSizeProblem } from '../lib/ingest-limits.js';
 import { tenantProblem } from '../lib/tenant.js';
 import { tenantSearchAttribute } from '../contracts/search-attributes.js';
 import { remoteTokenChannel, type TokenChannel } from '../lib/stream/token-channel.js';
 import { AnswerStream } from './answer-stream.js';
+import { batchInFlight, type IngestProgressReport } from './ingest-progress.js';
+import { EvaluationClient } from './evaluation-client.js';
+import { ImprovementClient } from './improvement-client.js';
 import { reindexProgress, runReindex } from './reindex-client.js';
 import type { ReindexEmbeddingsResult, ReindexProgress } from '../contracts/reindex.js';
+
+export type { IngestProgressReport } from './ingest-progress.js';
 
 /** `query-<tenant>-<hash of the question>-<UTC time>-<random>`: readable in the Temporal UI, unique under load. */
 export function queryWorkflowId(tenant: string, query: string, now = new Date()): string {
@@ -111,14 +104,26 @@ export interface ClientStreams {
   ownsTokens?: boolean;
 }
 
-/** ragline's client API: what the CLI, the HTTP API and applications use to start ragline's workflows. */
+/**
+ * ragline's client API: what the CLI, the HTTP API and applications use to start ragline's workflows. Like the
+ * Temporal `Client` (`client.workflow`, `client.schedule`), the long-running workflows get a sub-client each, made
+ * once over the same Temporal client and task queue: `ragline.evaluation`, `ragline.improvement`.
+ */
 export class RaglineClient {
+  /** Continuous evaluation of a tenant's sets, and one-off passes over a set. */
+  readonly evaluation: EvaluationClient;
+  /** The improvement loop (its proposals, approvals and parameters) and feedback on answers. */
+  readonly improvement: ImprovementClient;
+
   constructor(
     readonly client: Client,
     readonly taskQueue: string,
     private readonly limits: ClientLimits,
     private readonly streams: ClientStreams = {},
-  ) {}
+  ) {
+    this.evaluation = new EvaluationClient(client, taskQueue);
+    this.improvement = new ImprovementClient(client, taskQueue);
+  }
 
   static async connect(
     config: Config,
@@ -376,26 +381,4 @@ async function unwrap<T>(run: () => Promise<T>): Promise<T> {
     }
     throw error;
   }
-}
-
-/** Ingestion progress as the client sees it: the workflow's counts plus the batch in flight, when one is. */
-export type IngestProgressReport = IngestProgress & {
-  batch?: { documents: number; chunksEmbedded: number; chunksTotal: number };
-};
-
-const INGEST_BATCH_ACTIVITIES = new Set(['ingestManifestBatch', 'ingestBatch']);
-
-/** The embedding progress an ingestion batch last heartbeated, or undefined before its first. */
-async function batchInFlight(handle: WorkflowHandle): Promise<IngestProgressReport['batch']> {
-  const description = await handle.describe();
-  const pending = description.raw.pendingActivities?.find((activity) =>
-    INGEST_BATCH_ACTIVITIES.has(activity.activityType?.name ?? ''),
-  );
-  const payload = pending?.heartbeatDetails?.payloads?.[0];
-  if (!payload) return undefined;
-  const details = defaultPayloadConverter.fromPayload<{ documents?: number; embedded?: number; total?: number }>(
-    payload as Payload,
-  );
-  if (typeof details?.embedded !== 'number' || typeof details.total !== 'number') return undefined;
-  return { documents: details.documents ?? 0, chunksEmbedded: details.embedded, chunksTotal: details.total };
 }

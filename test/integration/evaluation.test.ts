@@ -5,7 +5,7 @@ import path from 'node:path';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { InvalidInputError } from '../../lib/errors.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EvaluationClient } from '../../client/evaluation-client.js';
+import type { EvaluationClient } from '../../client/evaluation-client.js';
 import { EvalSetError, loadEvalSet } from '../../lib/eval/dataset.js';
 import { evaluateQuery } from '../../lib/retrieval/ir-metrics.js';
 import type { AnswerQueryResult } from '../../contracts/query.js';
@@ -57,7 +57,7 @@ describe('evaluation workflows', () => {
     webhook = await startWebhook();
     ragline = await startRagline({ config: { RAGLINE_EVAL_WEBHOOK_URL: webhook.url } });
     await ragline.ingest([SAMPLE_CORPUS]);
-    evals = new EvaluationClient(ragline.env.client, ragline.taskQueue);
+    evals = ragline.client.evaluation;
     dir = await tempDir('ragline-eval-');
   });
   afterAll(async () => {

@@ -4,7 +4,7 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import { Client, Connection } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHttpApi } from '../../client/http-api.js';
+import { createHttpApi } from '../../http/server.js';
 import { RaglineClient } from '../../client/ragline-client.js';
 import { createApiToken, parseApiTokens } from '../../lib/api-tokens.js';
 import { apiRequest, type ApiRequestOptions } from '../support/http.js';

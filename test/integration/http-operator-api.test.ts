@@ -3,10 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EvaluationClient } from '../../client/evaluation-client.js';
-import { createHttpApi } from '../../client/http-api.js';
-import { operatorRoutes } from '../../client/http-operator-routes.js';
-import { ImprovementClient } from '../../client/improvement-client.js';
+import { createHttpApi, operatorRoutes } from '../../http/server.js';
+import type { ImprovementClient } from '../../client/improvement-client.js';
 import { RaglineClient } from '../../client/ragline-client.js';
 import { createApiToken, parseApiTokens } from '../../lib/api-tokens.js';
 import type { ImprovementStatus, ParamProposal } from '../../contracts/improvement.js';
@@ -61,9 +59,9 @@ describe('HTTP API for operators: approvals and evaluation', () => {
 
   beforeAll(async () => {
     ragline = await startRagline();
-    improvement = new ImprovementClient(ragline.env.client, ragline.taskQueue);
+    improvement = ragline.client.improvement;
     await Promise.all([withProposal(tenant, HOUR), withProposal(expiring, 1500)]);
-    await new EvaluationClient(ragline.env.client, ragline.taskQueue).start({
+    await ragline.client.evaluation.start({
       tenant,
       dataset: EVAL_SET,
       settings: { intervalMs: HOUR, batchSize: 2 },

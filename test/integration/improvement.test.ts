@@ -5,9 +5,8 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EvaluationClient } from '../../client/evaluation-client.js';
-import { ImprovementClient } from '../../client/improvement-client.js';
-import { createHttpApi } from '../../client/http-api.js';
+import type { ImprovementClient } from '../../client/improvement-client.js';
+import { createHttpApi } from '../../http/server.js';
 import { RaglineClient } from '../../client/ragline-client.js';
 import { ErrorType, RaglineError } from '../../lib/errors.js';
 import { RedisQueryLog, type QueryRecord } from '../../lib/improve/query-log.js';
@@ -38,7 +37,7 @@ describe('continuous improvement on a real dev server', () => {
   beforeAll(async () => {
     env = await startTestTemporal();
     ragline = await startRagline({ env });
-    improvement = new ImprovementClient(env.client, ragline.taskQueue);
+    improvement = ragline.client.improvement;
   });
   afterAll(async () => {
     await ragline?.stop();
@@ -337,7 +336,7 @@ describe('continuous improvement on a real dev server', () => {
 
   it('sends well-rated logged questions to the evaluation workflow as a proposal, once, and no badly rated one', async () => {
     const tenant = await tenantWith({});
-    const evaluation = new EvaluationClient(env.client, ragline.taskQueue);
+    const evaluation = ragline.client.evaluation;
     const started = await evaluation.start({ tenant, dataset: EVAL_SET, settings: { intervalMs: HOUR, batchSize: 1 } });
     const rate = async (query: string, score: number) =>
       improvement.feedback({ queryId: (await ask(tenant, query)).queryId, score });
@@ -376,7 +375,7 @@ describe('query log with query redaction on', () => {
   beforeAll(async () => {
     env = await startTestTemporal();
     ragline = await startRagline({ env, config: { RAGLINE_LOG_REDACT_QUERIES: 'true' } });
-    improvement = new ImprovementClient(env.client, ragline.taskQueue);
+    improvement = ragline.client.improvement;
   });
   afterAll(async () => {
     await ragline?.stop();

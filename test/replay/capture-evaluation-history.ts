@@ -6,7 +6,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
-import { EvaluationClient } from '../../client/evaluation-client.js';
 import { SAMPLE_CORPUS, startRagline, tempDir } from '../support/ragline.js';
 
 const out = path.join(import.meta.dirname, 'histories');
@@ -19,7 +18,7 @@ await ragline.ingest([SAMPLE_CORPUS]);
 const dir = await tempDir('ragline-capture-');
 const dataset = path.join(dir, 'replay-set.jsonl');
 await fs.copyFile(path.resolve(import.meta.dirname, '../../sample-corpus/ground-truth.jsonl'), dataset);
-const evals = new EvaluationClient(ragline.env.client, ragline.taskQueue);
+const evals = ragline.client.evaluation;
 const started = await evals.start({ dataset, settings: { intervalMs: 3_600_000, batchSize: 3 }, maxBatchesPerRun: 2 });
 const status = () => evals.status('default', 'replay-set');
 while ((await status()).batches < 1) await new Promise((r) => setTimeout(r, 100));

@@ -8,8 +8,6 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
-import { EvaluationClient } from '../../client/evaluation-client.js';
-import { ImprovementClient } from '../../client/improvement-client.js';
 import { answerQueryWorkflow } from '../../workflows/index.js';
 import { improvementWorkflowId } from '../../contracts/improvement.js';
 import { SAMPLE_CORPUS, startRagline } from '../support/ragline.js';
@@ -22,12 +20,12 @@ const ragline = await startRagline();
 const { client } = ragline.env;
 const tenant = 'replay';
 await ragline.ingest([SAMPLE_CORPUS], tenant);
-await new EvaluationClient(client, ragline.taskQueue).start({
+await ragline.client.evaluation.start({
   tenant,
   dataset: evalSet,
   settings: { intervalMs: 3_600_000, batchSize: 1 },
 });
-const improvement = new ImprovementClient(client, ragline.taskQueue);
+const { improvement } = ragline.client;
 const handle = await client.workflow.start('improvementWorkflow', {
   taskQueue: ragline.taskQueue,
   workflowId: improvementWorkflowId(tenant),

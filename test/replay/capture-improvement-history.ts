@@ -6,7 +6,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
-import { ImprovementClient } from '../../client/improvement-client.js';
 import { improvementWorkflowId } from '../../contracts/improvement.js';
 import { SAMPLE_CORPUS, startRagline } from '../support/ragline.js';
 
@@ -17,7 +16,7 @@ const ragline = await startRagline();
 const { client } = ragline.env;
 const tenant = 'replay';
 await ragline.ingest([SAMPLE_CORPUS], tenant);
-const improvement = new ImprovementClient(client, ragline.taskQueue);
+const { improvement } = ragline.client;
 const handle = await client.workflow.start('improvementWorkflow', {
   taskQueue: ragline.taskQueue,
   workflowId: improvementWorkflowId(tenant),

@@ -6,6 +6,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type Worker } from '@temporalio/worker';
 import { loadConfig, type Config } from '../../lib/config.js';
 import { createLogger } from '../../lib/telemetry/logger.js';
+import { RaglineClient } from '../../client/ragline-client.js';
 import {
   createRuntime,
   createWorker,
@@ -59,6 +60,11 @@ export interface TestRagline {
   worker: Worker;
   taskQueue: string;
   dataDir: string;
+  /**
+   * ragline's client over `env.client` and this task queue: its sub-clients (`evaluation`, `improvement`) reach the
+   * long-running workflows. `stop` leaves its connection alone: it is the environment's.
+   */
+  client: RaglineClient;
   /** Runs the ingestion workflow on this worker's task queue. */
   ingest(paths: string[], tenant?: string): Promise<IngestDocumentsResult>;
   stop(): Promise<void>;
@@ -86,6 +92,7 @@ export async function startRagline(
     worker,
     taskQueue,
     dataDir,
+    client: new RaglineClient(env.client, taskQueue, { maxQueryChars: config.RAGLINE_MAX_QUERY_CHARS }),
     ingest: (paths, tenant) =>
       env.client.workflow.execute(ingestDocumentsWorkflow, {
         taskQueue,
