@@ -25,6 +25,7 @@ import {
   type EvaluationStatus,
   type ProposeEvalItemsInput,
 } from '../contracts/evaluation.js';
+import { tenantScopedId } from '../lib/tenant.js';
 import { tenantSearchAttribute } from '../contracts/search-attributes.js';
 
 export interface StartEvaluationOptions {
@@ -141,7 +142,12 @@ export class EvaluationClient {
     const set = await loadEvalSet(dataset);
     const handle = await this.client.workflow.start('evaluateOnceWorkflow', {
       taskQueue: this.taskQueue,
-      workflowId: `eval-run-${tenant}-${set.name}-${new Date().toISOString().replace(/[-:.]/g, '')}-${randomBytes(2).toString('hex')}`,
+      workflowId: tenantScopedId(
+        'eval-run',
+        tenant,
+        set.name,
+        `${new Date().toISOString().replace(/[-:.]/g, '')}-${randomBytes(2).toString('hex')}`,
+      ),
       args: [{ tenant, dataset, limit: options.limit, concurrency: options.concurrency, k: options.k }],
       typedSearchAttributes: new TypedSearchAttributes([{ key: tenantSearchAttribute, value: tenant }]),
     });

@@ -20,7 +20,7 @@ import {
 import { getIngestProgressQuery, type DeleteDocumentsResult, type IngestDocumentsResult } from '../contracts/ingest.js';
 import { queryInputProblem } from '../contracts/query.js';
 import { batchSizeProblem } from '../lib/ingest-limits.js';
-import { tenantProblem } from '../lib/tenant.js';
+import { tenantProblem, tenantScopedId } from '../lib/tenant.js';
 import { tenantSearchAttribute } from '../contracts/search-attributes.js';
 import { remoteTokenChannel, type TokenChannel } from '../lib/stream/token-channel.js';
 import { AnswerStream } from './answer-stream.js';
@@ -32,11 +32,15 @@ import type { ReindexEmbeddingsResult, ReindexProgress } from '../contracts/rein
 
 export type { IngestProgressReport } from './ingest-progress.js';
 
-/** `query-<tenant>-<hash of the question>-<UTC time>-<random>`: readable in the Temporal UI, unique under load. */
+/** `<UTC time>-<random>`: orders a tenant's runs in the Temporal UI and keeps them unique under load. */
+function runSuffix(now = new Date()): string {
+  return `${now.toISOString().replace(/[-:.]/g, '')}-${randomBytes(2).toString('hex')}`;
+}
+
+/** `query:<tenant>:<hash of the question>-<UTC time>-<random>`: readable in the Temporal UI, unique under load. */
 export function queryWorkflowId(tenant: string, query: string, now = new Date()): string {
   const hash = createHash('sha256').update(normalizeQuery(query)).digest('hex').slice(0, 8);
-  const time = now.toISOString().replace(/[-:.]/g, '');
-  return `query-${tenant}-${hash}-${time}-${randomBytes(2).toString('hex')}`;
+  return tenantScopedId('query', tenant, `${hash}-${runSuffix(now)}`);
 }
 
 /** Characters of the question shown as a query workflow's summary in the Temporal UI's list. */
@@ -291,7 +295,7 @@ export class RaglineClient {
     if (problem) throw new InvalidInputError(problem);
     const handle = await this.client.workflow.start('ingestDocumentsWorkflow', {
       taskQueue: this.taskQueue,
-      workflowId: `ingest-${tenant}-${new Date().toISOString().replace(/[-:.]/g, '')}-${randomBytes(2).toString('hex')}`,
+      workflowId: tenantScopedId('ingest', tenant, runSuffix()),
       args: [{ paths, tenant, batchSize: this.limits.ingestBatch }],
       typedSearchAttributes: new TypedSearchAttributes([{ key: tenantSearchAttribute, value: tenant }]),
     });
@@ -323,7 +327,7 @@ export class RaglineClient {
       () =>
         this.client.workflow.execute('deleteDocumentsWorkflow', {
           taskQueue: this.taskQueue,
-          workflowId: `delete-${tenant}-${new Date().toISOString().replace(/[-:.]/g, '')}-${randomBytes(2).toString('hex')}`,
+          workflowId: tenantScopedId('delete', tenant, runSuffix()),
           args: [{ tenant, docIds }],
         }) as Promise<DeleteDocumentsResult>,
     );

@@ -1,6 +1,7 @@
 import fastifyRateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { authenticate, type ApiCaller, type ApiToken } from '../lib/api-tokens.js';
+import { authenticate, missingScope, type ApiCaller, type ApiToken, type Scope } from '../lib/api-tokens.js';
+import { isLoopbackHostHeader, isLoopbackName } from '../lib/loopback.js';
 import { ErrorType } from '../lib/errors.js';
 import { DEFAULT_TENANT } from '../contracts/query.js';
 import { ApiErrorType, HttpError } from './errors.js';
@@ -12,6 +13,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Served without a token and outside the rate limit (health, the OpenAPI document). */
     public?: boolean;
+    /** What a token needs to call the route; every route that is not public names one. */
+    scope?: Scope;
   }
 }
 
@@ -22,15 +25,55 @@ export interface AuthOptions {
   rateLimitPerMinute?: number;
 }
 
+const SCOPE_HINT: Record<Scope, string> = {
+  query: 'ragline token create --tenant T',
+  ingest: 'ragline token create --tenant T --scope ingest',
+  operator: 'ragline token create --tenant T --operator NAME',
+};
+
+/** True for an `Origin` of a page served from this machine (`http://localhost:3000`); `null` and others are not. */
+function isLoopbackOrigin(origin: string): boolean {
+  try {
+    return isLoopbackName(new URL(origin).hostname);
+  } catch {
+    return false;
+  }
+}
+
 /**
- * Bearer tokens, then the rate limit: a request without a valid token (when tokens are configured) is a 401, and each
- * token (or client address, without tokens) gets `rateLimitPerMinute` requests. Public routes skip both.
+ * Bearer tokens and their scopes, then the rate limit: a request without a valid token (when tokens are configured)
+ * is a 401, one whose token lacks the route's scope a 403 naming it, and each token (or client address, without
+ * tokens) gets `rateLimitPerMinute` requests. Public routes skip all three. Without tokens the server is for this
+ * machine alone, so it refuses what a web page could send it: another Host (DNS rebinding) or another site's Origin.
  */
 export async function registerAuth(app: FastifyInstance, options: AuthOptions): Promise<void> {
   const { tokens } = options;
   const authRequired = tokens.length > 0;
+  // A route added without saying who may call it would be open to every token: refuse to start instead.
+  app.addHook('onRoute', (route) => {
+    const config = route.config as { public?: boolean; scope?: Scope } | undefined;
+    if (!config?.public && !config?.scope)
+      throw new Error(`route ${String(route.method)} ${route.url} names no scope (config.scope) and is not public`);
+  });
   app.addHook('onRequest', async (request) => {
-    if (request.routeOptions.config.public || !authRequired) return;
+    if (!authRequired) {
+      if (!isLoopbackHostHeader(request.headers.host))
+        throw new HttpError(
+          403,
+          ApiErrorType.Forbidden,
+          'without API tokens this server answers only requests addressed to this machine (Host localhost or ' +
+            '127.0.0.1); set RAGLINE_API_TOKENS to serve others',
+        );
+      const origin = request.headers.origin;
+      if ((origin !== undefined && !isLoopbackOrigin(origin)) || request.headers['sec-fetch-site'] === 'cross-site')
+        throw new HttpError(
+          403,
+          ApiErrorType.Forbidden,
+          'cross-site request refused: without API tokens only pages served from this machine may call this server',
+        );
+      return;
+    }
+    if (request.routeOptions.config.public) return;
     const outcome = authenticate(request.headers.authorization, tokens);
     if (!outcome.ok) {
       const message = {
@@ -41,6 +84,14 @@ export async function registerAuth(app: FastifyInstance, options: AuthOptions): 
       throw new HttpError(401, ApiErrorType.Unauthorized, message);
     }
     request.caller = outcome.caller;
+    const scope = request.routeOptions.config.scope;
+    const missing = scope === undefined ? undefined : missingScope(outcome.caller, scope);
+    if (missing)
+      throw new HttpError(
+        403,
+        ApiErrorType.Forbidden,
+        `this token lacks the ${missing} scope this route needs (${SCOPE_HINT[missing]})`,
+      );
   });
 
   await app.register(fastifyRateLimit, {

@@ -12,6 +12,7 @@ export function documentRoutes(app: TypedApp, { ragline, tenantOf }: RouteContex
   app.withTypeProvider<ZodTypeProvider>().delete(
     '/v1/documents/:id',
     {
+      config: { scope: 'ingest' },
       schema: {
         summary: "Delete a document of the caller's tenant; answers that cited it leave the cache",
         params: z.object({ id: z.string().min(1).max(500) }),

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { ErrorType } from '../../lib/errors.js';
 import { loadEvalSet } from '../../lib/eval/dataset.js';
 import type { RouteContext, TypedApp } from '../context.js';
-import { errors, HttpError } from '../errors.js';
+import { ApiErrorType, errors, HttpError } from '../errors.js';
 import { Tenant } from '../schemas.js';
 
 export interface EvaluationRoutesOptions {
@@ -42,17 +42,22 @@ export function evaluationRoutes(options: EvaluationRoutesOptions) {
 
     const evaluationOf = async (tenant: string, set?: string) => {
       const setName = await setNameOf(set);
+      const notFound = () =>
+        new HttpError(
+          404,
+          ErrorType.NotFound,
+          `no evaluation of set ${setName} runs for tenant ${tenant}; start it with \`ragline eval start\``,
+        );
+      let status;
       try {
-        return { setName, status: await evaluation.status(tenant, setName) };
+        status = await evaluation.status(tenant, setName);
       } catch (error) {
-        if (error instanceof WorkflowNotFoundError)
-          throw new HttpError(
-            404,
-            ErrorType.NotFound,
-            `no evaluation of set ${setName} runs for tenant ${tenant}; start it with \`ragline eval start\``,
-          );
+        if (error instanceof WorkflowNotFoundError) throw notFound();
         throw error;
       }
+      // The id names the tenant, and what is returned is checked too: another tenant's status is never shown.
+      if (status.tenant !== tenant) throw notFound();
+      return { setName, status };
     };
 
     const EvalQuery = z.strictObject({
@@ -63,6 +68,7 @@ export function evaluationRoutes(options: EvaluationRoutesOptions) {
     api.get(
       '/v1/evaluation',
       {
+        config: { scope: 'operator' },
         schema: {
           summary: "Status of the caller's tenant's continuous evaluation: last batch, baseline, trend, firing alerts",
           querystring: EvalQuery,
@@ -78,18 +84,25 @@ export function evaluationRoutes(options: EvaluationRoutesOptions) {
     api.post(
       '/v1/evaluation/run',
       {
+        config: { scope: 'operator' },
         schema: {
           summary: "Run a batch of the caller's tenant's continuous evaluation now instead of at its next interval",
           querystring: EvalQuery,
           response: {
             202: z.object({ tenant: z.string(), setName: z.string(), batches: z.int().describe('Batches so far') }),
-            ...errors(400, 401, 403, 404, 429, 500, 503),
+            ...errors(400, 401, 403, 404, 409, 429, 500, 503),
           },
         },
       },
       async (request, reply) => {
         const tenant = tenantOf(request, request.query.tenant);
         const { setName, status } = await evaluationOf(tenant, request.query.set);
+        if (status.paused)
+          throw new HttpError(
+            409,
+            ApiErrorType.Conflict,
+            `the evaluation of set ${setName} is paused by an operator; resume it (ragline eval resume) before running a batch`,
+          );
         await evaluation.runNow(tenant, setName);
         return reply.code(202).send({ tenant, setName, batches: status.batches });
       },

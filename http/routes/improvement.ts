@@ -70,18 +70,24 @@ export function approvalRoutes(app: TypedApp, { ragline, tenantOf }: RouteContex
   const improvement = ragline.improvement;
 
   const improvementStatus = async (tenant: string): Promise<ImprovementStatus> => {
+    const notFound = () => new HttpError(404, ErrorType.NotFound, `no improvement workflow runs for tenant ${tenant}`);
+    let status: ImprovementStatus;
     try {
-      return await improvement.status(tenant);
+      status = await improvement.status(tenant);
     } catch (error) {
       if (error instanceof WorkflowNotFoundError || (error as { type?: string }).type === ErrorType.NotFound)
-        throw new HttpError(404, ErrorType.NotFound, `no improvement workflow runs for tenant ${tenant}`);
+        throw notFound();
       throw error;
     }
+    // Checked as well as the id: another tenant's proposals are never shown.
+    if (status.tenant !== tenant) throw notFound();
+    return status;
   };
 
   api.get(
     '/v1/approvals',
     {
+      config: { scope: 'operator' },
       schema: {
         summary: "Parameter changes of the caller's tenant waiting for an operator (all proposals with all=true)",
         querystring: z.strictObject({ all: z.stringbool().optional(), tenant: Tenant.optional() }),
@@ -106,6 +112,7 @@ export function approvalRoutes(app: TypedApp, { ragline, tenantOf }: RouteContex
     api.post(
       `/v1/approvals/:id/${decision}`,
       {
+        config: { scope: 'operator' },
         schema: {
           summary: `${decision === 'approve' ? 'Approve' : 'Reject'} a proposal: operator tokens only, on the workflow's approvers allowlist`,
           description:

@@ -92,6 +92,7 @@ export function queryRoutes(logger: Logger | undefined) {
     api.post(
       '/v1/query',
       {
+        config: { scope: 'query' },
         schema: {
           summary: 'Answer a question',
           description: 'Runs the query workflow and answers with its result, or with its id when `async=true`.',
@@ -134,6 +135,7 @@ export function queryRoutes(logger: Logger | undefined) {
     api.get(
       '/v1/queries/:id',
       {
+        config: { scope: 'query' },
         schema: {
           summary: 'State of a query started with async=true, with its result once completed',
           params: z.object({ id: z.string().min(1).max(300) }),
@@ -154,6 +156,7 @@ export function feedbackRoutes(app: TypedApp, { ragline, tenantOf }: RouteContex
   app.withTypeProvider<ZodTypeProvider>().post(
     '/v1/feedback',
     {
+      config: { scope: 'query' },
       schema: {
         summary: "Rate an answer of the caller's tenant (1 useless … 5 exactly right), joined to the query log",
         body: z.strictObject({

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Validator } from '@seriousme/openapi-schema-validator';
@@ -21,8 +22,12 @@ describe('HTTP API', () => {
   let base: string;
   const defaultToken = createApiToken('default');
   const acmeToken = createApiToken('acme');
+  const acmeIngest = createApiToken('acme', { scopes: ['query', 'ingest'] });
+  const acmeIngestOnly = createApiToken('acme', { scopes: ['ingest'] });
   const expiredToken = createApiToken('default', { expires: '2001-01-01', now: new Date('2000-06-01') });
-  const tokens = parseApiTokens([defaultToken.entry, acmeToken.entry, expiredToken.entry].join(','));
+  const tokens = parseApiTokens(
+    [defaultToken.entry, acmeToken.entry, acmeIngest.entry, acmeIngestOnly.entry, expiredToken.entry].join(','),
+  );
 
   const listen = async (api: FastifyInstance) => {
     apis.push(api);
@@ -112,7 +117,36 @@ describe('HTTP API', () => {
     expect(await rated.json()).toEqual({ queryId, tenant: 'default' });
   });
 
+  it('refuses a route whose scope the token lacks with 403 naming the scope, changing nothing', async () => {
+    const deleting = await call('DELETE', '/v1/documents/webhooks', asAcme);
+    expect(deleting.status).toBe(403);
+    expect(((await deleting.json()) as ErrorReply).error).toMatchObject({
+      type: 'Forbidden',
+      message: /lacks the ingest scope .*--scope ingest/,
+    });
+    const asking = await call('POST', '/v1/query', {
+      token: acmeIngestOnly.token,
+      body: { query: 'How do I set up webhooks?' },
+    });
+    expect(asking.status).toBe(403);
+    expect(((await asking.json()) as ErrorReply).error.message).toMatch(/lacks the query scope/);
+    const feedback = await call('POST', '/v1/feedback', {
+      token: acmeIngestOnly.token,
+      body: { queryId: 'q', score: 5 },
+    });
+    expect(feedback.status).toBe(403);
+    // The document is still there for acme's query token.
+    const still = (await (
+      await call('POST', '/v1/query', {
+        ...asAcme,
+        body: { query: 'How do I set up webhooks?', options: { bypassCache: true } },
+      })
+    ).json()) as { sources: Array<{ docId: string }> };
+    expect(still.sources.map((s) => s.docId)).toContain('webhooks');
+  });
+
   it("deletes only in the token's tenant", async () => {
+    const asAcme = { token: acmeIngest.token };
     const refused = await call('DELETE', '/v1/documents/api-keys?tenant=default', asAcme);
     expect(refused.status).toBe(403);
     const elsewhere = await call('DELETE', '/v1/documents/api-keys', asAcme);
@@ -170,6 +204,50 @@ describe('HTTP API', () => {
     expect(((await over.json()) as ErrorReply).error.type).toBe('RateLimited');
     // Another token has its own budget.
     expect((await call('POST', '/v1/query', { ...asAcme, body, at: limited })).status).toBe(400);
+  });
+
+  it('without tokens, refuses what a web page could send: another Host, another Origin, a cross-site fetch, a non-JSON body', async () => {
+    const open = await listen(await createHttpApi(client, { rateLimitPerMinute: 1000 }));
+    const port = Number(new URL(open).port);
+    const send = (headers: Record<string, string>, body?: string) =>
+      new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const request = http.request(
+          { host: '127.0.0.1', port, method: 'POST', path: '/v1/query', headers },
+          (response) => {
+            let text = '';
+            response.setEncoding('utf8');
+            response.on('data', (chunk: string) => (text += chunk));
+            response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
+          },
+        );
+        request.on('error', reject);
+        request.end(body);
+      });
+    const json = { 'content-type': 'application/json' };
+    const question = JSON.stringify({ query: 'What are the API rate limits?' });
+    // DNS rebinding: the attacker's name resolves to 127.0.0.1, and the browser sends that name as the Host.
+    const rebound = await send({ ...json, host: `rebind.attacker.example:${port}` }, question);
+    expect(rebound.status).toBe(403);
+    expect(rebound.text).toMatch(/addressed to this machine/);
+    const crossOrigin = await send(
+      { ...json, host: `127.0.0.1:${port}`, origin: 'https://attacker.example' },
+      question,
+    );
+    expect(crossOrigin.status).toBe(403);
+    expect(crossOrigin.text).toMatch(/cross-site request refused/);
+    const nullOrigin = await send({ ...json, host: `localhost:${port}`, origin: 'null' }, question);
+    expect(nullOrigin.status).toBe(403);
+    const crossSite = await send({ ...json, host: `localhost:${port}`, 'sec-fetch-site': 'cross-site' }, question);
+    expect(crossSite.status).toBe(403);
+    // A form or a no-CORS fetch can send only simple content types; none is accepted.
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {
+      expect((await send({ host: `127.0.0.1:${port}`, 'content-type': type }, question)).status).toBe(415);
+    }
+    // A page served from this machine, and a tool that sends no Origin, are served.
+    const local = await send({ ...json, host: `localhost:${port}`, origin: 'http://localhost:5173' }, question);
+    expect(local.status).toBe(200);
+    expect(JSON.parse(local.text)).toMatchObject({ tenant: 'default' });
+    expect((await send({ ...json, host: `127.0.0.1:${port}` }, question)).status).toBe(200);
   });
 
   it('serves an OpenAPI 3.1 document that a validator accepts and that lists every route', async () => {

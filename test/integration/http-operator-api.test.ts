@@ -38,6 +38,7 @@ describe('HTTP API for operators: approvals and evaluation', () => {
   });
   const aliceElsewhere = createApiToken('acme', { operator: 'alice' });
   const aliceExpiring = createApiToken(expiring, { operator: 'alice' });
+  const aliceEu = createApiToken(`${tenant}-eu`, { operator: 'alice' });
 
   const waitFor = (t: string, done: (s: ImprovementStatus) => boolean): Promise<ImprovementStatus> =>
     waitUntil(`a status of improve-${t} that satisfies ${done.toString()}`, () => improvement.status(t), done);
@@ -61,14 +62,16 @@ describe('HTTP API for operators: approvals and evaluation', () => {
     ragline = await startRagline();
     improvement = ragline.client.improvement;
     await Promise.all([withProposal(tenant, HOUR), withProposal(expiring, 1500)]);
-    await ragline.client.evaluation.start({
-      tenant,
-      dataset: EVAL_SET,
-      settings: { intervalMs: HOUR, batchSize: 2 },
-    });
+    for (const t of [tenant, `${tenant}-eu`]) {
+      await ragline.client.evaluation.start({
+        tenant: t,
+        dataset: EVAL_SET,
+        settings: { intervalMs: HOUR, batchSize: 2 },
+      });
+    }
     const client = new RaglineClient(ragline.env.client, ragline.taskQueue, { maxQueryChars: 4000 });
     const tokens = parseApiTokens(
-      [app, alice, mallory, aliceExpired, aliceElsewhere, aliceExpiring].map((t) => t.entry).join(','),
+      [app, alice, mallory, aliceExpired, aliceElsewhere, aliceExpiring, aliceEu].map((t) => t.entry).join(','),
     );
     api = await createHttpApi(client, {
       tokens,
@@ -87,8 +90,11 @@ describe('HTTP API for operators: approvals and evaluation', () => {
   const errorOf = async (response: Response) => ((await response.json()) as ErrorReply).error;
   const pendingId = async () => (await improvement.status(tenant)).pending[0]!.id;
 
-  it("lists the tenant's pending proposals to its tokens, and only to them", async () => {
-    const listed = await call('GET', '/v1/approvals', { token: app.token });
+  it("lists the tenant's pending proposals to its operators' tokens, and only to them", async () => {
+    const byApp = await call('GET', '/v1/approvals', { token: app.token });
+    expect(byApp.status).toBe(403);
+    expect((await errorOf(byApp)).message).toMatch(/lacks the operator scope .*--operator NAME/);
+    const listed = await call('GET', '/v1/approvals', { token: alice.token });
     expect(listed.status).toBe(200);
     const body = (await listed.json()) as { tenant: string; approvers: string[]; proposals: ParamProposal[] };
     expect(body.tenant).toBe(tenant);
@@ -111,7 +117,7 @@ describe('HTTP API for operators: approvals and evaluation', () => {
     const route = `/v1/approvals/${id}/approve`;
     const byApp = await call('POST', route, { token: app.token, body: { reason: 'ship it' } });
     expect(byApp.status).toBe(403);
-    expect(await errorOf(byApp)).toMatchObject({ type: 'Forbidden', message: /app's token/ });
+    expect(await errorOf(byApp)).toMatchObject({ type: 'Forbidden', message: /lacks the operator scope/ });
     // An app cannot claim to be an operator: the body's operator must match the token's.
     const claimed = await call('POST', route, { token: app.token, body: { reason: 'ship it', operator: 'alice' } });
     expect(claimed.status).toBe(403);
@@ -171,7 +177,7 @@ describe('HTTP API for operators: approvals and evaluation', () => {
     const again = await call('POST', `/v1/approvals/${id}/reject`, { token: alice.token, body: { reason: 'no' } });
     expect(again.status).toBe(409);
     expect((await errorOf(again)).message).toBe(`proposal ${id} was already approved`);
-    const all = (await (await call('GET', '/v1/approvals?all=true', { token: app.token })).json()) as {
+    const all = (await (await call('GET', '/v1/approvals?all=true', { token: alice.token })).json()) as {
       proposals: ParamProposal[];
     };
     expect(all.proposals.find((p) => p.id === id)?.status).toBe('approved');
@@ -189,15 +195,29 @@ describe('HTTP API for operators: approvals and evaluation', () => {
     expect((await improvement.status(expiring)).current?.version).toBe(1);
   });
 
-  it("reports the tenant's evaluation and runs a batch now", async () => {
+  it("reports the tenant's evaluation and runs a batch now, to operators only and never while paused", async () => {
     const read = async () => {
-      const response = await call('GET', '/v1/evaluation', { token: app.token });
+      const response = await call('GET', '/v1/evaluation', { token: alice.token });
       expect(response.status).toBe(200);
       return (await response.json()) as { tenant: string; setName: string; batches: number; phase: string };
     };
     const before = await read();
     expect(before).toMatchObject({ tenant, setName: 'sample-corpus' });
-    const run = await call('POST', '/v1/evaluation/run', { token: app.token });
+    for (const [method, route] of [
+      ['GET', '/v1/evaluation'],
+      ['POST', '/v1/evaluation/run'],
+    ] as const) {
+      const byApp = await call(method, route, { token: app.token });
+      expect(byApp.status).toBe(403);
+      expect((await errorOf(byApp)).message).toMatch(/lacks the operator scope/);
+    }
+    await ragline.client.evaluation.pause(tenant, 'sample-corpus');
+    const paused = await call('POST', '/v1/evaluation/run', { token: alice.token });
+    expect(paused.status).toBe(409);
+    expect((await errorOf(paused)).message).toMatch(/paused by an operator/);
+    await ragline.client.evaluation.resume(tenant, 'sample-corpus');
+    expect((await read()).batches).toBe(before.batches);
+    const run = await call('POST', '/v1/evaluation/run', { token: alice.token });
     expect(run.status).toBe(202);
     expect(await run.json()).toMatchObject({ tenant, setName: 'sample-corpus', batches: before.batches });
     const after = await waitUntil('the batch POST /v1/evaluation/run started', read, (s) => s.batches > before.batches);
@@ -213,10 +233,22 @@ describe('HTTP API for operators: approvals and evaluation', () => {
     expect((await errorOf(elsewhere)).message).toMatch(/no evaluation of set sample-corpus runs for tenant acme/);
     expect((await call('POST', '/v1/evaluation/run', { token: aliceElsewhere.token })).status).toBe(404);
     expect((await call('GET', `/v1/evaluation?tenant=${tenant}`, { token: aliceElsewhere.token })).status).toBe(403);
-    const badSet = await call('GET', '/v1/evaluation?set=../etc', { token: app.token });
+    const badSet = await call('GET', '/v1/evaluation?set=../etc', { token: alice.token });
     expect(badSet.status).toBe(400);
     expect((await errorOf(badSet)).message).toMatch(/querystring\.set/);
-    expect((await call('GET', '/v1/evaluation?verbose=1', { token: app.token })).status).toBe(400);
+    expect((await call('GET', '/v1/evaluation?verbose=1', { token: alice.token })).status).toBe(400);
+  });
+
+  it("never reaches the evaluation of a tenant whose name extends the caller's", async () => {
+    // With '-' joining tenant and set, tenant T asking for set eu-sample-corpus read tenant T-eu's sample-corpus.
+    const response = await call('GET', '/v1/evaluation?set=eu-sample-corpus', { token: alice.token });
+    expect(response.status).toBe(404);
+    expect((await errorOf(response)).message).toMatch(new RegExp(`set eu-sample-corpus runs for tenant ${tenant};`));
+    expect((await call('POST', '/v1/evaluation/run?set=eu-sample-corpus', { token: alice.token })).status).toBe(404);
+    // T-eu's own operator does reach it.
+    const own = await call('GET', '/v1/evaluation', { token: aliceEu.token });
+    expect(own.status).toBe(200);
+    expect(await own.json()).toMatchObject({ tenant: `${tenant}-eu`, setName: 'sample-corpus' });
   });
 
   it('publishes the operator routes in an OpenAPI document a real validator accepts', async () => {

@@ -91,7 +91,7 @@ describe('ragline up, the main job', () => {
     expect(ask.code).toBe(0);
     const result = JSON.parse(ask.stdout) as { sources: Array<{ docId: string }>; queryId: string };
     expect(result.sources.map((s) => s.docId)).toContain('password-reset');
-    expect(result.queryId).toMatch(/^query-default-[0-9a-f]{8}-\d{8}T\d{9}Z-[0-9a-f]{4}$/);
+    expect(result.queryId).toMatch(/^query:default:[0-9a-f]{8}-\d{8}T\d{9}Z-[0-9a-f]{4}$/);
 
     expect(readyStatus).toBe(200);
     expect(uiStatus).toBe(200);

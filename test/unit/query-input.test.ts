@@ -52,7 +52,7 @@ describe('query workflow ids', () => {
   it('are readable: tenant, a hash of the normalised question, the time', () => {
     const at = new Date('2026-11-25T02:30:00.123Z');
     const id = queryWorkflowId('acme', 'How do I reset my password?', at);
-    expect(id).toMatch(/^query-acme-[0-9a-f]{8}-20261125T023000123Z-[0-9a-f]{4}$/);
+    expect(id).toMatch(/^query:acme:[0-9a-f]{8}-20261125T023000123Z-[0-9a-f]{4}$/);
     const same = queryWorkflowId('acme', 'how do i reset my password', at);
     expect(same.slice(0, 19)).toBe(id.slice(0, 19));
     expect(queryWorkflowId('acme', 'Something else', at).slice(0, 19)).not.toBe(id.slice(0, 19));
