@@ -265,8 +265,15 @@ export class ImprovementLoop {
     })();
   }
 
+  /**
+   * The idempotency key of a parameter change: unique across runs, not only within one. Counters restart at 1 when
+   * the loop is started again (after a terminate or a failure), and an id of the earlier chain would find that
+   * chain's audit entry and write nothing; the chain's first run id tells the chains apart and survives
+   * continue-as-new, so a retried activity of this chain still finds its own entry.
+   */
   private changeId(what: string): string {
-    return `${workflowInfo().workflowId}:${what}`;
+    const info = workflowInfo();
+    return `${info.workflowId}:${info.firstExecutionRunId}:${what}`;
   }
 
   private remember(entry: AuditEntry): void {

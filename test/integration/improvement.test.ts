@@ -180,6 +180,27 @@ describe('continuous improvement on a real dev server', () => {
     expect((await improvement.status(tenant)).current?.version).toBe(2);
   });
 
+  it('writes a change made after the loop was terminated and started again: change ids are unique across runs', async () => {
+    const tenant = await tenantWith({ autoApplyScale: 0 });
+    const first = await improvement.setParams(tenant, { topK: 2 }, 'alice', 'before the restart');
+    expect(first).toMatchObject({ fromVersion: 0, toVersion: 1 });
+    await env.client.workflow.getHandle(improvementWorkflowId(tenant)).terminate('operator restarts the loop');
+    await improvement.ensure(tenant, {
+      intervalMs: HOUR,
+      evalSet: EVAL_SET,
+      approvers: ['alice'],
+      approvalTtlMs: HOUR,
+    });
+    // The new run's first change has the same counter as the old run's; it must still be written.
+    const second = await improvement.setParams(tenant, { topK: 3 }, 'alice', 'after the restart');
+    expect(second).toMatchObject({ fromVersion: 1, toVersion: 2, params: { topK: 3 } });
+    const rolledBack = await improvement.rollback(tenant, 'alice', 'undo after the restart');
+    expect(rolledBack).toMatchObject({ action: 'rollback', fromVersion: 2, toVersion: 1 });
+    const audit = await ragline.runtime.deps.improvement.params.history(tenant);
+    expect(audit.map((e) => e.toVersion)).toEqual([1, 2, 1]);
+    expect((await improvement.status(tenant)).current).toMatchObject({ version: 1, params: { topK: 2 } });
+  });
+
   it('lets an unanswered proposal expire, after which approving it is refused', async () => {
     // Long enough that the proposal is surely seen pending first on a loaded machine (the cycle ends, then the poll).
     const tenant = await tenantWith({ autoApplyScale: 0, approvalTtlMs: 8000 });
