@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Context, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { invalidateDocuments } from '../lib/cache/index.js';
+import { invalidateDeletedDocuments, invalidateDocuments } from '../lib/cache/index.js';
 import type { DocumentChunks, SourceDocument, UpsertResult } from '../lib/domain.js';
 import { ErrorType, RaglineError } from '../lib/errors.js';
 import { chunkDocument } from '../lib/ingest/chunker.js';
@@ -269,7 +269,7 @@ export const createIngestionActivities = (deps: ActivityDeps) => {
         checkTenant(input.tenant);
         const outcome = await store.deleteDocuments(input.tenant, input.docIds);
         if (outcome.deleted.length > 0) {
-          await invalidateDocuments(cache, input.tenant, outcome.deleted);
+          await invalidateDeletedDocuments(cache, input.tenant, outcome.deleted);
           metrics.ingestedDocuments.inc({ outcome: 'deleted' }, outcome.deleted.length);
         }
         return { ...outcome, corpusVersion: await store.corpusVersion(input.tenant) };

@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { resultKey, staleKey, type ResultScope } from '../lib/cache/keys.js';
+import { resultKey, staleDocTag, staleKey, type ResultScope } from '../lib/cache/keys.js';
 import { cachedCompute } from '../lib/cache/single-flight.js';
 import type { AnswerGenerator, ContextChunk } from '../lib/domain.js';
 import { ErrorType } from '../lib/errors.js';
@@ -207,9 +207,12 @@ export const createQueryActivities = (deps: ActivityDeps) => {
 
   /** The last good answer to this question, whatever the corpus version, for when the store is down. */
   const staleAnswerFor = async (input: { query: string; tenant: string; options?: QueryOptions }) => {
+    // The topK the answer was stored under: the tenant's tuned one, as lookupCachedAnswer reads it, or the default
+    // when the parameters cannot be read either.
+    const tunedTopK = async () => (await paramsFor(input.tenant).catch(() => undefined))?.params.topK ?? settings.topK;
     const scope = {
       tenant: input.tenant,
-      topK: input.options?.topK ?? settings.topK,
+      topK: input.options?.topK ?? (await tunedTopK()),
       generatorModel: deps.generator.model,
     };
     const found = await cache.get<StaleAnswer>(staleKey(scope, input.query));
@@ -301,9 +304,12 @@ export const createQueryActivities = (deps: ActivityDeps) => {
           value,
           sources.map((s) => s.docId),
         ),
-        // Untagged: a deleted or changed document does not drop it, since it is only served, flagged stale, when
-        // nothing current can be computed.
-        cache.set(staleKey(input.scope, input.query), stale, { ttlMs: settings.staleTtlMs ?? DEFAULT_STALE_TTL_MS }),
+        // Tagged for deletion only: a changed document leaves it servable, flagged stale, when nothing current can be
+        // computed; a deleted one drops it (see invalidateDeletedDocuments).
+        cache.set(staleKey(input.scope, input.query), stale, {
+          ttlMs: settings.staleTtlMs ?? DEFAULT_STALE_TTL_MS,
+          tags: [...new Set(sources.map((s) => s.docId))].map((docId) => staleDocTag(input.scope.tenant, docId)),
+        }),
       ]);
     },
 

@@ -2,7 +2,7 @@ import { redisClusterNodes, type Config } from '../config.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Cache } from './cache.js';
 import type { CacheMetrics } from './cache-metrics.js';
-import { docTag } from './keys.js';
+import { docTag, staleDocTag } from './keys.js';
 import { MemoryCache } from './memory-cache.js';
 import { RedisCache } from './redis-cache.js';
 
@@ -52,4 +52,14 @@ export function createCache(config: Config, logger?: Logger, metrics?: CacheMetr
 export async function invalidateDocuments(cache: Cache, tenant: string, docIds: string[]): Promise<number> {
   if (docIds.length === 0) return 0;
   return cache.invalidateTags(docIds.map((docId) => docTag(tenant, docId)));
+}
+
+/**
+ * Drops everything cached that cited deleted documents, the stale answers of the store-down rung included: erased
+ * stays erased, even through a store outage.
+ */
+export async function invalidateDeletedDocuments(cache: Cache, tenant: string, docIds: string[]): Promise<number> {
+  if (docIds.length === 0) return 0;
+  const tags = docIds.flatMap((docId) => [docTag(tenant, docId), staleDocTag(tenant, docId)]);
+  return cache.invalidateTags(tags);
 }

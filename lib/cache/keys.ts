@@ -173,6 +173,14 @@ export function docTag(tenant: string, docId: string): string {
   return `doc:${tenantPart(tenant)}:${sha256([docId])}`;
 }
 
+/**
+ * Tag of every stale answer (the store-down rung) that cited a document. Separate from {@link docTag}: a changed
+ * document leaves the last good answer servable, flagged stale, but a deleted one must never be served again.
+ */
+export function staleDocTag(tenant: string, docId: string): string {
+  return `stale-doc:${tenantPart(tenant)}:${sha256([docId])}`;
+}
+
 /** The level a key belongs to, for metrics; undefined for keys this module did not build. */
 export function levelOf(key: string): CacheLevel | undefined {
   const level = key.slice(0, key.indexOf(':'));

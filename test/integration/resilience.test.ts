@@ -174,6 +174,46 @@ describe('resilience: breakers, deadline and the degradation ladder', () => {
     expect(await metricValue(ragline, 'rag_answers_by_rung_total', { rung: 'message' })).toBe(1);
   });
 
+  it("never serves a deleted document's stale answer, even while the store is down", async () => {
+    const store = { down: false as false | 'fail' | 'hang', calls: 0 };
+    const ragline = await raglineWith({ store: switchableStore(await EmbeddedStore.open(await tempDir()), store) });
+    const fresh = await ask(ragline, 'How do I reset my password?');
+    const deleted = fresh.result.sources[0]!.docId;
+    const other = await ask(ragline, 'What are the API rate limits?');
+    expect(other.result.sources.map((s) => s.docId)).not.toContain(deleted);
+    expect(await ragline.client.deleteDocuments([deleted])).toMatchObject({ deleted: [deleted] });
+
+    store.down = 'fail';
+    const after = await ask(ragline, 'How do I reset my password?');
+    expect(after.result.cache.stale).toBe('miss');
+    expect(after.result.rung).toBe('message');
+    expect(after.result.sources).toEqual([]);
+    // An answer that cited none of the deleted documents is still there for the outage.
+    const kept = await ask(ragline, 'What are the API rate limits?');
+    expect(kept.result.rung).toBe('stale-cache');
+    expect(kept.result.answer).toBe(other.result.answer);
+  });
+
+  it("serves the stale answer after the tenant's topK was tuned: it is read under the key it was written with", async () => {
+    const store = { down: false as false | 'fail' | 'hang', calls: 0 };
+    const ragline = await raglineWith({ store: switchableStore(await EmbeddedStore.open(await tempDir()), store) });
+    const params = ragline.runtime.deps.improvement.params;
+    const current = await params.current('default');
+    const tuned = current.params.topK === 3 ? 4 : 3;
+    await params.apply('default', {
+      params: { ...current.params, topK: tuned },
+      actor: 'alice',
+      action: 'apply',
+      reason: 'tuned by the improvement loop',
+    });
+    const fresh = await ask(ragline, 'How do I reset my password?');
+    expect(fresh.result.sources).toHaveLength(tuned);
+    store.down = 'fail';
+    const stale = await ask(ragline, 'How do I reset my password?');
+    expect(stale.result.rung).toBe('stale-cache');
+    expect(stale.result.answer).toBe(fresh.result.answer);
+  });
+
   it('skips retrieval while the store breaker refuses: the stale answer or the message, at once', async () => {
     const store = { down: false as false | 'fail' | 'hang', calls: 0 };
     const ragline = await raglineWith(
