@@ -1,14 +1,14 @@
 import path from 'node:path';
 import { Client } from '@temporalio/client';
 import type { Command } from 'commander';
-import type { Config } from '../lib/config.js';
-import type { ImprovementStatus, ParamProposal } from '../contracts/improvement.js';
-import { EvaluationClient } from './evaluation-client.js';
-import { ImprovementClient } from './improvement-client.js';
-import { loadEvalSet } from '../lib/eval/dataset.js';
-import { DEFAULT_LOAD, runLoad } from './load.js';
-import { RaglineClient } from './ragline-client.js';
-import { temporalTarget } from '../lib/temporal/target.js';
+import type { Config } from '../../lib/config.js';
+import type { ImprovementStatus, ParamProposal } from '../../contracts/improvement.js';
+import { EvaluationClient } from '../../client/evaluation-client.js';
+import { ImprovementClient } from '../../client/improvement-client.js';
+import { loadEvalSet } from '../../lib/eval/dataset.js';
+import { DEFAULT_LOAD, runLoad } from '../load.js';
+import { RaglineClient } from '../../client/ragline-client.js';
+import { temporalTarget } from '../../lib/temporal/target.js';
 
 export interface DemoCommandContext {
   loadConfig: () => Config;
@@ -78,7 +78,7 @@ async function runDemo(
   const size = options.short ? SIZES.short : SIZES.full;
   const tenant = `demo-${Date.now().toString(36)}`;
   const log = (line: string) => console.error(`demo: ${line}`);
-  const { startWorkerProcess } = await import('../workers/main.js');
+  const { startWorkerProcess } = await import('../../workers/main.js');
   const target = temporalTarget(config);
   log(target.embedded ? 'starting the embedded Temporal dev server and a worker…' : `using ${target.address}`);
   const proc = await startWorkerProcess(config, { log });

@@ -15,13 +15,13 @@ import type { IngestDocumentsResult } from '../contracts/ingest.js';
 import type { ReindexEmbeddingsResult, ReindexProgress } from '../contracts/reindex.js';
 import { queryInputProblem } from '../contracts/query.js';
 import { Client } from '@temporalio/client';
-import { registerDemoCommand } from './demo.js';
-import { registerEvalCommands } from './eval-commands.js';
+import { registerDemoCommand } from './commands/demo.js';
+import { registerEvalCommands } from './commands/eval.js';
 import { DEFAULT_LOAD, formatReport, readSampleQuestions, runLoad, validateLoadOptions } from './load.js';
-import { RaglineClient, type IngestProgressReport } from './ragline-client.js';
+import { RaglineClient, type IngestProgressReport } from '../client/ragline-client.js';
 import { temporalTarget } from '../lib/temporal/target.js';
-import type { AnswerStream } from './answer-stream.js';
-import { ImprovementClient, improvementSettings } from './improvement-client.js';
+import type { AnswerStream } from '../client/answer-stream.js';
+import { ImprovementClient, improvementSettings } from '../client/improvement-client.js';
 import { feedbackProblem } from '../lib/improve/feedback.js';
 import { PARAM_BOUNDS, paramsProblem, type RetrievalParams } from '../lib/improve/params.js';
 import type { ImprovementStatus, ParamProposal } from '../contracts/improvement.js';
@@ -709,7 +709,6 @@ async function startApi(
     );
   }
   const bind = host ?? (tokens.length > 0 ? '0.0.0.0' : '127.0.0.1');
-  // eslint-disable-next-line import/no-restricted-paths -- until this file moves to cli/, the layer above http/ (#23)
   const { createHttpApi, operatorRoutes } = await import('../http/server.js');
   const api = await createHttpApi(client, {
     tokens,

@@ -2,13 +2,13 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Presets, SingleBar } from 'cli-progress';
 import { InvalidArgumentError, type Command } from 'commander';
-import type { Config } from '../lib/config.js';
-import { loadEvalSet } from '../lib/eval/dataset.js';
-import { evaluationReportHtml } from './eval-report.js';
-import type { EvalScores } from '../lib/eval/scores.js';
-import type { EvaluateOnceResult, EvaluationStatus } from '../contracts/evaluation.js';
-import { EvaluationClient } from './evaluation-client.js';
-import type { RaglineClient } from './ragline-client.js';
+import type { Config } from '../../lib/config.js';
+import { loadEvalSet } from '../../lib/eval/dataset.js';
+import { evaluationReportHtml } from '../eval-report.js';
+import type { EvalScores } from '../../lib/eval/scores.js';
+import type { EvaluateOnceResult, EvaluationStatus } from '../../contracts/evaluation.js';
+import { EvaluationClient } from '../../client/evaluation-client.js';
+import type { RaglineClient } from '../../client/ragline-client.js';
 
 export interface EvalCommandContext {
   loadConfig: () => Config;
