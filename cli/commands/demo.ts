@@ -9,10 +9,8 @@ import { loadEvalSet } from '../../lib/eval/dataset.js';
 import { DEFAULT_LOAD, runLoad } from '../load.js';
 import { RaglineClient } from '../../client/ragline-client.js';
 import { temporalTarget } from '../../lib/temporal/target.js';
-
-export interface DemoCommandContext {
-  loadConfig: () => Config;
-}
+import { EXIT, type CliContext } from '../context.js';
+import { printJson } from '../output.js';
 
 type StepStatus = 'done' | 'skipped' | 'failed';
 
@@ -51,7 +49,7 @@ const DEMO_OPERATOR = 'demo-operator';
  * improvement cycle whose proposal it approves, then prints what was measured and where to look. A step that fails
  * is reported and the rest still run.
  */
-export function registerDemoCommand(program: Command, context: DemoCommandContext): void {
+export function registerDemoCommand(program: Command, context: CliContext): void {
   program
     .command('demo')
     .description('start the stack, ingest, answer, simulate load, evaluate, improve and approve; then summarise')
@@ -61,9 +59,9 @@ export function registerDemoCommand(program: Command, context: DemoCommandContex
     .action(async (options: { short?: boolean; exit?: boolean; json?: boolean }) => {
       const config = context.loadConfig();
       const { summary, running } = await runDemo(config, options);
-      if (options.json) console.log(JSON.stringify(summary, null, 2));
+      if (options.json) printJson(summary);
       else console.log(formatDemo(summary));
-      if (summary.steps.some((s) => s.status === 'failed')) process.exitCode = 1;
+      if (summary.steps.some((s) => s.status === 'failed')) process.exitCode = EXIT.failure;
       if (running) {
         console.error('the stack stays up for a look around; press Ctrl-C to stop.');
         await running;
