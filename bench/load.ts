@@ -10,7 +10,7 @@ import os from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { DEFAULT_LOAD, formatReport, readSampleQuestions, runLoad } from '../client/load.js';
+import { DEFAULT_LOAD, formatReport, readSampleQuestions, runLoad } from '../cli/load.js';
 import { RaglineClient } from '../client/ragline-client.js';
 import { floorWorkflow } from '../workflows/index.js';
 import { TestRedis } from '../test/support/redis.js';

@@ -8,7 +8,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
-import { runLoad, DEFAULT_LOAD, readSampleQuestions, type LoadReport, type LoadSample } from '../../client/load.js';
+import { runLoad, DEFAULT_LOAD, readSampleQuestions, type LoadReport, type LoadSample } from '../../cli/load.js';
 import { RaglineClient } from '../../client/ragline-client.js';
 import { loadConfig } from '../../lib/config.js';
 import { ensureTemporalCli, startDevServer, type DevServerHandle } from '../../workers/dev-server.js';

@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { DemoSummary } from '../../client/demo.js';
+import type { DemoSummary } from '../../cli/commands/demo.js';
 import { cliStackEnv, runCli } from '../support/cli.js';
 
 describe('ragline demo --short, through the real CLI', () => {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli as ragline } from '../support/cli.js';
 import { RaglineClient } from '../../client/ragline-client.js';
-import { fetchHistory, readHistoryFile, replayHistory } from '../../client/replay.js';
+import { fetchHistory, readHistoryFile, replayHistory } from '../../cli/replay.js';
 import { SAMPLE_CORPUS, startRagline, tempDir, workflowBundle, type TestRagline } from '../support/ragline.js';
 
 const HISTORIES = path.resolve(import.meta.dirname, '../replay/histories');

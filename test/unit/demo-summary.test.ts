@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatDemo, type DemoSummary } from '../../client/demo.js';
+import { formatDemo, type DemoSummary } from '../../cli/commands/demo.js';
 
 describe('ragline demo summary', () => {
   it('says what was measured, which steps were skipped or failed and why, and where to look', () => {

@@ -1,18 +1,16 @@
 import path from 'node:path';
 import { Client } from '@temporalio/client';
 import type { Command } from 'commander';
-import type { Config } from '../lib/config.js';
-import type { ImprovementStatus, ParamProposal } from '../contracts/improvement.js';
-import { EvaluationClient } from './evaluation-client.js';
-import { ImprovementClient } from './improvement-client.js';
-import { loadEvalSet } from '../lib/eval/dataset.js';
-import { DEFAULT_LOAD, runLoad } from './load.js';
-import { RaglineClient } from './ragline-client.js';
-import { temporalTarget } from '../lib/temporal/target.js';
-
-export interface DemoCommandContext {
-  loadConfig: () => Config;
-}
+import type { Config } from '../../lib/config.js';
+import type { ImprovementStatus, ParamProposal } from '../../contracts/improvement.js';
+import { EvaluationClient } from '../../client/evaluation-client.js';
+import { ImprovementClient } from '../../client/improvement-client.js';
+import { loadEvalSet } from '../../lib/eval/dataset.js';
+import { DEFAULT_LOAD, runLoad } from '../load.js';
+import { RaglineClient } from '../../client/ragline-client.js';
+import { temporalTarget } from '../../lib/temporal/target.js';
+import { EXIT, type CliContext } from '../context.js';
+import { printJson } from '../output.js';
 
 type StepStatus = 'done' | 'skipped' | 'failed';
 
@@ -51,7 +49,7 @@ const DEMO_OPERATOR = 'demo-operator';
  * improvement cycle whose proposal it approves, then prints what was measured and where to look. A step that fails
  * is reported and the rest still run.
  */
-export function registerDemoCommand(program: Command, context: DemoCommandContext): void {
+export function registerDemoCommand(program: Command, context: CliContext): void {
   program
     .command('demo')
     .description('start the stack, ingest, answer, simulate load, evaluate, improve and approve; then summarise')
@@ -61,9 +59,9 @@ export function registerDemoCommand(program: Command, context: DemoCommandContex
     .action(async (options: { short?: boolean; exit?: boolean; json?: boolean }) => {
       const config = context.loadConfig();
       const { summary, running } = await runDemo(config, options);
-      if (options.json) console.log(JSON.stringify(summary, null, 2));
+      if (options.json) printJson(summary);
       else console.log(formatDemo(summary));
-      if (summary.steps.some((s) => s.status === 'failed')) process.exitCode = 1;
+      if (summary.steps.some((s) => s.status === 'failed')) process.exitCode = EXIT.failure;
       if (running) {
         console.error('the stack stays up for a look around; press Ctrl-C to stop.');
         await running;
@@ -78,7 +76,7 @@ async function runDemo(
   const size = options.short ? SIZES.short : SIZES.full;
   const tenant = `demo-${Date.now().toString(36)}`;
   const log = (line: string) => console.error(`demo: ${line}`);
-  const { startWorkerProcess } = await import('../workers/main.js');
+  const { startWorkerProcess } = await import('../../workers/main.js');
   const target = temporalTarget(config);
   log(target.embedded ? 'starting the embedded Temporal dev server and a worker…' : `using ${target.address}`);
   const proc = await startWorkerProcess(config, { log });

@@ -1,25 +1,14 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Presets, SingleBar } from 'cli-progress';
 import { InvalidArgumentError, type Command } from 'commander';
-import type { Config } from '../lib/config.js';
-import { loadEvalSet } from '../lib/eval/dataset.js';
-import { evaluationReportHtml } from './eval-report.js';
-import type { EvalScores } from '../lib/eval/scores.js';
-import type { EvaluateOnceResult, EvaluationStatus } from '../contracts/evaluation.js';
-import { EvaluationClient } from './evaluation-client.js';
-import type { RaglineClient } from './ragline-client.js';
-
-export interface EvalCommandContext {
-  loadConfig: () => Config;
-  connectWithWorker: (config: Config) => Promise<RaglineClient>;
-}
-
-const positiveInt = (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
-  return n;
-};
+import type { Config } from '../../lib/config.js';
+import { loadEvalSet } from '../../lib/eval/dataset.js';
+import { evaluationReportHtml } from '../eval-report.js';
+import type { EvalScores } from '../../lib/eval/scores.js';
+import type { EvaluateOnceResult, EvaluationStatus } from '../../contracts/evaluation.js';
+import { EvaluationClient } from '../../client/evaluation-client.js';
+import { positiveInt, type CliContext } from '../context.js';
+import { printJson, table, terminalBar } from '../output.js';
 
 interface Target {
   dataset?: string;
@@ -28,7 +17,7 @@ interface Target {
 }
 
 /** `ragline eval …`: one-off runs, the continuous evaluation's controls, and the report. */
-export function registerEvalCommands(program: Command, context: EvalCommandContext): void {
+export function registerEvalCommands(program: Command, context: CliContext): void {
   const evalCommand = program.command('eval').description('measure retrieval and answers against ground truth');
 
   const withTarget = (command: Command) =>
@@ -70,13 +59,7 @@ export function registerEvalCommands(program: Command, context: EvalCommandConte
         for (const p of set.problems) console.error(`  skipped ${p.file}:${p.line} ${p.message}`);
         const started = performance.now();
         const result = await open(async (evals) => {
-          const bar =
-            !options.json && process.stderr.isTTY
-              ? new SingleBar(
-                  { format: 'evaluating [{bar}] {value}/{total} questions', stream: process.stderr },
-                  Presets.shades_classic,
-                )
-              : undefined;
+          const bar = options.json ? undefined : terminalBar('evaluating [{bar}] {value}/{total} questions');
           bar?.start(Math.min(options.limit ?? set.items.length, set.items.length), 0);
           try {
             return await evals.runOnce({
@@ -101,7 +84,7 @@ export function registerEvalCommands(program: Command, context: EvalCommandConte
             console.error(`  ${p.file}:${p.line} ${p.message} (not in the corpus of tenant ${result.tenant})`);
           }
         }
-        if (options.json) console.log(JSON.stringify({ ...result, wallMs: Math.round(wallMs) }, null, 2));
+        if (options.json) printJson({ ...result, wallMs: Math.round(wallMs) });
         else printRun(result, wallMs);
       },
     );
@@ -139,7 +122,7 @@ export function registerEvalCommands(program: Command, context: EvalCommandConte
       await open(async (evals, config) => {
         const { tenant, setName } = await resolve(config, options);
         const status = await evals.status(tenant, setName);
-        if (options.json) console.log(JSON.stringify(status, null, 2));
+        if (options.json) printJson(status);
         else printStatus(status);
       });
     });
@@ -207,13 +190,6 @@ export function registerEvalCommands(program: Command, context: EvalCommandConte
         console.log(`wrote ${path.resolve(options.out)} (${status.history.length} batches)`);
       });
     });
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows
-    .map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '))
-    .join('\n');
 }
 
 const f3 = (v: number) => v.toFixed(3);
