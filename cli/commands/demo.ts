@@ -3,8 +3,6 @@ import { Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import type { Config } from '../../lib/config.js';
 import type { ImprovementStatus, ParamProposal } from '../../contracts/improvement.js';
-import { EvaluationClient } from '../../client/evaluation-client.js';
-import { ImprovementClient } from '../../client/improvement-client.js';
 import { loadEvalSet } from '../../lib/eval/dataset.js';
 import { DEFAULT_LOAD, runLoad } from '../load.js';
 import { RaglineClient } from '../../client/ragline-client.js';
@@ -176,7 +174,7 @@ async function runDemo(
 
     await step('run an evaluation batch', async () => {
       needs('evaluation set');
-      const result = await new EvaluationClient(client.client, client.taskQueue).runOnce({
+      const result = await client.evaluation.runOnce({
         dataset: evalSet,
         tenant,
         limit: size.evalQuestions,
@@ -193,7 +191,7 @@ async function runDemo(
 
     await step('run an improvement cycle and approve its proposal', async () => {
       needs('evaluation set');
-      const improvement = new ImprovementClient(client.client, client.taskQueue);
+      const improvement = client.improvement;
       await improvement.ensure(tenant, {
         intervalMs: 3_600_000,
         approvalTtlMs: 3_600_000,

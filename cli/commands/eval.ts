@@ -5,8 +5,8 @@ import type { Config } from '../../lib/config.js';
 import { loadEvalSet } from '../../lib/eval/dataset.js';
 import { evaluationReportHtml } from '../eval-report.js';
 import type { EvalScores } from '../../lib/eval/scores.js';
-import type { EvaluateOnceResult, EvaluationStatus } from '../../contracts/evaluation.js';
-import { EvaluationClient } from '../../client/evaluation-client.js';
+import { evaluationWorkflowId, type EvaluateOnceResult, type EvaluationStatus } from '../../contracts/evaluation.js';
+import type { EvaluationClient } from '../../client/evaluation-client.js';
 import { positiveInt, type CliContext } from '../context.js';
 import { printJson, table, terminalBar } from '../output.js';
 
@@ -36,7 +36,7 @@ export function registerEvalCommands(program: Command, context: CliContext): voi
     const config = context.loadConfig();
     const client = await context.connectWithWorker(config);
     try {
-      return await run(new EvaluationClient(client.client, client.taskQueue), config);
+      return await run(client.evaluation, config);
     } finally {
       await client.close();
     }
@@ -140,7 +140,7 @@ export function registerEvalCommands(program: Command, context: CliContext): voi
           if (name === 'pause') await evals.pause(tenant, setName);
           else if (name === 'resume') await evals.resume(tenant, setName);
           else await evals.runNow(tenant, setName);
-          console.log(`${name}: eval-${tenant}-${setName}`);
+          console.log(`${name}: ${evaluationWorkflowId(tenant, setName)}`);
         });
       });
   }
@@ -228,7 +228,7 @@ function printRun(result: EvaluateOnceResult, wallMs: number): void {
 
 function printStatus(status: EvaluationStatus): void {
   console.log(
-    `eval-${status.tenant}-${status.setName}: ${status.phase}${status.paused ? ' (paused)' : ''}, every ` +
+    `${evaluationWorkflowId(status.tenant, status.setName)}: ${status.phase}${status.paused ? ' (paused)' : ''}, every ` +
       `${status.settings.intervalMs / 1000} s, ${status.settings.batchSize} per batch; ${status.batches} batches, ` +
       `${status.questions} questions, ${status.continuedAsNew} continue-as-new; set version ${status.setVersion ?? '?'}`,
   );

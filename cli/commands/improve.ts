@@ -4,7 +4,7 @@ import type { Config } from '../../lib/config.js';
 import { ErrorType, RaglineError } from '../../lib/errors.js';
 import { PARAM_BOUNDS, paramsProblem, type RetrievalParams } from '../../lib/improve/params.js';
 import type { ImprovementStatus, ParamProposal } from '../../contracts/improvement.js';
-import { ImprovementClient, improvementSettings } from '../../client/improvement-client.js';
+import { improvementSettings, type ImprovementClient } from '../../client/improvement-client.js';
 import type { CliContext } from '../context.js';
 import { printJson } from '../output.js';
 
@@ -15,7 +15,7 @@ const operatorOf = (config: Config, option?: string) => option ?? config.RAGLINE
 export function registerImproveCommands(program: Command, context: CliContext): void {
   const improvementClient = async (config: Config): Promise<ImprovementClient> => {
     const client = await context.connectWithWorker(config);
-    return new ImprovementClient(client.client, client.taskQueue);
+    return client.improvement;
   };
 
   const improve = program.command('improve').description('the continuous-improvement workflow of a tenant');

@@ -3,7 +3,6 @@ import { ErrorType, RaglineError } from '../../lib/errors.js';
 import { feedbackProblem } from '../../lib/improve/feedback.js';
 import { queryInputProblem, type AnswerQueryResult } from '../../contracts/query.js';
 import type { AnswerStream } from '../../client/answer-stream.js';
-import { ImprovementClient } from '../../client/improvement-client.js';
 import { positiveInt, type CliContext } from '../context.js';
 import { printJson } from '../output.js';
 
@@ -70,7 +69,7 @@ export function registerFeedbackCommand(program: Command, context: CliContext): 
       const problem = feedbackProblem({ queryId, score, comment: options.comment });
       if (problem) throw new RaglineError(ErrorType.InvalidInput, problem);
       const client = await context.connectWithWorker(context.loadConfig());
-      const improvement = new ImprovementClient(client.client, client.taskQueue);
+      const improvement = client.improvement;
       const result = await improvement.feedback({ queryId, score, comment: options.comment });
       console.log(`feedback recorded for ${result.queryId} (tenant ${result.tenant})`);
     });

@@ -9,7 +9,7 @@ import { createLogger } from '../../lib/telemetry/logger.js';
 import { createApiToken } from '../../lib/api-tokens.js';
 import { temporalTarget } from '../../lib/temporal/target.js';
 import { RaglineClient } from '../../client/ragline-client.js';
-import { ImprovementClient, improvementSettings } from '../../client/improvement-client.js';
+import { improvementSettings } from '../../client/improvement-client.js';
 import type { CliContext } from '../context.js';
 import { printIngest, withProgressBar } from '../output.js';
 
@@ -60,10 +60,7 @@ export function registerServeCommands(program: Command, context: CliContext): vo
         console.error(`corpus: ${stats.documents} documents, ${stats.chunks} chunks, version ${stats.corpusVersion}`);
       }
       if (config.RAGLINE_IMPROVE_INTERVAL_SECONDS > 0) {
-        await new ImprovementClient(client.client, client.taskQueue).ensure(
-          config.RAGLINE_DEFAULT_TENANT,
-          improvementSettings(config),
-        );
+        await client.improvement.ensure(config.RAGLINE_DEFAULT_TENANT, improvementSettings(config));
       }
       console.log(
         [

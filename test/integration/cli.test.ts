@@ -76,7 +76,7 @@ describe('ragline CLI', () => {
   it('sets, refuses and rolls back parameters, refuses bad approvals and unknown feedback, with clear exit codes', async () => {
     const ops = { ...env, RAGLINE_APPROVERS: 'alice', RAGLINE_OPERATOR: 'alice', RAGLINE_DEFAULT_TENANT: 'clitenant' };
     expect((await ragline(['improve', 'start'], ops)).stdout).toBe(
-      'improvement workflow improve-clitenant is running\n',
+      'improvement workflow improve:clitenant is running\n',
     );
     expect(await ragline(['params', 'set', 'topK=3', '--reason', 'fewer sources'], ops)).toMatchObject({
       code: 0,

@@ -59,14 +59,14 @@ describe('ragline eval CLI', () => {
     await fs.copyFile(GROUND_TRUTH, dataset);
     const target = ['--dataset', dataset];
     const start = await ragline(['eval', 'start', ...target, '--interval', '3600', '--batch-size', '4'], env);
-    expect(start.stdout).toMatch(/^started: eval-default-cli-set \(70 questions, set version [0-9a-f]{16}\)$/m);
-    expect((await ragline(['eval', 'start', ...target], env)).stdout).toMatch(/^already running: eval-default-cli-set/);
+    expect(start.stdout).toMatch(/^started: eval:default:cli-set \(70 questions, set version [0-9a-f]{16}\)$/m);
+    expect((await ragline(['eval', 'start', ...target], env)).stdout).toMatch(/^already running: eval:default:cli-set/);
 
     // Waits and checks go through the client API; the CLI is exercised for each command once.
     const status = () => stack.env.client.workflow.getHandle('eval:default:cli-set').query(getEvaluationStatusQuery);
-    await waitUntil('the first batch of eval-default-cli-set', status, (s) => s.batches >= 1, { intervalMs: 200 });
+    await waitUntil('the first batch of eval:default:cli-set', status, (s) => s.batches >= 1, { intervalMs: 200 });
     const readable = await ragline(['eval', 'status', ...target], env);
-    expect(readable.stdout).toMatch(/^eval-default-cli-set: waiting, every 3600 s, 4 per batch; 1 batches/m);
+    expect(readable.stdout).toMatch(/^eval:default:cli-set: waiting, every 3600 s, 4 per batch; 1 batches/m);
     expect(readable.stdout).toMatch(/^last batch 1 at .*: quality \d\.\d{3}/m);
 
     expect((await ragline(['eval', 'pause', ...target], env)).code).toBe(0);
@@ -81,7 +81,7 @@ describe('ragline eval CLI', () => {
     expect(good.stdout.trim()).toBe('every 3600 s, 7 questions per batch');
 
     expect((await ragline(['eval', 'run-now', ...target], env)).code).toBe(0);
-    await waitUntil('the run-now batch of eval-default-cli-set', status, (s) => s.batches >= 2, { intervalMs: 200 });
+    await waitUntil('the run-now batch of eval:default:cli-set', status, (s) => s.batches >= 2, { intervalMs: 200 });
     const json = JSON.parse((await ragline(['eval', 'status', '--set', 'cli-set', '--json'], env)).stdout) as {
       history: Array<{ batch: number; samples: number }>;
     };
