@@ -66,7 +66,7 @@ export default tseslint.config(
   },
   {
     // Workflow code is replayed: it must be deterministic, so no I/O, no environment, no adapters.
-    files: ['workflows/**/*.ts'],
+    files: ['workflows/**/*.ts', 'bench/workflows/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',

@@ -24,7 +24,7 @@ import { createHttpApi } from '../http/server.js';
 import { RaglineClient } from '../client/ragline-client.js';
 import { createApiToken, parseApiTokens } from '../lib/api-tokens.js';
 import type { AnswerQueryResult } from '../contracts/query.js';
-import { floorWorkflow, ingestDocumentsWorkflow } from '../workflows/index.js';
+import { floorWorkflow, ingestDocumentsWorkflow } from './workflows/index.js';
 import { flag, measureInterleaved, percentile, startBenchStack } from './support.js';
 
 const EventType = proto.temporal.api.enums.v1.EventType;

@@ -3,7 +3,7 @@
  * dev server, first with the embedded (in-process) cache, then with Redis. Variants, measured on the same stack:
  * - `floor`: the one-no-op-local-activity workflow every latency goal is a ratio to;
  * - `hit`: `answerQueryWorkflow` served from the exact result cache (local-activity lookup);
- * - `naiveHit`: the same lookup as an ordinary remote activity (bench/naive-hit-workflow.ts, on a second worker);
+ * - `naiveHit`: the same lookup as an ordinary remote activity (bench/workflows/naive-hit.ts, on a second worker);
  * - `miss`: cache bypassed, embedded retrieval and generation, cycling through the ground-truth questions.
  * Goals (issue #4), per backend: hit.p50MsSerial ≤ 1.2 × floor.p50MsSerial, hit.qps ≥ 0.8 × floor.qps,
  * naiveHit.p50MsSerial ≥ 1.4 × hit.p50MsSerial. Last stdout line is JSON:
@@ -14,22 +14,25 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { TypedSearchAttributes } from '@temporalio/common';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { createWorker } from '../workers/runtime.js';
 import { DEFAULT_TENANT, type AnswerQueryInput, type AnswerQueryResult } from '../contracts/query.js';
-import { answerQueryWorkflow, floorWorkflow, ingestDocumentsWorkflow } from '../workflows/index.js';
 import { tenantSearchAttribute } from '../contracts/search-attributes.js';
-import { quietBundlerLogger } from '../test/support/ragline.js';
+import { workflowBundle } from '../test/support/ragline.js';
 import { TestRedis } from '../test/support/redis.js';
 import { flag, measureInterleaved, startBenchStack, type BenchStack, type LatencyFigures } from './support.js';
-import type { naiveHitWorkflow } from './naive-hit-workflow.js';
+import {
+  answerQueryWorkflow,
+  floorWorkflow,
+  ingestDocumentsWorkflow,
+  type naiveHitWorkflow,
+} from './workflows/index.js';
 
 type Variant = 'floor' | 'hit' | 'naiveHit' | 'miss';
 type BackendFigures = Record<Variant, LatencyFigures>;
 
 const SAMPLE_DOCS = fileURLToPath(new URL('../sample-corpus/docs', import.meta.url));
 const GROUND_TRUTH = fileURLToPath(new URL('../sample-corpus/ground-truth.jsonl', import.meta.url));
-const BENCH_WORKFLOWS = fileURLToPath(new URL('./bench-workflows.ts', import.meta.url));
 const HIT_QUESTION = 'How do I reset my password?';
 const NAIVE_TASK_QUEUE = 'ragline-bench-naive';
 
@@ -45,8 +48,9 @@ export async function run(args: string[]): Promise<void> {
     .filter((line) => line.trim())
     .map((line) => (JSON.parse(line) as { query: string }).query);
   if (questions.length === 0) throw new Error(`no questions in ${GROUND_TRUTH}`);
-  // Bundled once for both backends; only the naiveHit worker runs it, the ragline worker keeps its own bundle.
-  const benchBundle = await bundleWorkflowCode({ workflowsPath: BENCH_WORKFLOWS, logger: quietBundlerLogger });
+  // The bench workflows' bundle (bench/workflows/), made once for the process: the naiveHit worker runs it, and so
+  // does the ragline worker of each stack (bench/support.ts).
+  const benchBundle = await workflowBundle();
 
   const results = {} as Record<'embedded' | 'redis', BackendFigures>;
   const ratioLines: string[] = [];
@@ -104,8 +108,8 @@ async function measureBackend(
   const question = (i: number) =>
     questions[((i % questions.length) + questions.length) % questions.length] ?? HIT_QUESTION;
 
-  // A second worker on its own task queue over the same runtime (same cache and store) runs the bench bundle with
-  // naiveHitWorkflow; the ragline worker keeps its own bundle.
+  // A second worker on its own task queue over the same runtime (same cache and store) runs naiveHitWorkflow, as it
+  // did when the ragline worker's bundle had no bench workflows, so the figures stay comparable with earlier runs.
   const connection = await NativeConnection.connect({ address: stack.server.address });
   try {
     const naiveWorker = await createWorker({

@@ -25,22 +25,20 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Index as UsearchIndex } from 'usearch';
 import { DenseIndex, normalised } from '../lib/retrieval/dense-index.js';
+import { seededRandom } from '../lib/random.js';
 
 const gc: () => void = (() => {
   setFlagsFromString('--expose-gc');
   return runInNewContext('gc') as () => void;
 })();
 
-/** mulberry32: uniform in (0, 1], seeded. */
+/**
+ * Uniform in (0, 1], seeded: lib/random.ts's [0, 1) moved up by its step 2^-32 (exact in a double), so the logarithm
+ * below never sees 0 and every draw is the one this bench made before it shared that generator.
+ */
 function uniformFrom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 1) / 2 ** 32;
-  };
+  const random = seededRandom(seed);
+  return () => random() + 2 ** -32;
 }
 
 function gaussian(seed: number): () => number {

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { documentEmbeddingText } from '../lib/retrieval/embedder.js';
 import { embedAll, embedderFromArgs, embedderOptions } from './embeddings.js';
-import { loadDataset } from './retrieval.js';
+import { loadDataset } from './datasets/beir.js';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 

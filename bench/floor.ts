@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { floorWorkflow } from '../workflows/index.js';
+import { floorWorkflow } from './workflows/index.js';
 import { flag, measure, percentile, startBenchStack } from './support.js';
 
 export async function run(args: string[]): Promise<void> {

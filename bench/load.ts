@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { DEFAULT_LOAD, formatReport, readSampleQuestions, runLoad } from '../cli/load.js';
 import { RaglineClient } from '../client/ragline-client.js';
-import { floorWorkflow } from '../workflows/index.js';
+import { floorWorkflow } from './workflows/index.js';
 import { TestRedis } from '../test/support/redis.js';
 import { flag, measure, startBenchStack } from './support.js';
 

@@ -7,6 +7,7 @@ import { loadConfig } from '../lib/config.js';
 import { ensureTemporalCli, startDevServer, type DevServerHandle } from '../workers/dev-server.js';
 import { createLogger } from '../lib/telemetry/logger.js';
 import { createRuntime, createWorker, type Runtime, type RuntimeOverrides } from '../workers/runtime.js';
+import { workflowBundle } from '../test/support/ragline.js';
 import { freePorts } from '../test/support/redis.js';
 
 export interface LatencyFigures {
@@ -93,7 +94,11 @@ export async function measureInterleaved<K extends string>(
   return figures;
 }
 
-/** A dev server as `ragline up` starts it (SQLite file; tuned unless told otherwise), a client and a ragline worker. */
+/**
+ * A dev server as `ragline up` starts it (SQLite file; tuned unless told otherwise), a client and a ragline worker
+ * that runs the bench workflows' bundle (bench/workflows/: production's workflows plus floorWorkflow and the other
+ * bench-only ones).
+ */
 export interface BenchStack {
   server: DevServerHandle;
   client: Client;
@@ -122,7 +127,13 @@ export async function startBenchStack(
   const runtime = await createRuntime(config, { logger: createLogger({ level: 'silent' }), ...options.overrides });
   const nativeConnection = await NativeConnection.connect({ address: server.address });
   const taskQueue = 'ragline-bench';
-  const worker = await createWorker({ connection: nativeConnection, namespace: 'default', taskQueue, runtime });
+  const worker = await createWorker({
+    connection: nativeConnection,
+    namespace: 'default',
+    taskQueue,
+    runtime,
+    workflowBundle: await workflowBundle(),
+  });
   const running = worker.run();
   const connection = await Connection.connect({ address: server.address });
   const client = new Client({ connection, namespace: 'default' });

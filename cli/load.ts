@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { InvalidInputError } from '../lib/errors.js';
+import { seededRandom } from '../lib/random.js';
 import type { AnswerQueryInput, AnswerQueryResult } from '../contracts/query.js';
 
 /** How `ragline load` drives the service: N users each asking M questions, at most `concurrency` at once. */
@@ -53,18 +54,6 @@ export function validateLoadOptions(options: LoadOptions): LoadOptions {
   share('--new-share', options.newShare);
   share('--paraphrase-share', options.paraphraseShare);
   return options;
-}
-
-/** A small seeded generator (mulberry32), so two runs with one seed ask the same questions in the same order. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const PARAPHRASES: Array<(q: string) => string> = [

@@ -1,6 +1,5 @@
 export { answerQueryWorkflow } from './answer-query.js';
 export { deleteDocumentsWorkflow, describeCorpusWorkflow, ingestDocumentsWorkflow } from './ingest-documents.js';
-export { floorWorkflow } from './floor.js';
 export { evaluateOnceWorkflow, evaluationWorkflow } from './evaluation.js';
 export { improvementWorkflow } from './improvement.js';
 export { recordFeedbackWorkflow } from './feedback.js';

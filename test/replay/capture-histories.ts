@@ -9,7 +9,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
-import { answerQueryWorkflow, floorWorkflow, ingestDocumentsWorkflow } from '../../workflows/index.js';
+import { answerQueryWorkflow, floorWorkflow, ingestDocumentsWorkflow } from '../../bench/workflows/index.js';
 import { SAMPLE_CORPUS, startRagline } from '../support/ragline.js';
 
 const out = path.join(import.meta.dirname, 'histories');

@@ -7,23 +7,20 @@ import { bundleWorkflowCode, type Worker } from '@temporalio/worker';
 import { loadConfig, type Config } from '../../lib/config.js';
 import { createLogger } from '../../lib/telemetry/logger.js';
 import { RaglineClient } from '../../client/ragline-client.js';
-import {
-  createRuntime,
-  createWorker,
-  workflowsPath,
-  type Runtime,
-  type RuntimeOverrides,
-} from '../../workers/runtime.js';
+import { createRuntime, createWorker, type Runtime, type RuntimeOverrides } from '../../workers/runtime.js';
 import { ingestDocumentsWorkflow } from '../../workflows/index.js';
 import type { IngestDocumentsResult } from '../../contracts/ingest.js';
 import { startTestTemporal } from './temporal.js';
 
 export const SAMPLE_CORPUS = path.resolve(import.meta.dirname, '../../sample-corpus/docs');
 
+/** Production's workflows plus the bench-only ones (floorWorkflow, whose histories test/replay replays). */
+const TEST_WORKFLOWS = path.resolve(import.meta.dirname, '../../bench/workflows/index.ts');
+
 let bundle: Promise<{ code: string }> | undefined;
-/** Workflow code bundled once per test file. */
+/** Workflow code bundled once per test file (or bench run), from the bench and test entry {@link TEST_WORKFLOWS}. */
 export function workflowBundle(): Promise<{ code: string }> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: quietBundlerLogger });
+  bundle ??= bundleWorkflowCode({ workflowsPath: TEST_WORKFLOWS, logger: quietBundlerLogger });
   return bundle;
 }
 

@@ -5,11 +5,11 @@
  * Everything else the hit path does (search attributes, the metrics sink) is kept so only that one choice differs.
  */
 import { ApplicationFailure, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import type { createActivities } from '../activities/index.js';
-import { NON_RETRYABLE_ERROR_TYPES } from '../lib/errors.js';
-import { DEFAULT_TENANT, qualityTierOf, type AnswerQueryInput, type AnswerQueryResult } from '../contracts/query.js';
-import { cacheHitSearchAttribute, qualityTierSearchAttribute } from '../contracts/search-attributes.js';
-import { queryMetrics } from '../contracts/sinks.js';
+import type { createActivities } from '../../activities/index.js';
+import { NON_RETRYABLE_ERROR_TYPES } from '../../lib/errors.js';
+import { DEFAULT_TENANT, qualityTierOf, type AnswerQueryInput, type AnswerQueryResult } from '../../contracts/query.js';
+import { cacheHitSearchAttribute, qualityTierSearchAttribute } from '../../contracts/search-attributes.js';
+import { queryMetrics } from '../../contracts/sinks.js';
 
 // The same timeout and retries as the query workflow's local cache lookup.
 const remote = proxyActivities<ReturnType<typeof createActivities>>({
