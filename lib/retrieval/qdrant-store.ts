@@ -1,4 +1,3 @@
-import { createHash, randomUUID } from 'node:crypto';
 import { QdrantClient } from '@qdrant/js-client-rest';
 import type {
   Chunk,
@@ -12,11 +11,29 @@ import type {
   UpsertOptions,
   UpsertResult,
 } from '../domain.js';
-import { ErrorType, InvalidInputError, RaglineError } from '../errors.js';
+import { InvalidInputError } from '../errors.js';
 import { Analyzer } from './analyzer.js';
 import { validateDocument } from './embedded-store.js';
 import { embedDocuments, type Embedder } from './embedder.js';
 import { DEFAULT_RRF_K } from './fusion.js';
+import { describeQdrantError, layoutProblem, QdrantLayoutError, unavailable } from './qdrant/layout.js';
+import {
+  DENSE,
+  documentSparse,
+  match,
+  matchAny,
+  pointId,
+  querySparse,
+  SPARSE,
+  type ChunkPayload,
+} from './qdrant/points.js';
+import {
+  bumpVersion,
+  countChunks,
+  readCorpusVersion,
+  storedHashes,
+  type CollectionAccess,
+} from './qdrant/tenant-points.js';
 import { TenantLock } from './tenant-lock.js';
 
 /**
@@ -27,7 +44,7 @@ import { TenantLock } from './tenant-lock.js';
  * BM25 document-side saturation; Qdrant applies idf through `modifier: 'idf'`) and, with an embedder, a dense
  * vector "dense". With both, search is hybrid through the Query API: both legs prefetched under the tenant
  * filter and fused by reciprocal rank fusion with explicit k. A tenant's corpus version is the number of vectorless
- * "version" points it has (one added per change, see {@link QdrantStore.bumpVersion}), plus the value of the
+ * "version" points it has (one added per change, see `bumpVersion` in qdrant/tenant-points.ts), plus the value of the
  * single "meta" point that collections written before that scheme carry.
  */
 
@@ -57,64 +74,6 @@ export interface QdrantStoreDeps {
   analyzer?: Analyzer;
 }
 
-const SPARSE = 'bm25';
-const DENSE = 'dense';
-const K1 = 1.2;
-const B = 0.75;
-/** Same BM25F title weight as the embedded index (README.md). */
-const TITLE_WEIGHT = 3;
-
-interface ChunkPayload {
-  kind: 'chunk';
-  tenant: string;
-  docId: string;
-  chunkId: string;
-  title: string;
-  docTitle: string;
-  text: string;
-  position: number;
-  contentHash: string;
-}
-
-interface MetaPayload {
-  kind: 'meta';
-  tenant: string;
-  corpusVersion: number;
-}
-
-interface VersionPayload {
-  kind: 'version';
-  tenant: string;
-}
-
-/** A collection whose vectors are not the ones this store writes and searches; nothing of it is changed. */
-export class QdrantLayoutError extends RaglineError {
-  constructor(message: string) {
-    super(ErrorType.Configuration, message);
-  }
-}
-
-type Condition = { key: string; match: { value: string | number } | { any: string[] } };
-
-const match = (key: string, value: string | number): Condition => ({ key, match: { value } });
-const matchAny = (key: string, values: string[]): Condition => ({ key, match: { any: values } });
-
-/** Point ids must be UUIDs or integers; a name-based id makes re-upserting a chunk overwrite it. */
-export function pointId(...parts: string[]): string {
-  const hex = createHash('sha256').update(parts.join('\u0000')).digest('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
-}
-
-/** FNV-1a, 32 bits: a stable term → sparse index mapping; collisions only merge two rare terms' weights. */
-export function termIndex(term: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < term.length; i++) {
-    hash ^= term.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return hash >>> 0;
-}
-
 export class QdrantStore implements ChunkStore {
   readonly kind = 'qdrant';
   private readonly client: QdrantClient;
@@ -138,7 +97,7 @@ export class QdrantStore implements ChunkStore {
     if (problems.length > 0) throw new InvalidInputError(`rejected documents: ${problems.join('; ')}`);
     await this.ensureCollection();
     return this.exclusive(tenant, async () => {
-      const stored = await this.storedHashes(tenant, [...new Set(docs.map((doc) => doc.docId))]);
+      const stored = await storedHashes(this.access, tenant, [...new Set(docs.map((doc) => doc.docId))]);
       const results = docs.map((doc): UpsertResult => {
         const hash = stored.get(doc.docId);
         const status = hash === undefined ? 'added' : hash === doc.contentHash ? 'unchanged' : 'updated';
@@ -168,7 +127,9 @@ export class QdrantStore implements ChunkStore {
             position: chunk.position,
             contentHash: doc.contentHash,
           };
-          const vector: Record<string, unknown> = { [SPARSE]: this.documentSparse(chunk) };
+          const vector: Record<string, unknown> = {
+            [SPARSE]: documentSparse(this.analyzer, chunk, this.options.averageLength ?? 120),
+          };
           if (dense) vector[DENSE] = dense[i]!;
           return { id: pointId(tenant, chunk.id), vector, payload: { ...payload } };
         });
@@ -187,7 +148,7 @@ export class QdrantStore implements ChunkStore {
           } as never,
         }),
       );
-      await this.bumpVersion(tenant);
+      await bumpVersion(this.access, tenant);
       return results;
     });
   }
@@ -196,7 +157,7 @@ export class QdrantStore implements ChunkStore {
     await this.ensureCollection();
     return this.exclusive(tenant, async () => {
       const unique = [...new Set(docIds)];
-      const stored = await this.storedHashes(tenant, unique);
+      const stored = await storedHashes(this.access, tenant, unique);
       const deleted = unique.filter((docId) => stored.has(docId));
       const missing = unique.filter((docId) => !stored.has(docId));
       if (deleted.length === 0) return { deleted, missing };
@@ -206,7 +167,7 @@ export class QdrantStore implements ChunkStore {
           filter: { must: [match('kind', 'chunk'), match('tenant', tenant), matchAny('docId', deleted)] } as never,
         }),
       );
-      await this.bumpVersion(tenant);
+      await bumpVersion(this.access, tenant);
       return { deleted, missing };
     });
   }
@@ -266,7 +227,8 @@ export class QdrantStore implements ChunkStore {
         score: point.score,
       };
     });
-    if (hits.length === 0 && (await this.countChunks(tenant)) === 0) return { hits: [], reason: 'empty-corpus' };
+    if (hits.length === 0 && (await countChunks(this.access, tenant)) === 0)
+      return { hits: [], reason: 'empty-corpus' };
     return degradedReason ? { hits, degradedReason } : { hits };
   }
 
@@ -297,22 +259,22 @@ export class QdrantStore implements ChunkStore {
 
   async documentHash(tenant: string, docId: string): Promise<string | undefined> {
     await this.ensureCollection();
-    return (await this.storedHashes(tenant, [docId])).get(docId);
+    return (await storedHashes(this.access, tenant, [docId])).get(docId);
   }
 
   async stats(tenant: string): Promise<CorpusStats> {
     await this.ensureCollection();
     const [chunks, documents, corpusVersion] = await Promise.all([
-      this.countChunks(tenant),
-      this.countChunks(tenant, true),
-      this.readCorpusVersion(tenant),
+      countChunks(this.access, tenant),
+      countChunks(this.access, tenant, true),
+      readCorpusVersion(this.access, tenant),
     ]);
     return { documents, chunks, corpusVersion };
   }
 
   async corpusVersion(tenant: string): Promise<number> {
     await this.ensureCollection();
-    return this.readCorpusVersion(tenant);
+    return readCorpusVersion(this.access, tenant);
   }
 
   async health(): Promise<HealthStatus> {
@@ -326,7 +288,11 @@ export class QdrantStore implements ChunkStore {
           detail: `collection ${this.collection} not created yet`,
         };
       }
-      const problem = this.layoutProblem(await this.client.getCollection(this.collection));
+      const problem = layoutProblem(
+        this.collection,
+        await this.client.getCollection(this.collection),
+        this.options.embedder,
+      );
       return problem
         ? { ok: false, latencyMs: performance.now() - started, error: problem }
         : { ok: true, latencyMs: performance.now() - started, detail: `collection ${this.collection}` };
@@ -334,7 +300,7 @@ export class QdrantStore implements ChunkStore {
       return {
         ok: false,
         latencyMs: performance.now() - started,
-        error: `Qdrant at ${this.options.url} (QDRANT_URL) unreachable: ${describe(error)}`,
+        error: `Qdrant at ${this.options.url} (QDRANT_URL) unreachable: ${describeQdrantError(error)}`,
       };
     }
   }
@@ -355,7 +321,7 @@ export class QdrantStore implements ChunkStore {
     const info = await Promise.race([lookup, gaveUp])
       .catch(() => undefined)
       .finally(() => clearTimeout(timer));
-    const problem = info && this.layoutProblem(info);
+    const problem = info && layoutProblem(this.collection, info, this.options.embedder);
     if (problem) throw new QdrantLayoutError(problem);
   }
 
@@ -369,8 +335,10 @@ export class QdrantStore implements ChunkStore {
       const { exists } = await this.call('collectionExists', () => this.client.collectionExists(this.collection));
       if (exists) {
         // Checked before the payload indexes are created: a collection another tool made is left exactly as it was.
-        const problem = this.layoutProblem(
+        const problem = layoutProblem(
+          this.collection,
           await this.call('getCollection', () => this.client.getCollection(this.collection)),
+          this.options.embedder,
         );
         if (problem) throw new QdrantLayoutError(problem);
       } else {
@@ -405,115 +373,12 @@ export class QdrantStore implements ChunkStore {
     return this.ready;
   }
 
-  /** Why this collection's vectors cannot hold our points, or undefined when they can. */
-  private layoutProblem(info: {
-    config: { params: { vectors?: unknown; sparse_vectors?: unknown } };
-  }): string | undefined {
-    const { vectors, sparse_vectors: sparse } = info.config.params;
-    const found: string[] = [];
-    const named = (vectors ?? {}) as Record<string, unknown>;
-    // An unnamed vector shows as { size, distance } at the top level instead of a map of names.
-    if (typeof named.size === 'number') found.push(`an unnamed ${named.size}-dimension dense vector`);
-    else for (const [name, params] of Object.entries(named)) found.push(`dense "${name}" (${describeDense(params)})`);
-    for (const name of Object.keys((sparse ?? {}) as object)) found.push(`sparse "${name}"`);
-    const problems: string[] = [];
-    const sparseParams = (sparse as Record<string, { modifier?: string } | undefined> | undefined)?.[SPARSE];
-    if (!sparseParams) problems.push(`no sparse vector "${SPARSE}"`);
-    else if (sparseParams.modifier !== 'idf') problems.push(`sparse "${SPARSE}" without the idf modifier`);
-    if (typeof named.size === 'number') problems.push('an unnamed dense vector');
-    const embedder = this.options.embedder;
-    if (embedder) {
-      const dense = named[DENSE] as { size?: number } | undefined;
-      if (typeof named.size !== 'number' && !dense) problems.push(`no dense vector "${DENSE}"`);
-      else if (dense && dense.size !== embedder.dimensions)
-        problems.push(`dense "${DENSE}" of ${dense.size} dimensions where the embedder makes ${embedder.dimensions}`);
-    }
-    if (problems.length === 0) return undefined;
-    return (
-      `Qdrant collection ${this.collection} (QDRANT_COLLECTION) has a different vector layout: ${problems.join(', ')}. ` +
-      `It has ${found.length > 0 ? found.join(', ') : 'no vectors'}; ragline needs sparse "${SPARSE}" (idf)` +
-      `${embedder ? ` and dense "${DENSE}" of ${embedder.dimensions} dimensions` : ''}. ` +
-      'Nothing was written to it: point QDRANT_COLLECTION at another collection.'
-    );
-  }
-
-  private documentSparse(chunk: Chunk): { indices: number[]; values: number[] } {
-    const weights = new Map<number, number>();
-    const title = this.analyzer.analyze(chunk.title);
-    const body = this.analyzer.analyze(chunk.text);
-    for (const term of title) weights.set(termIndex(term), (weights.get(termIndex(term)) ?? 0) + TITLE_WEIGHT);
-    for (const term of body) weights.set(termIndex(term), (weights.get(termIndex(term)) ?? 0) + 1);
-    const norm = 1 - B + (B * (title.length + body.length)) / (this.options.averageLength ?? 120);
-    const indices = [...weights.keys()];
+  private get access(): CollectionAccess {
     return {
-      indices,
-      values: indices.map((index) => (weights.get(index)! * (K1 + 1)) / (weights.get(index)! + K1 * norm)),
+      client: this.client,
+      collection: this.collection,
+      call: (operation, request) => this.call(operation, request),
     };
-  }
-
-  private async storedHashes(tenant: string, docIds: string[]): Promise<Map<string, string>> {
-    const hashes = new Map<string, string>();
-    if (docIds.length === 0) return hashes;
-    // Every chunk of a document carries its hash; the first chunk is enough, but a scroll cannot group by doc.
-    let offset: string | number | Record<string, unknown> | null | undefined;
-    do {
-      const page = await this.call('scroll', () =>
-        this.client.scroll(this.collection, {
-          filter: {
-            must: [match('kind', 'chunk'), match('tenant', tenant), matchAny('docId', docIds), match('position', 0)],
-          } as never,
-          with_payload: { include: ['docId', 'contentHash'] },
-          limit: 1000,
-          ...(offset === undefined || offset === null ? {} : { offset: offset as never }),
-        }),
-      );
-      for (const point of page.points) {
-        const payload = point.payload as { docId?: string; contentHash?: string } | null | undefined;
-        if (payload?.docId && payload.contentHash) hashes.set(payload.docId, payload.contentHash);
-      }
-      offset = page.next_page_offset as typeof offset;
-    } while (offset !== undefined && offset !== null);
-    return hashes;
-  }
-
-  private async countChunks(tenant: string, firstOnly = false): Promise<number> {
-    const must = [match('kind', 'chunk'), match('tenant', tenant), ...(firstOnly ? [match('position', 0)] : [])];
-    const { count } = await this.call('count', () =>
-      this.client.count(this.collection, { filter: { must } as never, exact: true }),
-    );
-    return count;
-  }
-
-  private async readCorpusVersion(tenant: string): Promise<number> {
-    const [[meta], { count }] = await Promise.all([
-      this.call('retrieve', () =>
-        this.client.retrieve(this.collection, { ids: [pointId(tenant, '\u0000meta')], with_payload: true }),
-      ),
-      this.call('count', () =>
-        this.client.count(this.collection, {
-          filter: { must: [match('kind', 'version'), match('tenant', tenant)] } as never,
-          exact: true,
-        }),
-      ),
-    ]);
-    const payload = meta?.payload as MetaPayload | undefined;
-    const legacy = payload?.kind === 'meta' && payload.tenant === tenant ? payload.corpusVersion : 0;
-    return legacy + count;
-  }
-
-  /**
-   * One new point per change, under a fresh random id: concurrent writers in any number of processes each add
-   * their own, so no step is lost (a read-increment-write of one counter point could lose one and let two corpus
-   * states share a version, serving cached answers across the change). Counting needs no Redis and no lock.
-   */
-  private async bumpVersion(tenant: string): Promise<void> {
-    const payload: VersionPayload = { kind: 'version', tenant };
-    await this.call('upsert', () =>
-      this.client.upsert(this.collection, {
-        wait: true,
-        points: [{ id: pointId(tenant, '\u0000version', randomUUID()), vector: {}, payload: { ...payload } }] as never,
-      }),
-    );
   }
 
   private exclusive<T>(tenant: string, work: () => Promise<T>): Promise<T> {
@@ -527,37 +392,4 @@ export class QdrantStore implements ChunkStore {
       throw unavailable(operation, error, this.options.url);
     }
   }
-}
-
-/** Query side: each distinct term once; Qdrant multiplies by idf. */
-function querySparse(terms: string[]): { indices: number[]; values: number[] } {
-  const weights = new Map<number, number>();
-  for (const term of terms) weights.set(termIndex(term), 1);
-  return { indices: [...weights.keys()], values: [...weights.values()] };
-}
-
-function describeDense(params: unknown): string {
-  const { size, distance } = (params ?? {}) as { size?: number; distance?: string };
-  return `${size ?? '?'} dimensions, ${distance ?? '?'}`;
-}
-
-function describe(error: unknown): string {
-  if (error instanceof Error) {
-    const data = (error as { data?: { status?: { error?: string } } }).data;
-    return data?.status?.error ? `${error.message}: ${data.status.error}` : error.message;
-  }
-  return String(error);
-}
-
-function unavailable(operation: string, error: unknown, url: string): RaglineError {
-  if (error instanceof RaglineError) return error;
-  const status = (error as { status?: number }).status;
-  // 4xx other than 408/429 mean our request or configuration is wrong: retrying sends the same thing.
-  const type =
-    status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429
-      ? ErrorType.Configuration
-      : ErrorType.Unavailable;
-  // No status means no answer at all: say which setting points at the server that did not answer.
-  const where = status === undefined ? ` (Qdrant at ${url}, QDRANT_URL)` : '';
-  return new RaglineError(type, `Qdrant ${operation} failed${where}: ${describe(error)}`, { cause: error });
 }
