@@ -6,7 +6,7 @@ import { ErrorType, RaglineError } from '../../lib/errors.js';
 import { startTelemetryServer } from '../../lib/telemetry/telemetry-server.js';
 import { createMetrics } from '../../lib/telemetry/metrics.js';
 import { createLogger } from '../../lib/telemetry/logger.js';
-import { createApiToken } from '../../lib/api-tokens.js';
+import { createApiToken, SCOPES, type Scope } from '../../lib/api-tokens.js';
 import { temporalTarget } from '../../lib/temporal/target.js';
 import { RaglineClient } from '../../client/ragline-client.js';
 import { improvementSettings } from '../../client/improvement-client.js';
@@ -168,12 +168,24 @@ export function registerServeCommands(program: Command, context: CliContext): vo
     .option('--expires <YYYY-MM-DD>', 'the UTC day from which the token is refused')
     .option(
       '--operator <name>',
-      "an operator's token: may decide approvals as <name> (checked against RAGLINE_APPROVERS)",
+      "an operator's token: may decide approvals as <name> (checked against RAGLINE_APPROVERS); implies --scope operator",
     )
-    .action((options: { tenant: string; expires?: string; operator?: string }) => {
+    .option(
+      '--scope <scope>',
+      `what the token may do, repeatable: ${SCOPES.join(', ')} (default: query)`,
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
+    .action((options: { tenant: string; expires?: string; operator?: string; scope?: string[] }) => {
       let made;
       try {
-        made = createApiToken(options.tenant, { expires: options.expires, operator: options.operator });
+        const unknown = (options.scope ?? []).filter((scope) => !(SCOPES as readonly string[]).includes(scope));
+        if (unknown.length > 0)
+          throw new Error(`--scope must be one of ${SCOPES.join(', ')}, not ${unknown.join(', ')}`);
+        made = createApiToken(options.tenant, {
+          expires: options.expires,
+          operator: options.operator,
+          scopes: options.scope as Scope[] | undefined,
+        });
       } catch (error) {
         throw new RaglineError(ErrorType.InvalidInput, error instanceof Error ? error.message : String(error));
       }

@@ -279,4 +279,21 @@ describe('HTTP API for operators: approvals and evaluation', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/operator must be/);
   });
+
+  it('makes scoped tokens with the CLI, and refuses an unknown scope, an impossible expiry and a past one', async () => {
+    const ingest = await runCli(['token', 'create', '--tenant', 'acme', '--scope', 'query', '--scope', 'ingest']);
+    expect(ingest.code).toBe(0);
+    const entry = /RAGLINE_API_TOKENS \(comma-separated\): (\S+)/.exec(ingest.stdout)?.[1];
+    expect(entry).toMatch(/^acme:[0-9a-f]{64}:scopes=query\+ingest$/);
+    expect([...parseApiTokens(entry)[0]!.scopes].sort()).toEqual(['ingest', 'query']);
+    const unknown = await runCli(['token', 'create', '--tenant', 'acme', '--scope', 'admin']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/--scope must be one of query, ingest, operator, not admin/);
+    const impossible = await runCli(['token', 'create', '--tenant', 'acme', '--expires', '2027-02-31']);
+    expect(impossible.code).toBe(2);
+    expect(impossible.stderr).toMatch(/real day/);
+    const past = await runCli(['token', 'create', '--tenant', 'acme', '--expires', '2020-01-01']);
+    expect(past.code).toBe(2);
+    expect(past.stderr).toMatch(/2020-01-01 has passed/);
+  });
 });
