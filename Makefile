@@ -12,6 +12,7 @@ test: deps temporal-cli test-services embedder
 	npx tsc --noEmit
 	npx eslint .
 	npx prettier --check . --log-level warn
+	npx knip --no-progress
 	npx vitest run
 
 deps: node_modules/.package-lock.json

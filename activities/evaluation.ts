@@ -223,8 +223,6 @@ export const createEvaluationActivities = (deps: EvaluationDeps) => {
   };
 };
 
-export type EvaluationActivities = ReturnType<typeof createEvaluationActivities>;
-
 /** What the log line and the webhook both say of an alert transition. */
 function alertFields({ workflowId, tenant, setName, event }: EvalAlertNotice) {
   return {

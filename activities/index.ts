@@ -34,5 +34,3 @@ export const createActivities = (deps: ActivityDeps) => {
     ...createIngestionActivities(deps),
   };
 };
-
-export type Activities = ReturnType<typeof createActivities>;

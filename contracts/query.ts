@@ -112,7 +112,7 @@ export function qualityTierOf(score: number): QualityTier {
 
 export const DEFAULT_TENANT = 'default';
 export const DEFAULT_DEADLINE_MS = 10_000;
-export { FALLBACK_BUDGET_MS, LOCAL_STEP_TIMEOUT_MS, MIN_DEADLINE_MS } from '../lib/deadlines.js';
+export { FALLBACK_BUDGET_MS, LOCAL_STEP_TIMEOUT_MS } from '../lib/deadlines.js';
 export const MAX_TOP_K = 20;
 export { TENANT_PATTERN } from '../lib/tenant.js';
 

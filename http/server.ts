@@ -10,9 +10,8 @@ import { installErrorHandlers } from './errors.js';
 import { registerOpenApi, serveOpenApi } from './openapi.js';
 import { documentRoutes, feedbackRoutes, healthRoutes, queryRoutes } from './routes/index.js';
 
-export type { RouteContext, RouteMount, TypedApp } from './context.js';
-export { ApiErrorType, ErrorBody, errors, HttpError } from './errors.js';
-export { operatorRoutes, QueryBody, QueryResult, type OperatorRoutesOptions } from './routes/index.js';
+export type { RouteMount } from './context.js';
+export { operatorRoutes } from './routes/index.js';
 
 export interface HttpApiOptions {
   /** Configured tokens (RAGLINE_API_TOKENS); none means no authentication, for a loopback-only server. */

@@ -4,10 +4,8 @@ import { evaluationRoutes, type EvaluationRoutesOptions } from './evaluation.js'
 import { approvalRoutes } from './improvement.js';
 
 export { documentRoutes } from './documents.js';
-export { evaluationRoutes, type EvaluationRoutesOptions } from './evaluation.js';
 export { healthRoutes } from './health.js';
-export { approvalRoutes } from './improvement.js';
-export { feedbackRoutes, QueryBody, QueryResult, queryRoutes } from './query.js';
+export { feedbackRoutes, queryRoutes } from './query.js';
 
 export type OperatorRoutesOptions = EvaluationRoutesOptions;
 

@@ -6,29 +6,12 @@ import { docTag, staleDocTag } from './keys.js';
 import { MemoryCache } from './memory-cache.js';
 import { RedisCache } from './redis-cache.js';
 
-export type { Cache, CacheLock, CacheLookup, CacheOutcome, CacheSetOptions } from './cache.js';
+// The cache's composition: what the worker and ingestion use. Everything else is imported from its own module.
+export type { Cache } from './cache.js';
 export { createCacheMetrics, type CacheMetrics } from './cache-metrics.js';
-export { FORMAT_VERSION } from './codec.js';
-export { InstrumentedCache, lookupIn, type InstrumentedCacheDeps, type LevelStats } from './instrumented-cache.js';
 export * from './keys.js';
-export { MemoryCache } from './memory-cache.js';
-export { RedisCache, createRedisClient, type RedisCacheOptions, type RedisConnectionOptions } from './redis-cache.js';
-export { ResultCache, type ResultCacheOptions, type ResultLookup } from './result-cache.js';
-export {
-  SemanticCache,
-  createSemanticCache,
-  type EmbedFn,
-  type SemanticCacheOptions,
-  type SemanticMatch,
-} from './semantic-cache.js';
-export { REFUSAL_REASONS, compareQuestions, type QuestionComparison, type RefusalReason } from './semantic-text.js';
-export {
-  SingleFlight,
-  cachedCompute,
-  type CachedValue,
-  type ComputeSource,
-  type StampedeOptions,
-} from './single-flight.js';
+export { ResultCache } from './result-cache.js';
+export { createSemanticCache } from './semantic-cache.js';
 
 /** Redis (single node or cluster) when configured, else the in-process LRU. Never waits for Redis to be reachable. */
 export function createCache(config: Config, logger?: Logger, metrics?: CacheMetrics): Cache {

@@ -5,24 +5,11 @@ import { EmbeddedStore } from './embedded-store.js';
 import type { Embedder } from './embedder.js';
 import { QdrantStore } from './qdrant-store.js';
 
-export { Analyzer, ENGLISH_STOP_WORDS } from './analyzer.js';
-export { EmbeddedStore, validateDocument, DEFAULT_BM25, DEFAULT_FEEDBACK } from './embedded-store.js';
-export type { EmbeddedStoreOptions } from './embedded-store.js';
-export type {
-  EmbedOptions,
-  Embedder,
-  EmbeddingCache,
-  EmbeddingCacheKey,
-  EmbeddingMode,
-  EmbeddingPurpose,
-} from './embedder.js';
-export { DiskEmbeddingCache, defaultEmbeddingCacheDir } from './disk-embedding-cache.js';
-export { DenseIndex, DEFAULT_ANN_THRESHOLD } from './dense-index.js';
-export { OpenAIEmbedder, openAIEmbedderFromConfig } from './openai-embedder.js';
-export { reciprocalRankFusion, weightedScoreFusion, fuseHybrid, DEFAULT_RRF_K, DEFAULT_FUSION } from './fusion.js';
-export type { FusionParams, FusionKind } from './fusion.js';
-export { QdrantStore } from './qdrant-store.js';
-export { evaluate, evaluateQuery, rankDocuments } from './ir-metrics.js';
+// The store's composition: what the worker uses. Everything else is imported from its own module.
+export type { Analyzer } from './analyzer.js';
+export type { Embedder, EmbeddingCache } from './embedder.js';
+export { DiskEmbeddingCache } from './disk-embedding-cache.js';
+export { openAIEmbedderFromConfig } from './openai-embedder.js';
 
 export interface ChunkStoreDeps {
   /** Dense vectors for hybrid search, in Qdrant and in the embedded store alike. */
