@@ -1,3 +1,4 @@
+// Over 400 lines: the one zod schema of every setting, each with the TSDoc docs/configuration.md is generated from.
 import path from 'node:path';
 import { z } from 'zod';
 import { ApiTokenFormatError, parseApiTokens } from './api-tokens.js';
