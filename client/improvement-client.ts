@@ -15,6 +15,7 @@ import {
   MAX_REASON_CHARS,
   rejectProposalUpdate,
   rollbackParamsUpdate,
+  updateApproversUpdate,
   runImprovementNowSignal,
   setParamsUpdate,
   type ImprovementSettings,
@@ -44,7 +45,11 @@ export class ImprovementClient {
     readonly taskQueue: string,
   ) {}
 
-  /** Starts the tenant's improvement workflow, or leaves the running one alone: idempotent. */
+  /**
+   * Starts the tenant's improvement workflow, or leaves the running one alone: idempotent. One thing of a running
+   * loop follows the settings: its approvers allowlist, replaced (and audited) when it differs, so removing an
+   * operator from RAGLINE_APPROVERS revokes them at the next `ragline up` or `improve start`.
+   */
   async ensure(tenant: string, settings: Partial<ImprovementSettings>): Promise<string> {
     const handle = await this.client.workflow.start('improvementWorkflow', {
       taskQueue: this.taskQueue,
@@ -52,6 +57,20 @@ export class ImprovementClient {
       args: [{ tenant, settings }],
       workflowIdConflictPolicy: 'USE_EXISTING',
     });
+    const wanted = settings.approvers;
+    if (wanted !== undefined) {
+      const running = (await handle.query(getImprovementStatusQuery)).settings.approvers;
+      const same = running.length === wanted.length && wanted.every((name) => running.includes(name));
+      if (!same) {
+        await this.call(tenant, (h) =>
+          h.executeUpdate(updateApproversUpdate, {
+            args: [
+              { approvers: wanted, actor: 'configuration', reason: 'RAGLINE_APPROVERS differs from the running loop' },
+            ],
+          }),
+        );
+      }
+    }
     return handle.workflowId;
   }
 

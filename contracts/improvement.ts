@@ -110,6 +110,42 @@ export interface ImprovementState {
   lastAnalysis?: LogAnalysis;
   /** Evaluation item ids this loop has proposed (newest last, bounded), so none is proposed twice. */
   evalProposed?: string[];
+  /** Changes of the approvers allowlist, newest last (bounded): who changed it, when, from what to what. */
+  approverChanges?: ApproverChange[];
+}
+
+/** One change of a loop's approvers allowlist, as its audit keeps it. */
+export interface ApproverChange {
+  at: string;
+  actor: string;
+  reason: string;
+  from: string[];
+  to: string[];
+}
+
+/** Replaces a loop's approvers allowlist, e.g. when RAGLINE_APPROVERS changed (`ragline up` and `improve start`). */
+export interface UpdateApproversInput {
+  approvers: string[];
+  /** Who changes it (an operator, or `configuration` for RAGLINE_APPROVERS); written to the audit. */
+  actor: string;
+  reason: string;
+}
+
+/** Approver changes a loop keeps in its state. */
+export const APPROVER_CHANGES_LIMIT = 20;
+const APPROVER_PATTERN = /^[A-Za-z0-9._@-]{1,100}$/;
+
+/** Why an approvers change is refused, or undefined. An empty list is allowed: it lets nobody decide. */
+export function approversProblem(input: UpdateApproversInput | undefined): string | undefined {
+  if (!input || !Array.isArray(input.approvers)) return 'approvers must be a list of operator names';
+  if (input.approvers.length > 100) return `at most 100 approvers, not ${input.approvers.length}`;
+  const bad = input.approvers.find((name) => typeof name !== 'string' || !APPROVER_PATTERN.test(name));
+  if (bad !== undefined) return `approver ${JSON.stringify(bad)} must be 1–100 letters, digits, '.', '_', '@' or '-'`;
+  if (typeof input.actor !== 'string' || input.actor.trim() === '') return 'the actor is missing';
+  if (typeof input.reason !== 'string' || input.reason.trim() === '') return 'a reason is required';
+  if (input.reason.length > MAX_REASON_CHARS)
+    return `the reason is ${input.reason.length} characters; at most ${MAX_REASON_CHARS} are accepted`;
+  return undefined;
 }
 
 export interface ImprovementInput {
@@ -153,6 +189,7 @@ export interface ImprovementStatus {
   proposals: ParamProposal[];
   history: CycleSummary[];
   lastAnalysis?: LogAnalysis;
+  approverChanges?: ApproverChange[];
 }
 
 /** Fire-and-forget: start a cycle now instead of at the next interval. */
@@ -164,6 +201,8 @@ export const rejectProposalUpdate = defineUpdate<ParamProposal, [DecideProposalI
 export const decideProposalSignal = defineSignal<[DecideProposalSignalInput]>('decideProposal');
 export const setParamsUpdate = defineUpdate<AuditEntry, [SetParamsInput]>('setParams');
 export const rollbackParamsUpdate = defineUpdate<AuditEntry, [RollbackParamsInput]>('rollbackParams');
+/** Replaces the approvers allowlist, audited: how a change of RAGLINE_APPROVERS reaches a running loop. */
+export const updateApproversUpdate = defineUpdate<ApproverChange, [UpdateApproversInput]>('updateApprovers');
 export const getImprovementStatusQuery = defineQuery<ImprovementStatus>('getImprovementStatus');
 
 /** `improve:<tenant>`: one improvement workflow per tenant. */

@@ -29,6 +29,11 @@ import {
   operatorProblem,
   rejectProposalUpdate,
   rollbackParamsUpdate,
+  updateApproversUpdate,
+  approversProblem,
+  APPROVER_CHANGES_LIMIT,
+  type ApproverChange,
+  type UpdateApproversInput,
   runImprovementNowSignal,
   setParamsUpdate,
   type CycleSummary,
@@ -109,6 +114,9 @@ export class ImprovementLoop {
         if (!request.params || Object.keys(request.params).length === 0) refuse('no parameter to set');
         refuse(paramsProblem(request.params as Record<string, unknown>));
       },
+    });
+    setHandler(updateApproversUpdate, (request) => this.updateApprovers(request), {
+      validator: (request) => refuse(approversProblem(request)),
     });
     setHandler(rollbackParamsUpdate, (request) => this.rollback(request), {
       validator: (request) => refuse(operatorProblem(request, this.state.settings.approvers)),
@@ -240,6 +248,22 @@ export class ImprovementLoop {
     this.remember(entry);
     this.publish();
     return entry;
+  }
+
+  /** A new allowlist takes effect for the next decision; pending proposals stay pending. */
+  private updateApprovers(request: UpdateApproversInput): ApproverChange {
+    const state = this.state;
+    const change: ApproverChange = {
+      at: new Date(Date.now()).toISOString(),
+      actor: request.actor,
+      reason: request.reason,
+      from: state.settings.approvers,
+      to: [...request.approvers],
+    };
+    state.settings = { ...state.settings, approvers: change.to };
+    state.approverChanges = [...(state.approverChanges ?? []), change].slice(-APPROVER_CHANGES_LIMIT);
+    this.publish();
+    return change;
   }
 
   private applyingProblem(proposalId: string): string | undefined {
@@ -405,6 +429,7 @@ export class ImprovementLoop {
       proposals: state.proposals,
       history: state.history,
       lastAnalysis: state.lastAnalysis,
+      ...(state.approverChanges ? { approverChanges: state.approverChanges } : {}),
     };
   }
 

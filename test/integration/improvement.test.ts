@@ -18,6 +18,7 @@ import {
   improvementWorkflowId,
   rollbackParamsUpdate,
   setParamsUpdate,
+  updateApproversUpdate,
   type ImprovementSettings,
   type ImprovementStatus,
 } from '../../contracts/improvement.js';
@@ -199,6 +200,35 @@ describe('continuous improvement on a real dev server', () => {
     const audit = await ragline.runtime.deps.improvement.params.history(tenant);
     expect(audit.map((e) => e.toVersion)).toEqual([1, 2, 1]);
     expect((await improvement.status(tenant)).current).toMatchObject({ version: 1, params: { topK: 2 } });
+  });
+
+  it('revokes an operator removed from the allowlist when the loop is ensured with the new list, and audits it', async () => {
+    const tenant = await tenantWith({ autoApplyScale: 0, approvers: ['alice', 'bob'] });
+    expect(await improvement.setParams(tenant, { topK: 2 }, 'bob', 'bob is an approver')).toMatchObject({
+      toVersion: 1,
+    });
+    // What `ragline up` and `improve start` do with RAGLINE_APPROVERS=alice.
+    await improvement.ensure(tenant, {
+      intervalMs: HOUR,
+      evalSet: EVAL_SET,
+      approvers: ['alice'],
+      approvalTtlMs: HOUR,
+    });
+    const revoked = await refusal(improvement.setParams(tenant, { topK: 3 }, 'bob', 'after the revocation'));
+    expect(revoked.message).toMatch(/bob is not on the approvers allowlist/);
+    expect(await improvement.setParams(tenant, { topK: 3 }, 'alice', 'alice still is')).toMatchObject({ toVersion: 2 });
+    const status = await improvement.status(tenant);
+    expect(status.settings.approvers).toEqual(['alice']);
+    expect(status.approverChanges).toEqual([
+      expect.objectContaining({ actor: 'configuration', from: ['alice', 'bob'], to: ['alice'] }),
+    ]);
+    // Ensuring again with the same list changes nothing; a malformed list is refused by the validator.
+    await improvement.ensure(tenant, { approvers: ['alice'] });
+    const handle = env.client.workflow.getHandle(improvementWorkflowId(tenant));
+    await expect(
+      handle.executeUpdate(updateApproversUpdate, { args: [{ approvers: ['bad name'], actor: 'x', reason: 'y' }] }),
+    ).rejects.toThrow(WorkflowUpdateFailedError);
+    expect((await improvement.status(tenant)).approverChanges).toHaveLength(1);
   });
 
   it('lets an unanswered proposal expire, after which approving it is refused', async () => {
