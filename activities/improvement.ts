@@ -59,6 +59,8 @@ export interface ApplyParamsActivityInput {
   proposalId?: string;
   /** Makes a retried attempt return the entry the first attempt wrote instead of writing a second one. */
   changeId: string;
+  /** The version the change was measured against: refused (InvalidInput) if another is current when it is written. */
+  expectedVersion?: number;
 }
 
 export interface ProposeEvalItemsActivityInput {
@@ -229,6 +231,7 @@ export const createImprovementActivities = (deps: ImprovementDeps) => ({
         effect: input.effect,
         proposalId: input.proposalId,
         changeId: input.changeId,
+        expectedVersion: input.expectedVersion,
       });
     });
   },

@@ -70,7 +70,9 @@ export interface ParamProposal {
   applyError?: string;
 }
 
-export type CycleOutcome = 'auto-applied' | 'proposed' | 'no-gain' | 'awaiting-approval' | 'no-eval-set' | 'failed';
+/** `superseded`: the parameters changed while the cycle measured, so it applied and proposed nothing. */
+export type CycleOutcome =
+  'auto-applied' | 'proposed' | 'no-gain' | 'awaiting-approval' | 'no-eval-set' | 'failed' | 'superseded';
 
 /** What a cycle did with its well-rated questions (step 4 of the evaluation issue). */
 export interface EvalProposalSummary {

@@ -16,7 +16,7 @@ import {
 import type { createActivities } from '../activities/index.js';
 import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../lib/errors.js';
 import type { AuditEntry } from '../lib/improve/param-store.js';
-import { describeChanges, isSmallChange, paramsProblem } from '../lib/improve/params.js';
+import { describeChanges, isSmallChange, paramsProblem, SUPERSEDED_REFUSAL } from '../lib/improve/params.js';
 import {
   DEFAULT_IMPROVEMENT_SETTINGS,
   EVAL_PROPOSED_LIMIT,
@@ -183,6 +183,7 @@ export class ImprovementLoop {
         effect: proposal.effect,
         proposalId: proposal.id,
         changeId: this.changeId(proposal.id),
+        expectedVersion: proposal.fromVersion,
       });
       record('approved');
       delete proposal.applyError;
@@ -361,10 +362,17 @@ export class ImprovementLoop {
       if (state.proposals.some((p) => p.status === 'pending')) {
         summary.outcome = 'awaiting-approval';
       } else {
+        const before = state.current?.version;
         const shadow = await evaluation.shadowEvaluateParams({ tenant, evalSet: state.settings.evalSet });
-        state.current = shadow.current;
         summary.candidates = shadow.candidates;
-        if (shadow.best) {
+        // An operator changed the parameters while the shadow evaluation ran (it takes minutes): what it measured is
+        // no longer what a change would replace, so nothing is applied or proposed, and the operator's version stays.
+        const superseded = before !== undefined && state.current?.version !== before;
+        if (superseded) {
+          summary.outcome = 'superseded';
+          summary.detail = `parameters changed to version ${state.current?.version ?? 0} during the shadow evaluation`;
+        } else state.current = shadow.current;
+        if (shadow.best && !superseded) {
           const { params, effect } = shadow.best;
           summary.changes = describeChanges(shadow.current.params, params);
           summary.effect = effect;
@@ -377,6 +385,7 @@ export class ImprovementLoop {
               reason: `cycle ${n}: nDCG@10 ${effect.before} → ${effect.after}, above noise ±${effect.noise}`,
               effect,
               changeId: this.changeId(`cycle-${n}`),
+              expectedVersion: shadow.current.version,
             });
             this.remember(entry);
             summary.outcome = 'auto-applied';
@@ -402,7 +411,13 @@ export class ImprovementLoop {
     } catch (failure) {
       const cause = failure instanceof ActivityFailure ? failure.cause : failure;
       const type = cause instanceof ApplicationFailure ? cause.type : undefined;
-      summary.outcome = type === ErrorType.InvalidInput ? 'no-eval-set' : 'failed';
+      const message = cause instanceof Error ? cause.message : String(cause);
+      summary.outcome =
+        type !== ErrorType.InvalidInput
+          ? 'failed'
+          : message.endsWith(SUPERSEDED_REFUSAL)
+            ? 'superseded'
+            : 'no-eval-set';
       summary.detail = cause instanceof Error ? cause.message : String(cause);
     }
     summary.version = state.current?.version ?? 0;

@@ -1,8 +1,8 @@
-import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { mkdir, open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Cluster, Redis } from 'ioredis';
 import { ErrorType, InvalidInputError, RaglineError } from '../errors.js';
-import { paramChanges, paramsProblem, type ParamVersion, type RetrievalParams } from './params.js';
+import { paramChanges, paramsProblem, SUPERSEDED_REFUSAL, type ParamVersion, type RetrievalParams } from './params.js';
 
 /** What a change measured before it was applied: the evaluation set's mean nDCG@10 before and after, and the noise. */
 export interface MeasuredEffect {
@@ -43,12 +43,24 @@ export interface ApplyParamsInput {
   effect?: MeasuredEffect;
   proposalId?: string;
   changeId?: string;
+  /**
+   * The version the change was measured against or decided on. When given, the change is refused if another version
+   * is current by the time it is written, instead of silently replacing an operator's change made meanwhile.
+   */
+  expectedVersion?: number;
 }
+
+/** Concurrent writers retry this many times before the change is reported as contended. */
+const APPEND_ATTEMPTS = 20;
 
 /** Where audit entries live: one append-only list per tenant. */
 export interface AuditBackend {
   entries(tenant: string): Promise<AuditEntry[]>;
-  append(tenant: string, entry: AuditEntry): Promise<void>;
+  /**
+   * Appends only if the tenant's log still holds `expectedLength` entries, atomically; false when another writer got
+   * there first. This is what makes version numbers unique under concurrent changes.
+   */
+  appendAt(tenant: string, entry: AuditEntry, expectedLength: number): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -136,53 +148,74 @@ export class ParamStore {
     const problem = paramsProblem(input.params as unknown as Record<string, unknown>);
     if (problem) throw new InvalidInputError(`parameters refused: ${problem}`);
     if (input.reason.trim() === '') throw new InvalidInputError('a parameter change needs a reason');
-    const entries = await this.backend.entries(tenant);
-    const current = currentOf(entries, this.defaults);
-    const toVersion = Math.max(0, ...entries.map((e) => e.toVersion)) + 1;
-    const entry: AuditEntry = {
-      seq: entries.length + 1,
-      at: new Date().toISOString(),
-      actor: input.actor,
-      action: input.action,
-      reason: input.reason,
-      fromVersion: current.version,
-      toVersion,
-      params: input.params,
-      changes: paramChanges(current.params, input.params),
-      effect: input.effect,
-      proposalId: input.proposalId,
-      changeId: input.changeId,
-    };
-    await this.backend.append(tenant, entry);
-    this.memo.set(tenant, { value: { version: toVersion, params: input.params }, at: performance.now() });
-    return entry;
+    return this.write(tenant, (entries, current) => {
+      if (input.expectedVersion !== undefined && current.version !== input.expectedVersion)
+        throw new InvalidInputError(
+          `the change was measured against version ${input.expectedVersion}, but version ${current.version} ${SUPERSEDED_REFUSAL}`,
+        );
+      return {
+        actor: input.actor,
+        action: input.action,
+        reason: input.reason,
+        fromVersion: current.version,
+        toVersion: Math.max(0, ...entries.map((e) => e.toVersion)) + 1,
+        params: input.params,
+        changes: paramChanges(current.params, input.params),
+        effect: input.effect,
+        proposalId: input.proposalId,
+        changeId: input.changeId,
+      };
+    });
   }
 
   /** Returns to the version that was current before the current one. */
   async rollback(tenant: string, actor: string, reason: string, changeId?: string): Promise<AuditEntry> {
     if (reason.trim() === '') throw new InvalidInputError('a rollback needs a reason');
-    const entries = await this.backend.entries(tenant);
-    const current = currentOf(entries, this.defaults);
-    if (current.version === 0)
-      throw new RaglineError(ErrorType.NotFound, `tenant ${tenant} has no version to roll back`);
-    const made = [...entries].reverse().find((e) => e.toVersion === current.version && e.action !== 'rollback');
-    const previous = made?.fromVersion ?? 0;
-    const params = paramsOf(entries, previous, this.defaults);
-    const entry: AuditEntry = {
-      seq: entries.length + 1,
-      at: new Date().toISOString(),
-      actor,
-      action: 'rollback',
-      reason,
-      fromVersion: current.version,
-      toVersion: previous,
-      params,
-      changes: paramChanges(current.params, params),
-      changeId,
-    };
-    await this.backend.append(tenant, entry);
-    this.memo.set(tenant, { value: { version: previous, params }, at: performance.now() });
-    return entry;
+    return this.write(tenant, (entries, current) => {
+      if (current.version === 0)
+        throw new RaglineError(ErrorType.NotFound, `tenant ${tenant} has no version to roll back`);
+      const made = [...entries].reverse().find((e) => e.toVersion === current.version && e.action !== 'rollback');
+      const previous = made?.fromVersion ?? 0;
+      const params = paramsOf(entries, previous, this.defaults);
+      return {
+        actor,
+        action: 'rollback',
+        reason,
+        fromVersion: current.version,
+        toVersion: previous,
+        params,
+        changes: paramChanges(current.params, params),
+        changeId,
+      };
+    });
+  }
+
+  /**
+   * Reads the log, builds the next entry from it and appends it only if nobody appended meanwhile; otherwise reads
+   * again. Two concurrent changes so get distinct versions, each computed from the other's result.
+   */
+  private async write(
+    tenant: string,
+    next: (entries: AuditEntry[], current: ParamVersion) => Omit<AuditEntry, 'seq' | 'at'>,
+  ): Promise<AuditEntry> {
+    for (let attempt = 0; attempt < APPEND_ATTEMPTS; attempt++) {
+      const entries = await this.backend.entries(tenant);
+      const entry: AuditEntry = {
+        seq: entries.length + 1,
+        at: new Date().toISOString(),
+        ...next(entries, currentOf(entries, this.defaults)),
+      };
+      if (await this.backend.appendAt(tenant, entry, entries.length)) {
+        this.memo.set(tenant, { value: { version: entry.toVersion, params: entry.params }, at: performance.now() });
+        return entry;
+      }
+      // Another writer won this round: a short random pause keeps the next rounds from colliding in step.
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * (attempt + 1)));
+    }
+    throw new RaglineError(
+      ErrorType.Unavailable,
+      `the parameters of tenant ${tenant} kept changing under ${APPEND_ATTEMPTS} attempts to write; try again`,
+    );
   }
 
   close(): Promise<void> {
@@ -221,13 +254,36 @@ export class DiskAuditBackend implements AuditBackend {
       .map((line) => JSON.parse(line) as AuditEntry);
   }
 
-  async append(tenant: string, entry: AuditEntry): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
-    await appendFile(this.file(tenant), `${JSON.stringify(entry)}\n`);
+  /** Writers of one tenant's file in this process, one after another (one process owns a data directory). */
+  private readonly queues = new Map<string, Promise<unknown>>();
+
+  async appendAt(tenant: string, entry: AuditEntry, expectedLength: number): Promise<boolean> {
+    const run = async () => {
+      if ((await this.entries(tenant)).length !== expectedLength) return false;
+      await mkdir(this.dir, { recursive: true });
+      const handle = await open(this.file(tenant), 'a');
+      try {
+        await handle.writeFile(`${JSON.stringify(entry)}\n`);
+        // An acknowledged change survives a crash: the audit log is the version history.
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      return true;
+    };
+    const queued = (this.queues.get(tenant) ?? Promise.resolve()).then(run, run);
+    this.queues.set(
+      tenant,
+      queued.catch(() => undefined),
+    );
+    return queued;
   }
 
   async close(): Promise<void> {}
 }
+
+/** Appends an entry only if the list still has the expected length (KEYS[1] list, ARGV[1] length, ARGV[2] entry). */
+const APPEND_AT_SCRIPT = `if redis.call('LLEN', KEYS[1]) == tonumber(ARGV[1]) then redis.call('RPUSH', KEYS[1], ARGV[2]) return 1 end return 0`;
 
 /** Audit entries in one Redis list per tenant, shared by every worker. */
 export class RedisAuditBackend implements AuditBackend {
@@ -245,8 +301,15 @@ export class RedisAuditBackend implements AuditBackend {
     return rows.map((row) => JSON.parse(row) as AuditEntry);
   }
 
-  async append(tenant: string, entry: AuditEntry): Promise<void> {
-    await this.client.rpush(this.key(tenant), JSON.stringify(entry));
+  async appendAt(tenant: string, entry: AuditEntry, expectedLength: number): Promise<boolean> {
+    const written = await this.client.eval(
+      APPEND_AT_SCRIPT,
+      1,
+      this.key(tenant),
+      expectedLength,
+      JSON.stringify(entry),
+    );
+    return written === 1;
   }
 
   async close(): Promise<void> {}

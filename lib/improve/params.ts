@@ -158,3 +158,6 @@ export function describeChanges(from: RetrievalParams, to: RetrievalParams): str
     .map(([name, [a, b] = [undefined, undefined]]) => `${name} ${a ?? 'unset'}→${b ?? 'unset'}`)
     .join(', ');
 }
+
+/** Ends the message of a change refused because another version became current (ParamStore.apply). */
+export const SUPERSEDED_REFUSAL = 'is current: refused';

@@ -9,7 +9,9 @@ import type { ImprovementClient } from '../../client/improvement-client.js';
 import { createHttpApi } from '../../http/server.js';
 import { RaglineClient } from '../../client/ragline-client.js';
 import { ErrorType, RaglineError } from '../../lib/errors.js';
+import { RedisAuditBackend } from '../../lib/improve/param-store.js';
 import { RedisQueryLog, type QueryRecord } from '../../lib/improve/query-log.js';
+import { expectConcurrentChangesSerialised } from '../support/param-store-contract.js';
 import type { AnswerQueryResult } from '../../contracts/query.js';
 import { answerQueryWorkflow } from '../../workflows/index.js';
 import {
@@ -229,6 +231,39 @@ describe('continuous improvement on a real dev server', () => {
       handle.executeUpdate(updateApproversUpdate, { args: [{ approvers: ['bad name'], actor: 'x', reason: 'y' }] }),
     ).rejects.toThrow(WorkflowUpdateFailedError);
     expect((await improvement.status(tenant)).approverChanges).toHaveLength(1);
+  });
+
+  it("does not apply over an operator's change made while the shadow evaluation ran", async () => {
+    const tenant = await tenantWith({ autoApplyScale: 100 });
+    await improvement.setParams(tenant, { topK: 1 }, 'alice', 'start from a poor configuration');
+    // The shadow evaluation's first search waits until the operator's change is written: the change lands mid-run.
+    const store = ragline.runtime.deps.store;
+    const search = store.search.bind(store);
+    let started!: () => void;
+    const shadowStarted = new Promise<void>((resolve) => (started = resolve));
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    store.search = async (...args) => {
+      if (args[0] === tenant) {
+        started();
+        await gate;
+      }
+      return search(...args);
+    };
+    let operator;
+    try {
+      await improvement.runNow(tenant);
+      await shadowStarted;
+      operator = await improvement.setParams(tenant, { topK: 7 }, 'alice', 'set by hand meanwhile');
+    } finally {
+      release();
+      store.search = search;
+    }
+    const status = await waitFor(tenant, (s) => s.cycles === 1);
+    expect(status.history[0]).toMatchObject({ outcome: 'superseded', version: operator.toVersion });
+    expect(status.current).toMatchObject({ version: operator.toVersion, params: { topK: 7 } });
+    const audit = await ragline.runtime.deps.improvement.params.history(tenant);
+    expect(audit.map((e) => e.action)).toEqual(['apply', 'apply']);
   });
 
   it('lets an unanswered proposal expire, after which approving it is refused', async () => {
@@ -520,5 +555,22 @@ describe('query log on Redis Streams', () => {
     expect(window.queries.at(-1)?.queryId).toBe('q-acme-999');
     expect(window.feedback).toEqual([expect.objectContaining({ queryId: 'q-acme-999', score: 2 })]);
     expect((await log.read('other', 0)).queries.map((q) => q.queryId)).toEqual(['q-other-1']);
+  });
+});
+
+describe('parameter audit log on Redis', () => {
+  let redis: TestRedis;
+  let client: Redis;
+  beforeAll(async () => {
+    redis = await TestRedis.start();
+    client = new Redis(redis.url);
+  });
+  afterAll(async () => {
+    client?.disconnect();
+    await redis?.stop();
+  });
+
+  it('gives concurrent changes from two workers distinct versions, each computed from the other', async () => {
+    await expectConcurrentChangesSerialised(new RedisAuditBackend(client, 'ragline-test:'));
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DiskAuditBackend, ParamStore } from '../../lib/improve/param-store.js';
+import { expectConcurrentChangesSerialised } from '../support/param-store-contract.js';
 import {
   DEFAULT_PARAMS,
   TUNED_PARAMS,
@@ -81,17 +82,21 @@ describe('parameter store', () => {
   it('reads a version written before a parameter existed with the configured value for it', async () => {
     const backend = new DiskAuditBackend(await tempDir());
     const { fusionWeight: _absent, ...older } = { ...DEFAULT_PARAMS, fusionWeight: 0.7 };
-    await backend.append('acme', {
-      seq: 1,
-      at: new Date().toISOString(),
-      actor: 'alice',
-      action: 'apply',
-      reason: 'before fusion weights were versioned',
-      fromVersion: 0,
-      toVersion: 1,
-      params: { ...older, topK: 8 },
-      changes: { topK: [5, 8] },
-    });
+    await backend.appendAt(
+      'acme',
+      {
+        seq: 1,
+        at: new Date().toISOString(),
+        actor: 'alice',
+        action: 'apply',
+        reason: 'before fusion weights were versioned',
+        fromVersion: 0,
+        toVersion: 1,
+        params: { ...older, topK: 8 },
+        changes: { topK: [5, 8] },
+      },
+      0,
+    );
     const store = new ParamStore(backend, { ...DEFAULT_PARAMS, fusionWeight: 0.7 }, 0);
     expect((await store.current('acme')).params).toMatchObject({ topK: 8, fusionWeight: 0.7 });
   });
@@ -157,7 +162,7 @@ describe('BM25 parameters per search', () => {
     const errors: string[] = [];
     const backend = {
       entries: (tenant: string) => (down ? Promise.reject(new Error('connect ECONNREFUSED')) : disk.entries(tenant)),
-      append: disk.append.bind(disk),
+      appendAt: disk.appendAt.bind(disk),
       close: () => disk.close(),
     };
     const store = new ParamStore(backend, DEFAULT_PARAMS, 0, (tenant) => errors.push(tenant));
@@ -179,7 +184,7 @@ describe('BM25 parameters per search', () => {
     expect(await hanging.current('acme')).toEqual({ version: 0, params: DEFAULT_PARAMS });
     expect(errors).toContain('hung:acme');
     down = false;
-    await disk.append('acme', { ...(await disk.entries('acme'))[0]!, seq: 2, fromVersion: 1, toVersion: 2 });
+    await disk.appendAt('acme', { ...(await disk.entries('acme'))[0]!, seq: 2, fromVersion: 1, toVersion: 2 }, 1);
     // The query that finds it back still gets the last version at once; the read behind it brings the new one.
     expect((await store.current('acme')).version).toBe(1);
     expect((await store.settled('acme')).version).toBe(2);
@@ -196,7 +201,7 @@ describe('BM25 parameters per search', () => {
         if (mode === 'down') return Promise.reject(new Error('connect ECONNREFUSED'));
         return mode === 'hang' ? new Promise<never>(() => undefined) : disk.entries(tenant);
       },
-      append: disk.append.bind(disk),
+      appendAt: disk.appendAt.bind(disk),
       close: () => disk.close(),
     };
     // A read timeout longer than any test: a query that waited on the hanging read would never finish.
@@ -210,5 +215,27 @@ describe('BM25 parameters per search', () => {
     expect(answers.map((a) => a.version)).toEqual([1, 1, 1, 1, 1]);
     // Five queries, one read in flight for all of them.
     expect(reads).toBe(1);
+  });
+
+  it('gives concurrent changes distinct versions, each computed from the other, on the disk log', async () => {
+    await expectConcurrentChangesSerialised(new DiskAuditBackend(await tempDir()));
+  });
+
+  it('refuses a change measured against a version that is no longer current, writing nothing', async () => {
+    const store = new ParamStore(new DiskAuditBackend(await tempDir()), DEFAULT_PARAMS, 0);
+    const change = (topK: number, expectedVersion?: number) =>
+      store.apply('acme', {
+        params: { ...DEFAULT_PARAMS, topK },
+        actor: 'a',
+        action: 'apply',
+        reason: 'r',
+        expectedVersion,
+      });
+    await change(3, 0);
+    // An operator's change lands while a shadow evaluation measured against version 1 is running.
+    await change(4);
+    await expect(change(6, 1)).rejects.toThrow(/measured against version 1, but version 2 is current: refused/);
+    expect((await store.history('acme')).map((e) => e.toVersion)).toEqual([1, 2]);
+    expect((await store.current('acme')).params.topK).toBe(4);
   });
 });
