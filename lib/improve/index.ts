@@ -63,7 +63,9 @@ export function createImprovementStores(config: Config, logger?: Logger): Improv
   const params = new ParamStore(
     client
       ? new RedisAuditBackend(client, config.REDIS_KEY_PREFIX)
-      : new DiskAuditBackend(path.join(config.RAGLINE_DATA_DIR, 'params')),
+      : new DiskAuditBackend(path.join(config.RAGLINE_DATA_DIR, 'params'), (tenant, line) =>
+          logger?.warn({ tenant, line }, 'parameter audit log: skipped a torn line (a write cut short by a crash)'),
+        ),
     defaults,
     config.RAGLINE_PARAMS_REFRESH_MS,
     (tenant, error) =>

@@ -237,21 +237,41 @@ function paramsOf(entries: AuditEntry[], version: number, defaults: RetrievalPar
 
 /** Audit lines in `<dataDir>/params/<tenant>.audit.jsonl`; one process owns a data directory. */
 export class DiskAuditBackend implements AuditBackend {
-  constructor(private readonly dir: string) {}
+  /**
+   * @param onTornLine told of a line that is not an entry (a write cut short by a crash); the line is skipped, so one
+   * torn line never makes a tenant's parameters unreadable.
+   */
+  constructor(
+    private readonly dir: string,
+    private readonly onTornLine?: (tenant: string, line: number) => void,
+  ) {}
 
   private file(tenant: string): string {
     return path.join(this.dir, `${encodeURIComponent(tenant)}.audit.jsonl`);
   }
 
-  async entries(tenant: string): Promise<AuditEntry[]> {
-    const text = await readFile(this.file(tenant), 'utf8').catch((error: NodeJS.ErrnoException) => {
+  private async text(tenant: string): Promise<string> {
+    return readFile(this.file(tenant), 'utf8').catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT') return '';
       throw error;
     });
-    return text
-      .split('\n')
-      .filter((line) => line.trim() !== '')
-      .map((line) => JSON.parse(line) as AuditEntry);
+  }
+
+  async entries(tenant: string): Promise<AuditEntry[]> {
+    return this.parse(tenant, await this.text(tenant));
+  }
+
+  private parse(tenant: string, text: string): AuditEntry[] {
+    const entries: AuditEntry[] = [];
+    text.split('\n').forEach((line, i) => {
+      if (line.trim() === '') return;
+      try {
+        entries.push(JSON.parse(line) as AuditEntry);
+      } catch {
+        this.onTornLine?.(tenant, i + 1);
+      }
+    });
+    return entries;
   }
 
   /** Writers of one tenant's file in this process, one after another (one process owns a data directory). */
@@ -259,11 +279,14 @@ export class DiskAuditBackend implements AuditBackend {
 
   async appendAt(tenant: string, entry: AuditEntry, expectedLength: number): Promise<boolean> {
     const run = async () => {
-      if ((await this.entries(tenant)).length !== expectedLength) return false;
+      const text = await this.text(tenant);
+      if (this.parse(tenant, text).length !== expectedLength) return false;
       await mkdir(this.dir, { recursive: true });
       const handle = await open(this.file(tenant), 'a');
       try {
-        await handle.writeFile(`${JSON.stringify(entry)}\n`);
+        // After a torn last line (no newline), the entry starts a line of its own instead of extending the torn one.
+        const separator = text === '' || text.endsWith('\n') ? '' : '\n';
+        await handle.writeFile(`${separator}${JSON.stringify(entry)}\n`);
         // An acknowledged change survives a crash: the audit log is the version history.
         await handle.sync();
       } finally {

@@ -1,3 +1,5 @@
+import { appendFile, readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DiskAuditBackend, ParamStore } from '../../lib/improve/param-store.js';
 import { expectConcurrentChangesSerialised } from '../support/param-store-contract.js';
@@ -237,5 +239,30 @@ describe('BM25 parameters per search', () => {
     await expect(change(6, 1)).rejects.toThrow(/measured against version 1, but version 2 is current: refused/);
     expect((await store.history('acme')).map((e) => e.toVersion)).toEqual([1, 2]);
     expect((await store.current('acme')).params.topK).toBe(4);
+  });
+
+  it('skips a torn last line of the disk log, reports it, and writes the next change on a line of its own', async () => {
+    const dir = await tempDir();
+    const torn: Array<[string, number]> = [];
+    const backend = new DiskAuditBackend(dir, (tenant, line) => torn.push([tenant, line]));
+    const store = new ParamStore(backend, DEFAULT_PARAMS, 0);
+    await store.apply('acme', { params: { ...DEFAULT_PARAMS, topK: 3 }, actor: 'a', action: 'apply', reason: 'r' });
+    // A crash cut the second write short: no closing brace, no newline.
+    const file = path.join(dir, 'acme.audit.jsonl');
+    await appendFile(file, '{"seq":2,"at":"2026-12-03T10:00:00.000Z","actor":"b","acti');
+    expect(await new ParamStore(backend, DEFAULT_PARAMS, 0).current('acme')).toMatchObject({
+      version: 1,
+      params: { topK: 3 },
+    });
+    expect(torn).toEqual([['acme', 2]]);
+    const next = await store.apply('acme', {
+      params: { ...DEFAULT_PARAMS, topK: 4 },
+      actor: 'a',
+      action: 'apply',
+      reason: 'r',
+    });
+    expect(next).toMatchObject({ seq: 2, fromVersion: 1, toVersion: 2 });
+    expect((await backend.entries('acme')).map((e) => e.toVersion)).toEqual([1, 2]);
+    expect((await readFile(file, 'utf8')).split('\n')).toHaveLength(4);
   });
 });
