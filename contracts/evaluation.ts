@@ -29,6 +29,12 @@ export const DEFAULT_EVAL_K = 5;
 export const EVAL_HISTORY_LIMIT = 288;
 /** Pending proposals kept at once (the oldest undecided one gives way to a new one), and decided ones remembered. */
 export const EVAL_PROPOSALS_LIMIT = 20;
+/**
+ * Byte bounds of what a proposal stores, in UTF-8 after NFKC normalisation (which can grow a string 18-fold): one
+ * question, one id (question or document), a source or note, and every proposal the workflow keeps together, which
+ * continue-as-new carries and Temporal limits (2 MB per payload).
+ */
+export const EVAL_PROPOSAL_BYTES = { question: 4096, id: 512, text: 1024, allProposals: 512 * 1024 } as const;
 
 /** One finished batch, as kept in the bounded history. */
 export interface BatchSummary {

@@ -25,6 +25,7 @@ import {
   DEFAULT_EVAL_SETTINGS,
   EVAL_HISTORY_LIMIT,
   EVAL_PROPOSALS_LIMIT,
+  EVAL_PROPOSAL_BYTES,
   evalSettingsProblem,
   getEvaluationStatusQuery,
   pauseEvaluationSignal,
@@ -100,7 +101,10 @@ export class EvaluationLoop {
       validator: (change) => refuse(evalSettingsProblem(change ?? {})),
     });
     setHandler(proposeEvalItemsUpdate, (proposal) => this.propose(proposal), {
-      validator: (proposal) => refuse(proposalProblem(proposal)),
+      validator: (proposal) => {
+        refuse(proposalProblem(proposal));
+        refuse(this.proposalsSizeProblem(proposal));
+      },
     });
     setHandler(decideEvalProposalUpdate, (decision) => this.decide(decision), {
       validator: (decision) => refuse(this.decisionProblem(decision)),
@@ -150,20 +154,36 @@ export class EvaluationLoop {
 
   private propose(proposal: ProposeEvalItemsInput): EvalProposal {
     const state = this.state;
-    const pending = state.proposals.filter((p) => p.status === 'pending');
-    const decided = state.proposals.filter((p) => p.status !== 'pending');
-    const stored = {
-      id: `proposal-${state.nextProposal}`,
+    const stored = this.stored(proposal);
+    state.nextProposal += 1;
+    state.proposals = this.keptWith(stored);
+    return stored;
+  }
+
+  private stored(proposal: ProposeEvalItemsInput): EvalProposal {
+    return {
+      id: `proposal-${this.state.nextProposal}`,
       proposedAt: new Date().toISOString(),
       source: proposal.source,
       note: proposal.note,
       items: proposal.items,
       status: 'pending' as const,
     };
-    state.nextProposal += 1;
-    // Bounded: the oldest undecided proposals give way, and only the last few decisions are remembered.
-    state.proposals = [...decided.slice(-EVAL_PROPOSALS_LIMIT), ...pending.slice(-(EVAL_PROPOSALS_LIMIT - 1)), stored];
-    return stored;
+  }
+
+  /** Bounded: the oldest undecided proposals give way, and only the last few decisions are remembered. */
+  private keptWith(stored: EvalProposal): EvalProposal[] {
+    const pending = this.state.proposals.filter((p) => p.status === 'pending');
+    const decided = this.state.proposals.filter((p) => p.status !== 'pending');
+    return [...decided.slice(-EVAL_PROPOSALS_LIMIT), ...pending.slice(-(EVAL_PROPOSALS_LIMIT - 1)), stored];
+  }
+
+  /** Refuses a proposal that would make the proposals kept, and so the state continue-as-new carries, too large. */
+  private proposalsSizeProblem(proposal: ProposeEvalItemsInput): string | undefined {
+    const bytes = utf8Bytes(JSON.stringify(this.keptWith(this.stored(proposal))));
+    return bytes > EVAL_PROPOSAL_BYTES.allProposals
+      ? `the proposals kept would take ${bytes} bytes; at most ${EVAL_PROPOSAL_BYTES.allProposals} are kept: decide pending proposals first`
+      : undefined;
   }
 
   private decisionProblem(decision: DecideEvalProposalInput): string | undefined {
@@ -375,18 +395,45 @@ function refuse(problem: string | undefined): void {
   if (problem) throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: problem, nonRetryable: true });
 }
 
+const encoder = new TextEncoder();
+const utf8Bytes = (text: string): number => encoder.encode(text).length;
+
+/** Why a string is over its bound (UTF-8 bytes after NFKC, as it will be compared and stored), or undefined. */
+function sizeProblem(what: string, text: string, max: number): string | undefined {
+  const bytes = utf8Bytes(text.normalize('NFKC'));
+  return bytes > max ? `${what} is ${bytes} bytes after NFKC normalisation; at most ${max} are accepted` : undefined;
+}
+
 function proposalProblem(proposal: ProposeEvalItemsInput | undefined): string | undefined {
   if (!proposal || typeof proposal.source !== 'string' || proposal.source.trim() === '') {
     return 'a proposal names its source';
+  }
+  const { id: maxId, question: maxQuestion, text: maxText } = EVAL_PROPOSAL_BYTES;
+  const source = sizeProblem('the source', proposal.source, maxText);
+  if (source) return source;
+  if (proposal.note !== undefined) {
+    const note =
+      typeof proposal.note === 'string' ? sizeProblem('the note', proposal.note, maxText) : 'the note must be text';
+    if (note) return note;
   }
   if (!Array.isArray(proposal.items) || proposal.items.length === 0) return 'a proposal holds at least one question';
   if (proposal.items.length > MAX_PROPOSED_ITEMS) return `a proposal holds at most ${MAX_PROPOSED_ITEMS} questions`;
   for (const item of proposal.items) {
     if (typeof item?.id !== 'string' || item.id.trim() === '') return 'every proposed question has an id';
+    const id = sizeProblem('a question id', item.id, maxId);
+    if (id) return id;
     if (typeof item.question !== 'string' || item.question.trim() === '') return `question ${item.id} has no text`;
-    const grades = Object.values(item.relevant ?? {});
-    if (grades.length === 0 || grades.some((g) => typeof g !== 'number' || !(g > 0))) {
+    const question = sizeProblem(`question ${item.id}`, item.question, maxQuestion);
+    if (question) return question;
+    const relevant = Object.entries(item.relevant ?? {});
+    if (relevant.length === 0 || relevant.some(([, g]) => typeof g !== 'number' || !(g > 0))) {
       return `question ${item.id} needs relevant documents with grades above 0`;
+    }
+    if (relevant.length > MAX_PROPOSED_ITEMS)
+      return `question ${item.id} names more than ${MAX_PROPOSED_ITEMS} documents`;
+    for (const [docId] of relevant) {
+      const doc = sizeProblem(`a relevant document id of question ${item.id}`, docId, maxId);
+      if (doc) return doc;
     }
   }
   return undefined;

@@ -253,6 +253,30 @@ describe('evaluation workflows', () => {
     await ragline.env.client.workflow.getHandle('eval:default:alerting').terminate('test done');
   });
 
+  it('bounds what proposals store, in bytes after NFKC normalisation, one by one and all together', async () => {
+    const dataset = await copySet('bounds');
+    await evals.start({ dataset, settings: { intervalMs: 3_600_000, batchSize: 3 } });
+    await waitForStatus('bounds', (s) => s.batches === 1);
+    const item = (id: string, question: string) => ({ id, question, relevant: { 'billing-invoices': 1 } });
+    // 300 characters, 900 bytes as sent; NFKC turns each ligature into 18 letters.
+    const ligatures = evals.propose(TENANT, 'bounds', { source: 'app', items: [item('q1', '\uFDFA'.repeat(300))] });
+    await expect(ligatures).rejects.toThrow(/question q1 is \d+ bytes after NFKC normalisation; at most 4096/);
+    const longId = evals.propose(TENANT, 'bounds', { source: 'app', items: [item('x'.repeat(600), 'A question?')] });
+    await expect(longId).rejects.toThrow(/a question id is 600 bytes after NFKC normalisation; at most 512/);
+    // 100 questions of 4,000 bytes fit one proposal; a second such proposal would pass what the workflow keeps.
+    const big = (prefix: string) =>
+      Array.from({ length: 100 }, (_, i) => item(`${prefix}${i}`, `${i} ${'q'.repeat(3990)}`));
+    expect(await evals.propose(TENANT, 'bounds', { source: 'app', items: big('a') })).toMatchObject({
+      status: 'pending',
+    });
+    await expect(evals.propose(TENANT, 'bounds', { source: 'app', items: big('b') })).rejects.toThrow(
+      /the proposals kept would take \d+ bytes; at most 524288 are kept: decide pending proposals first/,
+    );
+    const status = await evals.status(TENANT, 'bounds');
+    expect(status.pendingProposals.map((p) => p.items.length)).toEqual([100]);
+    await ragline.env.client.workflow.getHandle('eval:default:bounds').terminate('test done');
+  });
+
   it('stores proposed questions until a person accepts them into the set', async () => {
     const dataset = await copySet('proposals');
     const before = await loadEvalSet(dataset);
