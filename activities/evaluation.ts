@@ -4,6 +4,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { DEFAULT_ALERT_POLICY, type AlertName } from '../lib/eval/alerts.js';
 import { loadEvalSet, type EvalItem, type EvalSet } from '../lib/eval/dataset.js';
+import { appendToOverlay, loadTenantEvalSet, overlayFile } from '../lib/eval/overlay.js';
 import type { EvalMetrics } from '../lib/eval/eval-metrics.js';
 import { ErrorType } from '../lib/errors.js';
 import type { Logger } from '../lib/telemetry/logger.js';
@@ -17,10 +18,14 @@ export interface EvaluationDeps {
   webhookUrl?: string;
   /** One webhook attempt's limit; Temporal retries the activity. */
   webhookTimeoutMs: number;
+  /** Where each tenant's accepted questions are kept (lib/eval/overlay.ts); unset keeps them in the set file. */
+  overlayDir?: string;
 }
 
 export interface SampleEvalItemsInput {
   dataset: string;
+  /** Whose overlay joins the set; absent (one-off runs started by older code) reads the set alone. */
+  tenant?: string;
   /** Position in the set's order where the sample starts; it wraps around. */
   offset: number;
   size: number;
@@ -49,6 +54,8 @@ export interface RecordEvalBatchInput {
 
 export interface AppendEvalItemsInput {
   dataset: string;
+  /** The tenant whose overlay receives the questions; absent (older histories) writes into the set file. */
+  tenant?: string;
   items: EvalItem[];
 }
 
@@ -62,17 +69,33 @@ export const createEvaluationActivities = (deps: EvaluationDeps) => {
   // Parsed sets by path, reused while the file is unchanged: a batch every few seconds must not re-read SciFact.
   const sets = new Map<string, { stamp: string; set: EvalSet; order: EvalItem[] }>();
 
-  const readSet = async (dataset: string) => {
-    const info = await stat(dataset).catch(() => undefined);
-    const stamp = info ? `${info.mtimeMs}:${info.size}` : 'missing';
-    const cached = sets.get(dataset);
-    if (cached && cached.stamp === stamp && info?.isFile()) return cached;
-    const set = await loadEvalSet(dataset);
+  const overlayOf = async (dataset: string, tenant: string | undefined) => {
+    if (tenant === undefined || deps.overlayDir === undefined) return undefined;
+    return overlayFile(deps.overlayDir, tenant, dataset, (await loadEvalSet(dataset)).name);
+  };
+
+  const stampOf = async (file: string | undefined) => {
+    const info = file === undefined ? undefined : await stat(file).catch(() => undefined);
+    return { stamp: info ? `${info.mtimeMs}:${info.size}` : 'missing', isFile: info?.isFile() === true };
+  };
+
+  const readSet = async (dataset: string, tenant?: string) => {
+    const base = await stampOf(dataset);
+    const cacheKey = `${tenant ?? ''}\0${dataset}`;
+    const cached = sets.get(cacheKey);
+    // The overlay's name needs the set's name: reused from the cached set while the set file is unchanged.
+    const overlay =
+      tenant === undefined || deps.overlayDir === undefined
+        ? undefined
+        : overlayFile(deps.overlayDir, tenant, dataset, cached?.set.name ?? (await loadEvalSet(dataset)).name);
+    const stamp = `${base.stamp}|${(await stampOf(overlay)).stamp}`;
+    if (cached && cached.stamp === stamp && base.isFile) return cached;
+    const set = await loadTenantEvalSet(dataset, overlay);
     // A stable shuffle (by hash of the id) so consecutive batches cover different topics, not the file's runs.
     const key = (item: EvalItem) => createHash('sha256').update(item.id).digest('hex');
     const order = [...set.items].sort((a, b) => (key(a) < key(b) ? -1 : 1));
     const entry = { stamp, set, order };
-    sets.set(dataset, entry);
+    sets.set(cacheKey, entry);
     return entry;
   };
 
@@ -81,7 +104,7 @@ export const createEvaluationActivities = (deps: EvaluationDeps) => {
   return {
     async sampleEvalItems(input: SampleEvalItemsInput): Promise<SampleEvalItemsResult> {
       return atBoundary(async () => {
-        const { set, order } = await readSet(input.dataset);
+        const { set, order } = await readSet(input.dataset, input.tenant);
         const source = input.ordered ? set.items : order;
         const total = source.length;
         const size = Math.min(Math.max(input.size, 1), total);
@@ -206,18 +229,20 @@ export const createEvaluationActivities = (deps: EvaluationDeps) => {
             nonRetryable: true,
           });
         }
-        const existing = await loadEvalSet(input.dataset);
+        const overlay = await overlayOf(input.dataset, input.tenant);
+        const existing = await loadTenantEvalSet(input.dataset, overlay);
         const known = new Set(existing.items.map((item) => item.id));
         const fresh = input.items.filter((item) => !known.has(item.id));
-        if (fresh.length > 0) {
+        if (overlay !== undefined) await appendToOverlay(overlay, fresh);
+        else if (fresh.length > 0) {
           const text = await readFile(input.dataset, 'utf8');
           const lines = fresh.map((item) =>
             JSON.stringify({ id: item.id, query: item.question, relevant: item.relevant }),
           );
           await appendFile(input.dataset, `${text.endsWith('\n') || text === '' ? '' : '\n'}${lines.join('\n')}\n`);
         }
-        sets.delete(input.dataset);
-        return { added: fresh.length, version: (await loadEvalSet(input.dataset)).version };
+        sets.delete(`${input.tenant ?? ''}\0${input.dataset}`);
+        return { added: fresh.length, version: (await loadTenantEvalSet(input.dataset, overlay)).version };
       });
     },
   };

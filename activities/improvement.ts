@@ -6,6 +6,7 @@ import { normalizeQuery } from '../lib/cache/keys.js';
 import type { ChunkStore } from '../lib/domain.js';
 import { ErrorType } from '../lib/errors.js';
 import { loadEvalSet } from '../lib/eval/dataset.js';
+import { loadTenantEvalSet, overlayFile } from '../lib/eval/overlay.js';
 import { analyzeQueryLog, type EvalSetProposal, type LogAnalysis } from '../lib/improve/analysis.js';
 import type { AuditEntry, MeasuredEffect, ParamStore } from '../lib/improve/param-store.js';
 import {
@@ -29,6 +30,8 @@ export interface ImprovementDeps {
   analyzer: Analyzer;
   /** Parameters a shadow evaluation can move on this store (`tunedParams`). @default TUNED_PARAMS */
   tuned?: ParamName[];
+  /** Where each tenant's accepted evaluation questions are kept (lib/eval/overlay.ts); they join its set. */
+  evalOverlayDir?: string;
 }
 
 export interface ShadowEvaluationInput {
@@ -91,6 +94,13 @@ export function loggedItemId(question: string): string {
   return `log-${createHash('sha256').update(normalizeQuery(question)).digest('hex').slice(0, 12)}`;
 }
 
+/** The evaluation set as the tenant's evaluation sees it: the shared set and the tenant's accepted questions. */
+async function tenantEvalSet(deps: ImprovementDeps, tenant: string, evalSet: string) {
+  if (deps.evalOverlayDir === undefined) return loadEvalSet(evalSet);
+  const { name } = await loadEvalSet(evalSet);
+  return loadTenantEvalSet(evalSet, overlayFile(deps.evalOverlayDir, tenant, evalSet, name));
+}
+
 /** The improvement workflow's hands: read the query log, evaluate parameter sets, write versions. */
 export const createImprovementActivities = (deps: ImprovementDeps) => ({
   async analyzeQueryLog(input: { tenant: string; windowMs: number }): Promise<LogAnalysis> {
@@ -111,7 +121,7 @@ export const createImprovementActivities = (deps: ImprovementDeps) => ({
 
   async shadowEvaluateParams(input: ShadowEvaluationInput): Promise<ShadowEvaluationResult> {
     return atBoundary(async () => {
-      const set = await loadEvalSet(input.evalSet);
+      const set = await tenantEvalSet(deps, input.tenant, input.evalSet);
       const current = await deps.params.current(input.tenant);
       const candidates = input.candidates ?? candidateParams(current.params, deps.tuned);
       const baselineScores = await evaluateParams(deps.store, input.tenant, set.items, current.params);
@@ -155,7 +165,7 @@ export const createImprovementActivities = (deps: ImprovementDeps) => ({
    */
   async proposeEvalItems(input: ProposeEvalItemsActivityInput): Promise<ProposeEvalItemsActivityResult> {
     return atBoundary(async () => {
-      const set = await loadEvalSet(input.evalSet);
+      const set = await tenantEvalSet(deps, input.tenant, input.evalSet);
       const workflowId = evaluationWorkflowId(input.tenant, set.name);
       const handle = Context.current().client.workflow.getHandle(workflowId);
       const none = { workflowId, itemIds: [], skipped: input.proposals.length };

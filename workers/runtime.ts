@@ -168,6 +168,7 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
       store,
       analyzer,
       tuned: tunedParams({ store: store.kind, dense: embedder !== undefined, fusion: config.RAGLINE_FUSION }),
+      evalOverlayDir: path.join(config.RAGLINE_DATA_DIR, 'eval-overlays'),
     },
     tokens,
     breakers,
@@ -177,6 +178,7 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
       logger,
       webhookUrl: config.RAGLINE_EVAL_WEBHOOK_URL,
       webhookTimeoutMs: config.RAGLINE_EVAL_WEBHOOK_TIMEOUT_MS,
+      overlayDir: path.join(config.RAGLINE_DATA_DIR, 'eval-overlays'),
     },
   };
   return {

@@ -205,7 +205,11 @@ export class EvaluationLoop {
     this.deciding.add(proposal.id);
     try {
       if (decision.decision === 'accept') {
-        const applied = await activities.appendEvalItems({ dataset: this.input.dataset, items: proposal.items });
+        const applied = await activities.appendEvalItems({
+          dataset: this.input.dataset,
+          tenant: this.input.tenant,
+          items: proposal.items,
+        });
         proposal.appliedVersion = applied.version;
       }
     } finally {
@@ -244,6 +248,7 @@ export class EvaluationLoop {
     try {
       sample = await activities.sampleEvalItems({
         dataset: input.dataset,
+        tenant: input.tenant,
         offset: state.cursor,
         size: state.settings.batchSize,
       });

@@ -7,6 +7,7 @@ import { InvalidInputError } from '../../lib/errors.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EvaluationClient } from '../../client/evaluation-client.js';
 import { EvalSetError, loadEvalSet } from '../../lib/eval/dataset.js';
+import { loadTenantEvalSet, overlayFile } from '../../lib/eval/overlay.js';
 import { evaluateQuery } from '../../lib/retrieval/ir-metrics.js';
 import type { AnswerQueryResult } from '../../contracts/query.js';
 import type { EvaluationStatus } from '../../contracts/evaluation.js';
@@ -304,10 +305,22 @@ describe('evaluation workflows', () => {
       decidedBy: 'alice',
     });
     expect(accepted).toMatchObject({ status: 'accepted', decidedBy: 'alice' });
-    const after = await loadEvalSet(dataset);
+    // The question joins this tenant's overlay of the set; the set file every tenant evaluates against is untouched.
+    expect((await loadEvalSet(dataset)).version).toBe(before.version);
+    const overlayDir = path.join(ragline.runtime.config.RAGLINE_DATA_DIR, 'eval-overlays');
+    const after = await loadTenantEvalSet(dataset, overlayFile(overlayDir, TENANT, dataset, before.name));
     expect(after.items).toHaveLength(before.items.length + 1);
     expect(after.items.at(-1)).toEqual(item);
     expect(accepted.appliedVersion).toBe(after.version);
+    // Another tenant evaluating the same set sees neither the question nor a new version.
+    await evals.start({ tenant: 'other', dataset, settings: { intervalMs: 3_600_000, batchSize: 3 } });
+    const other = await waitUntil(
+      "the other tenant's first batch",
+      () => evals.status('other', 'proposals'),
+      (s) => s.batches === 1,
+    );
+    expect(other).toMatchObject({ setVersion: before.version, setSize: before.items.length });
+    await ragline.env.client.workflow.getHandle('eval:other:proposals').terminate('test done');
 
     await evals.runNow(TENANT, 'proposals');
     const next = await waitForStatus('proposals', (s) => s.batches === 2);
