@@ -49,8 +49,8 @@ export interface ActivitySettings {
   ttls: CacheTtls;
   /** How long the last good answer to a question is kept for the store-down rung, in ms. */
   staleTtlMs?: number;
-  /** Log a hash of the question instead of its text. */
-  redactQueries: boolean;
+  /** Set when queries are redacted (RAGLINE_LOG_REDACT_QUERIES): the key of the hash logged instead of the question. */
+  redactKey?: string;
   /** How long a query waits for an identical one already computing elsewhere before computing itself. */
   stampedeWaitMs?: number;
   /** `answerSettingsHash(config)`: cached answers are kept apart by every setting that changes them. */

@@ -9,7 +9,8 @@ import type { ParamVersion } from '../lib/improve/params.js';
 import { searchTuning } from '../lib/improve/shadow.js';
 import { CircuitOpenError, refusedDependencies } from '../lib/resilience/breakers.js';
 import type { StreamMessage } from '../lib/stream/token-channel.js';
-import { queryLogger, redactQuery } from '../lib/telemetry/logger.js';
+import { redactQuery } from '../lib/redact.js';
+import { queryLogger } from '../lib/telemetry/logger.js';
 import { withSpan } from '../lib/telemetry/tracing.js';
 import type { AnswerQueryResult, CacheReport, QueryOptions } from '../contracts/query.js';
 import { queryInputProblem } from '../contracts/query.js';
@@ -47,7 +48,7 @@ export const createQueryActivities = (deps: ActivityDeps) => {
   const logQuery = (tenant: string, query: string, message: string, fields: Record<string, unknown>) => {
     const workflowId = Context.current().info.workflowExecution?.workflowId;
     queryLogger(deps.logger, { queryId: workflowId, workflowId, tenant }).info(
-      { query: redactQuery(query, settings.redactQueries), ...fields },
+      { query: redactQuery(query, settings.redactKey), ...fields },
       message,
     );
   };

@@ -8,7 +8,8 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure, TimeoutFailure, TypedSearchAttributes } from '@temporalio/common';
 import { normalizeQuery } from '../lib/cache/keys.js';
-import type { Config } from '../lib/config.js';
+import { redactionKey, type Config } from '../lib/config.js';
+import { redactQuery } from '../lib/redact.js';
 import { temporalTarget } from '../lib/temporal/target.js';
 import { InvalidInputError, RaglineError, ErrorType } from '../lib/errors.js';
 import {
@@ -50,8 +51,8 @@ const SUMMARY_CHARS = 80;
  * What the Temporal UI lists for a query workflow: the question on one line, shortened; or, when query redaction is
  * on, the same hash the logs carry, so an operator can still match a row to its log lines.
  */
-export function querySummary(query: string, redact: boolean): string {
-  if (redact) return `query sha256:${createHash('sha256').update(query).digest('hex').slice(0, 16)}`;
+export function querySummary(query: string, redactKey: string | undefined): string {
+  if (redactKey !== undefined) return `query ${redactQuery(query, redactKey)}`;
   const flat = query.replace(/\s+/g, ' ').trim();
   return flat.length <= SUMMARY_CHARS ? flat : `${flat.slice(0, SUMMARY_CHARS - 1)}…`;
 }
@@ -83,8 +84,8 @@ export interface ClientLimits {
   ingestBatch?: number;
   /** Deadline sent with every query that sets none (RAGLINE_QUERY_DEADLINE_MS). */
   deadlineMs?: number;
-  /** Show a hash instead of the question in the Temporal UI (RAGLINE_LOG_REDACT_QUERIES). */
-  redactQueries?: boolean;
+  /** Show a keyed hash instead of the question in the Temporal UI (RAGLINE_LOG_REDACT_QUERIES): the key. */
+  redactKey?: string;
   /**
    * Ask the server to hand the first workflow task straight back to a worker in this process (eager start), saving
    * the matching round trip. Only helps when this client shares its NativeConnection with a worker on the same task
@@ -157,7 +158,7 @@ export class RaglineClient {
         maxQueryChars: config.RAGLINE_MAX_QUERY_CHARS,
         ingestBatch: config.RAGLINE_INGEST_BATCH,
         deadlineMs: config.RAGLINE_QUERY_DEADLINE_MS,
-        redactQueries: config.RAGLINE_LOG_REDACT_QUERIES,
+        redactKey: redactionKey(config),
       },
       { tokens, ownsTokens: options.tokens === undefined },
     );
@@ -215,7 +216,7 @@ export class RaglineClient {
     // The configured deadline travels with the query: the workflow cannot read the configuration.
     const deadlineMs = input.options?.deadlineMs ?? this.limits.deadlineMs;
     const args = deadlineMs === undefined ? input : { ...input, options: { ...input.options, deadlineMs } };
-    const summary = querySummary(input.query, this.limits.redactQueries ?? false);
+    const summary = querySummary(input.query, this.limits.redactKey);
     const handle = await this.client.workflow.start('answerQueryWorkflow', {
       taskQueue: this.taskQueue,
       workflowId: workflowId ?? queryWorkflowId(tenant, input.query),

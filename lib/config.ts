@@ -364,10 +364,18 @@ export const configSchema = z.object({
   /** `auto` writes readable lines when stderr is a terminal and JSON otherwise; `json` and `pretty` force one. @default auto */
   LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
   /**
-   * Replace query text with its hash in logs, Temporal UI summaries and the query log (where the improvement loop
-   * then groups only identical questions and proposes none to the evaluation set). @default false
+   * Replace query text with a keyed hash (HMAC-SHA256 with RAGLINE_REDACT_KEY) in logs, Temporal UI summaries and the
+   * query log (where the improvement loop then groups only identical questions and proposes none to the evaluation
+   * set), and keep the semantic cache off (its buckets hold question texts). Workflow inputs in Temporal's history
+   * still hold the question: encrypt them with a payload codec (docs/operations.md). @default false
    */
   RAGLINE_LOG_REDACT_QUERIES: bool(false),
+  /**
+   * Secret of the redaction hash, at least 32 characters, the same on every worker and client (so one question has one
+   * hash everywhere); without a secret a hash of a short question is reversed by trying a dictionary. Required with
+   * RAGLINE_LOG_REDACT_QUERIES. @default unset
+   */
+  RAGLINE_REDACT_KEY: optionalString,
 });
 
 export type Config = z.output<typeof configSchema>;
@@ -409,6 +417,11 @@ function crossProblems(config: Config): string[] {
         `cache-lookup activity timeout plus the ${FALLBACK_BUDGET_MS} ms fallback budget (minimum ${MIN_DEADLINE_MS})`,
     );
   }
+  if (config.RAGLINE_LOG_REDACT_QUERIES && (config.RAGLINE_REDACT_KEY ?? '').length < 32)
+    problems.push(
+      'RAGLINE_REDACT_KEY: redacting queries needs a secret of at least 32 characters (e.g. openssl rand -hex 32), ' +
+        'the same on every worker and client',
+    );
   if (config.RAGLINE_BREAKER_SHARED && !config.REDIS_URL && !config.REDIS_CLUSTER_NODES)
     problems.push('RAGLINE_BREAKER_SHARED: sharing breakers needs Redis; set REDIS_URL or REDIS_CLUSTER_NODES');
   if (config.RAGLINE_BREAKER_SHARED && !config.RAGLINE_BREAKERS)
@@ -457,4 +470,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const problems = crossProblems(parsed.data);
   if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   return { ...parsed.data, RAGLINE_DATA_DIR: path.resolve(parsed.data.RAGLINE_DATA_DIR) };
+}
+
+/** The key of the redaction hash when queries are redacted (RAGLINE_LOG_REDACT_QUERIES), else undefined. */
+export function redactionKey(config: Config): string | undefined {
+  return config.RAGLINE_LOG_REDACT_QUERIES ? config.RAGLINE_REDACT_KEY : undefined;
 }

@@ -11,7 +11,7 @@ import { createActivities } from '../activities/index.js';
 import type { Cache } from '../lib/cache/cache.js';
 import { answerSettingsHash, cacheTtls } from '../lib/cache/keys.js';
 import { createCache, createCacheMetrics, createSemanticCache, ResultCache } from '../lib/cache/index.js';
-import { breakerSettings, redisClusterNodes, type Config } from '../lib/config.js';
+import { breakerSettings, redactionKey, redisClusterNodes, type Config } from '../lib/config.js';
 import { createBreakers, type Breakers } from '../lib/resilience/breakers.js';
 import { BreakerSharing } from '../lib/resilience/shared-breakers.js';
 import { guardCache, guardGenerator, guardStore } from '../lib/resilience/guarded.js';
@@ -28,7 +28,8 @@ import {
   openAIEmbedderFromConfig,
   type EmbeddingCache,
 } from '../lib/retrieval/index.js';
-import { createLogger, redactQuery, type Logger } from '../lib/telemetry/logger.js';
+import { createLogger, type Logger } from '../lib/telemetry/logger.js';
+import { redactQuery } from '../lib/redact.js';
 import { createMetrics, type Metrics } from '../lib/telemetry/metrics.js';
 import type { RaglineSinks } from '../contracts/sinks.js';
 import { normalizeQuery } from '../lib/cache/keys.js';
@@ -117,12 +118,16 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
     cache,
     ttlMs: ttls.result,
     // Near-duplicates are compared on dense embeddings when an embedding model is configured, lexically otherwise.
-    semantic: createSemanticCache(config, cache, {
-      metrics: cacheMetrics,
-      requests: metrics.cacheRequests,
-      logger,
-      embed: embedder ? async (text) => (await embedder.embed([text], 'query'))[0] ?? [] : undefined,
-    }),
+    // Off while queries are redacted: its buckets hold the question texts a near-duplicate is compared with.
+    semantic:
+      redactionKey(config) !== undefined
+        ? undefined
+        : createSemanticCache(config, cache, {
+            metrics: cacheMetrics,
+            requests: metrics.cacheRequests,
+            logger,
+            embed: embedder ? async (text) => (await embedder.embed([text], 'query'))[0] ?? [] : undefined,
+          }),
     requests: metrics.cacheRequests,
   });
   const extractive = new ExtractiveGenerator(analyzer);
@@ -151,7 +156,7 @@ export async function createRuntime(config: Config, overrides: RuntimeOverrides 
     metrics,
     logger,
     settings: {
-      redactQueries: config.RAGLINE_LOG_REDACT_QUERIES,
+      redactKey: redactionKey(config),
       topK: config.RAGLINE_TOP_K,
       maxQueryChars: config.RAGLINE_MAX_QUERY_CHARS,
       chunkChars: config.RAGLINE_CHUNK_CHARS,
@@ -202,7 +207,7 @@ export function workflowsPath(): string {
 export function querySinks(
   metrics: Metrics,
   queryLog?: QueryLogWriter,
-  options: { redactQueries?: boolean } = {},
+  options: { redactKey?: string } = {},
 ): InjectedSinks<RaglineSinks> {
   let answered = 0;
   let hits = 0;
@@ -219,8 +224,8 @@ export function querySinks(
               queryId: outcome.queryId ?? info.workflowId,
               at: new Date().toISOString(),
               tenant: outcome.tenant,
-              question: redactQuery(normalizeQuery(outcome.query), options.redactQueries ?? false),
-              ...(options.redactQueries ? { redacted: true } : {}),
+              question: redactQuery(normalizeQuery(outcome.query), options.redactKey),
+              ...(options.redactKey !== undefined ? { redacted: true } : {}),
               cache: outcome.cache,
               cacheHit: outcome.cacheHit,
               sources: outcome.sourceDocIds ?? [],
@@ -296,7 +301,7 @@ export async function createWorker(params: WorkerParams): Promise<Worker> {
     sinks: {
       ...params.tracing?.sinks,
       ...querySinks(runtime.deps.metrics, runtime.deps.improvement.queryLog, {
-        redactQueries: runtime.deps.settings.redactQueries,
+        redactKey: runtime.deps.settings.redactKey,
       }),
     },
     // When this worker dies, a query's next task waits this long on its sticky queue before any worker gets it,

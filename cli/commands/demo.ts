@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Client } from '@temporalio/client';
 import type { Command } from 'commander';
-import type { Config } from '../../lib/config.js';
+import { redactionKey, type Config } from '../../lib/config.js';
 import type { ImprovementStatus, ParamProposal } from '../../contracts/improvement.js';
 import { loadEvalSet } from '../../lib/eval/dataset.js';
 import { DEFAULT_LOAD, runLoad } from '../load.js';
@@ -93,7 +93,7 @@ async function runDemo(
     config.RAGLINE_TASK_QUEUE,
     {
       maxQueryChars: config.RAGLINE_MAX_QUERY_CHARS,
-      redactQueries: config.RAGLINE_LOG_REDACT_QUERIES,
+      redactKey: redactionKey(config),
       eagerStart: true,
       onStarted: ({ eager }) => (starts.eager += eager ? 1 : 0),
     },

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Client } from '@temporalio/client';
 import type { Command } from 'commander';
-import type { Config } from '../../lib/config.js';
+import { redactionKey, type Config } from '../../lib/config.js';
 import { ErrorType, RaglineError } from '../../lib/errors.js';
 import { startTelemetryServer } from '../../lib/telemetry/telemetry-server.js';
 import { createMetrics } from '../../lib/telemetry/metrics.js';
@@ -121,7 +121,7 @@ export function registerServeCommands(program: Command, context: CliContext): vo
           config.RAGLINE_TASK_QUEUE,
           {
             maxQueryChars: config.RAGLINE_MAX_QUERY_CHARS,
-            redactQueries: config.RAGLINE_LOG_REDACT_QUERIES,
+            redactKey: redactionKey(config),
             eagerStart: true,
             onStarted: ({ eager }) => proc.runtime.deps.metrics.queryStarts.inc({ start: eager ? 'eager' : 'normal' }),
           },

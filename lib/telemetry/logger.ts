@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { trace } from '@opentelemetry/api';
 import { destination, pino, transport, type DestinationStream, type Logger } from 'pino';
 
@@ -26,6 +25,7 @@ export function createLogger(
           '*.password',
           '*.authorization',
           '*.OPENAI_API_KEY',
+          '*.RAGLINE_REDACT_KEY',
           '*.QDRANT_API_KEY',
           '*.REDIS_URL',
           'config',
@@ -63,15 +63,6 @@ export function queryLogger(logger: Logger, context: QueryLogContext): Logger {
   const bindings: Record<string, string> = {};
   for (const [key, value] of Object.entries(context)) if (value !== undefined) bindings[key] = value;
   return logger.child(bindings);
-}
-
-/**
- * The query text as it may appear in logs: unchanged, or (RAGLINE_LOG_REDACT_QUERIES) a short hash. A hash rather
- * than a blank keeps repeated questions recognisable across lines without revealing what users asked.
- */
-export function redactQuery(text: string, enabled: boolean): string {
-  if (!enabled) return text;
-  return `sha256:${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
 }
 
 type TemporalLogLevel = 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';

@@ -460,7 +460,10 @@ describe('query log with query redaction on', () => {
 
   beforeAll(async () => {
     env = await startTestTemporal();
-    ragline = await startRagline({ env, config: { RAGLINE_LOG_REDACT_QUERIES: 'true' } });
+    ragline = await startRagline({
+      env,
+      config: { RAGLINE_LOG_REDACT_QUERIES: 'true', RAGLINE_REDACT_KEY: 'r'.repeat(32) },
+    });
     improvement = ragline.client.improvement;
   });
   afterAll(async () => {
@@ -493,7 +496,7 @@ describe('query log with query redaction on', () => {
       .map((line) => JSON.parse(line) as QueryRecord);
     expect(logged).toHaveLength(4);
     for (const record of logged)
-      expect(record).toMatchObject({ question: expect.stringMatching(/^sha256:[0-9a-f]{16}$/), redacted: true });
+      expect(record).toMatchObject({ question: expect.stringMatching(/^hmac:[0-9a-f]{32}$/), redacted: true });
 
     await improvement.runNow(tenant);
     const status = await waitUntil(

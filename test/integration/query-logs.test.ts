@@ -28,7 +28,7 @@ describe('query logs', () => {
     const log = memoryLog();
     const ragline = await startRagline({
       env,
-      config: { RAGLINE_LOG_REDACT_QUERIES: String(redact) },
+      config: { RAGLINE_LOG_REDACT_QUERIES: String(redact), RAGLINE_REDACT_KEY: 'r'.repeat(32) },
       overrides: { logger: log.logger },
     });
     running.push(ragline);
@@ -58,7 +58,7 @@ describe('query logs', () => {
     expect(lines).toHaveLength(2);
     const text = JSON.stringify(lines);
     expect(text).not.toContain('BLUEBIRD');
-    expect(lines[0]?.query).toMatch(/^sha256:[0-9a-f]{16}$/);
+    expect(lines[0]?.query).toMatch(/^hmac:[0-9a-f]{32}$/);
     expect(lines[1]?.query).toBe(lines[0]?.query);
   });
 });

@@ -13,7 +13,19 @@ describe('configuration', () => {
 
   it('parses booleans as words, so "false" is false', () => {
     expect(loadConfig({ RAGLINE_SEMANTIC_CACHE: 'false' }).RAGLINE_SEMANTIC_CACHE).toBe(false);
-    expect(loadConfig({ RAGLINE_LOG_REDACT_QUERIES: '1' }).RAGLINE_LOG_REDACT_QUERIES).toBe(true);
+    const key = 'k'.repeat(32);
+    expect(loadConfig({ RAGLINE_LOG_REDACT_QUERIES: '1', RAGLINE_REDACT_KEY: key }).RAGLINE_LOG_REDACT_QUERIES).toBe(
+      true,
+    );
+  });
+
+  it('refuses redaction without a secret of at least 32 characters, naming the setting', () => {
+    expect(() => loadConfig({ RAGLINE_LOG_REDACT_QUERIES: 'true' })).toThrow(
+      /RAGLINE_REDACT_KEY: redacting queries needs/,
+    );
+    expect(() => loadConfig({ RAGLINE_LOG_REDACT_QUERIES: 'true', RAGLINE_REDACT_KEY: 'short' })).toThrow(
+      /at least 32/,
+    );
   });
 
   it('fails fast naming the variable', () => {

@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger, queryLogger, redactQuery } from '../../lib/telemetry/logger.js';
+import { createLogger, queryLogger } from '../../lib/telemetry/logger.js';
+import { redactQuery } from '../../lib/redact.js';
 
 function capture() {
   const lines: Record<string, unknown>[] = [];
@@ -30,14 +32,24 @@ describe('logger', () => {
 });
 
 describe('redactQuery', () => {
+  const KEY = 'k'.repeat(32);
+
   it('returns the text unchanged when redaction is off', () => {
-    expect(redactQuery('how do I reset my password?', false)).toBe('how do I reset my password?');
+    expect(redactQuery('how do I reset my password?', undefined)).toBe('how do I reset my password?');
   });
 
-  it('returns a stable hash that does not contain the text when redaction is on', () => {
-    const redacted = redactQuery('how do I reset my password?', true);
-    expect(redacted).toMatch(/^sha256:[0-9a-f]{16}$/);
-    expect(redactQuery('how do I reset my password?', true)).toBe(redacted);
-    expect(redactQuery('how do I rotate an API key?', true)).not.toBe(redacted);
+  it('returns a stable keyed hash that does not contain the text when redaction is on', () => {
+    const redacted = redactQuery('how do I reset my password?', KEY);
+    expect(redacted).toMatch(/^hmac:[0-9a-f]{32}$/);
+    expect(redactQuery('how do I reset my password?', KEY)).toBe(redacted);
+    expect(redactQuery('how do I rotate an API key?', KEY)).not.toBe(redacted);
+  });
+
+  it('cannot be reversed by hashing a dictionary without the key: another key gives another hash', () => {
+    const question = 'how do I reset my password?';
+    expect(redactQuery(question, 'x'.repeat(32))).not.toBe(redactQuery(question, KEY));
+    // The plain SHA-256 prefix it replaced: anyone could recompute it from a guessed question.
+    const plain = createHash('sha256').update(question).digest('hex');
+    expect(redactQuery(question, KEY)).not.toContain(plain.slice(0, 16));
   });
 });
