@@ -60,7 +60,7 @@ export async function startReindex(
 export async function startPendingReindexes(params: {
   client: Client;
   taskQueue: string;
-  /** The unguarded store: a store that cannot re-embed (Qdrant) starts nothing. */
+  /** The unguarded store: a store that cannot re-embed starts nothing. */
   store: unknown;
   batchChunks: number;
   heartbeatTimeoutSeconds?: number;

@@ -5,7 +5,6 @@ import type {
   CorpusStats,
   DocumentChunks,
   HealthStatus,
-  SearchHit,
   SearchRequest,
   SearchResponse,
   UpsertOptions,
@@ -15,18 +14,11 @@ import { InvalidInputError } from '../errors.js';
 import { Analyzer } from './analyzer.js';
 import { validateDocument } from './embedded-store.js';
 import { embedDocuments, type Embedder } from './embedder.js';
-import { DEFAULT_RRF_K } from './fusion.js';
+import { TenantCollections } from './qdrant/collections.js';
 import { describeQdrantError, layoutProblem, QdrantLayoutError, unavailable } from './qdrant/layout.js';
-import {
-  DENSE,
-  documentSparse,
-  match,
-  matchAny,
-  pointId,
-  querySparse,
-  SPARSE,
-  type ChunkPayload,
-} from './qdrant/points.js';
+import { DENSE, documentSparse, match, matchAny, pointId, SPARSE, type ChunkPayload } from './qdrant/points.js';
+import { QdrantReembedder } from './qdrant/reembedder.js';
+import { searchTenant } from './qdrant/search.js';
 import {
   bumpVersion,
   countChunks,
@@ -34,6 +26,7 @@ import {
   storedHashes,
   type CollectionAccess,
 } from './qdrant/tenant-points.js';
+import type { EmbeddingStatus, ReembeddableStore, StageOptions, StageResult, SwitchResult } from './reembedding.js';
 import { TenantLock } from './tenant-lock.js';
 
 /**
@@ -45,7 +38,10 @@ import { TenantLock } from './tenant-lock.js';
  * vector "dense". With both, search is hybrid through the Query API: both legs prefetched under the tenant
  * filter and fused by reciprocal rank fusion with explicit k. A tenant's corpus version is the number of vectorless
  * "version" points it has (one added per change, see `bumpVersion` in qdrant/tenant-points.ts), plus the value of the
- * single "meta" point that collections written before that scheme carry.
+ * single "meta" point that collections written before that scheme carry (and a re-embedded collection starts from).
+ *
+ * A tenant re-embedded with another model lives in a collection of its own behind an alias (qdrant/collections.ts,
+ * qdrant/reembedder.ts); every request goes to the tenant's route, the alias when it exists, else the shared one.
  */
 
 export interface QdrantStoreOptions {
@@ -67,6 +63,11 @@ export interface QdrantStoreOptions {
   averageLength?: number;
   /** Points per upsert request. @default 256 */
   batchSize?: number;
+  /**
+   * How long a search trusts which collection a tenant is in before looking again; writes always look. After another
+   * worker's switch, this worker's searches reach the new collection within this time. @default 2000
+   */
+  routeCacheMs?: number;
 }
 
 export interface QdrantStoreDeps {
@@ -74,13 +75,14 @@ export interface QdrantStoreDeps {
   analyzer?: Analyzer;
 }
 
-export class QdrantStore implements ChunkStore {
+export class QdrantStore implements ChunkStore, ReembeddableStore {
   readonly kind = 'qdrant';
   private readonly client: QdrantClient;
   private readonly analyzer: Analyzer;
   private readonly collection: string;
   private readonly locks = new TenantLock();
-  private ready: Promise<void> | undefined;
+  private readonly collections: TenantCollections;
+  private readonly reembedder: QdrantReembedder;
 
   constructor(
     private readonly options: QdrantStoreOptions,
@@ -90,14 +92,30 @@ export class QdrantStore implements ChunkStore {
     this.client =
       deps.client ?? new QdrantClient({ url: options.url, apiKey: options.apiKey, checkCompatibility: false });
     this.analyzer = deps.analyzer ?? new Analyzer();
+    const call = <T>(operation: string, request: () => Promise<T>) => this.call(operation, request);
+    this.collections = new TenantCollections(
+      this.client,
+      this.collection,
+      options.embedder,
+      call,
+      options.url,
+      options.routeCacheMs ?? 2000,
+    );
+    this.reembedder = new QdrantReembedder(
+      this.collections,
+      options.embedder,
+      (tenant, work) => this.exclusive(tenant, work),
+      options.batchSize ?? 256,
+    );
   }
 
   async upsertDocuments(tenant: string, docs: DocumentChunks[], options: UpsertOptions = {}): Promise<UpsertResult[]> {
     const problems = docs.flatMap((doc) => validateDocument(doc) ?? []);
     if (problems.length > 0) throw new InvalidInputError(`rejected documents: ${problems.join('; ')}`);
-    await this.ensureCollection();
     return this.exclusive(tenant, async () => {
-      const stored = await storedHashes(this.access, tenant, [...new Set(docs.map((doc) => doc.docId))]);
+      const route = await this.collections.route(tenant, true);
+      const access = this.collections.access(route.collection);
+      const stored = await storedHashes(access, tenant, [...new Set(docs.map((doc) => doc.docId))]);
       const results = docs.map((doc): UpsertResult => {
         const hash = stored.get(doc.docId);
         const status = hash === undefined ? 'added' : hash === doc.contentHash ? 'unchanged' : 'updated';
@@ -108,8 +126,9 @@ export class QdrantStore implements ChunkStore {
       );
       if (changed.length === 0) return results;
       const chunks = changed.flatMap((doc) => doc.chunks.map((chunk) => ({ doc, chunk })));
-      // Every vector first, then the writes: an embedding failure leaves the collection as it was.
-      const embedder = this.options.embedder;
+      // Every vector first, then the writes: an embedding failure leaves the collection as it was. A collection whose
+      // vectors came from another embedder gets none (the tenant awaits re-embedding, which embeds these too).
+      const embedder = route.dense ? this.options.embedder : undefined;
       const vectors = embedder ? await embedDocuments(embedder, changed, options) : undefined;
       const batchSize = this.options.batchSize ?? 256;
       for (let start = 0; start < chunks.length; start += batchSize) {
@@ -133,11 +152,11 @@ export class QdrantStore implements ChunkStore {
           if (dense) vector[DENSE] = dense[i]!;
           return { id: pointId(tenant, chunk.id), vector, payload: { ...payload } };
         });
-        await this.call('upsert', () => this.client.upsert(this.collection, { wait: true, points: points as never }));
+        await this.call('upsert', () => this.client.upsert(route.collection, { wait: true, points: points as never }));
       }
       // New points are written first and the stale ones removed after, so a document is never absent mid-update.
       await this.call('delete', () =>
-        this.client.delete(this.collection, {
+        this.client.delete(route.collection, {
           wait: true,
           filter: {
             must: [match('kind', 'chunk'), match('tenant', tenant)],
@@ -148,95 +167,54 @@ export class QdrantStore implements ChunkStore {
           } as never,
         }),
       );
-      await bumpVersion(this.access, tenant);
+      await bumpVersion(access, tenant);
       return results;
     });
   }
 
   async deleteDocuments(tenant: string, docIds: string[]): Promise<{ deleted: string[]; missing: string[] }> {
-    await this.ensureCollection();
     return this.exclusive(tenant, async () => {
       const unique = [...new Set(docIds)];
-      const stored = await storedHashes(this.access, tenant, unique);
+      const access = await this.access(tenant, true);
+      const stored = await storedHashes(access, tenant, unique);
       const deleted = unique.filter((docId) => stored.has(docId));
       const missing = unique.filter((docId) => !stored.has(docId));
       if (deleted.length === 0) return { deleted, missing };
       await this.call('delete', () =>
-        this.client.delete(this.collection, {
+        this.client.delete(access.collection, {
           wait: true,
           filter: { must: [match('kind', 'chunk'), match('tenant', tenant), matchAny('docId', deleted)] } as never,
         }),
       );
-      await bumpVersion(this.access, tenant);
+      await bumpVersion(access, tenant);
       return { deleted, missing };
     });
   }
 
   async search(tenant: string, request: SearchRequest): Promise<SearchResponse> {
-    const terms = this.analyzer.analyze(request.query);
-    if (terms.length === 0) return { hits: [], reason: 'no-terms' };
-    await this.ensureCollection();
-    const filter = { must: [match('kind', 'chunk'), match('tenant', tenant)] };
-    const sparse = querySparse(terms);
-    const candidates = request.topK * (this.options.prefetchFactor ?? 4);
-    let response: { points: { score: number; payload?: Record<string, unknown> | null }[] };
-    let vector: number[] | undefined;
-    let degradedReason: SearchResponse['degradedReason'];
-    if (this.options.embedder) {
-      // The sparse leg alone still answers when the embedder is down; the response says so.
-      vector = await this.options.embedder.embed([request.query], 'query').then(
-        ([embedded]) => embedded,
-        () => undefined,
-      );
-      if (!vector) degradedReason = 'embedder-unavailable';
-    }
-    if (vector) {
-      response = await this.call('query', () =>
-        this.client.query(this.collection, {
-          prefetch: [
-            { query: vector, using: DENSE, filter, limit: candidates },
-            { query: sparse, using: SPARSE, filter, limit: candidates },
-          ],
-          query:
-            this.options.fusion === 'dbsf'
-              ? { fusion: 'dbsf' }
-              : { rrf: { k: request.fusion?.rrfK ?? this.options.rrfK ?? DEFAULT_RRF_K } },
-          filter,
-          limit: request.topK,
-          with_payload: true,
-        } as never),
-      );
-    } else {
-      response = await this.call('query', () =>
-        this.client.query(this.collection, {
-          query: sparse,
-          using: SPARSE,
-          filter,
-          limit: request.topK,
-          with_payload: true,
-        } as never),
-      );
-    }
-    const hits: SearchHit[] = response.points.map((point) => {
-      const payload = point.payload as unknown as ChunkPayload;
-      return {
-        chunkId: payload.chunkId,
-        docId: payload.docId,
-        title: payload.title,
-        text: payload.text,
-        score: point.score,
-      };
-    });
-    if (hits.length === 0 && (await countChunks(this.access, tenant)) === 0)
-      return { hits: [], reason: 'empty-corpus' };
-    return degradedReason ? { hits, degradedReason } : { hits };
+    if (this.analyzer.analyze(request.query).length === 0) return { hits: [], reason: 'no-terms' };
+    const route = await this.collections.route(tenant, false);
+    return searchTenant(
+      {
+        client: this.client,
+        call: (operation, run) => this.call(operation, run),
+        analyzer: this.analyzer,
+        embedder: this.options.embedder,
+        rrfK: this.options.rrfK,
+        fusion: this.options.fusion,
+        prefetchFactor: this.options.prefetchFactor ?? 4,
+      },
+      route,
+      tenant,
+      request,
+    );
   }
 
   async getChunks(tenant: string, chunkIds: string[]): Promise<Chunk[]> {
     if (chunkIds.length === 0) return [];
-    await this.ensureCollection();
+    const { collection } = await this.access(tenant);
     const points = await this.call('retrieve', () =>
-      this.client.retrieve(this.collection, {
+      this.client.retrieve(collection, {
         ids: chunkIds.map((chunkId) => pointId(tenant, chunkId)),
         with_payload: true,
       }),
@@ -258,23 +236,21 @@ export class QdrantStore implements ChunkStore {
   }
 
   async documentHash(tenant: string, docId: string): Promise<string | undefined> {
-    await this.ensureCollection();
-    return (await storedHashes(this.access, tenant, [docId])).get(docId);
+    return (await storedHashes(await this.access(tenant), tenant, [docId])).get(docId);
   }
 
   async stats(tenant: string): Promise<CorpusStats> {
-    await this.ensureCollection();
+    const access = await this.access(tenant);
     const [chunks, documents, corpusVersion] = await Promise.all([
-      countChunks(this.access, tenant),
-      countChunks(this.access, tenant, true),
-      readCorpusVersion(this.access, tenant),
+      countChunks(access, tenant),
+      countChunks(access, tenant, true),
+      readCorpusVersion(access, tenant),
     ]);
     return { documents, chunks, corpusVersion };
   }
 
   async corpusVersion(tenant: string): Promise<number> {
-    await this.ensureCollection();
-    return readCorpusVersion(this.access, tenant);
+    return readCorpusVersion(await this.access(tenant), tenant);
   }
 
   async health(): Promise<HealthStatus> {
@@ -329,56 +305,29 @@ export class QdrantStore implements ChunkStore {
     await this.locks.drain();
   }
 
-  /** Creates the collection and its payload indexes on first use; idempotent across workers. */
-  private ensureCollection(): Promise<void> {
-    this.ready ??= (async () => {
-      const { exists } = await this.call('collectionExists', () => this.client.collectionExists(this.collection));
-      if (exists) {
-        // Checked before the payload indexes are created: a collection another tool made is left exactly as it was.
-        const problem = layoutProblem(
-          this.collection,
-          await this.call('getCollection', () => this.client.getCollection(this.collection)),
-          this.options.embedder,
-        );
-        if (problem) throw new QdrantLayoutError(problem);
-      } else {
-        const embedder = this.options.embedder;
-        try {
-          await this.client.createCollection(this.collection, {
-            vectors: embedder ? { [DENSE]: { size: embedder.dimensions, distance: 'Cosine' } } : {},
-            sparse_vectors: { [SPARSE]: { modifier: 'idf' } },
-          });
-        } catch (error) {
-          // Another worker may have created it between our check and our create.
-          if (!(await this.client.collectionExists(this.collection)).exists)
-            throw unavailable('createCollection', error, this.options.url);
-        }
-      }
-      await this.call('createPayloadIndex', () =>
-        this.client.createPayloadIndex(this.collection, {
-          wait: true,
-          field_name: 'tenant',
-          field_schema: { type: 'keyword', is_tenant: true },
-        }),
-      );
-      for (const field of ['docId', 'kind', 'contentHash']) {
-        await this.call('createPayloadIndex', () =>
-          this.client.createPayloadIndex(this.collection, { wait: true, field_name: field, field_schema: 'keyword' }),
-        );
-      }
-    })().catch((error: unknown) => {
-      this.ready = undefined;
-      throw error;
-    });
-    return this.ready;
+  embeddingStatus(tenant: string): Promise<EmbeddingStatus> {
+    return this.reembedder.embeddingStatus(tenant);
   }
 
-  private get access(): CollectionAccess {
-    return {
-      client: this.client,
-      collection: this.collection,
-      call: (operation, request) => this.call(operation, request),
-    };
+  tenantsNeedingReembedding(): Promise<string[]> {
+    return this.reembedder.tenantsNeedingReembedding();
+  }
+
+  beginReembedding(tenant: string): Promise<EmbeddingStatus> {
+    return this.reembedder.beginReembedding(tenant);
+  }
+
+  stageEmbeddings(tenant: string, options: StageOptions): Promise<StageResult> {
+    return this.reembedder.stageEmbeddings(tenant, options);
+  }
+
+  switchEmbeddings(tenant: string): Promise<SwitchResult> {
+    return this.reembedder.switchEmbeddings(tenant);
+  }
+
+  /** The tenant's collection: looked up afresh for writes (`fresh`), from a short-lived cache for reads. */
+  private async access(tenant: string, fresh = false): Promise<CollectionAccess> {
+    return this.collections.access((await this.collections.route(tenant, fresh)).collection);
   }
 
   private exclusive<T>(tenant: string, work: () => Promise<T>): Promise<T> {

@@ -52,7 +52,7 @@ export interface SwitchResult {
   corpusVersion: number;
 }
 
-/** A store that can re-embed a tenant in the background. The embedded store is one; Qdrant is not yet. */
+/** A store that can re-embed a tenant in the background: the embedded store and QdrantStore are. */
 export interface ReembeddableStore {
   embeddingStatus(tenant: string): Promise<EmbeddingStatus>;
   /** Tenants whose live vectors the configured embedder cannot use: what a worker re-embeds at start-up. */

@@ -2,6 +2,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { describe, expect, it } from 'vitest';
 import { createReindexActivities } from '../../activities/reindex.js';
+import type { ChunkStore } from '../../lib/domain.js';
 import { ErrorType } from '../../lib/errors.js';
 import { EmbeddedStore } from '../../lib/retrieval/embedded-store.js';
 import { QdrantStore } from '../../lib/retrieval/qdrant-store.js';
@@ -19,11 +20,24 @@ const failureOf = async (promise: Promise<unknown>): Promise<ApplicationFailure>
 };
 
 describe('reindex activities', () => {
-  it('refuse a store that cannot re-embed (Qdrant) with a non-retryable configuration error naming it', async () => {
-    // The real class (its constructor connects to nothing): it offers the ChunkStore methods only.
-    const qdrant = new QdrantStore({ url: 'http://127.0.0.1:9', collection: 'unused' });
-    expect(isReembeddable(qdrant)).toBe(false);
-    const activities = createReindexActivities({ store: qdrant, kind: qdrant.kind });
+  it('refuse a store that cannot re-embed with a non-retryable configuration error naming it', async () => {
+    // Both stores ragline ships re-embed (their constructors connect to nothing); a store offering the ChunkStore
+    // methods only is refused.
+    expect(isReembeddable(new QdrantStore({ url: 'http://127.0.0.1:9', collection: 'unused' }))).toBe(true);
+    const lexicalOnly: ChunkStore & { kind: string } = {
+      kind: 'lexical-only',
+      upsertDocuments: async () => [],
+      deleteDocuments: async () => ({ deleted: [], missing: [] }),
+      search: async () => ({ hits: [] }),
+      getChunks: async () => [],
+      documentHash: async () => undefined,
+      stats: async () => ({ documents: 0, chunks: 0, corpusVersion: 0 }),
+      corpusVersion: async () => 0,
+      health: async () => ({ ok: true, latencyMs: 0 }),
+      close: async () => undefined,
+    };
+    expect(isReembeddable(lexicalOnly)).toBe(false);
+    const activities = createReindexActivities({ store: lexicalOnly, kind: lexicalOnly.kind });
     const env = new MockActivityEnvironment();
     for (const run of [
       () => call(env, activities.beginReembedding, { tenant: 'acme' }),
@@ -33,7 +47,7 @@ describe('reindex activities', () => {
       const failure = await failureOf(run());
       expect(failure.type).toBe(ErrorType.Configuration);
       expect(failure.nonRetryable).toBe(true);
-      expect(failure.message).toMatch(/qdrant store cannot re-embed/);
+      expect(failure.message).toMatch(/lexical-only store cannot re-embed/);
     }
   });
 

@@ -1,5 +1,5 @@
 import { ErrorType, RaglineError } from '../../errors.js';
-import type { Embedder } from '../embedder.js';
+import { embedderIdentity, type Embedder } from '../embedder.js';
 import { DENSE, SPARSE } from './points.js';
 
 /** A collection whose vectors are not the ones this store writes and searches; nothing of it is changed. */
@@ -11,7 +11,47 @@ export class QdrantLayoutError extends RaglineError {
 
 /** What a collection's description says about its vectors (the part of `getCollection` this check reads). */
 export interface CollectionVectors {
-  config: { params: { vectors?: unknown; sparse_vectors?: unknown } };
+  config: { params: { vectors?: unknown; sparse_vectors?: unknown }; metadata?: unknown };
+}
+
+/** The embedding a collection ragline created records in its `metadata`: which embedder its dense vectors came from. */
+export interface RecordedEmbedding {
+  /** `embedderIdentity` of the embedder; null for a collection created without a dense vector. */
+  identity: string | null;
+  dimensions: number | null;
+}
+
+/** The collection metadata ragline writes at creation (Qdrant keeps it with the collection). */
+export function embeddingMetadata(embedder: Embedder | undefined): Record<string, unknown> {
+  return {
+    ragline_embedding_identity: embedder ? embedderIdentity(embedder) : null,
+    ragline_embedding_dimensions: embedder ? embedder.dimensions : null,
+  };
+}
+
+/** What ragline recorded at creation, or undefined for a collection it did not create (or created before it recorded). */
+export function recordedEmbedding(info: CollectionVectors): RecordedEmbedding | undefined {
+  const metadata = (info.config.metadata ?? {}) as Record<string, unknown>;
+  if (!('ragline_embedding_identity' in metadata)) return undefined;
+  const identity = metadata.ragline_embedding_identity;
+  const dimensions = metadata.ragline_embedding_dimensions;
+  return {
+    identity: typeof identity === 'string' ? identity : null,
+    dimensions: typeof dimensions === 'number' ? dimensions : null,
+  };
+}
+
+/**
+ * Whether `embedder`'s query vectors can search this collection's dense vectors: the recorded identity and size
+ * must be the embedder's. A collection with nothing recorded (written by an older ragline) is taken at its dense
+ * vector's size, as it always was.
+ */
+export function denseUsable(info: CollectionVectors, embedder: Embedder | undefined): boolean {
+  if (!embedder) return false;
+  const recorded = recordedEmbedding(info);
+  if (recorded) return recorded.identity === embedderIdentity(embedder) && recorded.dimensions === embedder.dimensions;
+  const dense = ((info.config.params.vectors ?? {}) as Record<string, { size?: number } | undefined>)[DENSE];
+  return dense?.size === embedder.dimensions;
 }
 
 /** Why this collection's vectors cannot hold QdrantStore's points, or undefined when they can. */
@@ -32,7 +72,9 @@ export function layoutProblem(
   if (!sparseParams) problems.push(`no sparse vector "${SPARSE}"`);
   else if (sparseParams.modifier !== 'idf') problems.push(`sparse "${SPARSE}" without the idf modifier`);
   if (typeof named.size === 'number') problems.push('an unnamed dense vector');
-  if (embedder) {
+  // In a collection ragline created, another embedder's vectors are a re-embedding's matter (reembedder.ts), not a
+  // layout problem: its tenants answer lexically, flagged, until re-embedded into collections of their own.
+  if (embedder && !recordedEmbedding(info)) {
     const dense = named[DENSE] as { size?: number } | undefined;
     if (typeof named.size !== 'number' && !dense) problems.push(`no dense vector "${DENSE}"`);
     else if (dense && dense.size !== embedder.dimensions)

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { QdrantClient } from '@qdrant/js-client-rest';
-import { match, matchAny, pointId, type MetaPayload, type VersionPayload } from './points.js';
+import { DENSE, match, matchAny, pointId, type MetaPayload, type VersionPayload } from './points.js';
 
 /** The reads and writes of a tenant's bookkeeping in one collection: content hashes, chunk counts, corpus version. */
 
@@ -81,4 +81,55 @@ export async function bumpVersion(access: CollectionAccess, tenant: string): Pro
       points: [{ id: pointId(tenant, '\u0000version', randomUUID()), vector: {}, payload: { ...payload } }] as never,
     }),
   );
+}
+
+type Offset = string | number | Record<string, unknown> | null | undefined;
+
+/** Every point matching `filter`, page by page. */
+export async function scrollAll(
+  access: CollectionAccess,
+  filter: Record<string, unknown>,
+  request: { with_payload: unknown; with_vector?: unknown },
+): Promise<{ id: string | number; payload?: Record<string, unknown> | null; vector?: unknown }[]> {
+  const points: { id: string | number; payload?: Record<string, unknown> | null; vector?: unknown }[] = [];
+  let offset: Offset;
+  do {
+    const page = await access.call('scroll', () =>
+      access.client.scroll(access.collection, {
+        filter: filter as never,
+        ...(request as object),
+        limit: 1000,
+        ...(offset === undefined || offset === null ? {} : { offset: offset as never }),
+      }),
+    );
+    points.push(...(page.points as typeof points));
+    offset = page.next_page_offset as Offset;
+  } while (offset !== undefined && offset !== null);
+  return points;
+}
+
+/** Chunks per document and content hash: `docId → contentHash → chunks`. */
+export type DocumentVersions = Map<string, Map<string, number>>;
+
+/**
+ * The tenant's documents in the collection, by the chunk points of each version; with `denseOnly`, only the points
+ * that have a dense vector (what a staging collection has finished).
+ */
+export async function documentVersions(
+  access: CollectionAccess,
+  tenant: string,
+  denseOnly = false,
+): Promise<DocumentVersions> {
+  const must: unknown[] = [match('kind', 'chunk'), match('tenant', tenant)];
+  if (denseOnly) must.push({ has_vector: DENSE });
+  const points = await scrollAll(access, { must }, { with_payload: { include: ['docId', 'contentHash'] } });
+  const versions: DocumentVersions = new Map();
+  for (const point of points) {
+    const { docId, contentHash } = (point.payload ?? {}) as { docId?: string; contentHash?: string };
+    if (!docId || !contentHash) continue;
+    const byHash = versions.get(docId) ?? new Map<string, number>();
+    byHash.set(contentHash, (byHash.get(contentHash) ?? 0) + 1);
+    versions.set(docId, byHash);
+  }
+  return versions;
 }
