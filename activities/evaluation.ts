@@ -3,7 +3,7 @@ import { appendFile, readFile, stat } from 'node:fs/promises';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { DEFAULT_ALERT_POLICY, type AlertName } from '../lib/eval/alerts.js';
-import { loadEvalSet, type EvalItem, type EvalSet } from '../lib/eval/dataset.js';
+import type { EvalItem, EvalSet } from '../lib/eval/dataset.js';
 import { appendToOverlay, loadTenantEvalSet, overlayFile } from '../lib/eval/overlay.js';
 import type { EvalMetrics } from '../lib/eval/eval-metrics.js';
 import { ErrorType } from '../lib/errors.js';
@@ -69,25 +69,21 @@ export const createEvaluationActivities = (deps: EvaluationDeps) => {
   // Parsed sets by path, reused while the file is unchanged: a batch every few seconds must not re-read SciFact.
   const sets = new Map<string, { stamp: string; set: EvalSet; order: EvalItem[] }>();
 
-  const overlayOf = async (dataset: string, tenant: string | undefined) => {
-    if (tenant === undefined || deps.overlayDir === undefined) return undefined;
-    return overlayFile(deps.overlayDir, tenant, dataset, (await loadEvalSet(dataset)).name);
-  };
+  const overlayOf = (dataset: string, tenant: string | undefined) =>
+    tenant === undefined || deps.overlayDir === undefined ? undefined : overlayFile(deps.overlayDir, tenant, dataset);
 
   const stampOf = async (file: string | undefined) => {
     const info = file === undefined ? undefined : await stat(file).catch(() => undefined);
     return { stamp: info ? `${info.mtimeMs}:${info.size}` : 'missing', isFile: info?.isFile() === true };
   };
 
+  const cacheKeyOf = (dataset: string, tenant: string | undefined) => `${tenant ?? ''}\0${dataset}`;
+
   const readSet = async (dataset: string, tenant?: string) => {
     const base = await stampOf(dataset);
-    const cacheKey = `${tenant ?? ''}\0${dataset}`;
+    const cacheKey = cacheKeyOf(dataset, tenant);
     const cached = sets.get(cacheKey);
-    // The overlay's name needs the set's name: reused from the cached set while the set file is unchanged.
-    const overlay =
-      tenant === undefined || deps.overlayDir === undefined
-        ? undefined
-        : overlayFile(deps.overlayDir, tenant, dataset, cached?.set.name ?? (await loadEvalSet(dataset)).name);
+    const overlay = overlayOf(dataset, tenant);
     const stamp = `${base.stamp}|${(await stampOf(overlay)).stamp}`;
     if (cached && cached.stamp === stamp && base.isFile) return cached;
     const set = await loadTenantEvalSet(dataset, overlay);
@@ -229,7 +225,7 @@ export const createEvaluationActivities = (deps: EvaluationDeps) => {
             nonRetryable: true,
           });
         }
-        const overlay = await overlayOf(input.dataset, input.tenant);
+        const overlay = overlayOf(input.dataset, input.tenant);
         const existing = await loadTenantEvalSet(input.dataset, overlay);
         const known = new Set(existing.items.map((item) => item.id));
         const fresh = input.items.filter((item) => !known.has(item.id));
@@ -241,7 +237,7 @@ export const createEvaluationActivities = (deps: EvaluationDeps) => {
           );
           await appendFile(input.dataset, `${text.endsWith('\n') || text === '' ? '' : '\n'}${lines.join('\n')}\n`);
         }
-        sets.delete(`${input.tenant ?? ''}\0${input.dataset}`);
+        sets.delete(cacheKeyOf(input.dataset, input.tenant));
         return { added: fresh.length, version: (await loadTenantEvalSet(input.dataset, overlay)).version };
       });
     },

@@ -5,7 +5,6 @@ import { ApplicationFailure } from '@temporalio/common';
 import { normalizeQuery } from '../lib/cache/keys.js';
 import type { ChunkStore } from '../lib/domain.js';
 import { ErrorType } from '../lib/errors.js';
-import { loadEvalSet } from '../lib/eval/dataset.js';
 import { loadTenantEvalSet, overlayFile } from '../lib/eval/overlay.js';
 import { analyzeQueryLog, type EvalSetProposal, type LogAnalysis } from '../lib/improve/analysis.js';
 import type { AuditEntry, MeasuredEffect, ParamStore } from '../lib/improve/param-store.js';
@@ -95,10 +94,9 @@ export function loggedItemId(question: string): string {
 }
 
 /** The evaluation set as the tenant's evaluation sees it: the shared set and the tenant's accepted questions. */
-async function tenantEvalSet(deps: ImprovementDeps, tenant: string, evalSet: string) {
-  if (deps.evalOverlayDir === undefined) return loadEvalSet(evalSet);
-  const { name } = await loadEvalSet(evalSet);
-  return loadTenantEvalSet(evalSet, overlayFile(deps.evalOverlayDir, tenant, evalSet, name));
+function tenantEvalSet(deps: ImprovementDeps, tenant: string, evalSet: string) {
+  const overlay = deps.evalOverlayDir === undefined ? undefined : overlayFile(deps.evalOverlayDir, tenant, evalSet);
+  return loadTenantEvalSet(evalSet, overlay);
 }
 
 /** The improvement workflow's hands: read the query log, evaluate parameter sets, write versions. */

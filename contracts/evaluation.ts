@@ -225,3 +225,52 @@ export interface EvalAlertNotice {
   workflowId: string;
   event: AlertEvent;
 }
+
+/** Questions in one proposal, and relevant documents of one question. */
+const MAX_PROPOSED_ITEMS = 100;
+
+const encoder = new TextEncoder();
+/** UTF-8 length of a string; TextEncoder runs in the workflow sandbox too. */
+export const utf8Bytes = (text: string): number => encoder.encode(text).length;
+
+/** Why a string is over its bound (UTF-8 bytes after NFKC, as it will be compared and stored), or undefined. */
+function sizeProblem(what: string, text: string, max: number): string | undefined {
+  const bytes = utf8Bytes(text.normalize('NFKC'));
+  return bytes > max ? `${what} is ${bytes} bytes after NFKC normalisation; at most ${max} are accepted` : undefined;
+}
+
+/** Why a proposal of evaluation questions is refused, or undefined: shape, counts and byte bounds. */
+export function proposalProblem(proposal: ProposeEvalItemsInput | undefined): string | undefined {
+  if (!proposal || typeof proposal.source !== 'string' || proposal.source.trim() === '') {
+    return 'a proposal names its source';
+  }
+  const { id: maxId, question: maxQuestion, text: maxText } = EVAL_PROPOSAL_BYTES;
+  const source = sizeProblem('the source', proposal.source, maxText);
+  if (source) return source;
+  if (proposal.note !== undefined) {
+    const note =
+      typeof proposal.note === 'string' ? sizeProblem('the note', proposal.note, maxText) : 'the note must be text';
+    if (note) return note;
+  }
+  if (!Array.isArray(proposal.items) || proposal.items.length === 0) return 'a proposal holds at least one question';
+  if (proposal.items.length > MAX_PROPOSED_ITEMS) return `a proposal holds at most ${MAX_PROPOSED_ITEMS} questions`;
+  for (const item of proposal.items) {
+    if (typeof item?.id !== 'string' || item.id.trim() === '') return 'every proposed question has an id';
+    const id = sizeProblem('a question id', item.id, maxId);
+    if (id) return id;
+    if (typeof item.question !== 'string' || item.question.trim() === '') return `question ${item.id} has no text`;
+    const question = sizeProblem(`question ${item.id}`, item.question, maxQuestion);
+    if (question) return question;
+    const relevant = Object.entries(item.relevant ?? {});
+    if (relevant.length === 0 || relevant.some(([, g]) => typeof g !== 'number' || !(g > 0))) {
+      return `question ${item.id} needs relevant documents with grades above 0`;
+    }
+    if (relevant.length > MAX_PROPOSED_ITEMS)
+      return `question ${item.id} names more than ${MAX_PROPOSED_ITEMS} documents`;
+    for (const [docId] of relevant) {
+      const doc = sizeProblem(`a relevant document id of question ${item.id}`, docId, maxId);
+      if (doc) return doc;
+    }
+  }
+  return undefined;
+}

@@ -6,7 +6,7 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { LogAnalysis } from '../lib/improve/analysis.js';
 import type { AuditEntry, MeasuredEffect } from '../lib/improve/param-store.js';
 import type { ParamVersion, RetrievalParams } from '../lib/improve/params.js';
-import { tenantScopedId } from '../lib/tenant.js';
+import { OPERATOR_PATTERN, tenantScopedId } from '../lib/tenant.js';
 
 export interface ImprovementSettings {
   /** Time between cycles. @default 3600000 (RAGLINE_IMPROVE_INTERVAL_SECONDS) */
@@ -135,13 +135,12 @@ export interface UpdateApproversInput {
 
 /** Approver changes a loop keeps in its state. */
 export const APPROVER_CHANGES_LIMIT = 20;
-const APPROVER_PATTERN = /^[A-Za-z0-9._@-]{1,100}$/;
 
 /** Why an approvers change is refused, or undefined. An empty list is allowed: it lets nobody decide. */
 export function approversProblem(input: UpdateApproversInput | undefined): string | undefined {
   if (!input || !Array.isArray(input.approvers)) return 'approvers must be a list of operator names';
   if (input.approvers.length > 100) return `at most 100 approvers, not ${input.approvers.length}`;
-  const bad = input.approvers.find((name) => typeof name !== 'string' || !APPROVER_PATTERN.test(name));
+  const bad = input.approvers.find((name) => typeof name !== 'string' || !OPERATOR_PATTERN.test(name));
   if (bad !== undefined) return `approver ${JSON.stringify(bad)} must be 1–100 letters, digits, '.', '_', '@' or '-'`;
   if (typeof input.actor !== 'string' || input.actor.trim() === '') return 'the actor is missing';
   if (typeof input.reason !== 'string' || input.reason.trim() === '') return 'a reason is required';

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { TENANT_PATTERN } from './tenant.js';
+import { OPERATOR_PATTERN, TENANT_PATTERN } from './tenant.js';
 
 /**
  * What a token may do. `query`: ask, stream and give feedback; `ingest`: add and delete documents; `operator`:
@@ -35,8 +35,6 @@ export interface ApiCaller {
 export class ApiTokenFormatError extends Error {
   override readonly name = 'ApiTokenFormatError';
 }
-
-const OPERATOR_PATTERN = /^[A-Za-z0-9._@-]{1,100}$/;
 
 const ENTRY_FORMAT = 'tenant:sha256hex[:YYYY-MM-DD][:operator=<name>][:scopes=<scope>+<scope>]';
 

@@ -6,6 +6,9 @@
 /** 1–63 letters, digits, '-' or '_', starting with a letter or digit: safe in keys, file names and workflow ids. */
 export const TENANT_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/i;
 
+/** 1–100 letters, digits, '.', '_', '@' or '-': an operator's name, in tokens and in approvers allowlists alike. */
+export const OPERATOR_PATTERN = /^[A-Za-z0-9._@-]{1,100}$/;
+
 /** Why a tenant name is invalid, or undefined when it is valid. */
 export function tenantProblem(tenant: unknown): string | undefined {
   return typeof tenant === 'string' && TENANT_PATTERN.test(tenant)

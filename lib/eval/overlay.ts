@@ -9,10 +9,18 @@ import { evalSetVersion, loadEvalSet, type EvalItem, type EvalSet } from './data
  * A's questions neither change B's set version nor get scored against B's corpus.
  */
 
-/** `<dir>/<tenant>/<set name>-<hash of the set's path>.jsonl`: one overlay per tenant and set file. */
-export function overlayFile(dir: string, tenant: string, dataset: string, setName: string): string {
-  const id = createHash('sha256').update(path.resolve(dataset)).digest('hex').slice(0, 12);
-  return path.join(dir, encodeURIComponent(tenant), `${setName}-${id}.jsonl`);
+/**
+ * `<dir>/<tenant>/<file name>-<hash of the set's path>.jsonl`: one overlay per tenant and set file, named from the
+ * path alone, so finding it reads nothing.
+ */
+export function overlayFile(dir: string, tenant: string, dataset: string): string {
+  const resolved = path.resolve(dataset);
+  const id = createHash('sha256').update(resolved).digest('hex').slice(0, 12);
+  return path.join(
+    dir,
+    encodeURIComponent(tenant),
+    `${path.basename(resolved).replace(/\.jsonl(\.gz)?$/, '')}-${id}.jsonl`,
+  );
 }
 
 /** The shared set with the tenant's overlay after it; an overlay question whose id the set has is left out. */

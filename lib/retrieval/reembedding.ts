@@ -53,6 +53,9 @@ export interface SwitchResult {
 }
 
 /** A store that can re-embed a tenant in the background: the embedded store and QdrantStore are. */
+/** Runs `work` under the tenant's write lock (and refuses once the store is closed); both stores' reembedders take one. */
+export type Exclusive = <T>(tenant: string, work: () => Promise<T>) => Promise<T>;
+
 export interface ReembeddableStore {
   embeddingStatus(tenant: string): Promise<EmbeddingStatus>;
   /** Tenants whose live vectors the configured embedder cannot use: what a worker re-embeds at start-up. */

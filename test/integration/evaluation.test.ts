@@ -308,7 +308,7 @@ describe('evaluation workflows', () => {
     // The question joins this tenant's overlay of the set; the set file every tenant evaluates against is untouched.
     expect((await loadEvalSet(dataset)).version).toBe(before.version);
     const overlayDir = path.join(ragline.runtime.config.RAGLINE_DATA_DIR, 'eval-overlays');
-    const after = await loadTenantEvalSet(dataset, overlayFile(overlayDir, TENANT, dataset, before.name));
+    const after = await loadTenantEvalSet(dataset, overlayFile(overlayDir, TENANT, dataset));
     expect(after.items).toHaveLength(before.items.length + 1);
     expect(after.items.at(-1)).toEqual(item);
     expect(accepted.appliedVersion).toBe(after.version);

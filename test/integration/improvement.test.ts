@@ -517,7 +517,7 @@ describe('query log with query redaction on', () => {
   });
 });
 
-describe('query log on Redis Streams', () => {
+describe('query log and parameter audit log on Redis', () => {
   let redis: TestRedis;
   let client: Redis;
   beforeAll(async () => {
@@ -559,21 +559,8 @@ describe('query log on Redis Streams', () => {
     expect(window.feedback).toEqual([expect.objectContaining({ queryId: 'q-acme-999', score: 2 })]);
     expect((await log.read('other', 0)).queries.map((q) => q.queryId)).toEqual(['q-other-1']);
   });
-});
 
-describe('parameter audit log on Redis', () => {
-  let redis: TestRedis;
-  let client: Redis;
-  beforeAll(async () => {
-    redis = await TestRedis.start();
-    client = new Redis(redis.url);
-  });
-  afterAll(async () => {
-    client?.disconnect();
-    await redis?.stop();
-  });
-
-  it('gives concurrent changes from two workers distinct versions, each computed from the other', async () => {
+  it('gives concurrent parameter changes from two workers distinct versions, each computed from the other', async () => {
     await expectConcurrentChangesSerialised(new RedisAuditBackend(client, 'ragline-test:'));
   });
 });

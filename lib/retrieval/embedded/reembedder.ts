@@ -5,6 +5,7 @@ import { embedderIdentity, type Embedder } from '../embedder.js';
 import {
   NoEmbedderError,
   type EmbeddingStatus,
+  type Exclusive,
   type ReembeddableStore,
   type StageOptions,
   type StageResult,
@@ -23,9 +24,6 @@ import { decodeVector, withVectors, type StoredDocument } from './vectors.js';
  * vectors in one snapshot rewrite once they cover every live chunk. Ingestion meanwhile stores documents lexically
  * and stages their new-model vectors in the same step, so nothing ingested during a reindex is left behind.
  */
-
-/** Runs `work` under the tenant's write lock (and refuses once the store is closed). */
-export type Exclusive = <T>(tenant: string, work: () => Promise<T>) => Promise<T>;
 
 export interface ReembedderDeps {
   indexDir: string;

@@ -3,6 +3,7 @@ import { embedderIdentity, embedDocuments, type Embedder } from '../embedder.js'
 import {
   NoEmbedderError,
   type EmbeddingStatus,
+  type Exclusive,
   type ReembeddableStore,
   type StageOptions,
   type StageResult,
@@ -24,8 +25,6 @@ import { countChunks, documentVersions, readCorpusVersion, scrollAll, type Docum
  * Known limit: ingestion on another worker in the instant between the switch's final check and the alias swap can
  * land in the old collection and be lost with it; re-ingesting the document restores it.
  */
-
-export type Exclusive = <T>(tenant: string, work: () => Promise<T>) => Promise<T>;
 
 /** A tenant's live documents against its staging collection. */
 interface Plan {
