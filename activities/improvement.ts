@@ -1,20 +1,12 @@
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
 import { normalizeQuery } from '../lib/cache/keys.js';
 import type { ChunkStore } from '../lib/domain.js';
-import { ErrorType } from '../lib/errors.js';
 import { loadTenantEvalSet, overlayFile } from '../lib/eval/overlay.js';
 import { analyzeQueryLog, type EvalSetProposal, type LogAnalysis } from '../lib/improve/analysis.js';
 import type { AuditEntry, MeasuredEffect, ParamStore } from '../lib/improve/param-store.js';
-import {
-  candidateParams,
-  paramsProblem,
-  type ParamName,
-  type ParamVersion,
-  type RetrievalParams,
-} from '../lib/improve/params.js';
+import { candidateParams, type ParamName, type ParamVersion, type RetrievalParams } from '../lib/improve/params.js';
 import type { QueryLogWriter } from '../lib/improve/query-log.js';
 import { beatsNoise, compareScores, evaluateParams } from '../lib/improve/shadow.js';
 import type { Analyzer } from '../lib/retrieval/analyzer.js';
@@ -224,15 +216,9 @@ export const createImprovementActivities = (deps: ImprovementDeps) => ({
 
   async applyParams(input: ApplyParamsActivityInput): Promise<AuditEntry> {
     return atBoundary(async () => {
-      const done = (await deps.params.history(input.tenant)).find((e) => e.changeId === input.changeId);
-      if (done) return done;
-      const current = await deps.params.current(input.tenant);
-      const params = { ...current.params, ...input.params };
-      const problem = paramsProblem(params as unknown as Record<string, unknown>);
-      if (problem)
-        throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: problem, nonRetryable: true });
+      // The store merges, checks and finds an earlier write of this change id atomically with its append.
       return deps.params.apply(input.tenant, {
-        params,
+        params: input.params,
         actor: input.actor,
         action: input.action,
         reason: input.reason,
@@ -251,8 +237,6 @@ export const createImprovementActivities = (deps: ImprovementDeps) => ({
     changeId: string;
   }): Promise<AuditEntry> {
     return atBoundary(async () => {
-      const done = (await deps.params.history(input.tenant)).find((e) => e.changeId === input.changeId);
-      if (done) return done;
       return deps.params.rollback(input.tenant, input.actor, input.reason, input.changeId);
     });
   },

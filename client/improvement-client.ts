@@ -40,9 +40,15 @@ export function improvementSettings(config: Config): ImprovementSettings {
  * roll back parameters, and rate answers. Refusals come back as InvalidInput/NotFound RaglineErrors saying why.
  */
 export class ImprovementClient {
+  /**
+   * @param approvers the configured allowlist (RAGLINE_APPROVERS). When given, every decision first brings the
+   *   running loop's allowlist in line with it (an audited Update), so an operator removed from the configuration is
+   *   refused from the next decision on, whichever tenant's loop it is and whether or not it was restarted.
+   */
   constructor(
     readonly client: Client,
     readonly taskQueue: string,
+    private readonly approvers?: readonly string[],
   ) {}
 
   /**
@@ -57,21 +63,27 @@ export class ImprovementClient {
       args: [{ tenant, settings }],
       workflowIdConflictPolicy: 'USE_EXISTING',
     });
-    const wanted = settings.approvers;
-    if (wanted !== undefined) {
-      const running = (await handle.query(getImprovementStatusQuery)).settings.approvers;
-      const same = running.length === wanted.length && wanted.every((name) => running.includes(name));
-      if (!same) {
-        await this.call(tenant, (h) =>
-          h.executeUpdate(updateApproversUpdate, {
-            args: [
-              { approvers: wanted, actor: 'configuration', reason: 'RAGLINE_APPROVERS differs from the running loop' },
-            ],
-          }),
-        );
-      }
-    }
+    if (settings.approvers !== undefined) await this.syncApprovers(tenant, settings.approvers);
     return handle.workflowId;
+  }
+
+  /** Replaces the running loop's approvers allowlist (audited) when it differs from `wanted`. */
+  private async syncApprovers(tenant: string, wanted: readonly string[]): Promise<void> {
+    const running = (await this.status(tenant)).settings.approvers;
+    const same = running.length === wanted.length && wanted.every((name) => running.includes(name));
+    if (same) return;
+    await this.call(tenant, (h) =>
+      h.executeUpdate(updateApproversUpdate, {
+        args: [
+          { approvers: [...wanted], actor: 'configuration', reason: 'RAGLINE_APPROVERS differs from the running loop' },
+        ],
+      }),
+    );
+  }
+
+  /** The configured allowlist, in force before a decision is sent. */
+  private async beforeDecision(tenant: string): Promise<void> {
+    if (this.approvers !== undefined) await this.syncApprovers(tenant, this.approvers);
   }
 
   async runNow(tenant: string): Promise<void> {
@@ -83,12 +95,14 @@ export class ImprovementClient {
   }
 
   async approve(tenant: string, proposalId: string, operator: string, reason: string): Promise<ParamProposal> {
+    await this.beforeDecision(tenant);
     return this.call(tenant, (handle) =>
       handle.executeUpdate(approveProposalUpdate, { args: [{ proposalId, operator, reason }] }),
     );
   }
 
   async reject(tenant: string, proposalId: string, operator: string, reason: string): Promise<ParamProposal> {
+    await this.beforeDecision(tenant);
     return this.call(tenant, (handle) =>
       handle.executeUpdate(rejectProposalUpdate, { args: [{ proposalId, operator, reason }] }),
     );
@@ -102,6 +116,7 @@ export class ImprovementClient {
     operator: string,
     reason: string,
   ): Promise<void> {
+    await this.beforeDecision(tenant);
     await this.call(tenant, (handle) =>
       handle.signal(decideProposalSignal, { decision, proposalId, operator, reason }),
     );
@@ -118,12 +133,14 @@ export class ImprovementClient {
     if (problem) throw new InvalidInputError(problem);
     if (reason.length > MAX_REASON_CHARS)
       throw new InvalidInputError(`reason longer than ${MAX_REASON_CHARS} characters`);
+    await this.beforeDecision(tenant);
     return this.call(tenant, (handle) =>
       handle.executeUpdate(setParamsUpdate, { args: [{ operator, reason, params }] }),
     );
   }
 
   async rollback(tenant: string, operator: string, reason: string): Promise<AuditEntry> {
+    await this.beforeDecision(tenant);
     return this.call(tenant, (handle) => handle.executeUpdate(rollbackParamsUpdate, { args: [{ operator, reason }] }));
   }
 

@@ -86,6 +86,8 @@ export interface ClientLimits {
   deadlineMs?: number;
   /** Show a keyed hash instead of the question in the Temporal UI (RAGLINE_LOG_REDACT_QUERIES): the key. */
   redactKey?: string;
+  /** The configured approvers allowlist (RAGLINE_APPROVERS), put in force before every decision. */
+  approvers?: readonly string[];
   /**
    * Ask the server to hand the first workflow task straight back to a worker in this process (eager start), saving
    * the matching round trip. Only helps when this client shares its NativeConnection with a worker on the same task
@@ -127,7 +129,7 @@ export class RaglineClient {
     private readonly streams: ClientStreams = {},
   ) {
     this.evaluation = new EvaluationClient(client, taskQueue);
-    this.improvement = new ImprovementClient(client, taskQueue);
+    this.improvement = new ImprovementClient(client, taskQueue, limits.approvers);
   }
 
   static async connect(
@@ -159,6 +161,7 @@ export class RaglineClient {
         ingestBatch: config.RAGLINE_INGEST_BATCH,
         deadlineMs: config.RAGLINE_QUERY_DEADLINE_MS,
         redactKey: redactionKey(config),
+        approvers: config.RAGLINE_APPROVERS,
       },
       { tokens, ownsTokens: options.tokens === undefined },
     );

@@ -171,7 +171,10 @@ export class ImprovementLoop {
       return proposal;
     }
     // Approved means applied: the proposal is marked only once the new version is written. Until then it stays
-    // pending, and a second decision while this one is being applied is refused (see applying).
+    // pending, and a second decision while this one is being applied is refused (see applying). Histories from before
+    // this rule marked it first, and replay keeps their order.
+    const afterApply = this.approveAfterApply();
+    if (!afterApply) record('approved');
     this.applying.add(proposal.id);
     try {
       const entry = await quick.applyParams({
@@ -195,6 +198,11 @@ export class ImprovementLoop {
       throw failure;
     } finally {
       this.applying.delete(proposal.id);
+      // The expiry timer leaves a proposal alone while it is being applied; one that failed past its expiry ends here.
+      if (afterApply && proposal.status === 'pending' && Date.now() >= Date.parse(proposal.expiresAt)) {
+        proposal.status = 'expired';
+        this.publish();
+      }
     }
     this.publish();
     return proposal;
@@ -208,7 +216,7 @@ export class ImprovementLoop {
     try {
       const problem =
         decisionProblem(this.state, request, Date.now()) ??
-        this.applyingProblem(request.proposalId) ??
+        (this.approveAfterApply() ? this.applyingProblem(request.proposalId) : undefined) ??
         (request.decision === 'approve' ? this.staleProblem(request.proposalId) : undefined);
       if (problem) {
         log.warn('proposal decision ignored', { proposalId: request.proposalId, operator: request.operator, problem });
@@ -267,6 +275,11 @@ export class ImprovementLoop {
     return change;
   }
 
+  /** Whether this run follows "approve means applied" (#24); replayed older histories marked the proposal first. */
+  private approveAfterApply(): boolean {
+    return patched('approve-after-apply');
+  }
+
   private applyingProblem(proposalId: string): string | undefined {
     return this.applying.has(proposalId) ? `proposal ${proposalId} is being applied` : undefined;
   }
@@ -292,13 +305,14 @@ export class ImprovementLoop {
 
   /**
    * The idempotency key of a parameter change: unique across runs, not only within one. Counters restart at 1 when
-   * the loop is started again (after a terminate or a failure), and an id of the earlier chain would find that
-   * chain's audit entry and write nothing; the chain's first run id tells the chains apart and survives
-   * continue-as-new, so a retried activity of this chain still finds its own entry.
+   * the loop is started again (after a terminate or a failure) and rewind when a run is reset, and an id of an
+   * earlier run would find that run's audit entry and write nothing. The run id tells them apart: a reset run gets a
+   * new one, and no change spans runs (continue-as-new waits for every handler), so a retried activity still finds
+   * its own entry.
    */
   private changeId(what: string): string {
     const info = workflowInfo();
-    return `${info.workflowId}:${info.firstExecutionRunId}:${what}`;
+    return `${info.workflowId}:${info.runId}:${what}`;
   }
 
   private remember(entry: AuditEntry): void {
@@ -367,7 +381,9 @@ export class ImprovementLoop {
         summary.candidates = shadow.candidates;
         // An operator changed the parameters while the shadow evaluation ran (it takes minutes): what it measured is
         // no longer what a change would replace, so nothing is applied or proposed, and the operator's version stays.
-        const superseded = before !== undefined && state.current?.version !== before;
+        // (Added after histories were captured: a replayed cycle that applied over such a change still does.)
+        const superseded =
+          before !== undefined && state.current?.version !== before && patched('improvement-superseded');
         if (superseded) {
           summary.outcome = 'superseded';
           summary.detail = `parameters changed to version ${state.current?.version ?? 0} during the shadow evaluation`;

@@ -36,7 +36,9 @@ export interface AuditEntry {
 }
 
 export interface ApplyParamsInput {
-  params: RetrievalParams;
+  /** The values to change: merged over the version current when the change is written, so a concurrent change to
+   * other parameters is kept. */
+  params: Partial<RetrievalParams>;
   actor: string;
   action: Exclude<AuditAction, 'rollback'>;
   reason: string;
@@ -145,22 +147,24 @@ export class ParamStore {
 
   /** Applies a whole parameter set as a new version. Out-of-bounds values are refused and nothing is written. */
   async apply(tenant: string, input: ApplyParamsInput): Promise<AuditEntry> {
-    const problem = paramsProblem(input.params as unknown as Record<string, unknown>);
-    if (problem) throw new InvalidInputError(`parameters refused: ${problem}`);
     if (input.reason.trim() === '') throw new InvalidInputError('a parameter change needs a reason');
-    return this.write(tenant, (entries, current) => {
+    return this.write(tenant, input.changeId, (entries, current) => {
       if (input.expectedVersion !== undefined && current.version !== input.expectedVersion)
         throw new InvalidInputError(
           `the change was measured against version ${input.expectedVersion}, but version ${current.version} ${SUPERSEDED_REFUSAL}`,
         );
+      // Merged and checked against the version this write appends to, not one read earlier.
+      const params = { ...current.params, ...input.params };
+      const problem = paramsProblem(params as unknown as Record<string, unknown>);
+      if (problem) throw new InvalidInputError(`parameters refused: ${problem}`);
       return {
         actor: input.actor,
         action: input.action,
         reason: input.reason,
         fromVersion: current.version,
         toVersion: Math.max(0, ...entries.map((e) => e.toVersion)) + 1,
-        params: input.params,
-        changes: paramChanges(current.params, input.params),
+        params,
+        changes: paramChanges(current.params, params),
         effect: input.effect,
         proposalId: input.proposalId,
         changeId: input.changeId,
@@ -171,7 +175,7 @@ export class ParamStore {
   /** Returns to the version that was current before the current one. */
   async rollback(tenant: string, actor: string, reason: string, changeId?: string): Promise<AuditEntry> {
     if (reason.trim() === '') throw new InvalidInputError('a rollback needs a reason');
-    return this.write(tenant, (entries, current) => {
+    return this.write(tenant, changeId, (entries, current) => {
       if (current.version === 0)
         throw new RaglineError(ErrorType.NotFound, `tenant ${tenant} has no version to roll back`);
       const made = [...entries].reverse().find((e) => e.toVersion === current.version && e.action !== 'rollback');
@@ -192,14 +196,19 @@ export class ParamStore {
 
   /**
    * Reads the log, builds the next entry from it and appends it only if nobody appended meanwhile; otherwise reads
-   * again. Two concurrent changes so get distinct versions, each computed from the other's result.
+   * again. Two concurrent changes so get distinct versions, each computed from the other's result. A change whose
+   * id is already in the log it appends to was written before (a retried request): that entry is returned and
+   * nothing is written, which the append's length check makes atomic.
    */
   private async write(
     tenant: string,
+    changeId: string | undefined,
     next: (entries: AuditEntry[], current: ParamVersion) => Omit<AuditEntry, 'seq' | 'at'>,
   ): Promise<AuditEntry> {
     for (let attempt = 0; attempt < APPEND_ATTEMPTS; attempt++) {
       const entries = await this.backend.entries(tenant);
+      const done = changeId === undefined ? undefined : entries.find((e) => e.changeId === changeId);
+      if (done) return done;
       const entry: AuditEntry = {
         seq: entries.length + 1,
         at: new Date().toISOString(),

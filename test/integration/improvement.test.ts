@@ -5,7 +5,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ImprovementClient } from '../../client/improvement-client.js';
+import { ImprovementClient } from '../../client/improvement-client.js';
 import { createHttpApi } from '../../http/server.js';
 import { RaglineClient } from '../../client/ragline-client.js';
 import { ErrorType, RaglineError } from '../../lib/errors.js';
@@ -183,6 +183,35 @@ describe('continuous improvement on a real dev server', () => {
     expect((await improvement.status(tenant)).current?.version).toBe(2);
   });
 
+  it('expires a proposal whose expiry passed while its approval was failing to apply', async () => {
+    const tenant = await tenantWith({ autoApplyScale: 0, approvalTtlMs: 4_000 });
+    await improvement.setParams(tenant, { topK: 1 }, 'alice', 'start from a poor configuration');
+    await improvement.runNow(tenant);
+    const [proposal] = (await waitFor(tenant, (s) => s.cycles === 1)).pending;
+    const params = ragline.runtime.deps.improvement.params;
+    const apply = params.apply.bind(params);
+    // The write hangs past the proposal's expiry, then fails.
+    params.apply = async () => {
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.max(Date.parse(proposal!.expiresAt) - Date.now(), 0) + 500),
+      );
+      throw new RaglineError(ErrorType.Configuration, 'parameter store refused the write');
+    };
+    try {
+      await refusal(improvement.approve(tenant, proposal!.id, 'alice', 'measured gain'));
+    } finally {
+      params.apply = apply;
+    }
+    const after = await improvement.status(tenant);
+    expect(after.pending).toEqual([]);
+    expect(after.proposals.find((p) => p.id === proposal!.id)).toMatchObject({
+      status: 'expired',
+      applyError: expect.stringMatching(/refused the write/),
+    });
+    const late = await refusal(improvement.approve(tenant, proposal!.id, 'alice', 'too late'));
+    expect(late.message).toMatch(/expired/);
+  });
+
   it('writes a change made after the loop was terminated and started again: change ids are unique across runs', async () => {
     const tenant = await tenantWith({ autoApplyScale: 0 });
     const first = await improvement.setParams(tenant, { topK: 2 }, 'alice', 'before the restart');
@@ -231,6 +260,22 @@ describe('continuous improvement on a real dev server', () => {
       handle.executeUpdate(updateApproversUpdate, { args: [{ approvers: ['bad name'], actor: 'x', reason: 'y' }] }),
     ).rejects.toThrow(WorkflowUpdateFailedError);
     expect((await improvement.status(tenant)).approverChanges).toHaveLength(1);
+  });
+
+  it('revokes a removed operator at the next decision of a client configured without them, with no restart', async () => {
+    const tenant = await tenantWith({ autoApplyScale: 0, approvers: ['alice', 'bob'] });
+    // A server (or CLI) whose RAGLINE_APPROVERS is alice: the loop was never ensured with that list.
+    const configured = new ImprovementClient(env.client, ragline.taskQueue, ['alice']);
+    const revoked = await refusal(configured.setParams(tenant, { topK: 2 }, 'bob', 'bob was removed'));
+    expect(revoked.message).toMatch(/bob is not on the approvers allowlist/);
+    await configured.decideAsync(tenant, 'approve', 'p404', 'bob', 'a signal is checked the same way');
+    const status = await improvement.status(tenant);
+    expect(status.settings.approvers).toEqual(['alice']);
+    expect(status.current?.version ?? 0).toBe(0);
+    expect(status.approverChanges).toEqual([
+      expect.objectContaining({ actor: 'configuration', from: ['alice', 'bob'], to: ['alice'] }),
+    ]);
+    expect(await configured.setParams(tenant, { topK: 2 }, 'alice', 'alice still is')).toMatchObject({ toVersion: 1 });
   });
 
   it("does not apply over an operator's change made while the shadow evaluation ran", async () => {

@@ -223,6 +223,38 @@ describe('BM25 parameters per search', () => {
     await expectConcurrentChangesSerialised(new DiskAuditBackend(await tempDir()));
   });
 
+  it('keeps both of two concurrent partial changes: each is merged over the version it is appended to', async () => {
+    const backend = new DiskAuditBackend(await tempDir());
+    // Two stores, as two activities: each read version 0 before either wrote.
+    const [a, b] = [new ParamStore(backend, DEFAULT_PARAMS, 0), new ParamStore(backend, DEFAULT_PARAMS, 0)];
+    await Promise.all([a.current('acme'), b.current('acme')]);
+    await Promise.all([
+      a.apply('acme', { params: { topK: 3 }, actor: 'alice', action: 'apply', reason: 'fewer chunks' }),
+      b.apply('acme', { params: { bm25B: 0.5 }, actor: 'bob', action: 'apply', reason: 'less length normalisation' }),
+    ]);
+    const after = await new ParamStore(backend, DEFAULT_PARAMS, 0).current('acme');
+    expect(after).toMatchObject({ version: 2, params: { topK: 3, bm25B: 0.5 } });
+    // A merged value out of bounds is refused inside the write, and nothing is written.
+    await expect(a.apply('acme', { params: { topK: 0 }, actor: 'a', action: 'apply', reason: 'r' })).rejects.toThrow(
+      /parameters refused: topK/,
+    );
+    expect(await a.history('acme')).toHaveLength(2);
+  });
+
+  it('writes a change id once: a retried change returns the entry the first attempt wrote', async () => {
+    const store = new ParamStore(new DiskAuditBackend(await tempDir()), DEFAULT_PARAMS, 0);
+    const change = () =>
+      store.apply('acme', { params: { topK: 4 }, actor: 'a', action: 'apply', reason: 'r', changeId: 'run-1:set-1' });
+    const [first, second] = await Promise.all([change(), change()]);
+    expect(second).toEqual(first);
+    expect(await change()).toEqual(first);
+    expect((await store.history('acme')).map((e) => e.changeId)).toEqual(['run-1:set-1']);
+    const undo = () => store.rollback('acme', 'a', 'undo', 'run-1:rollback-2');
+    expect((await undo()).toVersion).toBe(0);
+    expect((await undo()).seq).toBe(2);
+    expect(await store.history('acme')).toHaveLength(2);
+  });
+
   it('refuses a change measured against a version that is no longer current, writing nothing', async () => {
     const store = new ParamStore(new DiskAuditBackend(await tempDir()), DEFAULT_PARAMS, 0);
     const change = (topK: number, expectedVersion?: number) =>
