@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Context } from '@temporalio/activity';
+import { Context, log } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { normalizeQuery } from '../lib/cache/keys.js';
 import type { ChunkStore } from '../lib/domain.js';
@@ -10,7 +10,15 @@ import { candidateParams, type ParamName, type ParamVersion, type RetrievalParam
 import type { QueryLogWriter } from '../lib/improve/query-log.js';
 import { beatsNoise, compareScores, evaluateParams } from '../lib/improve/shadow.js';
 import type { Analyzer } from '../lib/retrieval/analyzer.js';
-import { evaluationWorkflowId, getEvaluationStatusQuery, proposeEvalItemsUpdate } from '../contracts/evaluation.js';
+import {
+  EVAL_PROPOSAL_BYTES,
+  evaluationWorkflowId,
+  getEvaluationStatusQuery,
+  MAX_PROPOSED_ITEMS,
+  proposedItemProblem,
+  proposeEvalItemsUpdate,
+  utf8Bytes,
+} from '../contracts/evaluation.js';
 import { LOOP_ACTOR } from '../contracts/improvement.js';
 import { atBoundary } from './failures.js';
 
@@ -78,7 +86,16 @@ export interface ProposeEvalItemsActivityResult {
   itemIds: string[];
   /** Questions left out because the set, a pending proposal or an earlier proposal of this loop already holds them. */
   skipped: number;
+  /**
+   * Questions the evaluation workflow would refuse (over a byte bound after normalisation, say): left out, so one of
+   * them no longer makes the whole proposal refused cycle after cycle. Questions past one proposal's count or byte
+   * budget are not counted here: they wait for the next cycle.
+   */
+  refusedIds?: string[];
 }
+
+/** Bytes of questions one proposal carries: an eighth of what the evaluation workflow keeps of all proposals. */
+const PROPOSAL_BUDGET_BYTES = EVAL_PROPOSAL_BYTES.allProposals / 8;
 
 /** An evaluation item id that depends only on the normalised question, so the same question never gets two ids. */
 export function loggedItemId(question: string): string {
@@ -177,13 +194,27 @@ export const createImprovementActivities = (deps: ImprovementDeps) => ({
         ...input.alreadyProposed,
       ]);
       const items = [];
+      const refusedIds: string[] = [];
+      let bytes = 0;
       for (const proposal of input.proposals) {
         const id = loggedItemId(proposal.question);
         if (known.has(id)) continue;
         known.add(id);
-        items.push({ id, question: proposal.question, relevant: proposal.relevant });
+        const item = { id, question: proposal.question, relevant: proposal.relevant };
+        const problem = proposedItemProblem(item);
+        if (problem) {
+          refusedIds.push(id);
+          log.warn('logged question not proposed to the evaluation set', { tenant: input.tenant, itemId: id, problem });
+          continue;
+        }
+        const size = utf8Bytes(JSON.stringify(item));
+        if (items.length >= MAX_PROPOSED_ITEMS || bytes + size > PROPOSAL_BUDGET_BYTES) break;
+        bytes += size;
+        items.push(item);
       }
-      if (items.length === 0) return { outcome: 'nothing-new', ...none };
+      const refused = refusedIds.length;
+      if (items.length === 0)
+        return { outcome: 'nothing-new', ...none, skipped: input.proposals.length - refused, refusedIds };
       const stored = await handle.executeUpdate(proposeEvalItemsUpdate, {
         updateId: input.updateId,
         args: [
@@ -199,7 +230,8 @@ export const createImprovementActivities = (deps: ImprovementDeps) => ({
         workflowId,
         proposalId: stored.id,
         itemIds: items.map((item) => item.id),
-        skipped: input.proposals.length - items.length,
+        skipped: input.proposals.length - items.length - refused,
+        refusedIds,
       };
     });
   },

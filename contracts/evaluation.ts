@@ -227,7 +227,7 @@ export interface EvalAlertNotice {
 }
 
 /** Questions in one proposal, and relevant documents of one question. */
-const MAX_PROPOSED_ITEMS = 100;
+export const MAX_PROPOSED_ITEMS = 100;
 
 const encoder = new TextEncoder();
 /** UTF-8 length of a string; TextEncoder runs in the workflow sandbox too. */
@@ -244,7 +244,7 @@ export function proposalProblem(proposal: ProposeEvalItemsInput | undefined): st
   if (!proposal || typeof proposal.source !== 'string' || proposal.source.trim() === '') {
     return 'a proposal names its source';
   }
-  const { id: maxId, question: maxQuestion, text: maxText } = EVAL_PROPOSAL_BYTES;
+  const { text: maxText } = EVAL_PROPOSAL_BYTES;
   const source = sizeProblem('the source', proposal.source, maxText);
   if (source) return source;
   if (proposal.note !== undefined) {
@@ -255,22 +255,30 @@ export function proposalProblem(proposal: ProposeEvalItemsInput | undefined): st
   if (!Array.isArray(proposal.items) || proposal.items.length === 0) return 'a proposal holds at least one question';
   if (proposal.items.length > MAX_PROPOSED_ITEMS) return `a proposal holds at most ${MAX_PROPOSED_ITEMS} questions`;
   for (const item of proposal.items) {
-    if (typeof item?.id !== 'string' || item.id.trim() === '') return 'every proposed question has an id';
-    const id = sizeProblem('a question id', item.id, maxId);
-    if (id) return id;
-    if (typeof item.question !== 'string' || item.question.trim() === '') return `question ${item.id} has no text`;
-    const question = sizeProblem(`question ${item.id}`, item.question, maxQuestion);
-    if (question) return question;
-    const relevant = Object.entries(item.relevant ?? {});
-    if (relevant.length === 0 || relevant.some(([, g]) => typeof g !== 'number' || !(g > 0))) {
-      return `question ${item.id} needs relevant documents with grades above 0`;
-    }
-    if (relevant.length > MAX_PROPOSED_ITEMS)
-      return `question ${item.id} names more than ${MAX_PROPOSED_ITEMS} documents`;
-    for (const [docId] of relevant) {
-      const doc = sizeProblem(`a relevant document id of question ${item.id}`, docId, maxId);
-      if (doc) return doc;
-    }
+    const problem = proposedItemProblem(item);
+    if (problem) return problem;
+  }
+  return undefined;
+}
+
+/** Why one proposed question is refused, or undefined: shape and byte bounds. */
+export function proposedItemProblem(item: ProposeEvalItemsInput['items'][number] | undefined): string | undefined {
+  const { id: maxId, question: maxQuestion } = EVAL_PROPOSAL_BYTES;
+  if (typeof item?.id !== 'string' || item.id.trim() === '') return 'every proposed question has an id';
+  const id = sizeProblem('a question id', item.id, maxId);
+  if (id) return id;
+  if (typeof item.question !== 'string' || item.question.trim() === '') return `question ${item.id} has no text`;
+  const question = sizeProblem(`question ${item.id}`, item.question, maxQuestion);
+  if (question) return question;
+  const relevant = Object.entries(item.relevant ?? {});
+  if (relevant.length === 0 || relevant.some(([, g]) => typeof g !== 'number' || !(g > 0))) {
+    return `question ${item.id} needs relevant documents with grades above 0`;
+  }
+  if (relevant.length > MAX_PROPOSED_ITEMS)
+    return `question ${item.id} names more than ${MAX_PROPOSED_ITEMS} documents`;
+  for (const [docId] of relevant) {
+    const doc = sizeProblem(`a relevant document id of question ${item.id}`, docId, maxId);
+    if (doc) return doc;
   }
   return undefined;
 }

@@ -82,6 +82,8 @@ export interface EvalProposalSummary {
   proposalId?: string;
   questions: number;
   skipped: number;
+  /** Questions left out because the evaluation workflow would refuse them (over a byte bound, say). */
+  refused?: number;
   detail?: string;
 }
 

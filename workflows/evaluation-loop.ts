@@ -172,11 +172,23 @@ export class EvaluationLoop {
     };
   }
 
-  /** Bounded: the oldest undecided proposals give way, and only the last few decisions are remembered. */
+  /**
+   * Bounded: the oldest undecided proposals give way, and only the last few decisions are remembered — the oldest of
+   * them dropped first when the whole would pass the byte budget, since they are only a record. Pending ones and the
+   * new one are never dropped for size: a proposal they do not leave room for is refused.
+   */
   private keptWith(stored: EvalProposal): EvalProposal[] {
     const pending = this.state.proposals.filter((p) => p.status === 'pending');
-    const decided = this.state.proposals.filter((p) => p.status !== 'pending');
-    return [...decided.slice(-EVAL_PROPOSALS_LIMIT), ...pending.slice(-(EVAL_PROPOSALS_LIMIT - 1)), stored];
+    const decided = this.state.proposals.filter((p) => p.status !== 'pending').slice(-EVAL_PROPOSALS_LIMIT);
+    const kept = [...pending.slice(-(EVAL_PROPOSALS_LIMIT - 1)), stored];
+    let bytes = utf8Bytes(JSON.stringify(kept));
+    const remembered: EvalProposal[] = [];
+    for (const proposal of decided.reverse()) {
+      bytes += utf8Bytes(JSON.stringify(proposal)) + 1;
+      if (bytes > EVAL_PROPOSAL_BYTES.allProposals) break;
+      remembered.unshift(proposal);
+    }
+    return [...remembered, ...kept];
   }
 
   /** Refuses a proposal that would make the proposals kept, and so the state continue-as-new carries, too large. */

@@ -333,13 +333,16 @@ export class ImprovementLoop {
         alreadyProposed: state.evalProposed ?? [],
         updateId: this.changeId(`cycle-${n}-eval-items`),
       });
-      state.evalProposed = [...(state.evalProposed ?? []), ...sent.itemIds].slice(-EVAL_PROPOSED_LIMIT);
+      // A refused question is remembered like a proposed one, so it is not tried again every cycle.
+      const refused = sent.refusedIds ?? [];
+      state.evalProposed = [...(state.evalProposed ?? []), ...sent.itemIds, ...refused].slice(-EVAL_PROPOSED_LIMIT);
       return {
         outcome: sent.outcome,
         workflowId: sent.workflowId,
         proposalId: sent.proposalId,
         questions: sent.itemIds.length,
         skipped: sent.skipped,
+        ...(refused.length > 0 ? { refused: refused.length } : {}),
       };
     } catch (failure) {
       const cause = failure instanceof ActivityFailure ? failure.cause : failure;

@@ -275,6 +275,18 @@ describe('evaluation workflows', () => {
     );
     const status = await evals.status(TENANT, 'bounds');
     expect(status.pendingProposals.map((p) => p.items.length)).toEqual([100]);
+    // Once it is decided, the record of it gives way to the next proposal instead of refusing it.
+    const [first] = status.pendingProposals;
+    await evals.decide(TENANT, 'bounds', {
+      proposalId: first!.id,
+      decision: 'reject',
+      decidedBy: 'alice',
+    });
+    expect(await evals.propose(TENANT, 'bounds', { source: 'app', items: big('b') })).toMatchObject({
+      status: 'pending',
+    });
+    const after = await evals.status(TENANT, 'bounds');
+    expect(after.pendingProposals.map((p) => p.items[0]!.id)).toEqual(['b0']);
     await ragline.env.client.workflow.getHandle('eval:default:bounds').terminate('test done');
   });
 

@@ -496,6 +496,27 @@ describe('continuous improvement on a real dev server', () => {
     expect(second.history[1]?.evalProposal).toMatchObject({ outcome: 'nothing-new', questions: 0 });
     expect((await evaluation.status(tenant, started.set.name)).pendingProposals).toHaveLength(1);
   });
+
+  it('leaves out a question the evaluation workflow would refuse and proposes the rest, once', async () => {
+    const tenant = await tenantWith({});
+    const evaluation = ragline.client.evaluation;
+    const started = await evaluation.start({ tenant, dataset: EVAL_SET, settings: { intervalMs: HOUR, batchSize: 1 } });
+    const rate = async (query: string, score: number) =>
+      improvement.feedback({ queryId: (await ask(tenant, query)).queryId, score });
+    // 300 characters, but U+FDFA becomes 18 letters under NFKC: past the 4,096 bytes a proposed question may take.
+    await rate(`How do I rotate an API key? ${'\uFDFA'.repeat(272)}`, 5);
+    await rate('How do I rotate an API key?', 5);
+    await improvement.runNow(tenant);
+    const first = await waitFor(tenant, (s) => s.cycles === 1);
+    expect(first.history[0]?.evalProposal).toMatchObject({ outcome: 'proposed', questions: 1, refused: 1 });
+    const pending = (await evaluation.status(tenant, started.set.name)).pendingProposals;
+    expect(pending.flatMap((p) => p.items.map((item) => item.question))).toEqual(['how do i rotate an api key']);
+    // The refused question is not tried again next cycle.
+    await improvement.runNow(tenant);
+    const second = await waitFor(tenant, (s) => s.cycles === 2);
+    expect(second.history[1]?.evalProposal).toMatchObject({ outcome: 'nothing-new', questions: 0 });
+    expect(second.history[1]?.evalProposal?.refused).toBeUndefined();
+  });
 });
 
 describe('query log with query redaction on', () => {
