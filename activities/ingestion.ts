@@ -268,10 +268,10 @@ export const createIngestionActivities = (deps: ActivityDeps) => {
       return atIngestionBoundary(async () => {
         checkTenant(input.tenant);
         const outcome = await store.deleteDocuments(input.tenant, input.docIds);
-        if (outcome.deleted.length > 0) {
-          await invalidateDeletedDocuments(cache, input.tenant, outcome.deleted);
-          metrics.ingestedDocuments.inc({ outcome: 'deleted' }, outcome.deleted.length);
-        }
+        // Every requested id, not only those deleted now: a retry after the cache refused finds the documents
+        // already gone from the store, and must still drop what cited them.
+        await invalidateDeletedDocuments(cache, input.tenant, input.docIds);
+        if (outcome.deleted.length > 0) metrics.ingestedDocuments.inc({ outcome: 'deleted' }, outcome.deleted.length);
         return { ...outcome, corpusVersion: await store.corpusVersion(input.tenant) };
       });
     },

@@ -29,13 +29,21 @@ export interface CacheLock {
  * No method throws because the backing store is down: lookups miss and writes are dropped, since a cache outage
  * must never fail a query.
  */
+export interface InvalidateOptions {
+  required?: boolean;
+}
+
 export interface Cache {
   readonly kind: 'memory' | 'redis';
   get<T>(key: string): Promise<T | undefined>;
   set<T>(key: string, value: T, options: CacheSetOptions): Promise<void>;
   delete(keys: string[]): Promise<void>;
-  /** Drops every entry set with any of these tags; returns how many were dropped. */
-  invalidateTags(tags: string[]): Promise<number>;
+  /**
+   * Drops every entry set with any of these tags; returns how many were dropped. A failure is logged and counted,
+   * and returns what was dropped so far — unless `required` (erasure), when it throws a DependencyUnavailable
+   * RaglineError so the caller retries instead of leaving the entries behind.
+   */
+  invalidateTags(tags: string[], options?: InvalidateOptions): Promise<number>;
   health(): Promise<HealthStatus>;
   close(): Promise<void>;
   /** Like `get`, but tells a miss from a failed lookup so metrics can count errors. */

@@ -1,4 +1,5 @@
 import { redisClusterNodes, type Config } from '../config.js';
+import { ErrorType, RaglineError } from '../errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Cache } from './cache.js';
 import type { CacheMetrics } from './cache-metrics.js';
@@ -39,10 +40,20 @@ export async function invalidateDocuments(cache: Cache, tenant: string, docIds: 
 
 /**
  * Drops everything cached that cited deleted documents, the stale answers of the store-down rung included: erased
- * stays erased, even through a store outage.
+ * stays erased, even through a store outage. Throws (DependencyUnavailable) when the cache cannot drop them, so a
+ * deletion is retried until they are gone rather than reported done.
  */
 export async function invalidateDeletedDocuments(cache: Cache, tenant: string, docIds: string[]): Promise<number> {
   if (docIds.length === 0) return 0;
   const tags = docIds.flatMap((docId) => [docTag(tenant, docId), staleDocTag(tenant, docId)]);
-  return cache.invalidateTags(tags);
+  try {
+    return await cache.invalidateTags(tags, { required: true });
+  } catch (error) {
+    throw new RaglineError(
+      ErrorType.Unavailable,
+      `the documents are deleted from the index, but the cached answers that cited them could not be dropped ` +
+        `(${error instanceof Error ? error.message : String(error)}); delete them again once the cache is reachable`,
+      { cause: error },
+    );
+  }
 }

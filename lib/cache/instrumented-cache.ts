@@ -1,6 +1,6 @@
 import type { Counter, Gauge } from 'prom-client';
 import type { HealthStatus } from '../domain.js';
-import type { Cache, CacheLock, CacheLookup, CacheOutcome, CacheSetOptions } from './cache.js';
+import type { Cache, CacheLock, CacheLookup, CacheOutcome, CacheSetOptions, InvalidateOptions } from './cache.js';
 import { CACHE_LEVELS, levelOf, type CacheLevel } from './keys.js';
 
 export interface InstrumentedCacheDeps {
@@ -79,8 +79,8 @@ export class InstrumentedCache implements Cache {
     return this.inner.delete(keys);
   }
 
-  invalidateTags(tags: string[]): Promise<number> {
-    return this.inner.invalidateTags(tags);
+  invalidateTags(tags: string[], options?: InvalidateOptions): Promise<number> {
+    return this.inner.invalidateTags(tags, options);
   }
 
   health(): Promise<HealthStatus> {

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { HealthStatus } from '../domain.js';
-import type { Cache, CacheLookup, CacheSetOptions } from './cache.js';
+import type { Cache, CacheLookup, CacheSetOptions, InvalidateOptions } from './cache.js';
 import { decodeEntry, encodeEntry } from './codec.js';
 
 export interface MemoryCacheOptions {
@@ -68,7 +68,7 @@ export class MemoryCache implements Cache {
     for (const key of keys) this.entries.delete(key);
   }
 
-  async invalidateTags(tags: string[]): Promise<number> {
+  async invalidateTags(tags: string[], _options?: InvalidateOptions): Promise<number> {
     let dropped = 0;
     for (const tag of tags) {
       for (const key of [...(this.keysByTag.get(tag) ?? [])]) {

@@ -3,7 +3,8 @@ import { performance } from 'node:perf_hooks';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { HealthStatus } from '../domain.js';
 import type { Logger } from '../telemetry/logger.js';
-import type { Cache, CacheLock, CacheLookup, CacheSetOptions } from './cache.js';
+import type { Cache, CacheLock, CacheLookup, CacheSetOptions, InvalidateOptions } from './cache.js';
+import { ErrorType, RaglineError } from '../errors.js';
 import { decodeEntry, encodeEntry } from './codec.js';
 
 export type RedisCacheOperation = 'get' | 'set' | 'delete' | 'invalidate' | 'lock';
@@ -186,7 +187,7 @@ export class RedisCache implements Cache {
     }
   }
 
-  async invalidateTags(tags: string[]): Promise<number> {
+  async invalidateTags(tags: string[], options?: InvalidateOptions): Promise<number> {
     let dropped = 0;
     try {
       for (const tag of new Set(tags)) {
@@ -202,6 +203,10 @@ export class RedisCache implements Cache {
       }
     } catch (error) {
       this.fail('invalidate', error);
+      if (options?.required)
+        throw new RaglineError(ErrorType.Unavailable, `redis cache could not drop tagged entries: ${String(error)}`, {
+          cause: error,
+        });
     }
     return dropped;
   }

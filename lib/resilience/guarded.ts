@@ -1,4 +1,5 @@
 import type { Cache, CacheLookup } from '../cache/cache.js';
+import { ErrorType, RaglineError } from '../errors.js';
 import type { AnswerGenerator, ChunkStore } from '../domain.js';
 import type { DependencyBreaker } from './breakers.js';
 
@@ -72,7 +73,12 @@ export function guardCache(cache: Cache, breaker: DependencyBreaker): Cache {
     delete: async (keys) => {
       if (!open()) await cache.delete(keys);
     },
-    invalidateTags: async (tags) => (open() ? 0 : cache.invalidateTags(tags)),
+    invalidateTags: async (tags, options) => {
+      if (!open()) return cache.invalidateTags(tags, options);
+      if (options?.required)
+        throw new RaglineError(ErrorType.Unavailable, 'the cache breaker is open: tagged entries could not be dropped');
+      return 0;
+    },
     health: () => cache.health(),
     close: () => cache.close(),
   };

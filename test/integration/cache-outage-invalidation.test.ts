@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { answerQueryWorkflow } from '../../workflows/index.js';
 import { startRagline, tempDir, type TestRagline } from '../support/ragline.js';
@@ -62,5 +63,42 @@ describe('cache invalidation across a Redis outage', () => {
     const after = await ask(QUESTION);
     expect(after.answer).toContain('9 pellets');
     expect(after.answer).not.toContain('5 pellets');
+  });
+
+  it('does not report a deletion done while the stale answers citing the document could not be dropped', async () => {
+    const keys = new Redis(redis.url);
+    try {
+      await writeDoc(7);
+      await ragline.ingest([docs]);
+      expect((await ask(QUESTION)).answer).toContain('7 pellets');
+      const staleAnswers = async () => (await keys.keys('*stale:*')).length;
+      expect(await staleAnswers()).toBeGreaterThan(0);
+
+      redis.pause();
+      for (let i = 0; ragline.runtime.breakers?.cache.state !== 'open' && i < 20; i += 1)
+        await ask(`${QUESTION} [${i}]`);
+      expect(ragline.runtime.breakers?.cache.state).toBe('open');
+      const failed = await ragline.client.deleteDocuments(['quokka-policy']).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      const messages: string[] = [];
+      for (let e = failed as { message?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e)
+        messages.push(String(e.message));
+      expect(messages.join(' <- ')).toMatch(/cached answers that cited them could not be dropped/);
+      redis.resume();
+      ragline.runtime.breakers?.cache.isolate().dispose();
+      // Deleted from the index already; the stale answer that cited it is still in Redis.
+      expect(await staleAnswers()).toBeGreaterThan(0);
+
+      // Run again, as the error says: the index finds nothing left to delete, and the answers are dropped anyway.
+      expect(await ragline.client.deleteDocuments(['quokka-policy'])).toMatchObject({
+        deleted: [],
+        missing: ['quokka-policy'],
+      });
+      expect(await staleAnswers()).toBe(0);
+    } finally {
+      keys.disconnect();
+    }
   });
 });
