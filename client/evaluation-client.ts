@@ -11,7 +11,9 @@ import {
   decideEvalProposalUpdate,
   evaluationWorkflowId,
   getEvalProgressQuery,
+  getEvaluationStateQuery,
   getEvaluationStatusQuery,
+  legacyEvaluationWorkflowId,
   pauseEvaluationSignal,
   proposeEvalItemsUpdate,
   resumeEvaluationSignal,
@@ -25,6 +27,7 @@ import {
   type EvaluationStatus,
   type ProposeEvalItemsInput,
 } from '../contracts/evaluation.js';
+import { findLegacyLoop, retireLegacyLoop } from './legacy-loops.js';
 import { tenantScopedId } from '../lib/tenant.js';
 import { tenantSearchAttribute } from '../contracts/search-attributes.js';
 
@@ -68,6 +71,15 @@ export class EvaluationClient {
       .describe()
       .then((d) => d.status.name === 'RUNNING')
       .catch(() => false);
+    // An evaluation of this tenant and set still running under the id of before #24 hands its state over and ends.
+    const legacy = running
+      ? undefined
+      : await findLegacyLoop(
+          this.client,
+          legacyEvaluationWorkflowId(tenant, set.name),
+          { status: getEvaluationStatusQuery, state: getEvaluationStateQuery },
+          (status) => status.tenant === tenant && status.setName === set.name,
+        );
     const input: EvaluationInput = {
       tenant,
       dataset,
@@ -76,6 +88,7 @@ export class EvaluationClient {
       alertPolicy: options.alertPolicy,
       k: options.k,
       maxBatchesPerRun: options.maxBatchesPerRun,
+      ...(legacy ? { state: legacy.state } : {}),
     };
     const handle = await this.client.workflow.start('evaluationWorkflow', {
       taskQueue: this.taskQueue,
@@ -85,6 +98,7 @@ export class EvaluationClient {
       typedSearchAttributes: new TypedSearchAttributes([{ key: tenantSearchAttribute, value: tenant }]),
       staticSummary: `Continuous evaluation of ${set.name} (${set.items.length} questions) for tenant ${tenant}`,
     });
+    if (legacy) await retireLegacyLoop(this.client, legacy, workflowId);
     return {
       workflowId,
       runId: handle.firstExecutionRunId,

@@ -10,8 +10,10 @@ import type { RecordFeedbackInput, RecordFeedbackResult } from '../contracts/fee
 import {
   approveProposalUpdate,
   decideProposalSignal,
+  getImprovementStateQuery,
   getImprovementStatusQuery,
   improvementWorkflowId,
+  legacyImprovementWorkflowId,
   MAX_REASON_CHARS,
   rejectProposalUpdate,
   rollbackParamsUpdate,
@@ -22,6 +24,7 @@ import {
   type ImprovementStatus,
   type ParamProposal,
 } from '../contracts/improvement.js';
+import { findLegacyLoop, retireLegacyLoop } from './legacy-loops.js';
 
 /** The improvement settings the configuration asks for. */
 export function improvementSettings(config: Config): ImprovementSettings {
@@ -57,12 +60,20 @@ export class ImprovementClient {
    * operator from RAGLINE_APPROVERS revokes them at the next `ragline up` or `improve start`.
    */
   async ensure(tenant: string, settings: Partial<ImprovementSettings>): Promise<string> {
+    // A loop of this tenant still running under the id of before #24 hands its state over and ends.
+    const legacy = await findLegacyLoop(
+      this.client,
+      legacyImprovementWorkflowId(tenant),
+      { status: getImprovementStatusQuery, state: getImprovementStateQuery },
+      (status) => status.tenant === tenant,
+    );
     const handle = await this.client.workflow.start('improvementWorkflow', {
       taskQueue: this.taskQueue,
       workflowId: improvementWorkflowId(tenant),
-      args: [{ tenant, settings }],
+      args: [{ tenant, settings, ...(legacy ? { state: legacy.state } : {}) }],
       workflowIdConflictPolicy: 'USE_EXISTING',
     });
+    if (legacy) await retireLegacyLoop(this.client, legacy, handle.workflowId);
     if (settings.approvers !== undefined) await this.syncApprovers(tenant, settings.approvers);
     return handle.workflowId;
   }

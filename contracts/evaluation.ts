@@ -169,6 +169,17 @@ export function evaluationWorkflowId(tenant: string, setName: string): string {
   return tenantScopedId('eval', tenant, setName);
 }
 
+/**
+ * The id evaluations started before #24 ran under (`eval-<tenant>-<set>`, ambiguous: its tenant is read from the
+ * running workflow before anything is done with it). Starting an evaluation adopts a running one of these.
+ */
+export function legacyEvaluationWorkflowId(tenant: string, setName: string): string {
+  return `eval-${tenant}-${setName}`;
+}
+
+/** The whole state of a running evaluation, as continue-as-new would carry it. */
+export const getEvaluationStateQuery = defineQuery<EvaluationState>('getEvaluationState');
+
 /** The reason a settings change is refused, or undefined when it is acceptable. */
 export function evalSettingsProblem(input: ConfigureEvaluationInput): string | undefined {
   if (input.intervalMs === undefined && input.batchSize === undefined) return 'nothing to change';

@@ -213,6 +213,17 @@ export function improvementWorkflowId(tenant: string): string {
   return tenantScopedId('improve', tenant);
 }
 
+/**
+ * The id loops started before #24 ran under (`improve-<tenant>`). Starting a loop adopts a running one of these
+ * (its state, then it is terminated), so an upgrade neither keeps two loops per tenant nor loses pending proposals.
+ */
+export function legacyImprovementWorkflowId(tenant: string): string {
+  return `improve-${tenant}`;
+}
+
+/** The whole state of a running loop, as continue-as-new would carry it: what adopting a legacy loop takes over. */
+export const getImprovementStateQuery = defineQuery<ImprovementState>('getImprovementState');
+
 /** Why an operator's action is refused (identity or reason), or undefined. */
 export function operatorProblem(
   input: { operator?: unknown; reason?: unknown },

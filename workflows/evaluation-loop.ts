@@ -27,6 +27,7 @@ import {
   EVAL_PROPOSALS_LIMIT,
   EVAL_PROPOSAL_BYTES,
   evalSettingsProblem,
+  getEvaluationStateQuery,
   getEvaluationStatusQuery,
   pauseEvaluationSignal,
   proposeEvalItemsUpdate,
@@ -111,6 +112,7 @@ export class EvaluationLoop {
       validator: (decision) => refuse(this.decisionProblem(decision)),
     });
     setHandler(getEvaluationStatusQuery, () => this.status());
+    setHandler(getEvaluationStateQuery, () => this.state);
   }
 
   /**

@@ -25,6 +25,7 @@ import {
   approveProposalUpdate,
   decideProposalSignal,
   decisionProblem,
+  getImprovementStateQuery,
   getImprovementStatusQuery,
   operatorProblem,
   rejectProposalUpdate,
@@ -94,6 +95,7 @@ export class ImprovementLoop {
       this.runNow = true;
     });
     setHandler(getImprovementStatusQuery, () => this.status());
+    setHandler(getImprovementStateQuery, () => this.state);
     setHandler(approveProposalUpdate, (request) => this.decide('approve', request), {
       validator: (request) => {
         refuse(decisionProblem(this.state, request, Date.now()));

@@ -18,6 +18,8 @@ import {
   decideProposalSignal,
   getImprovementStatusQuery,
   improvementWorkflowId,
+  legacyImprovementWorkflowId,
+  runImprovementNowSignal,
   rollbackParamsUpdate,
   setParamsUpdate,
   updateApproversUpdate,
@@ -181,6 +183,48 @@ describe('continuous improvement on a real dev server', () => {
     expect(approved).toMatchObject({ status: 'approved', decidedBy: 'alice', appliedVersion: 2 });
     expect(approved.applyError).toBeUndefined();
     expect((await improvement.status(tenant)).current?.version).toBe(2);
+  });
+
+  it('adopts a loop still running under the id of before #24: its state carries over and it ends', async () => {
+    const tenant = `t${randomUUID().slice(0, 8)}`;
+    await ragline.ingest([SAMPLE_CORPUS], tenant);
+    const settings = {
+      intervalMs: HOUR,
+      evalSet: EVAL_SET,
+      approvers: ['alice'],
+      approvalTtlMs: HOUR,
+      autoApplyScale: 0,
+    };
+    const start = (workflowId: string, owner: string) =>
+      env.client.workflow.start('improvementWorkflow', {
+        taskQueue: ragline.taskQueue,
+        workflowId,
+        args: [{ tenant: owner, settings }],
+      });
+    const legacy = await start(legacyImprovementWorkflowId(tenant), tenant);
+    await legacy.executeUpdate(setParamsUpdate, {
+      args: [{ operator: 'alice', reason: 'before', params: { topK: 1 } }],
+    });
+    await legacy.signal(runImprovementNowSignal);
+    await waitUntil(
+      'a cycle of the legacy loop',
+      () => legacy.query(getImprovementStatusQuery),
+      (s) => s.cycles === 1,
+    );
+    // Under a legacy id another tenant's loop could sit: one whose tenant differs is left alone.
+    const foreign = await start(legacyImprovementWorkflowId(`${tenant}x`), `${tenant}y`);
+
+    await improvement.ensure(tenant, settings);
+    const adopted = await improvement.status(tenant);
+    expect(adopted).toMatchObject({ cycles: 1, current: { version: 1 } });
+    expect(adopted.pending).toHaveLength(1);
+    expect((await legacy.describe()).status.name).toBe('TERMINATED');
+    await improvement.ensure(`${tenant}x`, settings);
+    expect((await foreign.describe()).status.name).toBe('RUNNING');
+    await foreign.terminate('test done');
+    // The adopted proposal is decided on the new loop.
+    const approved = await improvement.approve(tenant, adopted.pending[0]!.id, 'alice', 'adopted');
+    expect(approved).toMatchObject({ status: 'approved', appliedVersion: 2 });
   });
 
   it('expires a proposal whose expiry passed while its approval was failing to apply', async () => {
