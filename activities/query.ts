@@ -1,3 +1,4 @@
+import { normalizeQuery } from '../lib/cache/keys.js';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { resultKey, staleDocTag, staleKey, type ResultScope } from '../lib/cache/keys.js';
@@ -48,7 +49,10 @@ export const createQueryActivities = (deps: ActivityDeps) => {
   const logQuery = (tenant: string, query: string, message: string, fields: Record<string, unknown>) => {
     const workflowId = Context.current().info.workflowExecution?.workflowId;
     queryLogger(deps.logger, { queryId: workflowId, workflowId, tenant }).info(
-      { query: redactQuery(query, settings.redactKey), ...fields },
+      {
+        query: settings.redactKey === undefined ? query : redactQuery(normalizeQuery(query), settings.redactKey),
+        ...fields,
+      },
       message,
     );
   };

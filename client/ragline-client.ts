@@ -52,7 +52,7 @@ const SUMMARY_CHARS = 80;
  * on, the same hash the logs carry, so an operator can still match a row to its log lines.
  */
 export function querySummary(query: string, redactKey: string | undefined): string {
-  if (redactKey !== undefined) return `query ${redactQuery(query, redactKey)}`;
+  if (redactKey !== undefined) return `query ${redactQuery(normalizeQuery(query), redactKey)}`;
   const flat = query.replace(/\s+/g, ' ').trim();
   return flat.length <= SUMMARY_CHARS ? flat : `${flat.slice(0, SUMMARY_CHARS - 1)}…`;
 }

@@ -244,10 +244,15 @@ const encoder = new TextEncoder();
 /** UTF-8 length of a string; TextEncoder runs in the workflow sandbox too. */
 export const utf8Bytes = (text: string): number => encoder.encode(text).length;
 
-/** Why a string is over its bound (UTF-8 bytes after NFKC, as it will be compared and stored), or undefined. */
+/**
+ * Why a string is over its bound, or undefined: in UTF-8 bytes both as stored (raw) and after NFKC (as compared and
+ * normalised later), whichever is larger — NFKC grows some strings 18-fold and shrinks others (composing accents).
+ */
 function sizeProblem(what: string, text: string, max: number): string | undefined {
-  const bytes = utf8Bytes(text.normalize('NFKC'));
-  return bytes > max ? `${what} is ${bytes} bytes after NFKC normalisation; at most ${max} are accepted` : undefined;
+  const bytes = Math.max(utf8Bytes(text), utf8Bytes(text.normalize('NFKC')));
+  return bytes > max
+    ? `${what} is ${bytes} bytes (UTF-8, raw or after NFKC normalisation, whichever is more); at most ${max} are accepted`
+    : undefined;
 }
 
 /** Why a proposal of evaluation questions is refused, or undefined: shape, counts and byte bounds. */

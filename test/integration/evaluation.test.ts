@@ -261,9 +261,13 @@ describe('evaluation workflows', () => {
     const item = (id: string, question: string) => ({ id, question, relevant: { 'billing-invoices': 1 } });
     // 300 characters, 900 bytes as sent; NFKC turns each ligature into 18 letters.
     const ligatures = evals.propose(TENANT, 'bounds', { source: 'app', items: [item('q1', '\uFDFA'.repeat(300))] });
-    await expect(ligatures).rejects.toThrow(/question q1 is \d+ bytes after NFKC normalisation; at most 4096/);
+    await expect(ligatures).rejects.toThrow(
+      /question q1 is \d+ bytes \(UTF-8, raw or after NFKC normalisation, whichever is more\); at most 4096/,
+    );
     const longId = evals.propose(TENANT, 'bounds', { source: 'app', items: [item('x'.repeat(600), 'A question?')] });
-    await expect(longId).rejects.toThrow(/a question id is 600 bytes after NFKC normalisation; at most 512/);
+    await expect(longId).rejects.toThrow(
+      /a question id is 600 bytes \(UTF-8, raw or after NFKC normalisation, whichever is more\); at most 512/,
+    );
     // 100 questions of 4,000 bytes fit one proposal; a second such proposal would pass what the workflow keeps.
     const big = (prefix: string) =>
       Array.from({ length: 100 }, (_, i) => item(`${prefix}${i}`, `${i} ${'q'.repeat(3990)}`));

@@ -1,3 +1,4 @@
+import { normalizeQuery } from '../../lib/cache/keys.js';
 import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
@@ -43,6 +44,10 @@ describe('redactQuery', () => {
     expect(redacted).toMatch(/^hmac:[0-9a-f]{32}$/);
     expect(redactQuery('how do I reset my password?', KEY)).toBe(redacted);
     expect(redactQuery('how do I rotate an API key?', KEY)).not.toBe(redacted);
+    // Callers hash the normalised question: the query log (which stores it normalised) and the logs agree.
+    expect(redactQuery(normalizeQuery('How do I  reset my password'), KEY)).toBe(
+      redactQuery(normalizeQuery('how do I reset my password?'), KEY),
+    );
   });
 
   it('cannot be reversed by hashing a dictionary without the key: another key gives another hash', () => {
