@@ -5,6 +5,7 @@ import { resultKey, staleDocTag, staleKey, type ResultScope } from '../lib/cache
 import { cachedCompute } from '../lib/cache/single-flight.js';
 import type { AnswerGenerator, ContextChunk } from '../lib/domain.js';
 import { ErrorType } from '../lib/errors.js';
+import { groundedness } from '../lib/generation/groundedness.js';
 import { answerQuality } from '../lib/generation/quality.js';
 import type { ParamVersion } from '../lib/improve/params.js';
 import { searchTuning } from '../lib/improve/shadow.js';
@@ -202,9 +203,17 @@ export const createQueryActivities = (deps: ActivityDeps) => {
     });
     if (generated.cached !== undefined)
       metrics.cacheRequests.inc({ level: 'llm', outcome: generated.cached ? 'hit' : 'miss' });
+    const sources = chunks.map((c) => ({ n: c.n, text: `${c.title}\n${c.text}` }));
+    const grounded = groundedness(deps.analyzer, { answer: generated.answer, sources });
+    metrics.answerGroundedness.observe(grounded.score);
+    logQuery(input.tenant, input.query, 'answer groundedness', {
+      groundedness: grounded.score,
+      unsupportedSentences: grounded.unsupported.length,
+      mostlyUnsupported: grounded.mostlyUnsupported,
+    });
     const qualityScore = answerQuality(deps.analyzer, {
       query: input.query,
-      sources: chunks.map((c) => ({ n: c.n, text: `${c.title}\n${c.text}` })),
+      sources,
       citations: generated.citations,
     });
     return { ...generated, qualityScore, tookMs: Math.round(performance.now() - started) };

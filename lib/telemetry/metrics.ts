@@ -40,6 +40,12 @@ export function createMetrics(registry: Registry = new Registry()) {
       buckets: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1],
       registers,
     }),
+    answerGroundedness: new Histogram({
+      name: 'rag_answer_groundedness',
+      help: "Share of a generated answer's sentences supported by the chunks they cite (0..1, lexical)",
+      buckets: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1],
+      registers,
+    }),
     cacheHitRate: new Gauge({
       name: 'rag_cache_hit_rate',
       help: 'Result-cache hit ratio since start',

@@ -10,6 +10,7 @@ import type { AnswerGenerator, GeneratedAnswer, GenerateRequest } from '../../li
 import { chunkDocument } from '../../lib/ingest/chunker.js';
 import { EmbeddedStore } from '../../lib/retrieval/embedded-store.js';
 import { createLogger } from '../../lib/telemetry/logger.js';
+import { createMetrics } from '../../lib/telemetry/metrics.js';
 import { createRuntime } from '../../workers/runtime.js';
 
 /** MockActivityEnvironment.run loses the activity's result type; this keeps it. */
@@ -57,6 +58,7 @@ describe('generateAnswer', () => {
   let chunkId: string;
   const generator = new ScriptedGenerator();
   let activities: ReturnType<typeof createActivities>;
+  const metrics = createMetrics();
 
   beforeAll(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ragline-generate-'));
@@ -72,6 +74,7 @@ describe('generateAnswer', () => {
       cache: new MemoryCache(),
       generator,
       logger: createLogger({ level: 'silent' }),
+      metrics,
     });
     activities = createActivities(runtime.deps);
   });
@@ -97,6 +100,23 @@ describe('generateAnswer', () => {
     // Citing the source that covers the question scores above not citing at all, and fully.
     expect(cited.qualityScore).toBe(1);
     expect(uncited.qualityScore).toBeLessThan(cited.qualityScore);
+  });
+
+  it('records the groundedness of each generated answer: supported by its cited chunk, or not when it cites another', async () => {
+    generator.hold = false;
+    const hits = [
+      { chunkId: 'keys-deleted#0', score: 2 },
+      { chunkId, score: 1 },
+    ];
+    const env = new MockActivityEnvironment();
+    const sum = async () =>
+      (await metrics.answerGroundedness.get()).values.find((v) => v.metricName === 'rag_answer_groundedness_sum')
+        ?.value ?? 0;
+    const before = await sum();
+    generator.citations = [2];
+    await call(env, activities.generateAnswer, { query: QUESTION, tenant: TENANT, hits });
+    // The answer 'Rotate keys with the admin CLI [2].' is held by chunk [2]: fully grounded.
+    expect((await sum()) - before).toBe(1);
   });
 
   it('heartbeats while a generation outlasts a third of its heartbeat timeout, so a dead worker is noticed', async () => {
