@@ -7,6 +7,7 @@ import type { AnswerQueryResult, Source } from '../../contracts/query.js';
 import type { AnswerStream } from '../../client/answer-stream.js';
 import type { RouteContext, TypedApp } from '../context.js';
 import { errors, HttpError, streamError } from '../errors.js';
+import { standaloneQuestion } from '../../lib/conversation/standalone-question.js';
 import { QueryResult } from './query.js';
 
 /** The one model `/v1/models` lists: ragline's answer workflow, whichever LLM the workers are configured with. */
@@ -78,7 +79,11 @@ const ChatCompletion = z
       }),
     ),
     usage: Usage,
-    ragline: QueryResult.describe(
+    ragline: QueryResult.extend({
+      question: z
+        .string()
+        .describe('The question searched and cached: the last user message, made standalone when it was a follow-up'),
+    }).describe(
       'Extension: the whole ragline result (query id, sources with snippets, degraded flags, rung, quality tier, cache levels)',
     ),
   })
@@ -91,8 +96,11 @@ const ModelList = z.object({
 
 type ChatRequest = z.infer<typeof ChatCompletionRequest>;
 
-/** The question of a chat request: its last message, which must be the user's text. Throws a 400 naming the field. */
-export function chatQuestion(body: ChatRequest): string {
+/**
+ * The question of a chat request: its last message, which must be the user's text, made standalone from the earlier
+ * user messages when it leans on them. Throws a 400 naming the field.
+ */
+function chatQuestion(body: ChatRequest): string {
   for (const field of UNSUPPORTED_FIELDS)
     if (body[field] !== undefined && body[field] !== null)
       throw badField(field, `${field} is not supported: ragline answers from its documents and calls no tools`);
@@ -110,12 +118,11 @@ export function chatQuestion(body: ChatRequest): string {
   const bytes = Buffer.byteLength(JSON.stringify(body.messages));
   if (bytes > MAX_CHAT_BYTES)
     throw badField('messages', `the conversation is ${bytes} bytes; the maximum is ${MAX_CHAT_BYTES}: start a new one`);
-  body.messages.forEach((message, i) => textOf(message.content, `messages[${i}].content`));
+  const texts = body.messages.map((message, i) => textOf(message.content, `messages[${i}].content`));
   const last = body.messages.at(-1)!;
   if (last.role !== 'user') throw badField('messages', `the last message must have role user, not ${last.role}`);
-  const question = textOf(last.content, `messages[${body.messages.length - 1}].content`);
-  if (question.trim() === '') throw badField('messages', 'the last user message is empty');
-  return question;
+  if (texts.at(-1)!.trim() === '') throw badField('messages', 'the last user message is empty');
+  return standaloneQuestion(texts.filter((_, i) => body.messages[i]!.role === 'user')).question;
 }
 
 function textOf(content: z.infer<typeof MessageContent> | null | undefined, where: string): string {
@@ -138,7 +145,7 @@ const referenceOf = (tenant: string, source: Source) =>
   `ragline://${tenant}/documents/${encodeURIComponent(source.docId)}#${encodeURIComponent(source.chunkId)}`;
 
 /** Every `[n]` marker of the answer that names one of its sources, as an OpenAI `url_citation` annotation. */
-export function annotationsOf(result: AnswerQueryResult): Array<z.infer<typeof UrlCitation>> {
+function annotationsOf(result: AnswerQueryResult): Array<z.infer<typeof UrlCitation>> {
   const byN = new Map(result.sources.map((source) => [source.n, source]));
   const annotations: Array<z.infer<typeof UrlCitation>> = [];
   for (const match of result.answer.matchAll(/\[(\d{1,3})\]/g)) {
@@ -163,7 +170,9 @@ function usageOf(result: AnswerQueryResult) {
   return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
 }
 
-const asBody = (result: AnswerQueryResult) => result as AnswerQueryResult & Record<string, unknown>;
+/** The result as the extension field carries it: with the (standalone) question that was searched and cached. */
+const asBody = (result: AnswerQueryResult, question: string) =>
+  ({ ...result, question }) as AnswerQueryResult & Record<string, unknown>;
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 /**
@@ -198,8 +207,9 @@ export function chatRoutes(logger: Logger | undefined) {
           summary: 'Answer the last user message, OpenAI Chat Completions compatible',
           description:
             'One query workflow for the last user message, with its `[n]` citations as `url_citation` annotations ' +
-            'and the whole ragline result in the `ragline` field. Earlier turns and system messages are accepted ' +
-            'but not yet used: the last message is searched as written. `n` above 1, tools and non-text parts are a ' +
+            'and the whole ragline result in the `ragline` field. A follow-up that leans on earlier user messages is ' +
+            'made standalone from them (model-free) before the caches and retrieval; system and assistant messages ' +
+            'are accepted but not yet passed to generation. `n` above 1, tools and non-text parts are a ' +
             '400 naming the field. `max_tokens`, `max_completion_tokens` and `temperature` are validated; the ' +
             "workers' configured generation settings apply.",
           body: ChatCompletionRequest,
@@ -224,7 +234,13 @@ export function chatRoutes(logger: Logger | undefined) {
         const input = { query: question, tenant: tenantOf(request), userId: request.body.user };
         if (request.body.stream) {
           const stream = await ragline.askStream(input);
-          return sendChunks(request, reply, stream, request.body.stream_options?.include_usage === true, logger);
+          return sendChunks(
+            request,
+            reply,
+            stream,
+            { question, includeUsage: request.body.stream_options?.include_usage === true },
+            logger,
+          );
         }
         const result = await ragline.ask(input);
         return reply.code(200).send({
@@ -246,7 +262,7 @@ export function chatRoutes(logger: Logger | undefined) {
             },
           ],
           usage: usageOf(result),
-          ragline: asBody(result),
+          ragline: asBody(result, question),
         });
       },
     );
@@ -262,7 +278,7 @@ async function sendChunks(
   request: FastifyRequest,
   reply: FastifyReply,
   stream: AnswerStream,
-  includeUsage: boolean,
+  { question, includeUsage }: { question: string; includeUsage: boolean },
   logger: Logger | undefined,
 ): Promise<void> {
   reply.hijack();
@@ -314,7 +330,7 @@ async function sendChunks(
           choices: [
             { index: 0, delta: { annotations: annotationsOf(event.result) }, finish_reason: 'stop', logprobs: null },
           ],
-          ragline: asBody(event.result),
+          ragline: asBody(event.result, question),
         });
         if (includeUsage)
           write({

@@ -227,6 +227,38 @@ describe('OpenAI Chat Completions on ragline serve', () => {
     expect(fake.streamedCalls).toBe(2);
   });
 
+  it('makes a follow-up standalone from the earlier user turn before the caches and retrieval', async () => {
+    fake.mode = { kind: 'answer', content: 'The reset link is valid for a limited time [1].' };
+    const followUp = 'And how long is that link valid?';
+    const conversation = await sdk().chat.completions.create({
+      model: 'ragline',
+      messages: [
+        { role: 'system', content: 'Answer briefly.' },
+        { role: 'user', content: 'How do I reset my password?' },
+        { role: 'assistant', content: 'Use the reset link on the sign-in page [1].' },
+        { role: 'user', content: followUp },
+      ],
+    });
+    const result = (conversation as unknown as RaglineExtension & { ragline: { question: string } }).ragline;
+    expect(result.question).toBe(`${followUp} (reset password)`);
+    expect(result.sources[0]?.docId).toBe('password-reset');
+    // The caches keyed on the standalone question: /v1/query asked it finds the answer cached.
+    const direct = await fetch(`${baseURL}/query`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${defaultToken.token}` },
+      body: JSON.stringify({ query: result.question }),
+    });
+    expect(await direct.json()).toMatchObject({ answer: result.answer, cache: { result: 'hit' } });
+    // Asked alone, the same words are searched as they stand and report themselves unchanged.
+    const alone = await sdk().chat.completions.create({
+      model: 'ragline',
+      messages: [{ role: 'user', content: followUp }],
+    });
+    const aloneResult = (alone as unknown as { ragline: AnswerQueryResult & { question: string } }).ragline;
+    expect(aloneResult.question).toBe(followUp);
+    expect(aloneResult.queryId).not.toBe(result.queryId);
+  });
+
   it("answers from the token's tenant only", async () => {
     fake.mode = { kind: 'answer', content: 'Failed deliveries are retried with backoff [1].' };
     const completion = await sdk(acmeToken.token).chat.completions.create({
