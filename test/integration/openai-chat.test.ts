@@ -12,7 +12,13 @@ import { childEnv, runCli } from '../support/cli.js';
 import { startFakeOpenAI, streamChunks, type FakeOpenAI } from '../support/fake-openai.js';
 import { SAMPLE_CORPUS, tempDir } from '../support/ragline.js';
 import { freeMetricsPorts, freePort } from '../support/redis.js';
+import { pythonOpenAI, runPythonClient } from '../support/python-openai.js';
 import { startTestTemporal } from '../support/temporal.js';
+
+// Made before the suite (a first run installs it, ~15 s); without pip's index the Python tests skip, saying why.
+const python = await pythonOpenAI();
+if ('skip' in python) console.warn(`openai Python package tests skipped: ${python.skip}`);
+const pythonSkip = 'skip' in python;
 
 const BIN = path.resolve(import.meta.dirname, '../../bin/ragline.mjs');
 const ANSWER = 'Requests are limited per API key [1], and going over returns 429 with a Retry-After header [1].';
@@ -341,5 +347,77 @@ describe('OpenAI Chat Completions on ragline serve', () => {
       message: expect.stringContaining(`the maximum is ${MAX_CHAT_MESSAGES}`),
     });
     expect(fake.calls).toBe(0);
+  });
+
+  describe('through the official openai Python package', () => {
+    const py = (apiKey: string, scenario: Parameters<typeof runPythonClient>[3]) =>
+      runPythonClient((python as { python: string }).python, baseURL, apiKey, scenario);
+
+    it.skipIf(pythonSkip)('reads a completion, its citations and the model list', async () => {
+      const out = (await py(defaultToken.token, 'complete')) as {
+        id: string;
+        content: string;
+        annotations: Array<{ type: string; url: string; title: string; start_index: number; end_index: number }>;
+        ragline: AnswerQueryResult;
+        models: string[];
+      };
+      expect(out.models).toEqual(['ragline']);
+      expect(out.content).toBe(ANSWER);
+      expect(out.ragline).toMatchObject({ queryId: out.id, answer: ANSWER, tenant: 'default' });
+      expectCitations(
+        out.content,
+        out.annotations.map(({ type, ...url_citation }) => ({ type, url_citation })),
+        out.ragline,
+      );
+      expect(out.annotations).toHaveLength(2);
+    });
+
+    it.skipIf(pythonSkip)(
+      'streams, with the citations and usage before the end, and a follow-up made standalone',
+      async () => {
+        fake.mode = { kind: 'stream-break', content: ANSWER, afterChunks: 3 };
+        fake.script({ kind: 'stream-break', content: ANSWER, afterChunks: 3 }, { kind: 'answer', content: ANSWER });
+        const out = (await py(defaultToken.token, 'stream')) as {
+          content: string;
+          annotations: Annotation[];
+          ragline: AnswerQueryResult;
+          usage: { total_tokens: number } | null;
+        };
+        // The first attempt broke after three tokens: what the client shows after the reset is the answer of record.
+        expect(fake.streamedCalls).toBe(2);
+        expect(out.content).toBe(ANSWER);
+        expect(out.ragline).toMatchObject({ answer: ANSWER });
+        expectCitations(out.content, out.annotations, out.ragline);
+        expect(out.usage?.total_tokens).toBeGreaterThanOrEqual(0);
+        fake.mode = { kind: 'answer', content: ANSWER };
+        const followUp = (await py(defaultToken.token, 'follow-up')) as {
+          ragline: AnswerQueryResult & { question: string };
+        };
+        expect(followUp.ragline.question).toBe('And how long is that link valid? (reset password)');
+        expect(followUp.ragline.sources[0]?.docId).toBe('password-reset');
+      },
+    );
+
+    it.skipIf(pythonSkip)(
+      'gets the right errors: wrong token, no query scope, unsupported field, oversized conversation',
+      async () => {
+        const wrong = (await py('rgl_not-a-real-token', 'complete').catch((error: { stderr?: string }) => ({
+          stderr: error.stderr ?? '',
+        }))) as { stderr: string };
+        expect(wrong.stderr).toContain('AuthenticationError');
+        const scope = (await py(ingestOnly.token, 'complete').catch((error: { stderr?: string }) => ({
+          stderr: error.stderr ?? '',
+        }))) as { stderr: string };
+        expect(scope.stderr).toContain('PermissionDeniedError');
+        const out = (await py(defaultToken.token, 'errors')) as Record<string, { status: number; message: string }>;
+        expect(out.unsupported).toMatchObject({ status: 400, message: expect.stringContaining('body.n') });
+        expect(out.tools).toMatchObject({ status: 400, message: expect.stringContaining('tools') });
+        expect(out.oversized).toMatchObject({
+          status: 400,
+          message: expect.stringContaining(`the maximum is ${MAX_CHAT_BYTES}`),
+        });
+        expect(fake.calls).toBe(0);
+      },
+    );
   });
 });
