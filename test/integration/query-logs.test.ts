@@ -44,18 +44,18 @@ describe('query logs', () => {
 
   it('ties each line to the query by workflow id and tenant', async () => {
     const { lines, workflowId } = await askWith(false, 'How do I set up webhooks?');
-    expect(lines.map((l) => l.msg)).toEqual(['query cache lookup', 'answer generated']);
+    expect(lines.map((l) => l.msg).sort()).toEqual(['answer generated', 'answer groundedness', 'query cache lookup']);
     for (const line of lines) {
       expect(line).toMatchObject({ queryId: workflowId, tenant: 'acme', query: 'How do I set up webhooks?' });
     }
     expect(lines[0]).toMatchObject({ cache: 'miss' });
-    expect(lines[1]).toMatchObject({ model: 'extractive', uncited: false });
+    expect(lines.find((l) => l.msg === 'answer generated')).toMatchObject({ model: 'extractive', uncited: false });
   });
 
   it('logs a hash instead of the question when redaction is on', async () => {
     const question = 'My secret project codename is BLUEBIRD: how do I export data?';
     const { lines } = await askWith(true, question);
-    expect(lines).toHaveLength(2);
+    expect(lines).toHaveLength(3);
     const text = JSON.stringify(lines);
     expect(text).not.toContain('BLUEBIRD');
     expect(lines[0]?.query).toMatch(/^hmac:[0-9a-f]{32}$/);
