@@ -8,6 +8,7 @@ import type { AnswerStream } from '../../client/answer-stream.js';
 import type { RouteContext, TypedApp } from '../context.js';
 import { errors, HttpError, streamError } from '../errors.js';
 import { standaloneQuestion } from '../../lib/conversation/standalone-question.js';
+import { writeEventStream } from '../event-stream.js';
 import { QueryResult } from './query.js';
 
 /** The one model `/v1/models` lists: ragline's answer workflow, whichever LLM the workers are configured with. */
@@ -274,82 +275,48 @@ export function chatRoutes(logger: Logger | undefined) {
  * content since the last reset equals the answer of record when the stream ends: a remainder is sent, or a reset and
  * the whole answer when the tokens heard were not its beginning (a cache hit, or no channel, sends it whole).
  */
-async function sendChunks(
+function sendChunks(
   request: FastifyRequest,
   reply: FastifyReply,
   stream: AnswerStream,
   { question, includeUsage }: { question: string; includeUsage: boolean },
   logger: Logger | undefined,
 ): Promise<void> {
-  reply.hijack();
-  const raw = reply.raw;
-  for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) raw.setHeader(name, value);
-  raw.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache',
-    'x-accel-buffering': 'no',
-  });
   const created = nowSeconds();
-  const write = (data: unknown) => {
-    if (!raw.destroyed && !raw.writableEnded) raw.write(`data: ${JSON.stringify(data)}\n\n`);
-  };
-  const chunk = (delta: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
-    write({
-      id: stream.queryId,
-      object: 'chat.completion.chunk',
-      created,
-      model: MODEL_ID,
-      choices: [{ index: 0, delta, finish_reason: null, logprobs: null }],
-      ...extra,
-    });
-  const reset = () => chunk({}, { ragline: { reset: true } });
-  raw.on('close', () => void stream.close());
-  const keepAlive = setInterval(() => !raw.destroyed && raw.write(': keep-alive\n\n'), SSE_KEEPALIVE_MS);
-  chunk({ role: 'assistant', content: '' });
-  let shown = '';
-  try {
-    for await (const event of stream) {
-      if (event.type === 'delta') {
-        shown += event.text;
-        chunk({ content: event.text });
-      } else if (event.type === 'reset') {
-        shown = '';
-        reset();
-      } else {
-        const { answer } = event.result;
-        if (!answer.startsWith(shown)) {
-          reset();
+  return writeEventStream(reply, stream, async (frame) => {
+    const write = (data: unknown) => frame(`data: ${JSON.stringify(data)}\n\n`);
+    const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) =>
+      write({ id: stream.queryId, object: 'chat.completion.chunk', created, model: MODEL_ID, choices, ...extra });
+    const delta = (content: Record<string, unknown>, extra?: Record<string, unknown>) =>
+      chunk([{ index: 0, delta: content, finish_reason: null, logprobs: null }], extra);
+    const reset = () => delta({}, { ragline: { reset: true } });
+    delta({ role: 'assistant', content: '' });
+    let shown = '';
+    try {
+      for await (const event of stream) {
+        if (event.type === 'delta') {
+          shown += event.text;
+          delta({ content: event.text });
+        } else if (event.type === 'reset') {
           shown = '';
+          reset();
+        } else {
+          const { answer } = event.result;
+          if (!answer.startsWith(shown)) {
+            reset();
+            shown = '';
+          }
+          if (answer.length > shown.length) delta({ content: answer.slice(shown.length) });
+          chunk(
+            [{ index: 0, delta: { annotations: annotationsOf(event.result) }, finish_reason: 'stop', logprobs: null }],
+            { ragline: asBody(event.result, question) },
+          );
+          if (includeUsage) chunk([], { usage: usageOf(event.result) });
+          frame('data: [DONE]\n\n');
         }
-        if (answer.length > shown.length) chunk({ content: answer.slice(shown.length) });
-        write({
-          id: stream.queryId,
-          object: 'chat.completion.chunk',
-          created,
-          model: MODEL_ID,
-          choices: [
-            { index: 0, delta: { annotations: annotationsOf(event.result) }, finish_reason: 'stop', logprobs: null },
-          ],
-          ragline: asBody(event.result, question),
-        });
-        if (includeUsage)
-          write({
-            id: stream.queryId,
-            object: 'chat.completion.chunk',
-            created,
-            model: MODEL_ID,
-            choices: [],
-            usage: usageOf(event.result),
-          });
-        if (!raw.destroyed && !raw.writableEnded) raw.write('data: [DONE]\n\n');
       }
+    } catch (error) {
+      write(streamError(error, request, logger));
     }
-  } catch (error) {
-    write(streamError(error, request, logger));
-  } finally {
-    clearInterval(keepAlive);
-    if (!raw.writableEnded) raw.end();
-  }
+  });
 }
-
-const SSE_KEEPALIVE_MS = 15_000;

@@ -7,6 +7,7 @@ import { MAX_TOP_K, type AnswerQueryResult } from '../../contracts/query.js';
 import type { AnswerStream } from '../../client/answer-stream.js';
 import type { RouteContext, TypedApp } from '../context.js';
 import { errors, HttpError, streamError } from '../errors.js';
+import { writeEventStream } from '../event-stream.js';
 import { Tenant } from '../schemas.js';
 
 export const QueryBody = z
@@ -179,44 +180,24 @@ export function feedbackRoutes(app: TypedApp, { ragline, tenantOf }: RouteContex
   );
 }
 
-/**
- * Writes an answer stream as Server-Sent Events. The reply is taken over from Fastify (its headers, rate-limit ones
- * included, are kept). A client that goes away only stops the listening: the workflow completes and is cached.
- */
-async function sendEventStream(
+/** Writes an answer stream as named Server-Sent Events: start, token, reset, then final or error. */
+function sendEventStream(
   request: FastifyRequest,
   reply: FastifyReply,
   stream: AnswerStream,
   logger: Logger | undefined,
 ): Promise<void> {
-  reply.hijack();
-  const raw = reply.raw;
-  for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) raw.setHeader(name, value);
-  raw.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache',
-    // Proxies such as nginx would otherwise buffer the tokens into one late chunk.
-    'x-accel-buffering': 'no',
-  });
-  const send = (event: string, data: unknown) => {
-    if (!raw.destroyed && !raw.writableEnded) raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-  };
-  raw.on('close', () => void stream.close());
-  // Comments keep idle proxies from closing a stream whose tokens have not started yet.
-  const keepAlive = setInterval(() => !raw.destroyed && raw.write(': keep-alive\n\n'), SSE_KEEPALIVE_MS);
-  send('start', { queryId: stream.queryId, channel: stream.channel });
-  try {
-    for await (const event of stream) {
-      if (event.type === 'delta') send('token', { text: event.text });
-      else if (event.type === 'reset') send('reset', {});
-      else send('final', asBody(event.result));
+  return writeEventStream(reply, stream, async (write) => {
+    const send = (event: string, data: unknown) => write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    send('start', { queryId: stream.queryId, channel: stream.channel });
+    try {
+      for await (const event of stream) {
+        if (event.type === 'delta') send('token', { text: event.text });
+        else if (event.type === 'reset') send('reset', {});
+        else send('final', asBody(event.result));
+      }
+    } catch (error) {
+      send('error', streamError(error, request, logger));
     }
-  } catch (error) {
-    send('error', streamError(error, request, logger));
-  } finally {
-    clearInterval(keepAlive);
-    if (!raw.writableEnded) raw.end();
-  }
+  });
 }
-
-const SSE_KEEPALIVE_MS = 15_000;

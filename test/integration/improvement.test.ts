@@ -78,6 +78,14 @@ describe('continuous improvement on a real dev server', () => {
       done,
     );
 
+  /** Sets a poor configuration and runs a cycle (auto-apply off): the proposal it makes, pending. */
+  const proposalFromPoorStart = async (tenant: string) => {
+    await improvement.setParams(tenant, { topK: 1 }, 'alice', 'start from a poor configuration');
+    await improvement.runNow(tenant);
+    const [proposal] = (await waitFor(tenant, (s) => s.cycles === 1)).pending;
+    return proposal;
+  };
+
   const refusal = (promise: Promise<unknown>) =>
     promise.then(
       () => {
@@ -141,9 +149,7 @@ describe('continuous improvement on a real dev server', () => {
 
   it('marks a proposal approved only once it is applied: a failed apply leaves it pending, and the loop runs on', async () => {
     const tenant = await tenantWith({ autoApplyScale: 0 });
-    await improvement.setParams(tenant, { topK: 1 }, 'alice', 'start from a poor configuration');
-    await improvement.runNow(tenant);
-    const [proposal] = (await waitFor(tenant, (s) => s.cycles === 1)).pending;
+    const proposal = await proposalFromPoorStart(tenant);
     const params = ragline.runtime.deps.improvement.params;
     const apply = params.apply.bind(params);
     // The parameter store refuses the write, as it does for a configured default out of bounds.
@@ -229,9 +235,7 @@ describe('continuous improvement on a real dev server', () => {
 
   it('expires a proposal whose expiry passed while its approval was failing to apply', async () => {
     const tenant = await tenantWith({ autoApplyScale: 0, approvalTtlMs: 4_000 });
-    await improvement.setParams(tenant, { topK: 1 }, 'alice', 'start from a poor configuration');
-    await improvement.runNow(tenant);
-    const [proposal] = (await waitFor(tenant, (s) => s.cycles === 1)).pending;
+    const proposal = await proposalFromPoorStart(tenant);
     const params = ragline.runtime.deps.improvement.params;
     const apply = params.apply.bind(params);
     // The write hangs past the proposal's expiry, then fails.
